@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that raftq's tests and benchmarks drive for real:
+# kcat (librdkafka), etcd-server (discovery tests) and nats-server (benchmark peer).
+set -euo pipefail
+need=()
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
+command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+kcat -V | head -n 1

@@ -1,0 +1,5 @@
+/**
+ * Shared leaf: assertions and small helpers that every module may import.
+ * Imports nothing from raftq.
+ */
+export { AssertionError, assert } from "./assert.ts";

@@ -1,0 +1,89 @@
+/**
+ * Cuts a Kafka byte stream into frames (int32 size prefix + payload) as the
+ * socket delivers it, whatever the read boundaries. The size is checked
+ * against the limit before any byte of the frame is buffered for it.
+ */
+
+/** A frame announced a size over the limit; the connection must close. */
+export class FrameTooLargeError extends RangeError {
+  override name = "FrameTooLargeError";
+  constructor(readonly sizeBytes: number, readonly maxFrameBytes: number) {
+    super(
+      `Frame of ${sizeBytes} bytes exceeds the limit: maxFrameBytes is ${maxFrameBytes}`,
+    );
+  }
+}
+
+const PREFIX_BYTES = 4;
+
+export class FrameDecoder {
+  readonly #maxFrameBytes: number;
+  #buf = new Uint8Array(0);
+  /** Bytes in #buf before #start were handed out and stay untouched. */
+  #start = 0;
+  #end = 0;
+  /** Whole-frame size announced by the header being waited on, else 0. */
+  #wantBytes = 0;
+
+  constructor(opts: { maxFrameBytes: number }) {
+    if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 0) {
+      throw new RangeError(
+        `Cannot create FrameDecoder: maxFrameBytes ${opts.maxFrameBytes} is not a size`,
+      );
+    }
+    this.#maxFrameBytes = opts.maxFrameBytes;
+  }
+
+  /** Bytes received but not yet returned as a frame. */
+  get pendingBytes(): number {
+    return this.#end - this.#start;
+  }
+
+  /**
+   * Space for at least `n` more bytes; fill it, then call commit. Frames
+   * already returned are views that must stay valid, so the buffer is
+   * replaced rather than compacted in place.
+   */
+  writable(n: number): Uint8Array {
+    if (this.#buf.length - this.#end < n) {
+      const pending = this.pendingBytes;
+      const size = Math.max(pending + n, this.#wantBytes, 2 * n);
+      const next = new Uint8Array(size);
+      next.set(this.#buf.subarray(this.#start, this.#end));
+      this.#buf = next;
+      this.#start = 0;
+      this.#end = pending;
+    }
+    return this.#buf.subarray(this.#end);
+  }
+
+  /** Records that `n` bytes were written into the last writable() space. */
+  commit(n: number): void {
+    if (n < 0 || this.#end + n > this.#buf.length) {
+      throw new RangeError(
+        `Cannot commit ${n} bytes: beyond the writable space`,
+      );
+    }
+    this.#end += n;
+  }
+
+  /** The next whole frame's payload (a view, no prefix), or null. */
+  next(): Uint8Array | null {
+    if (this.pendingBytes < PREFIX_BYTES) return null;
+    const b = this.#buf;
+    const s = this.#start;
+    const size = (b[s]! << 24) | (b[s + 1]! << 16) | (b[s + 2]! << 8) |
+      b[s + 3]!;
+    if (size < 0) throw new RangeError(`Frame has negative size ${size}`);
+    if (size > this.#maxFrameBytes) {
+      throw new FrameTooLargeError(size, this.#maxFrameBytes);
+    }
+    if (this.pendingBytes < PREFIX_BYTES + size) {
+      this.#wantBytes = PREFIX_BYTES + size;
+      return null;
+    }
+    this.#wantBytes = 0;
+    this.#start = s + PREFIX_BYTES + size;
+    return b.subarray(s + PREFIX_BYTES, this.#start);
+  }
+}

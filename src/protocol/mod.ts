@@ -1,0 +1,40 @@
+/**
+ * Kafka wire protocol: request/response codecs for the APIs raftq speaks
+ * (generated from Kafka's message definitions), request framing, error
+ * codes, record batches, CRC-32C and compression.
+ *
+ * Seams: none. The broker feeds frames from FrameDecoder to
+ * decodeRequestHeader/decodeRequest and writes encodeResponse's frames; the
+ * client does the reverse with encodeRequest/decodeResponse. This module
+ * imports nothing from raftq, not even src/util, so storage can use its
+ * batch header helpers freely.
+ */
+export {
+  decodeRequest,
+  decodeRequestHeader,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  isSupported,
+  type RequestHeader,
+  versionRange,
+} from "./api.ts";
+export { DecodeError, EncodeError, Reader, Writer } from "./codec.ts";
+export { ErrorCode, errorInfo, type ErrorName } from "./error_codes.ts";
+export { FrameDecoder, FrameTooLargeError } from "./frames.ts";
+export * from "./messages_gen.ts";
+export type {
+  RequestInput as RequestInputs,
+  ResponseInput as ResponseInputs,
+} from "./messages_gen.ts";
+export {
+  type BuildBatchOptions,
+  buildRecordBatch,
+  decodeRecordBatches,
+  type Record,
+  type RecordHeader,
+  type RecordInput,
+} from "./records.ts";
+export { CompressionError } from "./compression.ts";
+export * from "./crc32c.ts";
+export * from "./record_batch.ts";

@@ -1,0 +1,218 @@
+/**
+ * Magic-v2 record batches as a client sees them: building one from records
+ * and reading the records back out of a fetched record set.
+ */
+import { Reader, Writer } from "./codec.ts";
+import { compress, decompress } from "./compression.ts";
+import { crc32c } from "./crc32c.ts";
+import {
+  BATCH_HEADER_BYTES,
+  batchCompression,
+  batchCrcOk,
+  completeBatchSize,
+  Compression,
+  type CompressionCode,
+  InvalidBatchError,
+  isLogAppendTime,
+  Off,
+  readBatchHeader,
+} from "./record_batch.ts";
+
+export interface RecordHeader {
+  key: string;
+  value: Uint8Array | null;
+}
+
+export interface Record {
+  offset: bigint;
+  timestamp: bigint;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: RecordHeader[];
+}
+
+export interface RecordInput {
+  key?: Uint8Array | null;
+  value: Uint8Array | null;
+  headers?: RecordHeader[];
+  timestamp?: bigint;
+}
+
+export interface BuildBatchOptions {
+  compression?: CompressionCode;
+  baseOffset?: bigint;
+  /** -1 (the default) for an idempotence-free producer. */
+  producerId?: bigint;
+  producerEpoch?: number;
+  baseSequence?: number;
+  /** Timestamp of records that carry none; defaults to the current time. */
+  timestamp?: bigint;
+}
+
+const MAGIC_V2 = 2;
+const CONTROL_BIT = 0x20;
+const CRC_START = Off.attributes;
+const utf8 = new TextEncoder();
+
+function writeNullableBytes(w: Writer, b: Uint8Array | null) {
+  if (b === null) {
+    w.varint(-1);
+  } else {
+    w.varint(b.length);
+    w.bytes(b);
+  }
+}
+
+function readNullableBytes(r: Reader): Uint8Array | null {
+  const n = r.varint();
+  if (n < -1) throw r.error(`negative length ${n}`);
+  return n === -1 ? null : r.view(checkedLength(r, n));
+}
+
+function checkedLength(r: Reader, n: number): number {
+  if (n > r.remaining) {
+    throw r.error(`length ${n} exceeds the ${r.remaining} bytes left`);
+  }
+  return n;
+}
+
+/** Builds one magic-v2 batch with a correct CRC-32C. */
+export function buildRecordBatch(
+  records: readonly RecordInput[],
+  opts: BuildBatchOptions = {},
+): Uint8Array {
+  if (records.length === 0) {
+    throw new RangeError("Cannot build a record batch: no records given");
+  }
+  const now = opts.timestamp ?? BigInt(Date.now());
+  const stamps = records.map((r) => r.timestamp ?? now);
+  const baseTimestamp = stamps[0]!;
+  const maxTimestamp = stamps.reduce((a, b) => (b > a ? b : a));
+
+  const body = new Writer(1024);
+  const one = new Writer(256);
+  records.forEach((rec, i) => {
+    one.pos = 0;
+    one.int8(0);
+    one.varlong(stamps[i]! - baseTimestamp);
+    one.varint(i);
+    writeNullableBytes(one, rec.key ?? null);
+    writeNullableBytes(one, rec.value);
+    const headers = rec.headers ?? [];
+    one.varint(headers.length);
+    for (const h of headers) {
+      const key = utf8.encode(h.key);
+      one.varint(key.length);
+      one.bytes(key);
+      writeNullableBytes(one, h.value);
+    }
+    const bytes = one.finish();
+    body.varint(bytes.length);
+    body.bytes(bytes);
+  });
+  const codec = opts.compression ?? Compression.none;
+  const payload = compress(codec, body.finish());
+
+  const w = new Writer(BATCH_HEADER_BYTES + payload.length);
+  w.int64(opts.baseOffset ?? 0n);
+  w.int32(BATCH_HEADER_BYTES - 12 + payload.length);
+  w.int32(-1);
+  w.int8(MAGIC_V2);
+  w.int32(0);
+  w.int16(codec);
+  w.int32(records.length - 1);
+  w.int64(baseTimestamp);
+  w.int64(maxTimestamp);
+  w.int64(opts.producerId ?? -1n);
+  w.int16(opts.producerEpoch ?? -1);
+  w.int32(opts.baseSequence ?? -1);
+  w.int32(records.length);
+  w.bytes(payload);
+  const batch = w.finish();
+  new DataView(batch.buffer, batch.byteOffset).setUint32(
+    Off.crc,
+    crc32c(batch.subarray(CRC_START)),
+  );
+  return batch;
+}
+
+/**
+ * The records of every whole batch in `bytes`. A partial trailing batch is
+ * ignored (fetch responses may cut one short); control batches (transaction
+ * markers) are skipped. Throws InvalidBatchError for a bad magic or CRC and
+ * DecodeError for a malformed record.
+ */
+export function decodeRecordBatches(bytes: Uint8Array): Record[] {
+  const out: Record[] = [];
+  let pos = 0;
+  for (;;) {
+    const size = completeBatchSize(bytes, pos);
+    if (size === 0) break;
+    const magic = bytes[pos + Off.magic]!;
+    if (magic !== MAGIC_V2) {
+      throw new InvalidBatchError(
+        "unsupported-magic",
+        `Record batch magic ${magic} at position ${pos} is not supported: only magic v2`,
+      );
+    }
+    if (size < BATCH_HEADER_BYTES) {
+      throw new InvalidBatchError(
+        "bad-length",
+        `Record batch at position ${pos} is shorter than its header`,
+      );
+    }
+    if (!batchCrcOk(bytes, pos, size)) {
+      throw new InvalidBatchError(
+        "bad-crc",
+        `Record batch at position ${pos} fails its CRC-32C check`,
+      );
+    }
+    const header = readBatchHeader(bytes, pos);
+    if ((header.attributes & CONTROL_BIT) === 0) {
+      const payload = decompress(
+        batchCompression(header.attributes),
+        bytes.subarray(pos + BATCH_HEADER_BYTES, pos + size),
+      );
+      readRecords(new Reader(payload), header, out);
+    }
+    pos += size;
+  }
+  return out;
+}
+
+function readRecords(
+  r: Reader,
+  header: ReturnType<typeof readBatchHeader>,
+  out: Record[],
+) {
+  const appendTime = isLogAppendTime(header.attributes);
+  for (let i = 0; i < header.recordsCount; i++) {
+    const length = checkedLength(r, r.varint());
+    const end = r.pos + length;
+    r.int8();
+    const timestampDelta = r.varlong();
+    const offsetDelta = r.varint();
+    const key = readNullableBytes(r);
+    const value = readNullableBytes(r);
+    const headerCount = checkedLength(r, r.varint());
+    const headers: RecordHeader[] = [];
+    for (let h = 0; h < headerCount; h++) {
+      const keyLength = r.varint();
+      if (keyLength < 0) throw r.error(`header key length ${keyLength}`);
+      const hkey = r.text(checkedLength(r, keyLength));
+      headers.push({ key: hkey, value: readNullableBytes(r) });
+    }
+    if (r.pos !== end) {
+      throw r.error(`record ${i} does not fill its ${length} bytes`);
+    }
+    out.push({
+      offset: header.baseOffset + BigInt(offsetDelta),
+      timestamp: appendTime
+        ? header.maxTimestamp
+        : header.baseTimestamp + timestampDelta,
+      key,
+      value,
+      headers,
+    });
+  }
+}

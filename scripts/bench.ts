@@ -1,0 +1,300 @@
+/**
+ * `deno task bench`: produce and consume throughput and produce latency of a
+ * raftq broker that this script starts (a real process, its own data dir,
+ * flush mode "always", so every acknowledged batch is fdatasync'ed), driven
+ * by raftq's own client and by kcat (librdkafka) with the same workloads.
+ *
+ *   deno task bench [--json] [--seconds N] [--quick]
+ *
+ * Figures on a shared machine are noisy: compare rows of one run, not runs.
+ */
+import { parseArgs } from "node:util";
+import { buildRecordBatch, readBatchHeader } from "../src/protocol/mod.ts";
+import { KafkaClient } from "../src/client/mod.ts";
+import { removeDir, startBroker } from "../tests/harness.ts";
+
+const { values: flags } = parseArgs({
+  args: Deno.args,
+  options: {
+    json: { type: "boolean", default: false },
+    quick: { type: "boolean", default: false },
+    seconds: { type: "string", default: "3" },
+  },
+});
+const SECONDS = flags.quick ? 1 : Number(flags.seconds);
+const BATCH_BYTES = 64 * 1024;
+const INFLIGHT_PER_PARTITION = 4;
+
+interface Row {
+  workload: string;
+  driver: string;
+  msgsPerSec: number;
+  mbPerSec: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+function percentile(sorted: number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
+}
+
+function batchFor(messageBytes: number): { batch: Uint8Array; count: number } {
+  const count = Math.max(1, Math.floor(BATCH_BYTES / messageBytes));
+  const value = new Uint8Array(messageBytes).fill(0x61);
+  const records = Array.from({ length: count }, () => ({ value }));
+  return { batch: buildRecordBatch(records), count };
+}
+
+/**
+ * Produces with raftq's client: INFLIGHT_PER_PARTITION pipelined batches per
+ * partition for `seconds`, or at `ratePerSec` batches when given (to measure
+ * latency below saturation).
+ */
+async function produceOwn(opts: {
+  client: KafkaClient;
+  topic: string;
+  partitions: number;
+  messageBytes: number;
+  acks: -1 | 1;
+  seconds: number;
+  batchesPerSec?: number;
+}): Promise<
+  { msgs: number; bytes: number; latencies: number[]; elapsed: number }
+> {
+  const { batch, count } = batchFor(opts.messageBytes);
+  const latencies: number[] = [];
+  let msgs = 0;
+  const start = performance.now();
+  const end = start + opts.seconds * 1000;
+  const interval = opts.batchesPerSec === undefined
+    ? 0
+    : (1000 / opts.batchesPerSec) * opts.partitions * INFLIGHT_PER_PARTITION;
+  const lane = async (partition: number, laneIndex: number) => {
+    let next = start + (interval * laneIndex) / INFLIGHT_PER_PARTITION;
+    while (performance.now() < end) {
+      if (interval > 0) {
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        next += interval;
+      }
+      const t0 = performance.now();
+      await opts.client.produce(opts.topic, partition, batch, {
+        acks: opts.acks,
+      });
+      latencies.push(performance.now() - t0);
+      msgs += count;
+    }
+  };
+  const lanes = [];
+  for (let p = 0; p < opts.partitions; p++) {
+    for (let l = 0; l < INFLIGHT_PER_PARTITION; l++) lanes.push(lane(p, l));
+  }
+  await Promise.all(lanes);
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { msgs, bytes: msgs * opts.messageBytes, latencies, elapsed };
+}
+
+/** Reads every partition from offset 0 to its end with raftq's client. */
+async function consumeOwn(
+  client: KafkaClient,
+  topic: string,
+  partitions: number,
+): Promise<{ msgs: number; bytes: number; elapsed: number }> {
+  const start = performance.now();
+  let msgs = 0;
+  let bytes = 0;
+  await Promise.all(
+    Array.from({ length: partitions }, async (_, p) => {
+      let offset = 0n;
+      for (;;) {
+        const res = await client.fetch(topic, p, offset, {
+          maxWaitMs: 0,
+          maxBytes: 8 * 1024 * 1024,
+        });
+        if (res.records.length === 0) break;
+        let pos = 0;
+        while (pos + 61 <= res.records.length) {
+          const h = readBatchHeader(res.records, pos);
+          if (pos + h.sizeBytes > res.records.length) break;
+          msgs += h.recordsCount;
+          offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
+          pos += h.sizeBytes;
+        }
+        bytes += pos;
+        if (offset >= res.highWatermark) break;
+      }
+    }),
+  );
+  return { msgs, bytes, elapsed: (performance.now() - start) / 1000 };
+}
+
+async function timed(cmd: string, args: string[], stdin?: Uint8Array) {
+  const t0 = performance.now();
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(stdin);
+    await w.close();
+  }
+  const out = await child.output();
+  if (out.code !== 0) {
+    throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+function kcatInput(messageBytes: number, count: number): Uint8Array {
+  const line = new Uint8Array(messageBytes + 1).fill(0x62);
+  line[messageBytes] = 0x0a;
+  const out = new Uint8Array(line.length * count);
+  for (let i = 0; i < count; i++) out.set(line, i * line.length);
+  return out;
+}
+
+const hasKcat = await new Deno.Command("kcat", { args: ["-V"], stdout: "null" })
+  .output().then((o) => o.success).catch(() => false);
+
+const broker = await startBroker({ set: ["log.segment_bytes=256MiB"] });
+const client = await KafkaClient.connect(broker.bootstrap);
+const rows: Row[] = [];
+const row = (
+  workload: string,
+  driver: string,
+  r: { msgs: number; bytes: number; elapsed: number; latencies?: number[] },
+) => {
+  const result: Row = {
+    workload,
+    driver,
+    msgsPerSec: Math.round(r.msgs / r.elapsed),
+    mbPerSec: Math.round((r.bytes / r.elapsed / 1e6) * 10) / 10,
+    p50Ms: r.latencies ? percentile(r.latencies, 0.5) : null,
+    p99Ms: r.latencies ? percentile(r.latencies, 0.99) : null,
+  };
+  rows.push(result);
+  if (!flags.json) {
+    console.error(
+      `${workload.padEnd(34)} ${driver.padEnd(14)} ${
+        String(result.msgsPerSec).padStart(9)
+      } msg/s ${String(result.mbPerSec).padStart(7)} MB/s`,
+    );
+  }
+};
+
+try {
+  for (const messageBytes of [1024, 100]) {
+    for (const partitions of [1, 8]) {
+      for (const acks of [1, -1] as const) {
+        const name = `produce ${messageBytes}B acks=${
+          acks === -1 ? "all" : 1
+        } p=${partitions}`;
+        const topic = `bench-${messageBytes}-${partitions}-${
+          acks === -1 ? "all" : 1
+        }`;
+        await client.createTopic(topic, { partitions });
+        const peak = await produceOwn({
+          client,
+          topic,
+          partitions,
+          messageBytes,
+          acks,
+          seconds: SECONDS,
+        });
+        row(name, "raftq client", peak);
+        if (acks === -1) {
+          // Latency below saturation: half the peak rate.
+          const batchesPerSec = peak.msgs / peak.elapsed /
+            Math.max(1, Math.floor(BATCH_BYTES / messageBytes)) / 2;
+          const half = await produceOwn({
+            client,
+            topic,
+            partitions,
+            messageBytes,
+            acks,
+            seconds: SECONDS,
+            batchesPerSec,
+          });
+          row(`${name} @50%`, "raftq client", half);
+        }
+        if (hasKcat) {
+          const count = Math.min(
+            Math.round((peak.msgs / peak.elapsed) * SECONDS),
+            Math.floor(300e6 / messageBytes),
+          );
+          const input = kcatInput(messageBytes, Math.max(count, 1000));
+          const kcatTopic = `${topic}-kcat`;
+          await client.createTopic(kcatTopic, { partitions });
+          const elapsed = await timed("kcat", [
+            "-b",
+            broker.bootstrap,
+            "-P",
+            "-t",
+            kcatTopic,
+            "-X",
+            `acks=${acks === -1 ? "all" : "1"}`,
+            "-X",
+            "linger.ms=5",
+            "-X",
+            "batch.size=1000000",
+            "-X",
+            "queue.buffering.max.kbytes=1048576",
+          ], input);
+          const n = Math.max(count, 1000);
+          row(name, "kcat", { msgs: n, bytes: n * messageBytes, elapsed });
+        }
+        if (acks === -1) {
+          const consumed = await consumeOwn(client, topic, partitions);
+          row(
+            `consume ${messageBytes}B p=${partitions}`,
+            "raftq client",
+            consumed,
+          );
+          if (hasKcat) {
+            const elapsed = await timed("kcat", [
+              "-b",
+              broker.bootstrap,
+              "-C",
+              "-t",
+              topic,
+              "-e",
+              "-q",
+              "-f",
+              "%s\\n",
+            ]);
+            row(`consume ${messageBytes}B p=${partitions}`, "kcat", {
+              msgs: consumed.msgs,
+              bytes: consumed.bytes,
+              elapsed,
+            });
+          }
+        }
+      }
+    }
+  }
+} finally {
+  await client.close();
+  await broker.stop();
+  await removeDir(broker.dataDir);
+}
+
+const fmt = (v: number | null) => (v === null ? "-" : v.toFixed(2));
+if (flags.json) {
+  console.log(JSON.stringify(rows, null, 2));
+} else {
+  console.log(
+    "| workload | driver | msgs/s | MB/s | ack p50 ms | ack p99 ms |\n| --- | --- | ---: | ---: | ---: | ---: |",
+  );
+  for (const r of rows) {
+    console.log(
+      `| ${r.workload} | ${r.driver} | ${r.msgsPerSec} | ${r.mbPerSec} | ${
+        fmt(r.p50Ms)
+      } | ${fmt(r.p99Ms)} |`,
+    );
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * Maps a request frame to its handler: decodes the header, checks the API
+ * and version against what raftq advertises, decodes the body, runs the
+ * handler and encodes the reply. Malformed input throws, which closes that
+ * one connection; every other client goes on.
+ */
+import {
+  ApiKey,
+  type ApiKeyNum,
+  decodeRequest,
+  decodeRequestHeader,
+  encodeResponse,
+  ErrorCode,
+  type RequestBodies,
+  type ResponseInput,
+} from "../protocol/mod.ts";
+import type { BrokerContext } from "./handlers/context.ts";
+import {
+  handleCreateTopics,
+  handleDeleteTopics,
+} from "./handlers/admin_topics.ts";
+import { handleFetch } from "./handlers/fetch.ts";
+import { handleListOffsets } from "./handlers/list_offsets.ts";
+import { handleMetadata } from "./handlers/metadata.ts";
+import { handleProduce } from "./handlers/produce.ts";
+import type { Reply } from "./server.ts";
+
+type Handler<K extends ApiKeyNum> = (
+  ctx: BrokerContext,
+  req: RequestBodies[K],
+  version: number,
+) => ResponseInput[K] | null | Promise<ResponseInput[K] | null>;
+
+interface ApiEntry<K extends ApiKeyNum> {
+  readonly apiKey: K;
+  readonly minVersion: number;
+  readonly maxVersion: number;
+  readonly handle: Handler<K>;
+}
+
+function api<K extends ApiKeyNum>(
+  apiKey: K,
+  range: { min: number; max: number },
+  handle: Handler<K>,
+): ApiEntry<K> {
+  return { apiKey, minVersion: range.min, maxVersion: range.max, handle };
+}
+
+/**
+ * What raftq advertises (KAFKA-COMPAT.md profile A, for the APIs implemented
+ * so far). Only implemented versions are listed: clients pick the highest.
+ */
+const APIS: ApiEntry<ApiKeyNum>[] = [
+  api(ApiKey.Produce, { min: 3, max: 8 }, handleProduce),
+  api(ApiKey.Fetch, { min: 4, max: 13 }, handleFetch),
+  api(ApiKey.ListOffsets, { min: 1, max: 5 }, handleListOffsets),
+  api(ApiKey.Metadata, { min: 4, max: 10 }, handleMetadata),
+  api(
+    ApiKey.ApiVersions,
+    { min: 0, max: 3 },
+    () => apiVersionsBody(ErrorCode.NONE),
+  ),
+  api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),
+  api(ApiKey.DeleteTopics, { min: 1, max: 6 }, handleDeleteTopics),
+] as ApiEntry<ApiKeyNum>[];
+
+const BY_KEY = new Map<number, ApiEntry<ApiKeyNum>>(
+  APIS.map((a) => [a.apiKey, a]),
+);
+
+function apiVersionsBody(errorCode: number): ResponseInput[18] {
+  return {
+    errorCode,
+    apiKeys: APIS.map((a) => ({
+      apiKey: a.apiKey,
+      minVersion: a.minVersion,
+      maxVersion: a.maxVersion,
+    })),
+    throttleTimeMs: 0,
+  };
+}
+
+export class UnsupportedRequestError extends Error {
+  override name = "UnsupportedRequestError";
+}
+
+export function createDispatcher(
+  ctx: BrokerContext,
+): (frame: Uint8Array) => Promise<Reply> {
+  return async (frame) => {
+    const { header, bodyOffset } = decodeRequestHeader(frame);
+    const entry = BY_KEY.get(header.apiKey);
+    const version = header.apiVersion;
+    if (
+      entry === undefined || version < entry.minVersion ||
+      version > entry.maxVersion || bodyOffset < 0
+    ) {
+      if (header.apiKey === ApiKey.ApiVersions) {
+        // KIP-511: answer in v0 with the supported range so the client
+        // retries with a version it shares with us.
+        return encodeResponse(
+          ApiKey.ApiVersions,
+          0,
+          header.correlationId,
+          apiVersionsBody(ErrorCode.UNSUPPORTED_VERSION),
+        );
+      }
+      throw new UnsupportedRequestError(
+        `API key ${header.apiKey} version ${version} is not supported (client ${header.clientId})`,
+      );
+    }
+    const body = decodeRequest(entry.apiKey, version, frame, bodyOffset);
+    const reply = await entry.handle(ctx, body, version);
+    if (reply === null) return null;
+    return encodeResponse(entry.apiKey, version, header.correlationId, reply);
+  };
+}

@@ -1,0 +1,142 @@
+/**
+ * CreateTopics (v2-7) and DeleteTopics (v1-6). A partition count or
+ * replication factor of -1 means "the broker's default", which kafkajs and
+ * @platformatic/kafka send when the caller leaves them out.
+ */
+import {
+  type CreateTopicsRequest,
+  type CreateTopicsResponseInput,
+  type CreateTopicsResponseTopicsInput,
+  type DeleteTopicsRequest,
+  type DeleteTopicsResponseInput,
+  ErrorCode,
+} from "../../protocol/mod.ts";
+import { TopicError } from "../topics.ts";
+import type { BrokerContext, TopicSpec } from "./context.ts";
+
+const TOPIC_CONFIG_SOURCE = 1;
+
+function specOf(
+  ctx: BrokerContext,
+  t: CreateTopicsRequest["topics"][number],
+): TopicSpec {
+  const configs: Record<string, string> = {};
+  for (const c of t.configs) {
+    if (c.value !== null) configs[c.name] = c.value;
+  }
+  if (t.assignments.length > 0) {
+    // Manual assignment: raftq places replicas itself, but accepts an
+    // assignment that names only live brokers and one replica count.
+    const rf = t.assignments[0]!.brokerIds.length;
+    const self = ctx.self.nodeId;
+    for (const a of t.assignments) {
+      if (
+        a.brokerIds.length !== rf || a.brokerIds.some((id) => id !== self) ||
+        a.partitionIndex < 0 || a.partitionIndex >= t.assignments.length
+      ) {
+        throw new TopicError(
+          ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+          `Replica assignment for partition ${a.partitionIndex} names brokers [${a.brokerIds}] that cannot hold it`,
+        );
+      }
+    }
+    return {
+      name: t.name,
+      partitions: t.assignments.length,
+      replicationFactor: rf,
+      configs,
+    };
+  }
+  return {
+    name: t.name,
+    partitions: t.numPartitions === -1
+      ? ctx.topicDefaults.partitions
+      : t.numPartitions,
+    replicationFactor: t.replicationFactor === -1
+      ? ctx.topicDefaults.replicationFactor
+      : t.replicationFactor,
+    configs,
+  };
+}
+
+export function handleCreateTopics(
+  ctx: BrokerContext,
+  req: CreateTopicsRequest,
+): CreateTopicsResponseInput {
+  const topics = req.topics.map((t): CreateTopicsResponseTopicsInput => {
+    try {
+      const spec = specOf(ctx, t);
+      if (req.validateOnly) {
+        ctx.topics.check({ ...spec, liveBrokers: ctx.liveBrokers() });
+        return {
+          name: t.name,
+          errorCode: ErrorCode.NONE,
+          errorMessage: null,
+          numPartitions: spec.partitions,
+          replicationFactor: spec.replicationFactor,
+          configs: [],
+        };
+      }
+      const info = ctx.createTopic(spec);
+      ctx.log(
+        `created topic "${info.name}" with ${info.partitions} partition(s)`,
+      );
+      return {
+        name: info.name,
+        topicId: info.topicId,
+        errorCode: ErrorCode.NONE,
+        errorMessage: null,
+        numPartitions: info.partitions,
+        replicationFactor: info.replicationFactor,
+        configs: Object.entries(info.configs).map(([name, value]) => ({
+          name,
+          value,
+          readOnly: false,
+          configSource: TOPIC_CONFIG_SOURCE,
+          isSensitive: false,
+        })),
+      };
+    } catch (err) {
+      if (!(err instanceof TopicError)) throw err;
+      return { name: t.name, errorCode: err.code, errorMessage: err.message };
+    }
+  });
+  return { throttleTimeMs: 0, topics };
+}
+
+export function handleDeleteTopics(
+  ctx: BrokerContext,
+  req: DeleteTopicsRequest,
+  version: number,
+): DeleteTopicsResponseInput {
+  const named = version >= 6
+    ? req.topics.map((t) => ({
+      name: t.name ?? ctx.topics.byId(t.topicId)?.name ?? null,
+      topicId: t.topicId,
+    }))
+    : req.topicNames.map((name) => ({ name, topicId: "0".repeat(32) }));
+  const responses = named.map(({ name, topicId }) => {
+    if (name === null) {
+      return {
+        name: null,
+        topicId,
+        errorCode: ErrorCode.UNKNOWN_TOPIC_ID,
+        errorMessage: `Topic id ${topicId} does not exist`,
+      };
+    }
+    try {
+      const info = ctx.deleteTopic(name);
+      ctx.log(`deleted topic "${name}"`);
+      return {
+        name,
+        topicId: info.topicId,
+        errorCode: ErrorCode.NONE,
+        errorMessage: null,
+      };
+    } catch (err) {
+      if (!(err instanceof TopicError)) throw err;
+      return { name, topicId, errorCode: err.code, errorMessage: err.message };
+    }
+  });
+  return { throttleTimeMs: 0, responses };
+}

@@ -1,0 +1,63 @@
+/**
+ * ListOffsets (v1-5): -1 is the latest offset (the high watermark, which is
+ * also the last stable offset as raftq has no transactions), -2 the log start,
+ * -3 the record with the largest timestamp; any other value the first offset
+ * whose timestamp is at or after it, or -1 when there is none.
+ */
+import {
+  ErrorCode,
+  type ListOffsetsRequest,
+  type ListOffsetsResponseInput,
+  type ListOffsetsResponsePartitionsInput,
+} from "../../protocol/mod.ts";
+import type { BrokerContext } from "./context.ts";
+
+const LATEST = -1n;
+const EARLIEST = -2n;
+const MAX_TIMESTAMP = -3n;
+
+export function handleListOffsets(
+  ctx: BrokerContext,
+  req: ListOffsetsRequest,
+): ListOffsetsResponseInput {
+  return {
+    throttleTimeMs: 0,
+    topics: req.topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map(
+        (p): ListOffsetsResponsePartitionsInput => {
+          const answer = (
+            errorCode: number,
+            timestamp: bigint,
+            offset: bigint,
+          ) => ({
+            partitionIndex: p.partitionIndex,
+            errorCode,
+            oldStyleOffsets: [],
+            timestamp,
+            offset,
+            leaderEpoch: 0,
+          });
+          const part = ctx.partitions.get(t.name, p.partitionIndex);
+          if (part === undefined) {
+            return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1n, -1n);
+          }
+          if (p.timestamp === LATEST) {
+            return answer(ErrorCode.NONE, -1n, part.highWatermark);
+          }
+          if (p.timestamp === EARLIEST) {
+            return answer(ErrorCode.NONE, -1n, part.log.logStartOffset);
+          }
+          const found = p.timestamp === MAX_TIMESTAMP
+            ? part.log.maxTimestamp()
+            : part.log.offsetForTimestamp(p.timestamp);
+          // Offsets at or past the high watermark are not visible yet.
+          if (found === null || found.offset >= part.highWatermark) {
+            return answer(ErrorCode.NONE, -1n, -1n);
+          }
+          return answer(ErrorCode.NONE, found.timestamp, found.offset);
+        },
+      ),
+    })),
+  };
+}

@@ -1,0 +1,204 @@
+/**
+ * The partitions this broker serves: one PartitionLog each, group-committed
+ * through one Flusher, with wake-ups for fetches that long-poll. In the
+ * cluster issue a partition's Raft group applies committed batches to the
+ * same log through `appendValidated`.
+ */
+import {
+  type BatchHeader,
+  InvalidBatchError,
+  validateRecordSet,
+} from "../protocol/mod.ts";
+import { type Flusher, type LogOptions, PartitionLog } from "../storage/mod.ts";
+import type { TopicInfo } from "./topics.ts";
+
+export interface PartitionDefaults {
+  segmentBytes: number;
+  segmentMs: number;
+  retentionMs: number;
+  retentionBytes: number;
+  indexIntervalBytes: number;
+  maxMessageBytes: number;
+}
+
+export class Partition {
+  readonly topic: string;
+  readonly index: number;
+  readonly log: PartitionLog;
+  readonly maxMessageBytes: number;
+  readonly #waiters = new Set<() => void>();
+  /** Offsets below this are durable and visible to consumers. */
+  #highWatermark: bigint;
+
+  constructor(
+    topic: string,
+    index: number,
+    opts: { log: PartitionLog; maxMessageBytes: number },
+  ) {
+    this.topic = topic;
+    this.index = index;
+    this.log = opts.log;
+    this.maxMessageBytes = opts.maxMessageBytes;
+    // What survived recovery is on disk, so all of it is visible.
+    this.#highWatermark = opts.log.logEndOffset;
+  }
+
+  get highWatermark(): bigint {
+    return this.#highWatermark;
+  }
+
+  /** Moves the high watermark forward (never back) and wakes fetchers. */
+  advanceHighWatermark(offset: bigint): void {
+    if (offset <= this.#highWatermark) return;
+    this.#highWatermark = offset;
+    for (const wake of this.#waiters) wake();
+    this.#waiters.clear();
+  }
+
+  /** Registers a one-shot wake-up for the next high-watermark move. */
+  onData(wake: () => void): () => void {
+    this.#waiters.add(wake);
+    return () => this.#waiters.delete(wake);
+  }
+}
+
+export function partitionKey(topic: string, index: number): string {
+  return `${topic}\u0000${index}`;
+}
+
+function topicLogOptions(
+  defaults: PartitionDefaults,
+  configs: Readonly<Record<string, string>>,
+): LogOptions & { maxMessageBytes: number } {
+  const num = (key: string, fallback: number) =>
+    configs[key] === undefined ? fallback : Number(configs[key]);
+  return {
+    segmentBytes: num("segment.bytes", defaults.segmentBytes),
+    segmentMs: num("segment.ms", defaults.segmentMs),
+    retentionMs: num("retention.ms", defaults.retentionMs),
+    retentionBytes: num("retention.bytes", defaults.retentionBytes),
+    indexIntervalBytes: defaults.indexIntervalBytes,
+    maxMessageBytes: num("max.message.bytes", defaults.maxMessageBytes),
+  };
+}
+
+export type AppendOutcome =
+  | { ok: true; baseOffset: bigint; lastOffset: bigint }
+  | { ok: false; error: InvalidBatchError | RecordTooLargeError };
+
+export class RecordTooLargeError extends RangeError {
+  override name = "RecordTooLargeError";
+}
+
+export class PartitionManager {
+  readonly #dataDir: string;
+  readonly #defaults: PartitionDefaults;
+  readonly #flusher: Flusher;
+  readonly #partitions = new Map<string, Partition>();
+  /**
+   * With flush mode "interval" nothing waits for fsync, so data is visible
+   * once appended; otherwise consumers see only what is on disk, and so
+   * never read a message that a crash could take back.
+   */
+  readonly #visibleOnAppend: boolean;
+
+  constructor(
+    opts: {
+      dataDir: string;
+      defaults: PartitionDefaults;
+      flusher: Flusher;
+      visibleOnAppend: boolean;
+    },
+  ) {
+    this.#visibleOnAppend = opts.visibleOnAppend;
+    this.#dataDir = opts.dataDir;
+    this.#defaults = opts.defaults;
+    this.#flusher = opts.flusher;
+  }
+
+  #dir(topic: string, index: number): string {
+    return `${this.#dataDir}/${topic}-${index}`;
+  }
+
+  /** Opens (recovering if needed) every partition of a topic. */
+  openTopic(topic: TopicInfo): void {
+    const options = topicLogOptions(this.#defaults, topic.configs);
+    for (let i = 0; i < topic.partitions; i++) {
+      const key = partitionKey(topic.name, i);
+      if (this.#partitions.has(key)) continue;
+      const log = PartitionLog.open(this.#dir(topic.name, i), options);
+      this.#partitions.set(
+        key,
+        new Partition(topic.name, i, {
+          log,
+          maxMessageBytes: options.maxMessageBytes,
+        }),
+      );
+    }
+  }
+
+  /** Closes a topic's logs and deletes their data. */
+  dropTopic(topic: TopicInfo): void {
+    for (let i = 0; i < topic.partitions; i++) {
+      const key = partitionKey(topic.name, i);
+      const p = this.#partitions.get(key);
+      if (p !== undefined) {
+        this.#flusher.forget(p.log);
+        p.log.close();
+        this.#partitions.delete(key);
+      }
+      PartitionLog.destroy(this.#dir(topic.name, i));
+    }
+  }
+
+  get(topic: string, index: number): Partition | undefined {
+    return this.#partitions.get(partitionKey(topic, index));
+  }
+
+  /**
+   * Validates and appends a produced record set. The append is synchronous
+   * (so requests on one connection keep their order); durability is awaited
+   * separately with `durable`.
+   */
+  append(p: Partition, records: Uint8Array): AppendOutcome {
+    if (records.length > p.maxMessageBytes) {
+      return {
+        ok: false,
+        error: new RecordTooLargeError(
+          `Record set of ${records.length} bytes exceeds max.message.bytes ${p.maxMessageBytes}`,
+        ),
+      };
+    }
+    let headers: BatchHeader[];
+    try {
+      headers = validateRecordSet(records);
+    } catch (err) {
+      if (err instanceof InvalidBatchError) return { ok: false, error: err };
+      throw err;
+    }
+    const { baseOffset, lastOffset } = p.log.append(records, headers);
+    return { ok: true, baseOffset, lastOffset };
+  }
+
+  /** Resolves once everything up to `lastOffset` is on disk and visible. */
+  async durable(p: Partition, lastOffset: bigint): Promise<void> {
+    await this.#flusher.durable(p.log, lastOffset);
+    p.advanceHighWatermark(
+      this.#visibleOnAppend ? p.log.logEndOffset : p.log.durableEndOffset,
+    );
+  }
+
+  /** Applies time and size retention to every partition. */
+  enforceRetention(): number {
+    let deleted = 0;
+    for (const p of this.#partitions.values()) {
+      deleted += p.log.enforceRetention().deletedSegments;
+    }
+    return deleted;
+  }
+
+  closeAll(): void {
+    for (const p of this.#partitions.values()) p.log.close();
+    this.#partitions.clear();
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The Kafka client listener: accepts connections on Deno.listen, splits each
+ * stream into frames, and hands every request to the dispatcher as soon as it
+ * arrives, so that requests pipelined on one connection are processed
+ * concurrently (one fsync can cover them all) while their responses still go
+ * out in request order, as Kafka clients require.
+ */
+import { FrameDecoder, FrameTooLargeError } from "../protocol/mod.ts";
+
+/** What the dispatcher answers: a size-prefixed frame, or nothing (acks=0). */
+export type Reply = Uint8Array | null;
+
+/**
+ * Handles one request frame (without its size prefix). Throwing closes the
+ * connection: that is the answer to a malformed request.
+ */
+export type Dispatch = (
+  frame: Uint8Array,
+  conn: ConnectionInfo,
+) => Promise<Reply>;
+
+export interface ConnectionInfo {
+  readonly id: number;
+  readonly remote: string;
+}
+
+export interface ServerOptions {
+  hostname: string;
+  port: number;
+  maxFrameBytes: number;
+  maxConnections: number;
+  maxInflightRequests: number;
+  dispatch: Dispatch;
+  log: (msg: string) => void;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await conn.write(bytes.subarray(done));
+}
+
+export class KafkaServer {
+  readonly #opts: ServerOptions;
+  readonly #listener: Deno.TcpListener;
+  readonly #conns = new Map<number, Deno.Conn>();
+  #nextConnId = 1;
+  #accepting: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(opts: ServerOptions) {
+    this.#opts = opts;
+    this.#listener = Deno.listen({
+      hostname: opts.hostname,
+      port: opts.port,
+      transport: "tcp",
+    });
+  }
+
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  start(): void {
+    this.#accepting = this.#acceptLoop();
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (!this.#stopped) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await this.#listener.accept();
+        // Replies are whole frames written at once; Nagle would only delay them.
+        conn.setNoDelay(true);
+      } catch (err) {
+        if (this.#stopped) return;
+        this.#opts.log(`accept failed: ${(err as Error).message}`);
+        continue;
+      }
+      if (this.#conns.size >= this.#opts.maxConnections) {
+        this.#opts.log(
+          `refusing connection: ${this.#conns.size} open, limits.max_connections is ${this.#opts.maxConnections}`,
+        );
+        conn.close();
+        continue;
+      }
+      const id = this.#nextConnId++;
+      this.#conns.set(id, conn);
+      this.#serve(id, conn).finally(() => {
+        this.#conns.delete(id);
+      });
+    }
+  }
+
+  async #serve(id: number, conn: Deno.Conn): Promise<void> {
+    const addr = conn.remoteAddr as Deno.NetAddr;
+    const info: ConnectionInfo = {
+      id,
+      remote: `${addr.hostname}:${addr.port}`,
+    };
+    const decoder = new FrameDecoder({
+      maxFrameBytes: this.#opts.maxFrameBytes,
+    });
+    // Replies in request order; `maxInflightRequests` bounds how far reading
+    // runs ahead of writing.
+    const pending: Promise<Reply>[] = [];
+    // An object, so TypeScript does not narrow it across the closures.
+    const state: { broken: Error | null } = { broken: null };
+    const fail = (err: Error) => {
+      state.broken ??= err;
+      try {
+        conn.close();
+      } catch {
+        // Closing twice is harmless; the read loop sees the close and ends.
+      }
+    };
+    const drain = async () => {
+      while (pending.length > 0 && state.broken === null) {
+        const reply = await pending[0]!;
+        pending.shift();
+        if (reply !== null) await writeAll(conn, reply);
+      }
+    };
+    // Never rejects: failures close the connection through `fail`.
+    let writer: Promise<void> = Promise.resolve();
+    try {
+      while (state.broken === null) {
+        const buf = decoder.writable(64 * 1024);
+        const n = await conn.read(buf);
+        if (n === null) break;
+        decoder.commit(n);
+        for (
+          let frame = decoder.next();
+          frame !== null;
+          frame = decoder.next()
+        ) {
+          const reply = this.#opts.dispatch(frame, info);
+          reply.catch(fail);
+          pending.push(reply);
+          if (pending.length === 1) writer = writer.then(drain).catch(fail);
+          if (pending.length >= this.#opts.maxInflightRequests) await writer;
+        }
+      }
+      await writer;
+    } catch (err) {
+      if (state.broken === null) fail(err as Error);
+    }
+    const broken = state.broken;
+    if (broken !== null && !this.#stopped) {
+      const why = broken instanceof FrameTooLargeError
+        ? broken.message
+        : `${broken.name}: ${broken.message}`;
+      this.#opts.log(`closing connection ${info.remote}: ${why}`);
+    }
+    fail(new Error("connection finished"));
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#listener.close();
+    for (const conn of this.#conns.values()) {
+      try {
+        conn.close();
+      } catch {
+        // The connection's own loop may have closed it first.
+      }
+    }
+    await this.#accepting;
+  }
+}

@@ -1,0 +1,166 @@
+/**
+ * End-to-end test harness: starts real raftq broker processes (main.ts serve)
+ * on loopback with a free port and a temporary data directory, and runs real
+ * client tools (kcat) against them.
+ */
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const SERVING = /serving Kafka on [^\s]+:(\d+)/;
+
+export interface BrokerProcess {
+  readonly port: number;
+  readonly bootstrap: string;
+  readonly dataDir: string;
+  /** Everything the broker wrote to stderr so far. */
+  logs(): string;
+  /** kill -9: no shutdown code runs. */
+  kill9(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  port?: number;
+  /** Extra `--set path=value` overrides. */
+  set?: string[];
+}
+
+export async function startBroker(opts: StartOptions = {}): Promise<
+  BrokerProcess
+> {
+  const dataDir = opts.dataDir ??
+    await Deno.makeTempDir({ prefix: "raftq-e2e-" });
+  const args = [
+    "run",
+    "-A",
+    `${ROOT}main.ts`,
+    "serve",
+    "--port",
+    String(opts.port ?? 0),
+    "--data-dir",
+    dataDir,
+    "--set",
+    "advertised_host=127.0.0.1",
+    "--set",
+    "bind_addr=127.0.0.1",
+  ];
+  for (const s of opts.set ?? []) args.push("--set", s);
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: ROOT,
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  let resolvePort!: (port: number) => void;
+  let rejectPort!: (err: Error) => void;
+  const portReady = new Promise<number>((res, rej) => {
+    resolvePort = res;
+    rejectPort = rej;
+  });
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      const m = SERVING.exec(text);
+      if (m) resolvePort(Number(m[1]));
+    }
+  };
+  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const status = child.status;
+  status.then((s) =>
+    rejectPort(new Error(`broker exited (${s.code}): ${text}`))
+  );
+  const timer = setTimeout(
+    () => rejectPort(new Error(`broker did not start in 30 s: ${text}`)),
+    30_000,
+  );
+  let port: number;
+  try {
+    port = await portReady;
+  } catch (err) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await status;
+    await pumps;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  let ended = false;
+  const end = async (signal: Deno.Signal) => {
+    if (ended) return;
+    ended = true;
+    try {
+      child.kill(signal);
+    } catch {
+      // Exited by itself.
+    }
+    await status;
+    await pumps;
+  };
+  return {
+    port,
+    bootstrap: `127.0.0.1:${port}`,
+    dataDir,
+    logs: () => text,
+    kill9: () => end("SIGKILL"),
+    stop: () => end("SIGTERM"),
+  };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** Runs a command to completion, feeding `stdin` if given. */
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { stdin?: Uint8Array; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: opts.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    cwd: ROOT,
+  }).spawn();
+  const timer = setTimeout(() => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Finished meanwhile.
+    }
+  }, opts.timeoutMs ?? 60_000);
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(opts.stdin);
+    await w.close();
+  }
+  const out = await child.output();
+  clearTimeout(timer);
+  return {
+    code: out.code,
+    stdout: out.stdout,
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/** Runs `deno run -A main.ts <args>`: the raftq CLI as a user runs it. */
+export function raftq(
+  args: string[],
+  opts: { stdin?: Uint8Array; timeoutMs?: number } = {},
+): Promise<RunResult> {
+  return run(Deno.execPath(), ["run", "-A", `${ROOT}main.ts`, ...args], opts);
+}
+
+export async function removeDir(dir: string): Promise<void> {
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+}

@@ -1,0 +1,23 @@
+// The README's configuration reference is generated from the config module;
+// this keeps it from drifting when a field is added or a default changes.
+import assert from "node:assert/strict";
+import { withReference } from "../scripts/config_reference.ts";
+
+Deno.test("README configuration reference matches the config module", () => {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  assert.equal(
+    withReference(readme),
+    readme,
+    "run `deno task docs` to regenerate it",
+  );
+});
+
+Deno.test("README shows the dev and test commands", () => {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  assert.match(readme, /deno task dev/);
+  assert.match(readme, /deno task test/);
+});

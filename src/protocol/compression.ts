@@ -1,18 +1,17 @@
 /**
- * Record-batch compression codecs: the one place that imports compression
- * packages. Batches carry the codec in their attributes (record_batch.ts).
+ * Record-batch compression codecs: the one place that picks a codec.
+ * Batches carry the codec in their attributes (record_batch.ts). Snappy and
+ * LZ4 are our own TypeScript (snappy.ts, lz4.ts) so raftq needs no native
+ * modules; gzip is node:zlib and zstd decoding is fzstd (pure JS).
  */
 import { gunzipSync, gzipSync } from "node:zlib";
-import { Buffer } from "node:buffer";
-import snappy from "snappy";
-import lz4 from "lz4-napi";
 import { decompress as zstdDecompress } from "fzstd";
+import { CompressionError } from "./compression_error.ts";
+import { lz4Compress, lz4Decompress } from "./lz4.ts";
 import { Compression, type CompressionCode } from "./record_batch.ts";
+import { snappyCompress, snappyDecompress } from "./snappy.ts";
 
-/** A codec raftq cannot apply, or input its codec rejects. */
-export class CompressionError extends Error {
-  override name = "CompressionError";
-}
+export { CompressionError };
 
 /** Java's snappy-java stream framing: magic, version, compatible version. */
 const XERIAL_MAGIC = [0x82, 0x53, 0x4e, 0x41, 0x50, 0x50, 0x59, 0x00];
@@ -39,14 +38,10 @@ function xerialUncompress(data: Uint8Array): Uint8Array {
         `Xerial snappy chunk of ${n} bytes is truncated`,
       );
     }
-    parts.push(snappyRaw(data.subarray(pos, pos + n)));
+    parts.push(snappyDecompress(data.subarray(pos, pos + n)));
     pos += n;
   }
   return concat(parts);
-}
-
-function snappyRaw(data: Uint8Array): Uint8Array {
-  return plain(snappy.uncompressSync(data, { asBuffer: true }) as Uint8Array);
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
@@ -78,13 +73,9 @@ export function compress(codec: CompressionCode, data: Uint8Array): Uint8Array {
     case Compression.gzip:
       return plain(gzipSync(data));
     case Compression.snappy:
-      return plain(snappy.compressSync(
-        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-      ));
+      return snappyCompress(data);
     case Compression.lz4:
-      return plain(lz4.compressFrameSync(
-        Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-      ));
+      return lz4Compress(data);
     case Compression.zstd:
       throw new CompressionError(
         "Cannot compress with zstd: only zstd decompression is available",
@@ -104,11 +95,9 @@ export function decompress(codec: number, data: Uint8Array): Uint8Array {
       case Compression.gzip:
         return plain(gunzipSync(data));
       case Compression.snappy:
-        return isXerial(data) ? xerialUncompress(data) : snappyRaw(data);
+        return isXerial(data) ? xerialUncompress(data) : snappyDecompress(data);
       case Compression.lz4:
-        return plain(lz4.decompressFrameSync(
-          Buffer.from(data.buffer, data.byteOffset, data.byteLength),
-        ));
+        return lz4Decompress(data);
       case Compression.zstd:
         return zstdDecompress(data);
     }

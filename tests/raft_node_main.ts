@@ -3,6 +3,7 @@
  *
  * Args: --id N --dir PATH --peers "1=127.0.0.1:port,2=..." --groups G
  * [--tick-ms 10] [--payload-bytes 32] [--inflight 4] [--machine list|count] [--quiet]
+ * [--max-in-mem-bytes 4194304]
  * Starts groups 1..G with every peer as voter; each group's state machine
  * is the list of applied payloads. Commands on stdin (one per line):
  *   propose on|off   keep `inflight` proposals outstanding in each group led here
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     peers: { type: "string" },
     groups: { type: "string", default: "16" },
     "tick-ms": { type: "string", default: "10" },
+    "max-in-mem-bytes": { type: "string", default: String(4 << 20) },
     "payload-bytes": { type: "string", default: "32" },
     inflight: { type: "string", default: "4" },
     quiet: { type: "boolean", default: false },
@@ -85,7 +87,7 @@ const host = new RaftHost({
   preVote: true,
   maxSizePerMsg: 1 << 20,
   maxInflightMsgs: 256,
-  maxInMemLogBytes: 4 << 20,
+  maxInMemLogBytes: Number(values["max-in-mem-bytes"]),
 });
 await host.start();
 const machines = new Map<number, AppliedMachine>();

@@ -1,0 +1,218 @@
+import { assert } from "../../util/mod.ts";
+import { encodeConfChange } from "./conf_change.ts";
+import { RaftConfigError } from "./errors.ts";
+import { newMessage, Raft } from "./raft.ts";
+import type {
+  ConfChange,
+  ConfState,
+  HardState,
+  Message,
+  NodeId,
+  RaftOptions,
+  RaftStorage,
+  Ready,
+  SoftState,
+  Status,
+} from "./types.ts";
+import { EntryType, MAX_WIRE_MESSAGE_TYPE, MessageType } from "./types.ts";
+
+/**
+ * The application's handle on one Raft replica. Synchronous and pure: feed it
+ * tick()/step()/propose(), then take ready(), and after persisting, sending
+ * and applying it (in that order) call advance(ready).
+ */
+export class RawNode {
+  readonly #raft: Raft;
+  #prevSoftState: SoftState;
+  #prevHardState: HardState;
+  /** A Ready handed out and not yet advanced. */
+  #outstanding: Ready | null = null;
+
+  constructor(storage: RaftStorage, options: RaftOptions) {
+    this.#raft = new Raft(storage, options);
+    this.#prevSoftState = this.#raft.softState();
+    this.#prevHardState = storage.initialState().hardState;
+  }
+
+  tick(): void {
+    this.#raft.tick();
+  }
+
+  /** Starts an election now (skipping the timeout). */
+  campaign(): void {
+    this.#raft.hup({ transfer: false });
+  }
+
+  /** Feeds a message from a peer, or a host report (SnapStatus, Unreachable). */
+  step(m: Message): void {
+    const local = m.type === MessageType.SnapStatus ||
+      m.type === MessageType.Unreachable;
+    if (!local && (m.type < 1 || m.type > MAX_WIRE_MESSAGE_TYPE)) {
+      throw new RaftConfigError(
+        `Cannot step message: type ${m.type} is not a peer message type`,
+      );
+    }
+    this.#raft.step(m);
+  }
+
+  /** Throws NotLeaderError (with leaderHint) on a non-leader. */
+  propose(data: Uint8Array): void {
+    this.#raft.step(newMessage({
+      type: MessageType.Prop,
+      from: this.#raft.id,
+      to: this.#raft.id,
+      entries: [{ term: 0, index: 0, type: EntryType.Normal, data }],
+    }));
+  }
+
+  /** One change at a time: throws ProposalDroppedError while one is pending. */
+  proposeConfChange(cc: ConfChange): void {
+    this.#raft.step(newMessage({
+      type: MessageType.Prop,
+      from: this.#raft.id,
+      to: this.#raft.id,
+      entries: [{
+        term: 0,
+        index: 0,
+        type: EntryType.ConfChange,
+        data: encodeConfChange(cc),
+      }],
+    }));
+  }
+
+  /** Call for each committed ConfChange entry, in log order, when applying it. */
+  applyConfChange(cc: ConfChange): ConfState {
+    return this.#raft.applyConfChange(cc);
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.#raft.step(newMessage({
+      type: MessageType.TransferLeader,
+      from: to,
+      to: this.#raft.id,
+    }));
+  }
+
+  /**
+   * Asks for a linearizable read; a ReadState with this context appears in a
+   * later Ready. Serve the read once applied ≥ its index.
+   */
+  readIndex(context: Uint8Array): void {
+    this.#raft.step(newMessage({
+      type: MessageType.ReadIndex,
+      from: this.#raft.id,
+      to: this.#raft.id,
+      context,
+    }));
+  }
+
+  /** Host report: sending a snapshot to `to` finished (or failed). */
+  reportSnapshot(to: NodeId, options: { failed: boolean }): void {
+    this.#raft.step(newMessage({
+      type: MessageType.SnapStatus,
+      from: to,
+      to: this.#raft.id,
+      reject: options.failed,
+    }));
+  }
+
+  /** Host report: `to` could not be reached. */
+  reportUnreachable(to: NodeId): void {
+    this.#raft.step(newMessage({
+      type: MessageType.Unreachable,
+      from: to,
+      to: this.#raft.id,
+    }));
+  }
+
+  hasReady(): boolean {
+    if (this.#outstanding !== null) return false;
+    const r = this.#raft;
+    return !sameSoft(r.softState(), this.#prevSoftState) ||
+      !sameHard(r.hardState(), this.#prevHardState) ||
+      r.messages.length > 0 || r.readStates.length > 0 ||
+      r.hasUnsentProposals() ||
+      r.log.unstableEntries().length > 0 ||
+      r.log.unstableSnapshot() !== null || r.log.hasNextCommitted();
+  }
+
+  ready(): Ready {
+    assert(this.#outstanding === null, "ready() before advance()", {
+      id: this.#raft.id,
+    });
+    const r = this.#raft;
+    r.flushProposals();
+    const soft = r.softState();
+    const hard = r.hardState();
+    const hardChanged = !sameHard(hard, this.#prevHardState);
+    const entries = r.log.unstableEntries();
+    const committedEntries = r.log.nextCommitted();
+    const rd: Ready = {
+      softState: sameSoft(soft, this.#prevSoftState) ? null : soft,
+      hardState: hardChanged ? hard : null,
+      readStates: r.readStates,
+      entries,
+      snapshot: r.log.unstableSnapshot(),
+      committedEntries,
+      messages: r.messages,
+      // A commit-only change may be lost in a crash: it is learned again.
+      mustSync: entries.length > 0 ||
+        hard.term !== this.#prevHardState.term ||
+        hard.vote !== this.#prevHardState.vote,
+    };
+    r.readStates = [];
+    r.messages = [];
+    const lastCommitted = committedEntries[committedEntries.length - 1];
+    if (lastCommitted !== undefined) r.log.acceptApplying(lastCommitted.index);
+    this.#prevSoftState = soft;
+    this.#outstanding = rd;
+    return rd;
+  }
+
+  /** The Ready was persisted, sent and applied. */
+  advance(rd: Ready): void {
+    assert(rd === this.#outstanding, "advance() of a Ready not handed out", {
+      id: this.#raft.id,
+    });
+    this.#outstanding = null;
+    const log = this.#raft.log;
+    if (rd.hardState !== null) this.#prevHardState = rd.hardState;
+    if (rd.snapshot !== null) {
+      log.stableSnapshotTo(rd.snapshot.meta.index);
+      log.appliedTo(rd.snapshot.meta.index);
+    }
+    const lastEntry = rd.entries[rd.entries.length - 1];
+    if (lastEntry !== undefined) log.stableTo(lastEntry.index, lastEntry.term);
+    const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
+    if (lastCommitted !== undefined) log.appliedTo(lastCommitted.index);
+  }
+
+  status(): Status {
+    const r = this.#raft;
+    let progress: Status["progress"] = null;
+    if (r.role === "leader") {
+      progress = new Map();
+      for (const id of r.peers()) {
+        const pr = r.progressOf(id)!;
+        progress.set(id, { match: pr.match, next: pr.next, state: pr.state });
+      }
+    }
+    return {
+      id: r.id,
+      hardState: r.hardState(),
+      softState: r.softState(),
+      applied: r.log.applied,
+      lastIndex: r.log.lastIndex(),
+      confState: r.confState(),
+      progress,
+    };
+  }
+}
+
+function sameSoft(a: SoftState, b: SoftState): boolean {
+  return a.leader === b.leader && a.role === b.role;
+}
+
+function sameHard(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}

@@ -1,0 +1,813 @@
+import {
+  type ConfChange,
+  type ConfState,
+  decodeConfChange,
+  type Entry,
+  EntryType,
+  type Message,
+  MessageType,
+  type NodeId,
+  NotLeaderError,
+  ProposalDroppedError,
+  RawNode,
+  type Ready,
+} from "../core/mod.ts";
+import {
+  type Address,
+  type Envelope,
+  HostMessageType,
+  TcpTransport,
+  type Transport,
+} from "../transport/mod.ts";
+import { type RecoveredGroup, Wal, WalStorage } from "../wal/mod.ts";
+import { clearImmediate, setImmediate } from "node:timers";
+import { assert } from "../../util/mod.ts";
+import { Mulberry32 } from "./rng.ts";
+import type { LeaderChange, StateMachine } from "./state_machine.ts";
+
+export interface RaftHostLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+export interface RaftHostOptions {
+  nodeId: NodeId;
+  /** The WAL lives in `<dataDir>/wal`. */
+  dataDir: string;
+  listen: Address;
+  peers: ReadonlyMap<NodeId, Address>;
+  tickMs: number;
+  electionTicks: number;
+  heartbeatTicks: number;
+  checkQuorum: boolean;
+  preVote: boolean;
+  maxSizePerMsg: number;
+  maxInflightMsgs: number;
+  /** A group whose in-memory log passes this is snapshotted and compacted. */
+  maxInMemLogBytes: number;
+  /** Replaces the TCP transport (tests use MemoryTransport). */
+  transport?: Transport;
+  walSegmentBytes?: number;
+  /** A leader with nothing in flight for this many ticks quiesces its group. Default electionTicks. */
+  quiesceTicks?: number;
+  /** Proposals queued or in flight per group beyond which propose() rejects. Default 100,000. */
+  maxPendingProposals?: number;
+  /** Inbound messages queued beyond which new ones are dropped (Raft retries). Default 1,000,000. */
+  maxInboundMessages?: number;
+  logger?: RaftHostLogger;
+}
+
+export interface StartGroupOptions {
+  voters: NodeId[];
+  learners?: NodeId[];
+  stateMachine: StateMachine;
+  /** This node is being added to a running group: it starts empty and waits for the leader. */
+  join?: boolean;
+}
+
+export interface ProposeResult {
+  index: number;
+  /** What StateMachine.apply returned for this entry. */
+  result: unknown;
+}
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(err: Error): void;
+}
+
+interface QueuedProposal extends Waiter<ProposeResult> {
+  data: Uint8Array;
+  conf: ConfChange | null;
+}
+
+interface PendingRead extends Waiter<number> {
+  /** Set once the ReadState arrived; served when applied reaches it. */
+  index: number;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+interface Group {
+  readonly id: number;
+  readonly node: RawNode;
+  readonly storage: WalStorage;
+  readonly sm: StateMachine;
+  confState: ConfState;
+  leader: NodeId;
+  term: number;
+  applied: number;
+  /** Not ticking: woken by any message, proposal, or a silent leader. */
+  quiesced: boolean;
+  idleTicks: number;
+  queued: QueuedProposal[];
+  /** Proposals in the log, by index; `term` identifies them among entries at that index. */
+  inFlight: Map<number, Waiter<ProposeResult> & { term: number }>;
+  reads: Map<string, PendingRead>;
+}
+
+/**
+ * Hosts every Raft group of one node: one loop for all groups, one WAL
+ * (one fdatasync per loop turn) and one transport (one connection per
+ * peer). A loop turn: step inbound messages, propose queued data, tick if
+ * due, collect every group's Ready, persist them all with one sync, send,
+ * apply, advance.
+ *
+ * Idle groups quiesce: a leader whose followers all match its log and
+ * commit for quiesceTicks sends each a Quiesce notice and stops ticking;
+ * a quiesced follower stops ticking too. Any message or proposal wakes a
+ * group, and a quiesced follower wakes by itself once the transport has
+ * heard nothing from the leader's host for an election timeout. Host
+ * liveness rides on the transport's per-peer pings, so the heartbeat cost
+ * of idle groups is per peer pair, not per group.
+ */
+export class RaftHost {
+  readonly #options: RaftHostOptions;
+  readonly #groups = new Map<number, Group>();
+  readonly #leaderListeners = new Set<(e: LeaderChange) => void>();
+  readonly #transport: Transport;
+  readonly #quiesceTicks: number;
+  readonly #maxPending: number;
+  readonly #maxInbound: number;
+  #inbound: Envelope[] = [];
+  /** Groups with queued proposals or fresh local requests. */
+  #touched = new Set<Group>();
+  #wal: Wal | null = null;
+  #recovered = new Map<number, RecoveredGroup>();
+  #tickTimer: ReturnType<typeof setInterval> | undefined;
+  #turnTimer: ReturnType<typeof setImmediate> | undefined;
+  #turnInFlight: Promise<void> | null = null;
+  /** Work arrived while a turn was in flight: run another right after it. */
+  #turnWanted = false;
+  #tickDue = false;
+  #readSeq = 0;
+  #running = false;
+
+  constructor(options: RaftHostOptions) {
+    for (
+      const key of [
+        "tickMs",
+        "electionTicks",
+        "heartbeatTicks",
+        "maxSizePerMsg",
+        "maxInflightMsgs",
+        "maxInMemLogBytes",
+      ] as const
+    ) {
+      const v = options[key];
+      if (!(Number.isFinite(v) && v > 0)) {
+        throw new RangeError(
+          `Invalid RaftHost option ${key}: ${v} is not a positive number`,
+        );
+      }
+    }
+    if (!Number.isSafeInteger(options.nodeId) || options.nodeId <= 0) {
+      throw new RangeError(
+        `Invalid RaftHost nodeId ${options.nodeId}: must be a positive integer`,
+      );
+    }
+    this.#options = options;
+    this.#quiesceTicks = options.quiesceTicks ?? options.electionTicks;
+    this.#maxPending = options.maxPendingProposals ?? 100_000;
+    this.#maxInbound = options.maxInboundMessages ?? 1_000_000;
+    this.#transport = options.transport ?? new TcpTransport({
+      nodeId: options.nodeId,
+      listen: options.listen,
+      peers: options.peers,
+      pingIntervalMs: options.tickMs * options.heartbeatTicks,
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+  }
+
+  get nodeId(): NodeId {
+    return this.#options.nodeId;
+  }
+
+  /** Opens the WAL (replaying it), starts the transport and the tick loop. */
+  async start(): Promise<void> {
+    assert(!this.#running, "RaftHost started twice");
+    const { wal, groups } = Wal.open(`${this.#options.dataDir}/wal`, {
+      ...(this.#options.walSegmentBytes === undefined
+        ? {}
+        : { segmentBytes: this.#options.walSegmentBytes }),
+    });
+    this.#wal = wal;
+    this.#recovered = groups;
+    await this.#transport.start((_from, envelopes) => this.#receive(envelopes));
+    this.#running = true;
+    this.#tickTimer = setInterval(() => {
+      this.#tickDue = true;
+      this.#schedule();
+    }, this.#options.tickMs);
+  }
+
+  /** Stops the loop, rejects what is pending, closes the transport and the WAL. */
+  async stop(): Promise<void> {
+    if (!this.#running) return;
+    this.#running = false;
+    clearInterval(this.#tickTimer);
+    if (this.#turnTimer !== undefined) clearImmediate(this.#turnTimer);
+    this.#turnTimer = undefined;
+    await this.#turnInFlight;
+    for (const id of [...this.#groups.keys()]) this.stopGroup(id);
+    await this.#transport.close();
+    this.#wal?.close();
+    this.#wal = null;
+  }
+
+  /** Ids of the groups whose state the WAL holds but that are not started. */
+  recoveredGroupIds(): number[] {
+    return [...this.#recovered.keys()];
+  }
+
+  /**
+   * Starts a group on this host. A group found in the WAL resumes from its
+   * recovered state (its state machine is restored from the snapshot and
+   * the committed entries after it are applied again).
+   */
+  startGroup(groupId: number, options: StartGroupOptions): void {
+    const wal = this.#requireWal();
+    if (!Number.isInteger(groupId) || groupId < 0 || groupId > 0xffffffff) {
+      throw new RangeError(`Invalid group id ${groupId}: must be a u32`);
+    }
+    if (this.#groups.has(groupId)) {
+      throw new RangeError(`Cannot start group ${groupId}: already running`);
+    }
+    const recovered = this.#recovered.get(groupId);
+    this.#recovered.delete(groupId);
+    const confState: ConfState = options.join === true
+      ? { voters: [], learners: [] }
+      : {
+        voters: [...options.voters],
+        learners: [...(options.learners ?? [])],
+      };
+    const storage = new WalStorage(wal, groupId, {
+      confState,
+      ...(recovered === undefined ? {} : { recovered }),
+    });
+    const snap = storage.snapshot();
+    if (snap.meta.index > 0) options.stateMachine.restore(snap.data);
+    if (recovered === undefined && options.join !== true) {
+      // Persist the founding membership: without a snapshot, a restart must not depend on the caller.
+      wal.compact(groupId, snap);
+    }
+    const o = this.#options;
+    const node = new RawNode(storage, {
+      id: o.nodeId,
+      electionTicks: o.electionTicks,
+      heartbeatTicks: o.heartbeatTicks,
+      checkQuorum: o.checkQuorum,
+      preVote: o.preVote,
+      maxSizePerMsg: o.maxSizePerMsg,
+      maxInflightMsgs: o.maxInflightMsgs,
+      applied: snap.meta.index,
+      rng: new Mulberry32(),
+    });
+    const g: Group = {
+      id: groupId,
+      node,
+      storage,
+      sm: options.stateMachine,
+      confState: storage.initialState().confState,
+      leader: 0,
+      term: storage.initialState().hardState.term,
+      applied: snap.meta.index,
+      quiesced: false,
+      idleTicks: 0,
+      queued: [],
+      inFlight: new Map(),
+      reads: new Map(),
+    };
+    this.#groups.set(groupId, g);
+    this.#touched.add(g);
+    this.#schedule();
+  }
+
+  /** Stops a group; its state stays in the WAL for a later startGroup. */
+  stopGroup(groupId: number): void {
+    const g = this.#groups.get(groupId);
+    if (g === undefined) return;
+    this.#groups.delete(groupId);
+    this.#touched.delete(g);
+    const err = new ProposalDroppedError(`Group ${groupId} stopped`, {
+      leaderHint: 0,
+    });
+    this.#failAll(g, err);
+    // Keep what the WAL would replay so that a restart in this process resumes it.
+    const storage = g.storage;
+    const last = storage.lastIndex();
+    const first = storage.firstIndex();
+    this.#recovered.set(groupId, {
+      hardState: storage.initialState().hardState,
+      snapshot: storage.snapshot(),
+      entries: last >= first ? storage.entries(first, last + 1, Infinity) : [],
+    });
+  }
+
+  /** Stops a group and deletes its state. */
+  removeGroup(groupId: number): void {
+    this.stopGroup(groupId);
+    this.#recovered.delete(groupId);
+    const wal = this.#requireWal();
+    wal.removeGroup(groupId);
+    wal.sync();
+  }
+
+  /**
+   * Proposes `data` (non-empty) to a group led by this node. Resolves when
+   * the entry is committed and applied here; rejects with NotLeaderError
+   * (carrying the leader hint) on a follower, or ProposalDroppedError when
+   * leadership changed before the outcome was known.
+   */
+  propose(groupId: number, data: Uint8Array): Promise<ProposeResult> {
+    if (data.length === 0) {
+      return Promise.reject(
+        new TypeError(
+          "Cannot propose empty data: empty entries are Raft no-ops",
+        ),
+      );
+    }
+    return this.#enqueue(groupId, data, null);
+  }
+
+  /** Proposes a membership change (one at a time); resolves when applied here. */
+  changeMembership(groupId: number, cc: ConfChange): Promise<ProposeResult> {
+    return this.#enqueue(groupId, new Uint8Array(0), cc);
+  }
+
+  #enqueue(
+    groupId: number,
+    data: Uint8Array,
+    conf: ConfChange | null,
+  ): Promise<ProposeResult> {
+    const g = this.#groups.get(groupId);
+    if (g === undefined || !this.#running) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot propose to group ${groupId}: not running on this host`,
+        ),
+      );
+    }
+    if (g.leader !== this.nodeId) {
+      return Promise.reject(
+        new NotLeaderError("propose", { leaderHint: g.leader }),
+      );
+    }
+    if (g.queued.length + g.inFlight.size >= this.#maxPending) {
+      return Promise.reject(
+        new ProposalDroppedError(
+          `Cannot propose to group ${groupId}: ${this.#maxPending} proposals pending`,
+          { leaderHint: g.leader },
+        ),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      g.queued.push({ data, conf, resolve, reject });
+      this.#touch(g);
+    });
+  }
+
+  /**
+   * A linearizable read point: resolves with an index once this node has
+   * applied at least that far and the leader confirmed its leadership.
+   */
+  readIndex(groupId: number): Promise<number> {
+    const g = this.#groups.get(groupId);
+    if (g === undefined || !this.#running) {
+      return Promise.reject(
+        new RangeError(
+          `Cannot read group ${groupId}: not running on this host`,
+        ),
+      );
+    }
+    const seq = ++this.#readSeq;
+    const context = new Uint8Array(8);
+    new DataView(context.buffer).setFloat64(0, seq);
+    const key = contextKey(context);
+    try {
+      this.#wake(g);
+      g.node.readIndex(context);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.#touch(g);
+    return new Promise((resolve, reject) => {
+      const timeoutMs = 2 * this.#options.electionTicks * this.#options.tickMs;
+      const timer = setTimeout(() => {
+        g.reads.delete(key);
+        reject(
+          new ProposalDroppedError(
+            `Read of group ${groupId} timed out after ${timeoutMs} ms`,
+            {
+              leaderHint: g.leader,
+            },
+          ),
+        );
+      }, timeoutMs);
+      g.reads.set(key, { index: -1, timer, resolve, reject });
+    });
+  }
+
+  /** Asks the leader (this node) to hand leadership to `to`. */
+  transferLeader(groupId: number, to: NodeId): void {
+    const g = this.#groups.get(groupId);
+    if (g === undefined) {
+      throw new RangeError(
+        `Cannot transfer group ${groupId}: not running on this host`,
+      );
+    }
+    this.#wake(g);
+    g.node.transferLeadership(to);
+    this.#touch(g);
+  }
+
+  /** The leader this node knows of (0 = none). */
+  leaderOf(groupId: number): NodeId {
+    return this.#groups.get(groupId)?.leader ?? 0;
+  }
+
+  /** Subscribes to leadership changes; returns the unsubscribe function. */
+  onLeaderChange(cb: (e: LeaderChange) => void): () => void {
+    this.#leaderListeners.add(cb);
+    return () => this.#leaderListeners.delete(cb);
+  }
+
+  /** True when the group is quiesced (exposed for tests and metrics). */
+  isQuiesced(groupId: number): boolean {
+    return this.#groups.get(groupId)?.quiesced ?? false;
+  }
+
+  /** Starts an election for a group now (tests, leader balancing). */
+  campaign(groupId: number): void {
+    const g = this.#groups.get(groupId);
+    if (g === undefined) {
+      throw new RangeError(
+        `Cannot campaign in group ${groupId}: not running on this host`,
+      );
+    }
+    this.#wake(g);
+    g.node.campaign();
+    this.#touch(g);
+  }
+
+  #requireWal(): Wal {
+    const wal = this.#wal;
+    if (wal === null) throw new TypeError("RaftHost is not started");
+    return wal;
+  }
+
+  #touch(g: Group): void {
+    this.#touched.add(g);
+    this.#schedule();
+  }
+
+  #wake(g: Group): void {
+    g.quiesced = false;
+    g.idleTicks = 0;
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    if (this.#turnInFlight !== null) {
+      this.#turnWanted = true;
+      return;
+    }
+    if (this.#turnTimer !== undefined) return;
+    // setImmediate, not setTimeout(0): chained timeouts are clamped to ~2 ms, which would add up per commit.
+    this.#turnTimer = setImmediate(() => {
+      this.#turnTimer = undefined;
+      this.#turnInFlight = this.#turn().finally(() => {
+        this.#turnInFlight = null;
+        if (this.#turnWanted) {
+          this.#turnWanted = false;
+          this.#schedule();
+        }
+      });
+    });
+  }
+
+  #receive(envelopes: Envelope[]): void {
+    if (this.#inbound.length + envelopes.length > this.#maxInbound) return;
+    for (const env of envelopes) this.#inbound.push(env);
+    this.#schedule();
+  }
+
+  /**
+   * One loop turn for all groups. Turns never overlap; while one waits for
+   * its fdatasync, sockets are read and requests queue for the next turn.
+   */
+  async #turn(): Promise<void> {
+    if (!this.#running) return;
+    const nowMs = performance.now();
+    const dirty = this.#touched;
+    this.#touched = new Set();
+
+    const inbound = this.#inbound;
+    this.#inbound = [];
+    for (const env of inbound) {
+      const g = this.#groups.get(env.groupId);
+      // Unknown groups (not started yet, or removed) and misrouted messages are dropped; Raft retries.
+      if (g === undefined || env.message.to !== this.nodeId) continue;
+      if (env.message.type === HostMessageType.Quiesce) {
+        this.#handleQuiesce(g, env.message);
+      } else {
+        if (!this.#isKeepAlive(g, env.message)) this.#wake(g);
+        g.node.step(env.message);
+      }
+      dirty.add(g);
+    }
+
+    for (const g of dirty) if (g.queued.length > 0) this.#proposeQueued(g);
+
+    if (this.#tickDue) {
+      this.#tickDue = false;
+      this.#tickAll(nowMs, dirty);
+    }
+
+    const wal = this.#requireWal();
+    const readies: [Group, Ready][] = [];
+    for (const g of dirty) {
+      if (!g.node.hasReady()) continue;
+      const rd = g.node.ready();
+      if (
+        rd.hardState !== null || rd.entries.length > 0 || rd.snapshot !== null
+      ) {
+        g.storage.persist(rd);
+      }
+      readies.push([g, rd]);
+    }
+    // Group commit: one fdatasync makes every group's Ready durable before anything is sent.
+    await wal.syncAsync();
+    if (!this.#running) return;
+
+    // Delivery reports step into the core, so they wait until every Ready is advanced.
+    const reports: {
+      g: Group;
+      to: NodeId;
+      outcome: "unreachable" | "snapSent" | "snapFailed";
+    }[] = [];
+    for (const [g, rd] of readies) {
+      if (this.#groups.get(g.id) !== g) continue;
+      for (const m of rd.messages) {
+        const sent = this.#transport.send(m.to, { groupId: g.id, message: m });
+        if (m.type === MessageType.Snap) {
+          reports.push({
+            g,
+            to: m.to,
+            outcome: sent ? "snapSent" : "snapFailed",
+          });
+        } else if (!sent) {
+          reports.push({ g, to: m.to, outcome: "unreachable" });
+        }
+      }
+    }
+    this.#transport.flush(nowMs);
+
+    for (const [g, rd] of readies) {
+      if (this.#groups.get(g.id) === g) this.#apply(g, rd);
+    }
+
+    let again = false;
+    for (const [g, rd] of readies) {
+      if (this.#groups.get(g.id) !== g) continue; // stopped during the sync
+      g.node.advance(rd);
+      if (g.storage.inMemBytes > this.#options.maxInMemLogBytes) {
+        this.#compact(g);
+      }
+    }
+    for (const { g, to, outcome } of reports) {
+      if (this.#groups.get(g.id) !== g) continue;
+      if (outcome === "unreachable") g.node.reportUnreachable(to);
+      else g.node.reportSnapshot(to, { failed: outcome === "snapFailed" });
+      this.#touched.add(g);
+    }
+    for (const [g] of readies) {
+      if (this.#groups.get(g.id) === g && g.node.hasReady()) {
+        this.#touched.add(g);
+        again = true;
+      }
+    }
+    if (again || this.#touched.size > 0) this.#schedule();
+  }
+
+  #proposeQueued(g: Group): void {
+    const queued = g.queued;
+    g.queued = [];
+    this.#wake(g);
+    const status = g.node.status();
+    if (status.softState.role !== "leader") {
+      const err = new NotLeaderError("propose", {
+        leaderHint: status.softState.leader,
+      });
+      for (const p of queued) p.reject(err);
+      return;
+    }
+    const term = status.hardState.term;
+    let index = status.lastIndex;
+    for (const p of queued) {
+      try {
+        if (p.conf === null) g.node.propose(p.data);
+        else g.node.proposeConfChange(p.conf);
+      } catch (err) {
+        p.reject(err instanceof Error ? err : new Error(String(err)));
+        continue;
+      }
+      index++;
+      g.inFlight.set(index, { term, resolve: p.resolve, reject: p.reject });
+    }
+    assert(
+      g.node.status().lastIndex === index,
+      "proposals did not land at the expected indices",
+      {
+        groupId: g.id,
+        expected: index,
+      },
+    );
+  }
+
+  #tickAll(nowMs: number, dirty: Set<Group>): void {
+    const silentMs = this.#options.electionTicks * this.#options.tickMs;
+    for (const g of this.#groups.values()) {
+      if (g.quiesced) {
+        // A follower wakes when the leader's host went silent: it may have died while all was quiet.
+        if (
+          g.leader !== this.nodeId &&
+          (g.leader === 0 ||
+            nowMs - this.#transport.lastHeardMs(g.leader) > silentMs)
+        ) {
+          this.#wake(g);
+        } else {
+          continue;
+        }
+      }
+      g.node.tick();
+      dirty.add(g);
+      if (g.leader === this.nodeId) this.#maybeQuiesce(g);
+      else g.idleTicks = 0;
+    }
+  }
+
+  #maybeQuiesce(g: Group): void {
+    if (g.queued.length > 0 || g.inFlight.size > 0 || g.reads.size > 0) {
+      g.idleTicks = 0;
+      return;
+    }
+    // status() allocates: look only every heartbeat interval.
+    g.idleTicks++;
+    if (g.idleTicks % this.#options.heartbeatTicks !== 0) return;
+    const status = g.node.status();
+    const last = status.lastIndex;
+    let idle = status.hardState.commit === last && g.applied === last;
+    for (const pr of status.progress?.values() ?? []) {
+      if (pr.match !== last) idle = false;
+    }
+    if (!idle) {
+      g.idleTicks = 0;
+      return;
+    }
+    if (g.idleTicks < this.#quiesceTicks) return;
+    for (const to of [...g.confState.voters, ...g.confState.learners]) {
+      if (to === this.nodeId) continue;
+      this.#transport.send(to, {
+        groupId: g.id,
+        message: {
+          type: HostMessageType.Quiesce,
+          from: this.nodeId,
+          to,
+          term: status.hardState.term,
+          logTerm: 0,
+          index: 0,
+          entries: [],
+          commit: status.hardState.commit,
+          reject: false,
+          rejectHint: 0,
+          snapshot: null,
+          context: null,
+        },
+      });
+    }
+    g.quiesced = true;
+  }
+
+  /**
+   * Heartbeats of the current term between the known leader and its
+   * followers carry nothing new: they must not wake a quiesced group, or the
+   * last heartbeat round before quiescing would undo it.
+   */
+  #isKeepAlive(g: Group, m: Message): boolean {
+    if (m.term !== g.term) return false;
+    if (m.type === MessageType.Heartbeat) return m.from === g.leader;
+    return m.type === MessageType.HeartbeatResp && g.leader === this.nodeId;
+  }
+
+  #handleQuiesce(g: Group, m: Message): void {
+    const status = g.node.status();
+    // Only the current leader may put us to sleep, and only once we know all it committed.
+    if (
+      status.softState.leader === m.from &&
+      status.hardState.term === m.term &&
+      status.hardState.commit >= m.commit &&
+      g.applied >= m.commit
+    ) {
+      g.quiesced = true;
+    }
+  }
+
+  #apply(g: Group, rd: Ready): void {
+    if (rd.softState !== null || rd.hardState !== null) {
+      const term = rd.hardState?.term ?? g.term;
+      const leader = rd.softState?.leader ?? g.leader;
+      if (leader !== g.leader || term !== g.term) {
+        const wasLeader = g.leader === this.nodeId;
+        g.leader = leader;
+        g.term = term;
+        if (wasLeader && leader !== this.nodeId) {
+          const err = new ProposalDroppedError(
+            `Leadership of group ${g.id} moved to ${leader}: outcome of the proposal unknown`,
+            { leaderHint: leader },
+          );
+          this.#failAll(g, err);
+        }
+        if (rd.softState !== null) {
+          for (const cb of this.#leaderListeners) {
+            cb({ groupId: g.id, leader, term });
+          }
+        }
+      }
+    }
+    if (rd.snapshot !== null) {
+      g.sm.restore(rd.snapshot.data);
+      g.confState = rd.snapshot.meta.confState;
+      g.applied = rd.snapshot.meta.index;
+    }
+    let batch: Entry[] = [];
+    const flush = () => {
+      if (batch.length === 0) return;
+      const results = g.sm.apply(batch);
+      for (const [i, e] of batch.entries()) this.#settle(g, e, results?.[i]);
+      batch = [];
+    };
+    for (const e of rd.committedEntries) {
+      if (e.type === EntryType.ConfChange) {
+        flush();
+        g.confState = g.node.applyConfChange(decodeConfChange(e.data));
+        this.#settle(g, e, undefined);
+      } else if (e.data.length > 0) {
+        batch.push(e);
+      }
+      g.applied = e.index;
+    }
+    flush();
+    for (const rs of rd.readStates) {
+      const read = g.reads.get(contextKey(rs.context));
+      if (read !== undefined) read.index = rs.index;
+    }
+    for (const [key, read] of g.reads) {
+      if (read.index >= 0 && read.index <= g.applied) {
+        g.reads.delete(key);
+        clearTimeout(read.timer);
+        read.resolve(read.index);
+      }
+    }
+  }
+
+  #settle(g: Group, e: Entry, result: unknown): void {
+    const w = g.inFlight.get(e.index);
+    if (w === undefined) return;
+    g.inFlight.delete(e.index);
+    if (w.term === e.term) w.resolve({ index: e.index, result });
+    else {
+      w.reject(
+        new ProposalDroppedError(
+          `Proposal at index ${e.index} of group ${g.id} was overwritten`,
+          {
+            leaderHint: g.leader,
+          },
+        ),
+      );
+    }
+  }
+
+  #compact(g: Group): void {
+    if (g.applied < g.storage.firstIndex()) return;
+    g.storage.compact(g.applied, {
+      confState: g.confState,
+      data: g.sm.snapshot(),
+    });
+  }
+
+  #failAll(g: Group, err: Error): void {
+    for (const p of g.queued) p.reject(err);
+    g.queued = [];
+    for (const w of g.inFlight.values()) w.reject(err);
+    g.inFlight.clear();
+    for (const r of g.reads.values()) {
+      clearTimeout(r.timer);
+      r.reject(err);
+    }
+    g.reads.clear();
+  }
+}
+
+function contextKey(context: Uint8Array): string {
+  return context.join(",");
+}

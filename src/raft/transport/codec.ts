@@ -1,0 +1,294 @@
+/**
+ * The wire format between Raft hosts. A connection carries frames:
+ * u32 length (of kind + payload), u8 kind, payload. The connecting side
+ * opens with Hello (its node id); Messages frames carry any number of
+ * messages of any groups for one peer (one frame per loop turn); a snapshot
+ * message travels alone, cut into SnapChunk frames so that it never needs
+ * one huge frame and other traffic can interleave; Ping keeps an idle
+ * connection's liveness visible.
+ *
+ * A message: u8 type, u32 group id, u16 presence flags, u64 from, u64 to,
+ * then only the fields whose flag is set. Heartbeats thus cost ~40 bytes.
+ */
+import {
+  MAX_WIRE_MESSAGE_TYPE,
+  type Message,
+  type NodeId,
+} from "../core/mod.ts";
+import {
+  ByteReader,
+  ByteWriter,
+  DecodeError,
+  readEntries,
+  readSnapshot,
+  writeEntries,
+  writeSnapshot,
+} from "../wal/mod.ts";
+
+/** A message of one group. */
+export interface Envelope {
+  groupId: number;
+  message: Message;
+}
+
+/**
+ * Host-level message types, above the core's wire types: handled by the
+ * host, never stepped into a RawNode.
+ */
+export const HostMessageType = {
+  /** The leader tells a follower that the group goes idle: stop ticking until a message arrives. */
+  Quiesce: 64,
+} as const;
+
+export const FrameKind = {
+  Hello: 1,
+  Messages: 2,
+  SnapChunk: 3,
+  Ping: 4,
+} as const;
+
+/** Frames above this are refused before any allocation (a corrupt or hostile length). */
+export const FRAME_BYTES_MAX = 64 * 1024 * 1024;
+/** Snapshot bytes per SnapChunk frame. */
+export const SNAP_CHUNK_BYTES = 1024 * 1024;
+/** A reassembled snapshot message above this is refused. */
+export const SNAPSHOT_BYTES_MAX = 1024 * 1024 * 1024;
+
+const F_TERM = 1;
+const F_LOG_TERM = 2;
+const F_INDEX = 4;
+const F_ENTRIES = 8;
+const F_COMMIT = 16;
+const F_REJECT = 32;
+const F_REJECT_HINT = 64;
+const F_SNAPSHOT = 128;
+const F_CONTEXT = 256;
+
+export function writeEnvelope(w: ByteWriter, env: Envelope): void {
+  const m = env.message;
+  let flags = 0;
+  if (m.term !== 0) flags |= F_TERM;
+  if (m.logTerm !== 0) flags |= F_LOG_TERM;
+  if (m.index !== 0) flags |= F_INDEX;
+  if (m.entries.length > 0) flags |= F_ENTRIES;
+  if (m.commit !== 0) flags |= F_COMMIT;
+  if (m.reject) flags |= F_REJECT;
+  if (m.rejectHint !== 0) flags |= F_REJECT_HINT;
+  if (m.snapshot !== null) flags |= F_SNAPSHOT;
+  if (m.context !== null) flags |= F_CONTEXT;
+  w.u8(m.type);
+  w.u32(env.groupId);
+  w.u8(flags >>> 8);
+  w.u8(flags & 0xff);
+  w.u64(m.from);
+  w.u64(m.to);
+  if (flags & F_TERM) w.u64(m.term);
+  if (flags & F_LOG_TERM) w.u64(m.logTerm);
+  if (flags & F_INDEX) w.u64(m.index);
+  if (flags & F_ENTRIES) writeEntries(w, m.entries);
+  if (flags & F_COMMIT) w.u64(m.commit);
+  if (flags & F_REJECT_HINT) w.u64(m.rejectHint);
+  if (m.snapshot !== null) writeSnapshot(w, m.snapshot);
+  if (m.context !== null) w.bytes(m.context);
+}
+
+export function readEnvelope(r: ByteReader): Envelope {
+  const type = r.u8("message type");
+  if (
+    (type < 1 || type > MAX_WIRE_MESSAGE_TYPE) &&
+    type !== HostMessageType.Quiesce
+  ) {
+    throw new DecodeError(`Invalid message type ${type}`, r.position - 1);
+  }
+  const groupId = r.u32("group id");
+  const flags = (r.u8("flags") << 8) | r.u8("flags");
+  const message: Message = {
+    type,
+    from: r.u64("from"),
+    to: r.u64("to"),
+    term: flags & F_TERM ? r.u64("term") : 0,
+    logTerm: flags & F_LOG_TERM ? r.u64("logTerm") : 0,
+    index: flags & F_INDEX ? r.u64("index") : 0,
+    entries: flags & F_ENTRIES ? readEntries(r) : [],
+    commit: flags & F_COMMIT ? r.u64("commit") : 0,
+    reject: (flags & F_REJECT) !== 0,
+    rejectHint: flags & F_REJECT_HINT ? r.u64("rejectHint") : 0,
+    snapshot: flags & F_SNAPSHOT ? readSnapshot(r) : null,
+    context: flags & F_CONTEXT ? r.bytes("context") : null,
+  };
+  return { groupId, message };
+}
+
+/** Appends one frame to `w`; `payload` writes its body. */
+export function writeFrame(
+  w: ByteWriter,
+  kind: number,
+  payload: (w: ByteWriter) => void,
+): void {
+  const start = w.length;
+  w.u32(0);
+  w.u8(kind);
+  payload(w);
+  const length = w.length - start - 4;
+  if (length > FRAME_BYTES_MAX) {
+    throw new RangeError(
+      `Cannot send frame of ${length} bytes: exceeds ${FRAME_BYTES_MAX}`,
+    );
+  }
+  w.u32At(start, length);
+}
+
+export function writeMessagesFrame(
+  w: ByteWriter,
+  envelopes: readonly Envelope[],
+): void {
+  writeFrame(w, FrameKind.Messages, (fw) => {
+    fw.u32(envelopes.length);
+    for (const env of envelopes) writeEnvelope(fw, env);
+  });
+}
+
+export function readMessagesPayload(payload: Uint8Array): Envelope[] {
+  const r = new ByteReader(payload);
+  const count = r.u32("message count");
+  if (count * 23 > r.remaining) {
+    throw new DecodeError(`Message count ${count} exceeds the frame`, 0);
+  }
+  const out: Envelope[] = [];
+  for (let i = 0; i < count; i++) out.push(readEnvelope(r));
+  if (r.remaining !== 0) {
+    throw new DecodeError(
+      `${r.remaining} stray bytes after messages`,
+      r.position,
+    );
+  }
+  return out;
+}
+
+export function writeHelloFrame(w: ByteWriter, nodeId: NodeId): void {
+  writeFrame(w, FrameKind.Hello, (fw) => fw.u64(nodeId));
+}
+
+export function readHelloPayload(payload: Uint8Array): NodeId {
+  const id = new ByteReader(payload).u64("hello node id");
+  if (id === 0) throw new DecodeError("Hello with node id 0", 0);
+  return id;
+}
+
+/**
+ * Frames one snapshot-carrying envelope as a stream of SnapChunk frames:
+ * u32 stream id, u8 last, then a slice of the encoded envelope.
+ */
+export function writeSnapshotFrames(
+  w: ByteWriter,
+  env: Envelope,
+  streamId: number,
+): void {
+  const body = new ByteWriter(SNAP_CHUNK_BYTES);
+  writeEnvelope(body, env);
+  const bytes = body.view();
+  let at = 0;
+  do {
+    const end = Math.min(at + SNAP_CHUNK_BYTES, bytes.length);
+    const chunk = bytes.subarray(at, end);
+    writeFrame(w, FrameKind.SnapChunk, (fw) => {
+      fw.u32(streamId);
+      fw.u8(end === bytes.length ? 1 : 0);
+      fw.raw(chunk);
+    });
+    at = end;
+  } while (at < bytes.length);
+}
+
+/** Reassembles SnapChunk frames per stream, bounded by SNAPSHOT_BYTES_MAX. */
+export class SnapshotAssembler {
+  readonly #streams = new Map<number, { parts: Uint8Array[]; bytes: number }>();
+
+  /** Takes one chunk; returns the envelope when its stream is complete. */
+  add(payload: Uint8Array): Envelope | null {
+    const r = new ByteReader(payload);
+    const streamId = r.u32("stream id");
+    const last = r.u8("last flag") === 1;
+    const part = r.raw(r.remaining).slice();
+    let stream = this.#streams.get(streamId);
+    if (stream === undefined) {
+      stream = { parts: [], bytes: 0 };
+      this.#streams.set(streamId, stream);
+    }
+    stream.parts.push(part);
+    stream.bytes += part.length;
+    if (stream.bytes > SNAPSHOT_BYTES_MAX) {
+      this.#streams.delete(streamId);
+      throw new DecodeError(
+        `Snapshot stream ${streamId} exceeds ${SNAPSHOT_BYTES_MAX} bytes`,
+        0,
+      );
+    }
+    if (!last) return null;
+    this.#streams.delete(streamId);
+    const whole = new Uint8Array(stream.bytes);
+    let at = 0;
+    for (const p of stream.parts) {
+      whole.set(p, at);
+      at += p.length;
+    }
+    const r2 = new ByteReader(whole);
+    const env = readEnvelope(r2);
+    if (r2.remaining !== 0) {
+      throw new DecodeError(
+        `${r2.remaining} stray bytes after snapshot`,
+        r2.position,
+      );
+    }
+    return env;
+  }
+}
+
+export interface Frame {
+  kind: number;
+  payload: Uint8Array;
+}
+
+/** Cuts a byte stream into frames, whatever the read boundaries. */
+export class FrameDecoder {
+  #buf = new Uint8Array(64 * 1024);
+  #start = 0;
+  #end = 0;
+
+  /** Adds bytes read from the socket; returns the frames now complete (payloads are copies). */
+  push(chunk: Uint8Array): Frame[] {
+    this.#append(chunk);
+    const frames: Frame[] = [];
+    const view = new DataView(this.#buf.buffer);
+    while (this.#end - this.#start >= 5) {
+      const length = view.getUint32(this.#start);
+      if (length < 1 || length > FRAME_BYTES_MAX) {
+        throw new DecodeError(`Invalid frame length ${length}`, this.#start);
+      }
+      if (this.#end - this.#start - 4 < length) break;
+      const kind = this.#buf[this.#start + 4]!;
+      const payload = this.#buf.slice(
+        this.#start + 5,
+        this.#start + 4 + length,
+      );
+      frames.push({ kind, payload });
+      this.#start += 4 + length;
+    }
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    return frames;
+  }
+
+  #append(chunk: Uint8Array): void {
+    if (this.#end + chunk.length > this.#buf.length) {
+      const live = this.#end - this.#start;
+      const size = Math.max(this.#buf.length, (live + chunk.length) * 2);
+      const next = size > this.#buf.length ? new Uint8Array(size) : this.#buf;
+      next.set(this.#buf.subarray(this.#start, this.#end), 0);
+      this.#buf = next;
+      this.#start = 0;
+      this.#end = live;
+    }
+    this.#buf.set(chunk, this.#end);
+    this.#end += chunk.length;
+  }
+}

@@ -1,0 +1,371 @@
+import type { NodeId } from "../core/mod.ts";
+import { ByteWriter } from "../wal/mod.ts";
+import {
+  type Envelope,
+  FrameDecoder,
+  FrameKind,
+  readHelloPayload,
+  readMessagesPayload,
+  SnapshotAssembler,
+  writeFrame,
+  writeHelloFrame,
+  writeMessagesFrame,
+  writeSnapshotFrames,
+} from "./codec.ts";
+import type {
+  Address,
+  InboundHandler,
+  Transport,
+  TransportLogger,
+} from "./transport.ts";
+
+export interface TcpTransportOptions {
+  nodeId: NodeId;
+  listen: Address;
+  peers: ReadonlyMap<NodeId, Address>;
+  /** Bytes queued for one peer beyond which new frames are dropped. Default 64 MiB. */
+  sendQueueBytesMax?: number;
+  /** Default 50 ms, doubling per failed attempt up to backoffMaxMs (default 2 s). */
+  backoffMinMs?: number;
+  backoffMaxMs?: number;
+  /** A Ping goes to a peer that was sent nothing for this long. Default 100 ms. */
+  pingIntervalMs?: number;
+  logger?: TransportLogger;
+}
+
+/** One outbound connection; messages to this peer only ever travel on it. */
+class Peer {
+  readonly id: NodeId;
+  address: Address;
+  conn: Deno.TcpConn | null = null;
+  connecting = false;
+  failures = 0;
+  nextAttemptMs = 0;
+  lastSentMs = -Infinity;
+  /** Envelopes of this loop turn, framed together by flush(). */
+  pending: Envelope[] = [];
+  /** Framed bytes waiting for the socket. */
+  queue: Uint8Array[] = [];
+  queuedBytes = 0;
+  writing = false;
+
+  constructor(id: NodeId, address: Address) {
+    this.id = id;
+    this.address = address;
+  }
+}
+
+/**
+ * Transport over TCP: one outbound connection per peer node, opened with a
+ * Hello frame naming this node; inbound connections are read only. A dead
+ * connection is retried with exponential backoff, and messages for it are
+ * dropped meanwhile.
+ */
+export class TcpTransport implements Transport {
+  readonly #nodeId: NodeId;
+  readonly #listenAddress: Address;
+  readonly #queueBytesMax: number;
+  readonly #backoffMinMs: number;
+  readonly #backoffMaxMs: number;
+  readonly #pingIntervalMs: number;
+  readonly #logger: TransportLogger | undefined;
+  readonly #peers = new Map<NodeId, Peer>();
+  readonly #lastHeard = new Map<NodeId, number>();
+  readonly #inbound = new Set<Deno.TcpConn>();
+  readonly #tasks = new Set<Promise<void>>();
+  readonly #frame = new ByteWriter(1 << 16);
+  #listener: Deno.TcpListener | null = null;
+  #handler: InboundHandler | null = null;
+  #streamId = 0;
+  #closed = false;
+
+  constructor(options: TcpTransportOptions) {
+    this.#nodeId = options.nodeId;
+    this.#listenAddress = options.listen;
+    this.#queueBytesMax = options.sendQueueBytesMax ?? 64 * 1024 * 1024;
+    this.#backoffMinMs = options.backoffMinMs ?? 50;
+    this.#backoffMaxMs = options.backoffMaxMs ?? 2000;
+    this.#pingIntervalMs = options.pingIntervalMs ?? 100;
+    this.#logger = options.logger;
+    this.setPeers(options.peers);
+  }
+
+  /** The port actually bound (useful when listening on port 0). */
+  get port(): number {
+    const addr = this.#listener?.addr;
+    return addr === undefined ? this.#listenAddress.port : addr.port;
+  }
+
+  start(handler: InboundHandler): Promise<void> {
+    this.#handler = handler;
+    this.#listener = Deno.listen({
+      hostname: this.#listenAddress.hostname,
+      port: this.#listenAddress.port,
+    });
+    this.#track(this.#acceptLoop(this.#listener));
+    return Promise.resolve();
+  }
+
+  setPeers(peers: ReadonlyMap<NodeId, Address>): void {
+    for (const [id, peer] of this.#peers) {
+      if (!peers.has(id)) {
+        this.#disconnect(peer);
+        this.#peers.delete(id);
+      }
+    }
+    for (const [id, address] of peers) {
+      if (id === this.#nodeId) continue;
+      const peer = this.#peers.get(id);
+      if (peer === undefined) {
+        this.#peers.set(id, new Peer(id, { ...address }));
+      } else if (
+        peer.address.hostname !== address.hostname ||
+        peer.address.port !== address.port
+      ) {
+        peer.address = { ...address };
+        this.#disconnect(peer);
+      }
+    }
+  }
+
+  send(to: NodeId, env: Envelope): boolean {
+    const peer = this.#peers.get(to);
+    if (peer === undefined || this.#closed) return false;
+    if (peer.conn === null) {
+      this.#maybeConnect(peer, performance.now());
+      return false;
+    }
+    if (peer.queuedBytes > this.#queueBytesMax) return false;
+    if (env.message.snapshot !== null) {
+      // A snapshot goes out as its own chunk stream, ahead of this turn's batch.
+      const w = new ByteWriter(1 << 16);
+      writeSnapshotFrames(w, env, ++this.#streamId);
+      this.#enqueue(peer, w.view());
+      return true;
+    }
+    peer.pending.push(env);
+    return true;
+  }
+
+  flush(nowMs: number): void {
+    for (const peer of this.#peers.values()) {
+      if (peer.conn === null) {
+        peer.pending = [];
+        this.#maybeConnect(peer, nowMs);
+        continue;
+      }
+      const w = this.#frame;
+      w.reset();
+      if (peer.pending.length > 0) {
+        writeMessagesFrame(w, peer.pending);
+        peer.pending = [];
+      } else if (
+        peer.queuedBytes === 0 &&
+        nowMs - peer.lastSentMs >= this.#pingIntervalMs
+      ) {
+        writeFrame(w, FrameKind.Ping, () => {});
+      }
+      if (w.length > 0) {
+        peer.lastSentMs = nowMs;
+        this.#enqueue(peer, w.view().slice());
+      }
+    }
+  }
+
+  lastHeardMs(peer: NodeId): number {
+    return this.#lastHeard.get(peer) ?? -Infinity;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#listener?.close();
+    for (const peer of this.#peers.values()) this.#disconnect(peer);
+    for (const conn of this.#inbound) closeQuietly(conn);
+    this.#inbound.clear();
+    await Promise.all([...this.#tasks]);
+  }
+
+  #track(task: Promise<void>): void {
+    this.#tasks.add(task);
+    task.finally(() => this.#tasks.delete(task));
+  }
+
+  #warn(message: string): void {
+    this.#logger?.warn(`raft transport ${this.#nodeId}: ${message}`);
+  }
+
+  #enqueue(peer: Peer, bytes: Uint8Array): void {
+    if (peer.queuedBytes + bytes.length > this.#queueBytesMax) return;
+    peer.queue.push(bytes);
+    peer.queuedBytes += bytes.length;
+    if (!peer.writing) this.#track(this.#writeLoop(peer));
+  }
+
+  async #writeLoop(peer: Peer): Promise<void> {
+    peer.writing = true;
+    try {
+      while (peer.queue.length > 0 && peer.conn !== null) {
+        const conn = peer.conn;
+        const bytes = concat(peer.queue, peer.queuedBytes);
+        peer.queue = [];
+        peer.queuedBytes = 0;
+        try {
+          await writeAll(conn, bytes);
+        } catch (err) {
+          if (!this.#closed) this.#warn(`send to ${peer.id} failed: ${err}`);
+          if (peer.conn === conn) this.#fail(peer);
+        }
+      }
+    } finally {
+      peer.writing = false;
+    }
+  }
+
+  #maybeConnect(peer: Peer, nowMs: number): void {
+    if (this.#closed || peer.connecting || peer.conn !== null) return;
+    if (nowMs < peer.nextAttemptMs) return;
+    peer.connecting = true;
+    this.#track(this.#connect(peer));
+  }
+
+  async #connect(peer: Peer): Promise<void> {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await Deno.connect({
+        hostname: peer.address.hostname,
+        port: peer.address.port,
+      });
+    } catch {
+      // Refused or unreachable: expected while the peer is down; back off quietly.
+      peer.connecting = false;
+      this.#fail(peer);
+      return;
+    }
+    peer.connecting = false;
+    if (this.#closed || !this.#peers.has(peer.id)) {
+      closeQuietly(conn);
+      return;
+    }
+    conn.setNoDelay(true);
+    peer.conn = conn;
+    peer.failures = 0;
+    const hello = new ByteWriter(16);
+    writeHelloFrame(hello, this.#nodeId);
+    peer.queue.unshift(hello.view());
+    peer.queuedBytes += hello.length;
+    if (!peer.writing) this.#track(this.#writeLoop(peer));
+    // The peer never writes on this connection: a read returns only at close, which is how death shows.
+    this.#track(this.#watchClose(peer, conn));
+  }
+
+  async #watchClose(peer: Peer, conn: Deno.TcpConn): Promise<void> {
+    const buf = new Uint8Array(64);
+    try {
+      while ((await conn.read(buf)) !== null) { /* peer sends nothing */ }
+    } catch {
+      // Reset by peer: treated like a close.
+    }
+    if (peer.conn === conn) this.#fail(peer);
+  }
+
+  /** Drops the connection and schedules the next attempt with exponential backoff. */
+  #fail(peer: Peer): void {
+    this.#disconnect(peer);
+    const delayMs = Math.min(
+      this.#backoffMaxMs,
+      this.#backoffMinMs * 2 ** Math.min(peer.failures, 16),
+    );
+    peer.failures++;
+    peer.nextAttemptMs = performance.now() + delayMs;
+  }
+
+  #disconnect(peer: Peer): void {
+    if (peer.conn !== null) closeQuietly(peer.conn);
+    peer.conn = null;
+    peer.queue = [];
+    peer.queuedBytes = 0;
+    peer.pending = [];
+  }
+
+  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+    try {
+      for await (const conn of listener) {
+        if (this.#closed) {
+          closeQuietly(conn);
+          break;
+        }
+        this.#inbound.add(conn);
+        this.#track(this.#readLoop(conn));
+      }
+    } catch (err) {
+      if (!this.#closed) this.#warn(`accept failed: ${err}`);
+    }
+  }
+
+  async #readLoop(conn: Deno.TcpConn): Promise<void> {
+    const decoder = new FrameDecoder();
+    const assembler = new SnapshotAssembler();
+    const buf = new Uint8Array(256 * 1024);
+    let from: NodeId = 0;
+    try {
+      for (;;) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        for (const frame of decoder.push(buf.subarray(0, n))) {
+          if (from === 0) {
+            if (frame.kind !== FrameKind.Hello) {
+              throw new TypeError(
+                `First frame has kind ${frame.kind}, expected Hello`,
+              );
+            }
+            from = readHelloPayload(frame.payload);
+            continue;
+          }
+          this.#lastHeard.set(from, performance.now());
+          if (frame.kind === FrameKind.Messages) {
+            this.#handler?.(from, readMessagesPayload(frame.payload));
+          } else if (frame.kind === FrameKind.SnapChunk) {
+            const env = assembler.add(frame.payload);
+            if (env !== null) this.#handler?.(from, [env]);
+          } else if (frame.kind !== FrameKind.Ping) {
+            throw new TypeError(`Unknown frame kind ${frame.kind}`);
+          }
+        }
+      }
+    } catch (err) {
+      // A malformed frame closes this one connection; the peer reconnects.
+      if (!this.#closed && !(err instanceof Deno.errors.ConnectionReset)) {
+        this.#warn(`inbound connection from ${from} dropped: ${err}`);
+      }
+    } finally {
+      this.#inbound.delete(conn);
+      closeQuietly(conn);
+    }
+  }
+}
+
+function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(totalBytes);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let at = 0;
+  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch (err) {
+    // Already closed by the other side or by us: nothing left to release.
+    if (!(err instanceof Deno.errors.BadResource)) throw err;
+  }
+}

@@ -1,0 +1,530 @@
+/**
+ * The write-ahead log shared by every Raft group of a host. Records of all
+ * groups interleave in one sequence of segment files so that one fdatasync
+ * covers the writes of every group in a loop turn (group commit).
+ *
+ * Record: u32 body length, u32 CRC-32C of the body, body = u8 kind, u32 group
+ * id, payload. Segments are `wal-<seq>.log`; each new segment opens with a
+ * checkpoint (every live group's hard state and latest snapshot) so that
+ * older segments only matter for their entries and can be deleted, oldest
+ * first, once those entries are all at or below their group's compaction
+ * point. Deleting only a prefix keeps replay equivalent: a deleted record can
+ * only have affected indices that are compacted anyway.
+ */
+import { crc32c } from "../../protocol/crc32c.ts";
+import { assert } from "../../util/mod.ts";
+import type { Entry, HardState, Snapshot } from "../core/mod.ts";
+import {
+  ByteReader,
+  ByteWriter,
+  DecodeError,
+  readEntries,
+  readHardState,
+  readSnapshot,
+  writeEntries,
+  writeHardState,
+  writeSnapshot,
+} from "./binary.ts";
+
+const RecordKind = {
+  Entries: 1,
+  HardState: 2,
+  /** A snapshot received from a leader: replaces the group's whole log. */
+  Snapshot: 3,
+  /** A local snapshot: entries up to its index are no longer needed. */
+  Compaction: 4,
+  /** The group was removed from this host: forget everything before. */
+  RemoveGroup: 5,
+} as const;
+
+const HEADER_BYTES = 8;
+/** A record larger than this is treated as garbage, not trusted as a length. */
+const RECORD_BYTES_MAX = 256 * 1024 * 1024;
+const SEGMENT_PATTERN = /^wal-(\d{16})\.log$/;
+
+/** Damage that is not a torn tail: a bad record before the last segment's end. */
+export class WalCorruptionError extends Error {
+  override name = "WalCorruptionError";
+}
+
+/** What replay rebuilt for one group. `entries` follow the snapshot (or start at 1) without gaps. */
+export interface RecoveredGroup {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+export interface WalOptions {
+  /** Roll to a new segment once the current one reaches this size. Default 64 MiB. */
+  segmentBytes?: number;
+}
+
+/** The part of a Raft Ready that must be durable before its messages are sent. */
+export interface PersistableReady {
+  hardState: HardState | null;
+  entries: Entry[];
+  snapshot: Snapshot | null;
+}
+
+interface GroupState {
+  hardState: HardState | null;
+  snapshot: Snapshot | null;
+  /** Entries at or below this index are covered by a snapshot. */
+  compactIndex: number;
+}
+
+interface Segment {
+  seq: number;
+  path: string;
+  /** Highest entry index written per group: decides when the segment may go. */
+  maxIndexByGroup: Map<number, number>;
+}
+
+function segmentName(seq: number): string {
+  return `wal-${String(seq).padStart(16, "0")}.log`;
+}
+
+export class Wal {
+  readonly #dir: string;
+  readonly #segmentBytes: number;
+  readonly #groups = new Map<number, GroupState>();
+  readonly #segments: Segment[];
+  readonly #pending = new ByteWriter(1 << 16);
+  /** Entry index ranges buffered since the last sync, folded into the segment on sync. */
+  readonly #pendingMax = new Map<number, number>();
+  #file: Deno.FsFile;
+  #fileBytes: number;
+  /** syncAsync() calls still waiting for their fdatasync. */
+  #syncing = 0;
+  #closed = false;
+
+  private constructor(
+    dir: string,
+    segmentBytes: number,
+    segments: Segment[],
+    file: Deno.FsFile,
+    fileBytes: number,
+  ) {
+    this.#dir = dir;
+    this.#segmentBytes = segmentBytes;
+    this.#segments = segments;
+    this.#file = file;
+    this.#fileBytes = fileBytes;
+  }
+
+  /**
+   * Opens (creating if needed) the WAL in `dir` and replays it. A torn or
+   * corrupt tail of the last segment is truncated; damage elsewhere throws
+   * WalCorruptionError.
+   */
+  static open(
+    dir: string,
+    options: WalOptions = {},
+  ): { wal: Wal; groups: Map<number, RecoveredGroup> } {
+    const segmentBytes = options.segmentBytes ?? 64 * 1024 * 1024;
+    if (!(segmentBytes >= 4096)) {
+      throw new RangeError(
+        `Invalid WAL segmentBytes ${segmentBytes}: must be at least 4096`,
+      );
+    }
+    Deno.mkdirSync(dir, { recursive: true });
+    const seqs: number[] = [];
+    for (const e of Deno.readDirSync(dir)) {
+      const m = SEGMENT_PATTERN.exec(e.name);
+      if (e.isFile && m) seqs.push(Number(m[1]));
+    }
+    seqs.sort((a, b) => a - b);
+
+    const replay = new Replay();
+    const segments: Segment[] = [];
+    let lastBytes = 0;
+    for (const [i, seq] of seqs.entries()) {
+      const path = `${dir}/${segmentName(seq)}`;
+      const segment: Segment = { seq, path, maxIndexByGroup: new Map() };
+      const data = Deno.readFileSync(path);
+      const goodBytes = replay.segment(data, segment);
+      if (goodBytes < data.length) {
+        if (i !== seqs.length - 1) {
+          throw new WalCorruptionError(
+            `Corrupt WAL record in ${path} at byte ${goodBytes}: not the last segment, so not a torn tail`,
+          );
+        }
+        Deno.truncateSync(path, goodBytes);
+      }
+      lastBytes = goodBytes;
+      segments.push(segment);
+    }
+    if (segments.length === 0) {
+      segments.push({
+        seq: 1,
+        path: `${dir}/${segmentName(1)}`,
+        maxIndexByGroup: new Map(),
+      });
+    }
+    const last = segments[segments.length - 1]!;
+    const file = Deno.openSync(last.path, {
+      write: true,
+      create: true,
+      append: true,
+    });
+    if (seqs.length === 0) syncDir(dir);
+    const wal = new Wal(dir, segmentBytes, segments, file, lastBytes);
+    const groups = replay.result();
+    for (const [groupId, g] of groups) {
+      wal.#groups.set(groupId, {
+        hardState: g.hardState,
+        snapshot: g.snapshot,
+        compactIndex: g.snapshot?.meta.index ?? 0,
+      });
+    }
+    return { wal, groups };
+  }
+
+  /** Bytes buffered and not yet synced. */
+  get pendingBytes(): number {
+    return this.#pending.length;
+  }
+
+  /** Paths of the live segment files, oldest first. */
+  segmentPaths(): string[] {
+    return this.#segments.map((s) => s.path);
+  }
+
+  #group(groupId: number): GroupState {
+    let g = this.#groups.get(groupId);
+    if (g === undefined) {
+      g = { hardState: null, snapshot: null, compactIndex: 0 };
+      this.#groups.set(groupId, g);
+    }
+    return g;
+  }
+
+  #record(
+    kind: number,
+    groupId: number,
+    payload: (w: ByteWriter) => void,
+  ): void {
+    assert(!this.#closed, "WAL used after close");
+    const w = this.#pending;
+    const start = w.length;
+    w.u32(0);
+    w.u32(0);
+    const bodyStart = w.length;
+    w.u8(kind);
+    w.u32(groupId);
+    payload(w);
+    const body = w.view().subarray(bodyStart);
+    w.u32At(start, body.length);
+    w.u32At(start + 4, crc32c(body));
+  }
+
+  /** Buffers what a Ready asks to persist; durable only after the next sync(). */
+  appendReady(groupId: number, rd: PersistableReady): void {
+    const g = this.#group(groupId);
+    if (rd.snapshot !== null) {
+      const snap = rd.snapshot;
+      this.#record(RecordKind.Snapshot, groupId, (w) => writeSnapshot(w, snap));
+      g.snapshot = snap;
+      g.compactIndex = Math.max(g.compactIndex, snap.meta.index);
+    }
+    if (rd.entries.length > 0) {
+      const entries = rd.entries;
+      this.#record(
+        RecordKind.Entries,
+        groupId,
+        (w) => writeEntries(w, entries),
+      );
+      const lastIndex = entries[entries.length - 1]!.index;
+      this.#pendingMax.set(
+        groupId,
+        Math.max(this.#pendingMax.get(groupId) ?? 0, lastIndex),
+      );
+    }
+    if (rd.hardState !== null) {
+      const hs = rd.hardState;
+      this.#record(RecordKind.HardState, groupId, (w) => writeHardState(w, hs));
+      g.hardState = { ...hs };
+    }
+  }
+
+  /**
+   * Records a local snapshot: entries up to its index may be dropped from
+   * segments. Call after the state machine produced `snapshot`.
+   */
+  compact(groupId: number, snapshot: Snapshot): void {
+    const g = this.#group(groupId);
+    assert(
+      snapshot.meta.index >= g.compactIndex,
+      "WAL compaction point moved backwards",
+      { groupId, index: snapshot.meta.index, compactIndex: g.compactIndex },
+    );
+    this.#record(
+      RecordKind.Compaction,
+      groupId,
+      (w) => writeSnapshot(w, snapshot),
+    );
+    g.snapshot = snapshot;
+    g.compactIndex = snapshot.meta.index;
+  }
+
+  /** Forgets a group: replay will not bring it back. */
+  removeGroup(groupId: number): void {
+    this.#record(RecordKind.RemoveGroup, groupId, () => {});
+    this.#groups.delete(groupId);
+    this.#pendingMax.delete(groupId);
+  }
+
+  /** Writes everything buffered and makes it durable with one fdatasync. */
+  sync(): void {
+    if (!this.#writePending()) return;
+    this.#file.syncDataSync();
+    this.#maybeRoll();
+  }
+
+  /**
+   * Like sync(), but the fdatasync runs off the event loop so that sockets
+   * are served meanwhile. The write itself is synchronous: records buffered
+   * after this call are not covered by it.
+   */
+  async syncAsync(): Promise<void> {
+    if (!this.#writePending()) return;
+    this.#syncing++;
+    try {
+      await this.#file.syncData();
+    } finally {
+      this.#syncing--;
+    }
+    this.#maybeRoll();
+  }
+
+  /** Hands the buffered records to the OS; false when there were none. */
+  #writePending(): boolean {
+    if (this.#pending.length === 0) return false;
+    writeAll(this.#file, this.#pending.view());
+    this.#fileBytes += this.#pending.length;
+    this.#pending.reset();
+    const segment = this.#segments[this.#segments.length - 1]!;
+    for (const [groupId, index] of this.#pendingMax) {
+      const prev = segment.maxIndexByGroup.get(groupId) ?? 0;
+      segment.maxIndexByGroup.set(groupId, Math.max(prev, index));
+    }
+    this.#pendingMax.clear();
+    return true;
+  }
+
+  #maybeRoll(): void {
+    // The file must not be swapped under an fdatasync still running.
+    if (this.#fileBytes >= this.#segmentBytes && this.#syncing === 0) {
+      this.#roll();
+    }
+  }
+
+  /** Starts a new segment that opens with a checkpoint, then drops what it made obsolete. */
+  #roll(): void {
+    const prev = this.#segments[this.#segments.length - 1]!;
+    const seq = prev.seq + 1;
+    const path = `${this.#dir}/${segmentName(seq)}`;
+    for (const [groupId, g] of this.#groups) {
+      if (g.snapshot !== null) {
+        const snap = g.snapshot;
+        this.#record(
+          RecordKind.Compaction,
+          groupId,
+          (w) => writeSnapshot(w, snap),
+        );
+      }
+      if (g.hardState !== null) {
+        const hs = g.hardState;
+        this.#record(
+          RecordKind.HardState,
+          groupId,
+          (w) => writeHardState(w, hs),
+        );
+      }
+    }
+    const file = Deno.openSync(path, {
+      write: true,
+      createNew: true,
+      append: true,
+    });
+    writeAll(file, this.#pending.view());
+    file.syncDataSync();
+    syncDir(this.#dir);
+    this.#file.close();
+    this.#file = file;
+    this.#fileBytes = this.#pending.length;
+    this.#pending.reset();
+    this.#segments.push({ seq, path, maxIndexByGroup: new Map() });
+    this.#deleteObsolete();
+  }
+
+  #deleteObsolete(): void {
+    let deleted = 0;
+    while (this.#segments.length > 1) {
+      const oldest = this.#segments[0]!;
+      const obsolete = [...oldest.maxIndexByGroup].every(([groupId, index]) => {
+        const g = this.#groups.get(groupId);
+        return g === undefined || index <= g.compactIndex;
+      });
+      if (!obsolete) break;
+      Deno.removeSync(oldest.path);
+      this.#segments.shift();
+      deleted++;
+    }
+    if (deleted > 0) syncDir(this.#dir);
+  }
+
+  /** Deletes obsolete segments now (also done on every roll). */
+  collectGarbage(): void {
+    this.#deleteObsolete();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    assert(this.#syncing === 0, "WAL closed during syncAsync()");
+    this.sync();
+    this.#closed = true;
+    this.#file.close();
+  }
+}
+
+function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+  let offset = 0;
+  while (offset < bytes.length) {
+    offset += file.writeSync(bytes.subarray(offset));
+  }
+}
+
+/** Makes file creations and deletions in `dir` durable. */
+function syncDir(dir: string): void {
+  const d = Deno.openSync(dir, { read: true });
+  try {
+    d.syncSync();
+  } finally {
+    d.close();
+  }
+}
+
+interface ReplayGroup {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+/** Folds records, in order, into per-group state. */
+class Replay {
+  readonly #groups = new Map<number, ReplayGroup>();
+
+  #group(groupId: number): ReplayGroup {
+    let g = this.#groups.get(groupId);
+    if (g === undefined) {
+      g = {
+        hardState: { term: 0, vote: 0, commit: 0 },
+        snapshot: null,
+        entries: [],
+      };
+      this.#groups.set(groupId, g);
+    }
+    return g;
+  }
+
+  /** Applies the records of one segment; returns the byte length of its valid prefix. */
+  segment(data: Uint8Array, segment: Segment): number {
+    const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    let position = 0;
+    while (position + HEADER_BYTES <= data.length) {
+      const length = view.getUint32(position);
+      const crc = view.getUint32(position + 4);
+      const end = position + HEADER_BYTES + length;
+      if (length < 5 || length > RECORD_BYTES_MAX || end > data.length) break;
+      const body = data.subarray(position + HEADER_BYTES, end);
+      if (crc32c(body) !== crc) break;
+      try {
+        this.#apply(new ByteReader(body), segment);
+      } catch (err) {
+        // A record whose CRC matches but does not decode was written by a bug, not torn by a crash.
+        if (err instanceof DecodeError) {
+          throw new WalCorruptionError(
+            `Undecodable WAL record in ${segment.path} at byte ${position}`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+      position = end;
+    }
+    return position;
+  }
+
+  #apply(r: ByteReader, segment: Segment): void {
+    const kind = r.u8("record kind");
+    const groupId = r.u32("group id");
+    switch (kind) {
+      case RecordKind.Entries: {
+        const entries = readEntries(r);
+        if (entries.length === 0) return;
+        const g = this.#group(groupId);
+        const snapIndex = g.snapshot?.meta.index ?? 0;
+        const fresh = entries.filter((e) => e.index > snapIndex);
+        if (fresh.length === 0) return;
+        const first = fresh[0]!.index;
+        if (g.entries.length > 0) {
+          const base = g.entries[0]!.index;
+          const last = base + g.entries.length - 1;
+          if (first > last + 1) {
+            throw new WalCorruptionError(
+              `WAL gap in group ${groupId}: entries end at ${last}, next record starts at ${first}`,
+            );
+          }
+          // A later append at `first` supersedes everything from `first` on (a new leader truncated us).
+          g.entries.length = Math.max(0, first - base);
+        }
+        for (const e of fresh) g.entries.push(e);
+        const maxIndex = fresh[fresh.length - 1]!.index;
+        segment.maxIndexByGroup.set(
+          groupId,
+          Math.max(segment.maxIndexByGroup.get(groupId) ?? 0, maxIndex),
+        );
+        return;
+      }
+      case RecordKind.HardState:
+        this.#group(groupId).hardState = readHardState(r);
+        return;
+      case RecordKind.Snapshot: {
+        const g = this.#group(groupId);
+        g.snapshot = readSnapshot(r);
+        g.entries = [];
+        return;
+      }
+      case RecordKind.Compaction: {
+        const g = this.#group(groupId);
+        const snap = readSnapshot(r);
+        if (g.snapshot !== null && g.snapshot.meta.index > snap.meta.index) {
+          return;
+        }
+        g.snapshot = snap;
+        const firstKept = g.entries.findIndex((e) => e.index > snap.meta.index);
+        g.entries = firstKept < 0 ? [] : g.entries.slice(firstKept);
+        return;
+      }
+      case RecordKind.RemoveGroup:
+        this.#groups.delete(groupId);
+        return;
+      default:
+        throw new DecodeError(`Unknown WAL record kind ${kind}`, 0);
+    }
+  }
+
+  result(): Map<number, RecoveredGroup> {
+    for (const [groupId, g] of this.#groups) {
+      const expected = (g.snapshot?.meta.index ?? 0) + 1;
+      const first = g.entries[0]?.index;
+      if (first !== undefined && first !== expected) {
+        throw new WalCorruptionError(
+          `WAL of group ${groupId} starts at index ${first}, expected ${expected}`,
+        );
+      }
+    }
+    return this.#groups;
+  }
+}

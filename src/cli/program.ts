@@ -1,0 +1,172 @@
+/**
+ * The command tree (commander is imported here and nowhere else in raftq),
+ * and the mapping of outcomes to exit codes: 0 ok, 1 error, 2 usage.
+ */
+import { Command, CommanderError, InvalidArgumentError } from "commander";
+import {
+  ConnectionError,
+  KafkaError,
+  RequestTimeoutError,
+} from "../client/mod.ts";
+import { ConfigError } from "../config/mod.ts";
+import { consume } from "./consume.ts";
+import { BOOTSTRAP_ENV, type CliIo } from "./io.ts";
+import { produce } from "./produce.ts";
+import { serve } from "./serve.ts";
+import {
+  createTopic,
+  deleteTopic,
+  describeTopic,
+  listTopics,
+} from "./topic.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_ERROR = 1;
+export const EXIT_USAGE = 2;
+
+/** Thrown by commands for a failure already explained to the user. */
+export class CommandError extends Error {
+  override name = "CommandError";
+}
+
+/** Failures that are the world's doing, shown as their message alone. */
+function isExpected(error: unknown): error is Error {
+  return error instanceof CommandError || error instanceof ConnectionError ||
+    error instanceof RequestTimeoutError ||
+    error instanceof Deno.errors.NotFound ||
+    error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.AddrInUse;
+}
+
+function integerOption(min: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^-?\d+$/.test(value) || n < min || !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`Expected an integer of at least ${min}.`);
+    }
+    return n;
+  };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function keyValue(value: string, previous: Record<string, string>) {
+  const eq = value.indexOf("=");
+  if (eq <= 0) throw new InvalidArgumentError("Expected key=value.");
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+}
+
+function acksOption(value: string): -1 | 0 | 1 {
+  if (value === "all" || value === "-1") return -1;
+  if (value === "1") return 1;
+  if (value === "0") return 0;
+  throw new InvalidArgumentError("Expected all, 1 or 0.");
+}
+
+function buildProgram(io: CliIo): Command {
+  const program = new Command("raftq")
+    .description("A Multi-Raft message broker that speaks the Kafka protocol")
+    .exitOverride()
+    .showHelpAfterError()
+    .configureOutput({
+      writeOut: (s) => io.stdout(s),
+      writeErr: (s) => io.stderr(s),
+    });
+  // Subcommands copy the settings above when created, so they must come after.
+  const bootstrap = io.env[BOOTSTRAP_ENV] ?? "localhost:9092";
+  const clientCommand = (parent: Command, name: string) =>
+    parent.command(name).option(
+      "--bootstrap <host:port>",
+      `broker to connect to first (env ${BOOTSTRAP_ENV})`,
+      bootstrap,
+    );
+
+  program.command("serve")
+    .description("run a broker")
+    .option("--config <file>", "YAML config file (default: built-in defaults)")
+    .option("--node-id <id>", "node_id")
+    .option("--port <n>", "bind_port, the Kafka listener (0: any free port)")
+    .option("--data-dir <dir>", "data_dir")
+    .option("--raft-port <n>", "raft_port")
+    .option("--peers <list>", 'discovery.peers, "id@host:raft_port,..."')
+    .option("--set <key=value>", "set any config key (repeatable)", collect, [])
+    .action((opts) => serve(io, opts));
+
+  const topic = program.command("topic").description("manage topics");
+  clientCommand(topic, "create")
+    .description("create a topic")
+    .argument("<name>")
+    .option("--partitions <n>", "partition count", integerOption(1))
+    .option("--replication-factor <n>", "replicas", integerOption(1))
+    .option("--config <key=value>", "topic config (repeatable)", keyValue, {})
+    .action((name, opts) => createTopic(io, name, opts));
+  clientCommand(topic, "list")
+    .description("list topic names")
+    .action((opts) => listTopics(io, opts));
+  clientCommand(topic, "describe")
+    .description("show a topic's partitions, leaders and replicas")
+    .argument("<name>")
+    .action((name, opts) => describeTopic(io, name, opts));
+  clientCommand(topic, "delete")
+    .description("delete a topic")
+    .argument("<name>")
+    .action((name, opts) => deleteTopic(io, name, opts));
+
+  clientCommand(program, "produce")
+    .description("send each line of stdin as one message")
+    .argument("<topic>")
+    .option("--key <key>", "key of every message")
+    .option("--acks <acks>", "all, 1 or 0", acksOption, -1)
+    .option(
+      "--partition <p>",
+      "partition (default: by key, else spread)",
+      integerOption(0),
+    )
+    .action((name, opts) => produce(io, name, opts));
+
+  clientCommand(program, "consume")
+    .description("print message values, one per line")
+    .argument("<topic>")
+    .option("--from-beginning", "start at the earliest offset, not the end")
+    .option("--max-messages <n>", "exit after n messages", integerOption(1))
+    .option("--partition <p>", "only this partition", integerOption(0))
+    .action((name, opts) => consume(io, name, opts));
+  return program;
+}
+
+/** Runs the command line `args` (without the program name); returns the exit code. */
+export async function runCli(
+  args: readonly string[],
+  io: CliIo,
+): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...args], { from: "user" });
+    return EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (
+        error.code === "commander.helpDisplayed" ||
+        error.code === "commander.version"
+      ) return EXIT_OK;
+      return EXIT_USAGE;
+    }
+    if (error instanceof ConfigError) {
+      io.stderr(`raftq: ${error.message}\n`);
+      return EXIT_ERROR;
+    }
+    if (error instanceof KafkaError) {
+      io.stderr(`raftq: ${error.name}: ${error.message}\n`);
+      return EXIT_ERROR;
+    }
+    if (isExpected(error)) {
+      io.stderr(`raftq: ${error.message}\n`);
+      return EXIT_ERROR;
+    }
+    // Anything else is a bug in raftq: the stack is what a report needs.
+    io.stderr(`raftq: internal error: ${(error as Error)?.stack ?? error}\n`);
+    return EXIT_ERROR;
+  }
+}

@@ -1,0 +1,46 @@
+import { startBroker } from "../broker/mod.ts";
+import { loadConfig } from "../config/mod.ts";
+import { aborted, BOOTSTRAP_ENV, type CliIo } from "./io.ts";
+
+export interface ServeOptions {
+  config?: string;
+  nodeId?: string;
+  port?: string;
+  dataDir?: string;
+  raftPort?: string;
+  peers?: string;
+  set: string[];
+}
+
+/** Config keys set by serve's named flags. */
+const FLAG_KEYS = {
+  nodeId: "node_id",
+  port: "bind_port",
+  dataDir: "data_dir",
+  raftPort: "raft_port",
+  peers: "discovery.peers",
+} as const;
+
+/** Runs a broker until it stops by itself or the user interrupts. */
+export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
+  // Named flags come after --set so that the more specific spelling wins.
+  const overrides = [...opts.set];
+  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
+    const value = opts[flag as keyof typeof FLAG_KEYS];
+    if (value !== undefined) overrides.push(`${key}=${value}`);
+  }
+  // The client commands' variable is no broker setting, and the config
+  // loader rejects RAFTQ_* names it does not know.
+  const { [BOOTSTRAP_ENV]: _bootstrap, ...env } = io.env;
+  const config = loadConfig({
+    ...(opts.config === undefined ? {} : { file: opts.config }),
+    env,
+    overrides,
+  });
+  const broker = await startBroker(config);
+  io.stdout(
+    `raftq: broker ${config.nodeId} serving Kafka on ${config.advertisedHost}:${broker.port}\n`,
+  );
+  await Promise.race([broker.closed, aborted(io.interrupt)]);
+  await broker.stop();
+}

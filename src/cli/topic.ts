@@ -1,0 +1,92 @@
+import { KafkaClient, KafkaError } from "../client/mod.ts";
+import { ErrorCode } from "../protocol/mod.ts";
+import type { CliIo } from "./io.ts";
+
+export interface ClientCommandOptions {
+  bootstrap: string;
+}
+
+/** Runs `body` with a connected client and always closes it. */
+export async function withClient<T>(
+  opts: ClientCommandOptions,
+  body: (client: KafkaClient) => Promise<T>,
+): Promise<T> {
+  const client = await KafkaClient.connect(opts.bootstrap, {
+    clientId: "raftq-cli",
+  });
+  try {
+    return await body(client);
+  } finally {
+    await client.close();
+  }
+}
+
+export function createTopic(
+  _io: CliIo,
+  name: string,
+  opts: ClientCommandOptions & {
+    partitions?: number;
+    replicationFactor?: number;
+    config: Record<string, string>;
+  },
+): Promise<void> {
+  return withClient(opts, (client) =>
+    client.createTopic(name, {
+      ...(opts.partitions === undefined ? {} : { partitions: opts.partitions }),
+      ...(opts.replicationFactor === undefined
+        ? {}
+        : { replicationFactor: opts.replicationFactor }),
+      configs: opts.config,
+    }));
+}
+
+export function deleteTopic(
+  _io: CliIo,
+  name: string,
+  opts: ClientCommandOptions,
+): Promise<void> {
+  return withClient(opts, (client) => client.deleteTopic(name));
+}
+
+export function listTopics(
+  io: CliIo,
+  opts: ClientCommandOptions,
+): Promise<void> {
+  return withClient(opts, async (client) => {
+    const metadata = await client.metadata(null);
+    const names = metadata.topics.map((t) => t.name).sort();
+    io.stdout(names.map((n) => `${n}\n`).join(""));
+  });
+}
+
+export function describeTopic(
+  io: CliIo,
+  name: string,
+  opts: ClientCommandOptions,
+): Promise<void> {
+  return withClient(opts, async (client) => {
+    const metadata = await client.metadata([name]);
+    const topic = metadata.topics.find((t) => t.name === name);
+    if (topic === undefined || topic.errorCode !== 0) {
+      throw new KafkaError(
+        topic?.errorCode ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        `topic "${name}"`,
+      );
+    }
+    const partitions = [...topic.partitions].sort((a, b) =>
+      a.partition - b.partition
+    );
+    // Kafka's kafka-topics.sh --describe layout, which people already read.
+    const lines = [
+      `Topic: ${topic.name}\tTopicId: ${topic.topicId}\tPartitionCount: ${partitions.length}\tReplicationFactor: ${
+        partitions[0]?.replicas.length ?? 0
+      }`,
+      ...partitions.map((p) =>
+        `\tTopic: ${topic.name}\tPartition: ${p.partition}\tLeader: ${
+          p.leader < 0 ? "none" : p.leader
+        }\tReplicas: ${p.replicas.join(",")}\tIsr: ${p.isr.join(",")}`
+      ),
+    ];
+    io.stdout(lines.map((l) => `${l}\n`).join(""));
+  });
+}

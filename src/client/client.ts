@@ -1,0 +1,493 @@
+/**
+ * A small Kafka client: metadata, topic admin, produce of ready-made record
+ * batches, fetch and list offsets. It routes each partition request to the
+ * partition leader over one connection per broker, and retries retriable
+ * errors (a leader moved or not yet elected) after refreshing metadata.
+ */
+import { ApiKey, ErrorCode } from "../protocol/mod.ts";
+import {
+  BrokerConnection,
+  type ConnectionOptions,
+  parseAddress,
+} from "./connection.ts";
+import { ConnectionError, KafkaError, throwIfError } from "./errors.ts";
+
+export interface BrokerMetadata {
+  nodeId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+}
+
+export interface PartitionMetadata {
+  partition: number;
+  errorCode: number;
+  /** Node id of the leader; -1 while there is none. */
+  leader: number;
+  leaderEpoch: number;
+  replicas: number[];
+  isr: number[];
+}
+
+export interface TopicMetadata {
+  name: string;
+  topicId: string;
+  errorCode: number;
+  isInternal: boolean;
+  partitions: PartitionMetadata[];
+}
+
+export interface ClusterMetadata {
+  clusterId: string | null;
+  controllerId: number;
+  brokers: BrokerMetadata[];
+  topics: TopicMetadata[];
+}
+
+export interface ClientOptions {
+  clientId?: string;
+  /** How long a request may wait for its answer [30 s]. */
+  requestTimeoutMs?: number;
+  /**
+   * Pause before the first retry of a retriable error; doubles per retry up
+   * to 1 s, for at most `retries` retries [100 ms].
+   */
+  retryBackoffMs?: number;
+  /** [8], enough to ride out a partition leader election. */
+  retries?: number;
+}
+
+/** Offsets that ListOffsets takes in place of a timestamp. */
+export const LATEST_TIMESTAMP = -1n;
+export const EARLIEST_TIMESTAMP = -2n;
+
+const RETRY_BACKOFF_MAX_MS = 1_000;
+const DEFAULT_FETCH_MAX_BYTES = 4 * 1024 * 1024;
+
+function isRetriable(error: unknown): boolean {
+  return (error instanceof KafkaError && error.retriable) ||
+    error instanceof ConnectionError;
+}
+
+export class KafkaClient {
+  readonly #bootstrap: string[];
+  readonly #connOpts: ConnectionOptions;
+  readonly #retryBackoffMs: number;
+  readonly #retries: number;
+  /** By "host:port"; a promise so that concurrent callers share one dial. */
+  readonly #connections = new Map<string, Promise<BrokerConnection>>();
+  readonly #brokers = new Map<number, string>();
+  /** Leader node id by "topic\0partition". */
+  readonly #leaders = new Map<string, number>();
+  #controllerId = -1;
+  #closed = false;
+
+  private constructor(bootstrap: string[], opts: ClientOptions) {
+    this.#bootstrap = bootstrap;
+    this.#connOpts = {
+      clientId: opts.clientId ?? "raftq",
+      requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+    };
+    this.#retryBackoffMs = opts.retryBackoffMs ?? 100;
+    this.#retries = opts.retries ?? 8;
+  }
+
+  /**
+   * Connects to the first reachable of the comma-separated bootstrap
+   * addresses ("host:port,host:port").
+   */
+  static async connect(
+    bootstrap: string,
+    opts: ClientOptions = {},
+  ): Promise<KafkaClient> {
+    const addresses = bootstrap.split(",").map((s) => s.trim()).filter((s) =>
+      s !== ""
+    );
+    if (addresses.length === 0) {
+      throw new TypeError(`Invalid bootstrap "${bootstrap}": no address`);
+    }
+    for (const address of addresses) parseAddress(address);
+    const client = new KafkaClient(addresses, opts);
+    await client.#anyConnection();
+    return client;
+  }
+
+  async metadata(
+    topics: string[] | null,
+    opts: { allowAutoTopicCreation?: boolean } = {},
+  ): Promise<ClusterMetadata> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(ApiKey.Metadata, {
+      topics: topics === null ? null : topics.map((name) => ({ name })),
+      allowAutoTopicCreation: opts.allowAutoTopicCreation ?? false,
+    });
+    this.#controllerId = response.controllerId;
+    for (const b of response.brokers) {
+      this.#brokers.set(b.nodeId, `${formatHost(b.host)}:${b.port}`);
+    }
+    const result: ClusterMetadata = {
+      clusterId: response.clusterId,
+      controllerId: response.controllerId,
+      brokers: response.brokers.map((b) => ({
+        nodeId: b.nodeId,
+        host: b.host,
+        port: b.port,
+        rack: b.rack,
+      })),
+      topics: response.topics.map((t) => ({
+        name: t.name ?? "",
+        topicId: t.topicId,
+        errorCode: t.errorCode,
+        isInternal: t.isInternal,
+        partitions: t.partitions.map((p) => ({
+          partition: p.partitionIndex,
+          errorCode: p.errorCode,
+          leader: p.leaderId,
+          leaderEpoch: p.leaderEpoch,
+          replicas: p.replicaNodes,
+          isr: p.isrNodes,
+        })),
+      })),
+    };
+    for (const topic of result.topics) {
+      for (const p of topic.partitions) {
+        const key = partitionKey(topic.name, p.partition);
+        if (p.leader >= 0) this.#leaders.set(key, p.leader);
+        else this.#leaders.delete(key);
+      }
+    }
+    return result;
+  }
+
+  /**
+   * The partition count of a topic (creating it when the broker
+   * auto-creates topics), waiting out a topic that is still being created.
+   */
+  partitionCount(topic: string): Promise<number> {
+    return this.#retrying(async () => {
+      const metadata = await this.metadata([topic], {
+        allowAutoTopicCreation: true,
+      });
+      const t = metadata.topics.find((x) => x.name === topic);
+      if (t === undefined) throw missingFromResponse("Metadata", topic);
+      throwIfError(t.errorCode, `topic "${topic}"`);
+      if (t.partitions.length === 0) {
+        throw new KafkaError(
+          ErrorCode.LEADER_NOT_AVAILABLE,
+          `topic "${topic}" has no partitions yet`,
+        );
+      }
+      return t.partitions.length;
+    });
+  }
+
+  async createTopic(
+    name: string,
+    opts: {
+      partitions?: number;
+      replicationFactor?: number;
+      configs?: Record<string, string>;
+    } = {},
+  ): Promise<void> {
+    await this.#withController(async (conn) => {
+      // From v4 on, -1 asks for the broker's default.
+      const brokerDefault = conn.version(ApiKey.CreateTopics) >= 4 ? -1 : 1;
+      const response = await conn.request(ApiKey.CreateTopics, {
+        topics: [{
+          name,
+          numPartitions: opts.partitions ?? brokerDefault,
+          replicationFactor: opts.replicationFactor ?? brokerDefault,
+          assignments: [],
+          configs: Object.entries(opts.configs ?? {}).map(([k, v]) => ({
+            name: k,
+            value: v,
+          })),
+        }],
+        timeoutMs: this.#connOpts.requestTimeoutMs,
+      });
+      const topic = response.topics.find((t) => t.name === name);
+      if (topic === undefined) throw missingFromResponse("CreateTopics", name);
+      throwIfError(topic.errorCode, topic.errorMessage);
+    });
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    await this.#withController(async (conn) => {
+      const response = await conn.request(ApiKey.DeleteTopics, {
+        // v6 names topics in `topics`, older versions in `topicNames`; the
+        // codec writes only the field the negotiated version has.
+        topics: [{ name }],
+        topicNames: [name],
+        timeoutMs: this.#connOpts.requestTimeoutMs,
+      });
+      const topic = response.responses.find((t) => t.name === name);
+      if (topic === undefined) throw missingFromResponse("DeleteTopics", name);
+      throwIfError(topic.errorCode, topic.errorMessage);
+    });
+    for (const key of [...this.#leaders.keys()]) {
+      if (key.startsWith(`${name}\0`)) this.#leaders.delete(key);
+    }
+  }
+
+  /** The offset for `timestamp`, or LATEST_TIMESTAMP / EARLIEST_TIMESTAMP. */
+  listOffsets(
+    topic: string,
+    partition: number,
+    timestamp: bigint,
+  ): Promise<bigint> {
+    return this.#withLeader(topic, partition, async (conn) => {
+      const response = await conn.request(ApiKey.ListOffsets, {
+        replicaId: -1,
+        topics: [{
+          name: topic,
+          partitions: [{ partitionIndex: partition, timestamp }],
+        }],
+      });
+      const p = response.topics.find((t) => t.name === topic)
+        ?.partitions.find((x) => x.partitionIndex === partition);
+      if (p === undefined) throw missingFromResponse("ListOffsets", topic);
+      throwIfError(p.errorCode);
+      return p.offset;
+    });
+  }
+
+  /**
+   * Appends a record set (one or more batches from buildRecordBatch).
+   * With acks=0 the broker does not answer, and baseOffset is -1.
+   */
+  produce(
+    topic: string,
+    partition: number,
+    batch: Uint8Array,
+    opts: { acks?: -1 | 0 | 1; timeoutMs?: number } = {},
+  ): Promise<{ baseOffset: bigint }> {
+    const acks = opts.acks ?? -1;
+    const body = {
+      acks,
+      timeoutMs: opts.timeoutMs ?? this.#connOpts.requestTimeoutMs,
+      topicData: [{
+        name: topic,
+        partitionData: [{ index: partition, records: batch }],
+      }],
+    };
+    return this.#withLeader(topic, partition, async (conn) => {
+      if (acks === 0) {
+        conn.send(ApiKey.Produce, body);
+        return { baseOffset: -1n };
+      }
+      const response = await conn.request(ApiKey.Produce, body);
+      const p = response.responses.find((t) => t.name === topic)
+        ?.partitionResponses.find((x) => x.index === partition);
+      if (p === undefined) throw missingFromResponse("Produce", topic);
+      throwIfError(p.errorCode, p.errorMessage);
+      return { baseOffset: p.baseOffset };
+    });
+  }
+
+  /**
+   * Reads record batches from `offset`. The broker waits up to maxWaitMs
+   * [500] for minBytes [1]; `records` may end with a partial batch.
+   */
+  fetch(
+    topic: string,
+    partition: number,
+    offset: bigint,
+    opts: { maxWaitMs?: number; minBytes?: number; maxBytes?: number } = {},
+  ): Promise<
+    { highWatermark: bigint; logStartOffset: bigint; records: Uint8Array }
+  > {
+    const maxWaitMs = opts.maxWaitMs ?? 500;
+    const maxBytes = opts.maxBytes ?? DEFAULT_FETCH_MAX_BYTES;
+    return this.#withLeader(topic, partition, async (conn) => {
+      const response = await conn.request(ApiKey.Fetch, {
+        replicaId: -1,
+        maxWaitMs,
+        minBytes: opts.minBytes ?? 1,
+        maxBytes,
+        topics: [{
+          topic,
+          partitions: [{
+            partition,
+            fetchOffset: offset,
+            partitionMaxBytes: maxBytes,
+          }],
+        }],
+      }, { extraTimeoutMs: maxWaitMs });
+      throwIfError(response.errorCode);
+      const p = response.responses.find((t) => t.topic === topic)
+        ?.partitions.find((x) => x.partitionIndex === partition);
+      if (p === undefined) throw missingFromResponse("Fetch", topic);
+      throwIfError(p.errorCode);
+      return {
+        highWatermark: p.highWatermark,
+        logStartOffset: p.logStartOffset,
+        records: p.records ?? new Uint8Array(0),
+      };
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const connections = [...this.#connections.values()];
+    this.#connections.clear();
+    await Promise.all(connections.map(async (pending) => {
+      try {
+        const conn = await pending;
+        conn.close();
+        await conn.closed;
+      } catch (error) {
+        // A dial that failed has nothing to close.
+        if (!(error instanceof ConnectionError)) throw error;
+      }
+    }));
+  }
+
+  #connection(address: string): Promise<BrokerConnection> {
+    if (this.#closed) {
+      return Promise.reject(new ConnectionError("The client is closed"));
+    }
+    const existing = this.#connections.get(address);
+    if (existing !== undefined) return existing;
+    const dial = BrokerConnection.open(address, this.#connOpts);
+    this.#connections.set(address, dial);
+    // Forget the connection once it fails, so the next call dials again.
+    dial.then(
+      (conn) => conn.closed.then(() => this.#forget(address, dial)),
+      () => this.#forget(address, dial),
+    );
+    return dial;
+  }
+
+  #forget(address: string, dial: Promise<BrokerConnection>): void {
+    if (this.#connections.get(address) === dial) {
+      this.#connections.delete(address);
+    }
+  }
+
+  /** Any open connection, else the first bootstrap address that answers. */
+  async #anyConnection(): Promise<BrokerConnection> {
+    const addresses = [...this.#connections.keys(), ...this.#bootstrap];
+    let lastError: unknown;
+    for (const address of new Set(addresses)) {
+      try {
+        const conn = await this.#connection(address);
+        if (conn.isOpen) return conn;
+      } catch (error) {
+        if (!(error instanceof ConnectionError)) throw error;
+        lastError = error;
+      }
+    }
+    throw new ConnectionError(
+      `No broker reachable at ${this.#bootstrap.join(",")}`,
+      { cause: lastError },
+    );
+  }
+
+  async #nodeConnection(nodeId: number): Promise<BrokerConnection> {
+    let address = this.#brokers.get(nodeId);
+    if (address === undefined) {
+      await this.metadata([]);
+      address = this.#brokers.get(nodeId);
+    }
+    if (address === undefined) {
+      throw new KafkaError(
+        ErrorCode.BROKER_NOT_AVAILABLE,
+        `node ${nodeId} is not in the cluster metadata`,
+      );
+    }
+    return this.#connection(address);
+  }
+
+  /** Runs `op`, retrying retriable failures with a growing pause. */
+  async #retrying<T>(
+    op: (attempt: number) => Promise<T>,
+  ): Promise<T> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await op(attempt);
+      } catch (error) {
+        if (
+          attempt >= this.#retries || !isRetriable(error) || this.#closed
+        ) throw error;
+        const pauseMs = Math.min(
+          this.#retryBackoffMs * 2 ** attempt,
+          RETRY_BACKOFF_MAX_MS,
+        );
+        await new Promise((resolve) => setTimeout(resolve, pauseMs));
+      }
+    }
+  }
+
+  #withLeader<T>(
+    topic: string,
+    partition: number,
+    op: (conn: BrokerConnection) => Promise<T>,
+  ): Promise<T> {
+    const key = partitionKey(topic, partition);
+    return this.#retrying(async (attempt) => {
+      if (attempt > 0 || !this.#leaders.has(key)) {
+        await this.#refreshLeader(topic, partition);
+      }
+      const leader = this.#leaders.get(key);
+      if (leader === undefined) {
+        throw new KafkaError(
+          ErrorCode.LEADER_NOT_AVAILABLE,
+          `${topic}-${partition} has no leader yet`,
+        );
+      }
+      return op(await this.#nodeConnection(leader));
+    });
+  }
+
+  async #refreshLeader(topic: string, partition: number): Promise<void> {
+    const metadata = await this.metadata([topic], {
+      allowAutoTopicCreation: true,
+    });
+    const t = metadata.topics.find((x) => x.name === topic);
+    if (t === undefined) throw missingFromResponse("Metadata", topic);
+    throwIfError(t.errorCode, `topic "${topic}"`);
+    const p = t.partitions.find((x) => x.partition === partition);
+    if (p === undefined) {
+      throw new KafkaError(
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        `topic "${topic}" has no partition ${partition}`,
+      );
+    }
+    throwIfError(p.errorCode, `${topic}-${partition}`);
+  }
+
+  #withController<T>(
+    op: (conn: BrokerConnection) => Promise<T>,
+  ): Promise<T> {
+    return this.#retrying(async (attempt) => {
+      if (attempt > 0 || this.#controllerId < 0) await this.metadata([]);
+      const conn = this.#controllerId >= 0
+        ? await this.#nodeConnection(this.#controllerId)
+        : await this.#anyConnection();
+      try {
+        return await op(conn);
+      } catch (error) {
+        // The controller moved: the retry asks metadata where it went.
+        if (
+          error instanceof KafkaError && error.code === ErrorCode.NOT_CONTROLLER
+        ) this.#controllerId = -1;
+        throw error;
+      }
+    });
+  }
+}
+
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\0${partition}`;
+}
+
+function formatHost(host: string): string {
+  return host.includes(":") ? `[${host}]` : host;
+}
+
+function missingFromResponse(api: string, topic: string): KafkaError {
+  return new KafkaError(
+    ErrorCode.UNKNOWN_SERVER_ERROR,
+    `the ${api} response says nothing about "${topic}"`,
+  );
+}

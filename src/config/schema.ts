@@ -1,0 +1,405 @@
+/**
+ * Every config field in one table: its YAML key, where it lands in `Config`,
+ * its kind, its default and a line of documentation. Loading, environment
+ * names, unknown-key suggestions and `describeConfig()` all read this table,
+ * so a new field is one row here plus its line in the `Config` type.
+ */
+import {
+  boolean,
+  duration,
+  integer,
+  type Kind,
+  nodeId,
+  oneOf,
+  type Peer,
+  peers,
+  port,
+  size,
+  text,
+  textList,
+} from "./kinds.ts";
+
+export type DiscoveryType = "memory" | "static" | "etcd";
+export type FlushMode = "always" | "interval";
+
+export interface Config {
+  /** Numeric broker id, unique in the cluster. */
+  readonly nodeId: number;
+  /** The node_id as written ("broker-1"), or "broker-<id>" when a number. */
+  readonly nodeName: string;
+  readonly bindAddr: string;
+  /** 0 lets the OS choose a free port. */
+  readonly bindPort: number;
+  /** Host that Metadata responses tell clients to connect to. */
+  readonly advertisedHost: string;
+  /** Port told to clients; bindPort unless set (behind NAT or a proxy). */
+  readonly advertisedPort: number;
+  readonly raftPort: number;
+  /** ./data/broker-<nodeId> unless set. */
+  readonly dataDir: string;
+  readonly raft: {
+    readonly rttMs: number;
+    readonly heartbeatRtt: number;
+    readonly electionRtt: number;
+    readonly checkQuorum: boolean;
+    readonly snapshotEntries: number;
+    readonly compactionOverhead: number;
+    readonly maxInMemLogSizeBytes: number;
+  };
+  readonly discovery: {
+    readonly type: DiscoveryType;
+    readonly endpoints: readonly string[];
+    readonly username: string;
+    readonly password: string;
+    readonly timeoutMs: number;
+    readonly prefix: string;
+    readonly peers: readonly Peer[];
+  };
+  readonly performance: {
+    readonly maxBatchSize: number;
+    readonly maxBatchBytes: number;
+    readonly batchTimeoutMs: number;
+    readonly writeCacheBytes: number;
+    readonly readCacheBytes: number;
+  };
+  readonly log: {
+    readonly segmentBytes: number;
+    readonly segmentMs: number;
+    /** -1: keep forever. */
+    readonly retentionMs: number;
+    /** -1: no size limit. */
+    readonly retentionBytes: number;
+    readonly indexIntervalBytes: number;
+    readonly flushMode: FlushMode;
+    readonly flushIntervalMs: number;
+  };
+  readonly topics: {
+    readonly autoCreate: boolean;
+    readonly defaultPartitions: number;
+    readonly defaultReplicationFactor: number;
+  };
+  readonly groups: {
+    /** Partitions of __consumer_offsets, fixed when it is created. */
+    readonly offsetsPartitions: number;
+    readonly offsetsRetentionMs: number;
+    readonly initialRebalanceDelayMs: number;
+  };
+  readonly limits: {
+    readonly maxRequestBytes: number;
+    readonly maxConnections: number;
+    /** Per connection. */
+    readonly maxInflightRequests: number;
+  };
+}
+
+export interface Field {
+  /** Dotted snake_case path as written in YAML and --set. */
+  readonly key: string;
+  /** Dotted camelCase path in `Config`. */
+  readonly prop: string;
+  readonly kind: Kind<unknown>;
+  /** In the form a user would write it; undefined when derived at load. */
+  readonly default: unknown;
+  readonly doc: string;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+export const FIELDS: readonly Field[] = [
+  {
+    key: "node_id",
+    prop: "nodeId",
+    kind: nodeId(),
+    default: 1,
+    doc: "Broker id, unique in the cluster; a name ending in digits works",
+  },
+  {
+    key: "bind_addr",
+    prop: "bindAddr",
+    kind: text({ nonEmpty: true }),
+    default: "0.0.0.0",
+    doc: "Address the Kafka listener binds to",
+  },
+  {
+    key: "bind_port",
+    prop: "bindPort",
+    kind: port({ zeroMeans: "a free port chosen by the OS" }),
+    default: 9092,
+    doc: "Port of the Kafka listener",
+  },
+  {
+    key: "advertised_host",
+    prop: "advertisedHost",
+    kind: text({ nonEmpty: true }),
+    default: "localhost",
+    doc: "Host that clients are told to connect to",
+  },
+  {
+    key: "advertised_port",
+    prop: "advertisedPort",
+    kind: port(),
+    default: undefined,
+    doc: "Port that clients are told to connect to (default: bind_port)",
+  },
+  {
+    key: "raft_port",
+    prop: "raftPort",
+    kind: port({ zeroMeans: "a free port chosen by the OS" }),
+    default: 19092,
+    doc: "Port for Raft traffic between brokers",
+  },
+  {
+    key: "data_dir",
+    prop: "dataDir",
+    kind: text({ nonEmpty: true }),
+    default: undefined,
+    doc: "Directory for logs and Raft state (default: ./data/broker-<node_id>)",
+  },
+  {
+    key: "raft.rtt_millisecond",
+    prop: "raft.rttMs",
+    kind: integer({ min: 1, max: 60_000 }),
+    default: 100,
+    doc: "One Raft tick, in ms; other Raft timings count ticks",
+  },
+  {
+    key: "raft.heartbeat_rtt",
+    prop: "raft.heartbeatRtt",
+    kind: integer({ min: 1, max: 10_000 }),
+    default: 2,
+    doc: "Ticks between leader heartbeats",
+  },
+  {
+    key: "raft.election_rtt",
+    prop: "raft.electionRtt",
+    kind: integer({ min: 2, max: 100_000 }),
+    default: 10,
+    doc: "Ticks without a leader before an election; > 2 × heartbeat_rtt",
+  },
+  {
+    key: "raft.check_quorum",
+    prop: "raft.checkQuorum",
+    kind: boolean(),
+    default: true,
+    doc: "A leader steps down when it stops hearing from a quorum",
+  },
+  {
+    key: "raft.snapshot_entries",
+    prop: "raft.snapshotEntries",
+    kind: integer({ min: 0 }),
+    default: 10_000,
+    doc: "Applied entries between snapshots (0: never)",
+  },
+  {
+    key: "raft.compaction_overhead",
+    prop: "raft.compactionOverhead",
+    kind: integer({ min: 0 }),
+    default: 5_000,
+    doc: "Entries kept behind a snapshot for slow followers",
+  },
+  {
+    key: "raft.max_in_mem_log_size",
+    prop: "raft.maxInMemLogSizeBytes",
+    kind: size({ min: 1 }),
+    default: "256MiB",
+    doc: "Bound on unpersisted Raft log in memory, per host",
+  },
+  {
+    key: "discovery.type",
+    prop: "discovery.type",
+    kind: oneOf(["memory", "static", "etcd"]),
+    default: "memory",
+    doc: "How brokers find each other",
+  },
+  {
+    key: "discovery.endpoints",
+    prop: "discovery.endpoints",
+    kind: textList(),
+    default: [],
+    doc: "etcd endpoints (host:port or URL)",
+  },
+  {
+    key: "discovery.username",
+    prop: "discovery.username",
+    kind: text(),
+    default: "",
+    doc: "etcd user name",
+  },
+  {
+    key: "discovery.password",
+    prop: "discovery.password",
+    kind: text(),
+    default: "",
+    doc: "etcd password",
+  },
+  {
+    key: "discovery.timeout",
+    prop: "discovery.timeoutMs",
+    kind: duration({ min: 1 }),
+    default: "5s",
+    doc: "Timeout of discovery calls",
+  },
+  {
+    key: "discovery.prefix",
+    prop: "discovery.prefix",
+    kind: text({ nonEmpty: true }),
+    default: "/raftq",
+    doc: "etcd key prefix of this cluster",
+  },
+  {
+    key: "discovery.peers",
+    prop: "discovery.peers",
+    kind: peers(),
+    default: [],
+    doc: 'Static voters, "id@host:raft_port" (controller.quorum.voters form)',
+  },
+  {
+    key: "performance.max_batch_size",
+    prop: "performance.maxBatchSize",
+    kind: integer({ min: 1, max: 1_000_000 }),
+    default: 500,
+    doc: "Most proposals merged into one Raft entry",
+  },
+  {
+    key: "performance.max_batch_bytes",
+    prop: "performance.maxBatchBytes",
+    kind: size({ min: 1 }),
+    default: "4MiB",
+    doc: "Most bytes merged into one Raft entry",
+  },
+  {
+    key: "performance.batch_timeout",
+    prop: "performance.batchTimeoutMs",
+    kind: duration({ min: 0, max: 60_000 }),
+    default: "2ms",
+    doc: "Longest wait for more proposals before an entry is proposed",
+  },
+  {
+    key: "performance.write_cache_size",
+    prop: "performance.writeCacheBytes",
+    kind: size({ min: 0 }),
+    default: "64MiB",
+    doc: "Write buffer memory",
+  },
+  {
+    key: "performance.read_cache_size",
+    prop: "performance.readCacheBytes",
+    kind: size({ min: 0 }),
+    default: "64MiB",
+    doc: "Read cache memory for recent log data",
+  },
+  {
+    key: "log.segment_bytes",
+    prop: "log.segmentBytes",
+    kind: size({ min: 1024, max: INT32_MAX }),
+    default: "1GiB",
+    doc: "A segment rolls over at this size",
+  },
+  {
+    key: "log.segment_ms",
+    prop: "log.segmentMs",
+    kind: duration({ min: 1 }),
+    default: "7d",
+    doc: "A segment rolls over at this age",
+  },
+  {
+    key: "log.retention_ms",
+    prop: "log.retentionMs",
+    kind: duration({ min: 1, unlimited: true }),
+    default: "7d",
+    doc: "Segments older than this are deleted (-1: never)",
+  },
+  {
+    key: "log.retention_bytes",
+    prop: "log.retentionBytes",
+    kind: size({ min: 1, unlimited: true }),
+    default: -1,
+    doc:
+      "Oldest segments are deleted beyond this size per partition (-1: never)",
+  },
+  {
+    key: "log.index_interval_bytes",
+    prop: "log.indexIntervalBytes",
+    kind: size({ min: 1 }),
+    default: 4096,
+    doc: "Log bytes between two offset index entries",
+  },
+  {
+    key: "log.flush.mode",
+    prop: "log.flushMode",
+    kind: oneOf(["always", "interval"]),
+    default: "always",
+    doc: "fsync on every append, or every flush.interval_ms",
+  },
+  {
+    key: "log.flush.interval_ms",
+    prop: "log.flushIntervalMs",
+    kind: duration({ min: 1 }),
+    default: "1s",
+    doc: "fsync period when flush.mode is interval",
+  },
+  {
+    key: "topics.auto_create",
+    prop: "topics.autoCreate",
+    kind: boolean(),
+    default: true,
+    doc: "Create unknown topics on first use by a client",
+  },
+  {
+    key: "topics.default_partitions",
+    prop: "topics.defaultPartitions",
+    kind: integer({ min: 1, max: 100_000 }),
+    default: 1,
+    doc: "Partitions of an auto-created topic",
+  },
+  {
+    key: "topics.default_replication_factor",
+    prop: "topics.defaultReplicationFactor",
+    kind: integer({ min: 1, max: 32_767 }),
+    default: 1,
+    doc: "Replicas of an auto-created topic",
+  },
+  {
+    key: "groups.offsets_partitions",
+    prop: "groups.offsetsPartitions",
+    kind: integer({ min: 1, max: 1000 }),
+    default: 16,
+    doc:
+      "Partitions of the internal __consumer_offsets topic (set at creation)",
+  },
+  {
+    key: "groups.offsets_retention",
+    prop: "groups.offsetsRetentionMs",
+    kind: duration({ min: 1 }),
+    default: "7d",
+    doc: "How long committed offsets of a group without members are kept",
+  },
+  {
+    key: "groups.initial_rebalance_delay",
+    prop: "groups.initialRebalanceDelayMs",
+    kind: duration({ min: 0, max: 300_000 }),
+    default: "3s",
+    doc: "Wait for more members before the first rebalance of an empty group",
+  },
+  {
+    key: "limits.max_request_size",
+    prop: "limits.maxRequestBytes",
+    kind: size({ min: 1024, max: INT32_MAX }),
+    default: "100MiB",
+    doc: "Largest Kafka request frame accepted",
+  },
+  {
+    key: "limits.max_connections",
+    prop: "limits.maxConnections",
+    kind: integer({ min: 1 }),
+    default: 10_000,
+    doc: "Client connections accepted at once",
+  },
+  {
+    key: "limits.max_inflight_requests",
+    prop: "limits.maxInflightRequests",
+    kind: integer({ min: 1, max: 100_000 }),
+    default: 100,
+    doc: "Requests read ahead per connection before it is paused",
+  },
+];

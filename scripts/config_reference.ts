@@ -30,14 +30,29 @@ export function referenceTable(): string {
   ].join("\n");
 }
 
+/**
+ * Table rows with runs of spaces and dashes collapsed, so that deno fmt's
+ * column padding does not count as a difference.
+ */
+export function normalizeTables(text: string): string {
+  return text.split("\n").map((line) =>
+    line.startsWith("|")
+      ? line.replace(/\s+/g, " ").replace(/-{3,}/g, "---").replace(
+        /-+:/g,
+        "---:",
+      )
+      : line
+  ).join("\n");
+}
+
 export function withReference(readme: string): string {
   const start = readme.indexOf(START);
   const end = readme.indexOf(END);
   if (start < 0 || end < start) {
     throw new Error(`README.md lacks the ${START} ... ${END} markers`);
   }
-  return readme.slice(0, start + START.length) + "\n" + referenceTable() +
-    "\n" + readme.slice(end);
+  return readme.slice(0, start + START.length) + "\n\n" + referenceTable() +
+    "\n\n" + readme.slice(end);
 }
 
 if (import.meta.main) {
@@ -45,7 +60,7 @@ if (import.meta.main) {
   const readme = Deno.readTextFileSync(path);
   const updated = withReference(readme);
   if (Deno.args.includes("--check")) {
-    if (updated !== readme) {
+    if (normalizeTables(updated) !== normalizeTables(readme)) {
       console.error(
         "README.md's configuration reference is out of date: run deno task docs",
       );
@@ -53,5 +68,10 @@ if (import.meta.main) {
     }
   } else {
     Deno.writeTextFileSync(path, updated);
+    // Leave the table as deno fmt lays it out, so fmt --check stays clean.
+    await new Deno.Command(Deno.execPath(), {
+      args: ["fmt", path.pathname],
+      stderr: "null",
+    }).output();
   }
 }

@@ -7,12 +7,16 @@ import type { Config } from "../config/mod.ts";
 import { Flusher } from "../storage/mod.ts";
 import { createDispatcher } from "./dispatch.ts";
 import type { BrokerContext, TopicSpec } from "./handlers/context.ts";
+import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
+import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { PartitionManager } from "./partitions.ts";
+import { ProducerIdAllocator } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
-import { type TopicInfo, TopicStore } from "./topics.ts";
+import { TopicError, type TopicInfo, TopicStore } from "./topics.ts";
 
 /** Kafka's default max.message.bytes: the largest record set accepted. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+const INVALID_TOPIC_EXCEPTION = 17;
 /** How often retention is enforced (Kafka's log.retention.check.interval.ms). */
 const RETENTION_CHECK_MS = 60_000;
 
@@ -69,6 +73,41 @@ export async function startBroker(config: Config): Promise<Broker> {
   });
   const topics = TopicStore.open(dataDir);
   for (const t of topics.list()) partitions.openTopic(t);
+  const producerIds = ProducerIdAllocator.open(dataDir);
+
+  // The offsets topic's partition count is fixed once it exists.
+  const offsetsPartitions = topics.get(OFFSETS_TOPIC)?.partitions ??
+    config.groups.offsetsPartitions;
+  const coordinator = new GroupCoordinator({
+    log: new PartitionOffsetsLog(partitions, offsetsPartitions),
+    timers: realTimers,
+    initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,
+    offsetsRetentionMs: config.groups.offsetsRetentionMs,
+    partitionExists: (topic, index) =>
+      topic !== OFFSETS_TOPIC && partitions.get(topic, index) !== undefined,
+  });
+  const loadAll = () => {
+    for (let i = 0; i < offsetsPartitions; i++) coordinator.load(i);
+  };
+  let groupsReady = false;
+  const groups = () => {
+    if (!groupsReady) {
+      groupsReady = true;
+      if (topics.get(OFFSETS_TOPIC) === undefined) {
+        partitions.openTopic(topics.create({
+          name: OFFSETS_TOPIC,
+          partitions: offsetsPartitions,
+          replicationFactor: 1,
+          // Offsets are never deleted by time or size: the coordinator
+          // writes tombstones instead.
+          configs: { "retention.ms": "-1", "retention.bytes": "-1" },
+          liveBrokers: 1,
+        }));
+        loadAll();
+      }
+    }
+    return coordinator;
+  };
 
   const server = new KafkaServer({
     hostname: config.bindAddr,
@@ -76,7 +115,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     maxFrameBytes: config.limits.maxRequestBytes,
     maxConnections: config.limits.maxConnections,
     maxInflightRequests: config.limits.maxInflightRequests,
-    dispatch: (frame) => dispatch(frame),
+    dispatch: (frame, conn) => dispatch(frame, conn),
     log,
   });
   const stopping = new AbortController();
@@ -102,19 +141,50 @@ export async function startBroker(config: Config): Promise<Broker> {
       return info;
     },
     deleteTopic(name: string): TopicInfo {
+      if (name === OFFSETS_TOPIC) {
+        throw new TopicError(
+          INVALID_TOPIC_EXCEPTION,
+          `Topic "${name}" is internal and cannot be deleted`,
+        );
+      }
       const info = topics.delete(name);
       partitions.dropTopic(info);
+      if (groupsReady) {
+        coordinator.removeTopicOffsets(name).catch((err) =>
+          log(`removing offsets of deleted topic "${name}" failed: ${err}`)
+        );
+      }
       return info;
     },
+    groups,
+    producerIds,
     stopping: stopping.signal,
     log,
   };
 
   const dispatch = createDispatcher(ctx);
   server.start();
+  if (topics.get(OFFSETS_TOPIC) !== undefined) {
+    // Serve at once; groups answer "loading" until their partition is read.
+    groupsReady = true;
+    setTimeout(() => {
+      try {
+        loadAll();
+      } catch (err) {
+        log(`loading ${OFFSETS_TOPIC} failed: ${err}`);
+        throw err;
+      }
+    }, 0);
+  }
   const retention = setInterval(() => {
     const deleted = partitions.enforceRetention();
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
+    if (groupsReady) {
+      coordinator.expireOffsets().then(
+        (n) => n > 0 && log(`expired ${n} committed offset(s)`),
+        (err) => log(`expiring committed offsets failed: ${err}`),
+      );
+    }
   }, RETENTION_CHECK_MS);
 
   let resolveClosed!: () => void;
@@ -124,6 +194,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     stopped ??= (async () => {
       stopping.abort();
       clearInterval(retention);
+      coordinator.close();
       await server.stop();
       flusher.close();
       partitions.closeAll();

@@ -14,7 +14,20 @@ import {
   type RequestBodies,
   type ResponseInput,
 } from "../protocol/mod.ts";
-import type { BrokerContext } from "./handlers/context.ts";
+import type { BrokerContext, RequestInfo } from "./handlers/context.ts";
+import {
+  handleDeleteGroups,
+  handleDescribeGroups,
+  handleFindCoordinator,
+  handleHeartbeat,
+  handleJoinGroup,
+  handleLeaveGroup,
+  handleListGroups,
+  handleOffsetCommit,
+  handleOffsetFetch,
+  handleSyncGroup,
+} from "./handlers/groups.ts";
+import { handleInitProducerId } from "./handlers/init_producer_id.ts";
 import {
   handleCreateTopics,
   handleDeleteTopics,
@@ -23,12 +36,12 @@ import { handleFetch } from "./handlers/fetch.ts";
 import { handleListOffsets } from "./handlers/list_offsets.ts";
 import { handleMetadata } from "./handlers/metadata.ts";
 import { handleProduce } from "./handlers/produce.ts";
-import type { Reply } from "./server.ts";
+import type { ConnectionInfo, Reply } from "./server.ts";
 
 type Handler<K extends ApiKeyNum> = (
   ctx: BrokerContext,
   req: RequestBodies[K],
-  version: number,
+  request: RequestInfo,
 ) => ResponseInput[K] | null | Promise<ResponseInput[K] | null>;
 
 interface ApiEntry<K extends ApiKeyNum> {
@@ -49,9 +62,12 @@ function api<K extends ApiKeyNum>(
 /**
  * What raftq advertises (KAFKA-COMPAT.md profile A, for the APIs implemented
  * so far). Only implemented versions are listed: clients pick the highest.
+ * Produce starts at 0 although v0-2 can only carry the magic v0/v1 message
+ * sets that raftq refuses: librdkafka 2.0 compresses with gzip or snappy only
+ * when the broker's Produce range reaches down to version 0.
  */
 const APIS: ApiEntry<ApiKeyNum>[] = [
-  api(ApiKey.Produce, { min: 3, max: 8 }, handleProduce),
+  api(ApiKey.Produce, { min: 0, max: 8 }, handleProduce),
   api(ApiKey.Fetch, { min: 4, max: 13 }, handleFetch),
   api(ApiKey.ListOffsets, { min: 1, max: 5 }, handleListOffsets),
   api(ApiKey.Metadata, { min: 4, max: 10 }, handleMetadata),
@@ -62,6 +78,19 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   ),
   api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),
   api(ApiKey.DeleteTopics, { min: 1, max: 6 }, handleDeleteTopics),
+  // FindCoordinator must include v0: librdkafka <= 2.11 only looks for a
+  // coordinator when it does (KAFKA-COMPAT.md 3.2).
+  api(ApiKey.FindCoordinator, { min: 0, max: 4 }, handleFindCoordinator),
+  api(ApiKey.JoinGroup, { min: 0, max: 6 }, handleJoinGroup),
+  api(ApiKey.SyncGroup, { min: 0, max: 4 }, handleSyncGroup),
+  api(ApiKey.Heartbeat, { min: 0, max: 4 }, handleHeartbeat),
+  api(ApiKey.LeaveGroup, { min: 0, max: 4 }, handleLeaveGroup),
+  api(ApiKey.OffsetCommit, { min: 2, max: 8 }, handleOffsetCommit),
+  api(ApiKey.OffsetFetch, { min: 1, max: 8 }, handleOffsetFetch),
+  api(ApiKey.DescribeGroups, { min: 0, max: 5 }, handleDescribeGroups),
+  api(ApiKey.ListGroups, { min: 0, max: 4 }, handleListGroups),
+  api(ApiKey.DeleteGroups, { min: 0, max: 2 }, handleDeleteGroups),
+  api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
 ] as ApiEntry<ApiKeyNum>[];
 
 const BY_KEY = new Map<number, ApiEntry<ApiKeyNum>>(
@@ -86,8 +115,8 @@ export class UnsupportedRequestError extends Error {
 
 export function createDispatcher(
   ctx: BrokerContext,
-): (frame: Uint8Array) => Promise<Reply> {
-  return async (frame) => {
+): (frame: Uint8Array, conn: ConnectionInfo) => Promise<Reply> {
+  return async (frame, conn) => {
     const { header, bodyOffset } = decodeRequestHeader(frame);
     const entry = BY_KEY.get(header.apiKey);
     const version = header.apiVersion;
@@ -110,7 +139,11 @@ export function createDispatcher(
       );
     }
     const body = decodeRequest(entry.apiKey, version, frame, bodyOffset);
-    const reply = await entry.handle(ctx, body, version);
+    const reply = await entry.handle(ctx, body, {
+      version,
+      clientId: header.clientId ?? "",
+      clientHost: conn.remote,
+    });
     if (reply === null) return null;
     return encodeResponse(entry.apiKey, version, header.correlationId, reply);
   };

@@ -6,10 +6,16 @@
  */
 import {
   type BatchHeader,
+  completeBatchSize,
   InvalidBatchError,
+  readBatchHeader,
   validateRecordSet,
 } from "../protocol/mod.ts";
 import { type Flusher, type LogOptions, PartitionLog } from "../storage/mod.ts";
+import {
+  ProducerSequenceError,
+  ProducerStateTable,
+} from "./producers/producer_state.ts";
 import type { TopicInfo } from "./topics.ts";
 
 export interface PartitionDefaults {
@@ -26,6 +32,8 @@ export class Partition {
   readonly index: number;
   readonly log: PartitionLog;
   readonly maxMessageBytes: number;
+  /** Idempotent producers' recent batches, consulted by every append. */
+  readonly producers = new ProducerStateTable();
   readonly #waiters = new Set<() => void>();
   /** Offsets below this are durable and visible to consumers. */
   #highWatermark: bigint;
@@ -84,7 +92,36 @@ function topicLogOptions(
 
 export type AppendOutcome =
   | { ok: true; baseOffset: bigint; lastOffset: bigint }
-  | { ok: false; error: InvalidBatchError | RecordTooLargeError };
+  | {
+    ok: false;
+    error: InvalidBatchError | RecordTooLargeError | ProducerSequenceError;
+  };
+
+/** Bytes read per step when the producer state is rebuilt from the log. */
+const SCAN_CHUNK_BYTES = 1 << 20;
+
+/**
+ * Replays the batch headers of a log into its producer state table. The
+ * whole retained log is read: producer-state snapshots (which would bound
+ * this to the tail) come with the cluster issue.
+ */
+function rebuildProducerState(p: Partition): void {
+  const log = p.log;
+  let offset = log.logStartOffset;
+  while (offset < log.logEndOffset) {
+    const chunk = log.read(offset, { maxBytes: SCAN_CHUNK_BYTES });
+    let pos = 0;
+    for (;;) {
+      const size = completeBatchSize(chunk, pos);
+      if (size === 0) break;
+      const h = readBatchHeader(chunk, pos);
+      p.producers.record(h, h.baseOffset);
+      offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
+      pos += size;
+    }
+    if (pos === 0) break;
+  }
+}
 
 export class RecordTooLargeError extends RangeError {
   override name = "RecordTooLargeError";
@@ -127,13 +164,12 @@ export class PartitionManager {
       const key = partitionKey(topic.name, i);
       if (this.#partitions.has(key)) continue;
       const log = PartitionLog.open(this.#dir(topic.name, i), options);
-      this.#partitions.set(
-        key,
-        new Partition(topic.name, i, {
-          log,
-          maxMessageBytes: options.maxMessageBytes,
-        }),
-      );
+      const p = new Partition(topic.name, i, {
+        log,
+        maxMessageBytes: options.maxMessageBytes,
+      });
+      rebuildProducerState(p);
+      this.#partitions.set(key, p);
     }
   }
 
@@ -158,7 +194,9 @@ export class PartitionManager {
   /**
    * Validates and appends a produced record set. The append is synchronous
    * (so requests on one connection keep their order); durability is awaited
-   * separately with `durable`.
+   * separately with `durable`. Batches of idempotent producers are checked
+   * here, on the path every replica runs: a retry is answered with the
+   * offsets of the copy already in the log and not appended again.
    */
   append(p: Partition, records: Uint8Array): AppendOutcome {
     if (records.length > p.maxMessageBytes) {
@@ -176,7 +214,29 @@ export class PartitionManager {
       if (err instanceof InvalidBatchError) return { ok: false, error: err };
       throw err;
     }
+    const sequences = p.producers.checkRecordSet(headers);
+    if (sequences.kind === "refused") {
+      return {
+        ok: false,
+        error: new ProducerSequenceError(
+          sequences.errorCode,
+          sequences.message,
+        ),
+      };
+    }
+    if (sequences.kind === "duplicate") {
+      return {
+        ok: true,
+        baseOffset: sequences.baseOffset,
+        lastOffset: sequences.lastOffset,
+      };
+    }
     const { baseOffset, lastOffset } = p.log.append(records, headers);
+    let offset = baseOffset;
+    for (const h of headers) {
+      p.producers.record(h, offset);
+      offset += BigInt(h.lastOffsetDelta) + 1n;
+    }
     return { ok: true, baseOffset, lastOffset };
   }
 

@@ -61,7 +61,8 @@ export function validateTopicName(name: string): void {
   }
 }
 
-function validateConfigs(configs: Record<string, string>): void {
+/** Throws TopicError(INVALID_CONFIG) for a config raftq does not honour. */
+export function validateTopicConfigs(configs: Record<string, string>): void {
   for (const [key, value] of Object.entries(configs)) {
     if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key)) {
       throw new TopicError(
@@ -175,7 +176,7 @@ export class TopicStore {
         `Replication factor ${spec.replicationFactor} is larger than the ${spec.liveBrokers} available broker(s)`,
       );
     }
-    validateConfigs(spec.configs);
+    validateTopicConfigs(spec.configs);
   }
 
   create(spec: {

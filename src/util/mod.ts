@@ -2,4 +2,4 @@
  * Shared leaf: assertions and small helpers that every module may import.
  * Imports nothing from raftq.
  */
-export { AssertionError, assert } from "./assert.ts";
+export { assert, AssertionError } from "./assert.ts";

@@ -12,7 +12,7 @@ import {
   ErrorCode,
 } from "../../protocol/mod.ts";
 import { TopicError } from "../topics.ts";
-import type { BrokerContext, TopicSpec } from "./context.ts";
+import type { BrokerContext, RequestInfo, TopicSpec } from "./context.ts";
 
 const TOPIC_CONFIG_SOURCE = 1;
 
@@ -107,7 +107,7 @@ export function handleCreateTopics(
 export function handleDeleteTopics(
   ctx: BrokerContext,
   req: DeleteTopicsRequest,
-  version: number,
+  { version }: RequestInfo,
 ): DeleteTopicsResponseInput {
   const named = version >= 6
     ? req.topics.map((t) => ({

@@ -12,7 +12,7 @@ import {
 } from "../../protocol/mod.ts";
 import { OffsetOutOfRangeError } from "../../storage/mod.ts";
 import type { Partition } from "../partitions.ts";
-import type { BrokerContext } from "./context.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -144,7 +144,7 @@ function waitForData(
 export async function handleFetch(
   ctx: BrokerContext,
   req: FetchRequest,
-  version: number,
+  { version }: RequestInfo,
 ): Promise<FetchResponseInput> {
   const targets = resolveTargets(ctx, req, version);
   const maxBytes = version >= 3 ? req.maxBytes : Number.MAX_SAFE_INTEGER;

@@ -9,6 +9,7 @@ import {
   type MetadataResponseInput,
   type MetadataResponseTopicsInput,
 } from "../../protocol/mod.ts";
+import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
 import type { BrokerContext } from "./context.ts";
 
@@ -36,7 +37,7 @@ export function describeTopic(
     errorCode: ErrorCode.NONE,
     name: topic.name,
     topicId: topic.topicId,
-    isInternal: false,
+    isInternal: topic.name === OFFSETS_TOPIC,
     partitions,
     topicAuthorizedOperations: NO_AUTHORIZED_OPERATIONS,
   };
@@ -62,6 +63,8 @@ function lookupOrCreate(
   name: string,
   allowAutoCreate: boolean,
 ): MetadataResponseTopicsInput {
+  // The offsets topic is created by the coordinator, with its own settings.
+  if (name === OFFSETS_TOPIC) ctx.groups();
   const known = ctx.topics.get(name);
   if (known !== undefined) return describeTopic(ctx, known);
   if (!allowAutoCreate || !ctx.topicDefaults.autoCreate) {

@@ -11,11 +11,16 @@ import {
   type ProduceResponseInput,
   type ProduceResponsePartitionResponsesInput,
 } from "../../protocol/mod.ts";
+import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { type Partition, RecordTooLargeError } from "../partitions.ts";
+import { ProducerSequenceError } from "../producers/producer_state.ts";
 import type { BrokerContext } from "./context.ts";
 
-function errorFor(err: InvalidBatchError | RecordTooLargeError): number {
+function errorFor(
+  err: InvalidBatchError | RecordTooLargeError | ProducerSequenceError,
+): number {
   if (err instanceof RecordTooLargeError) return ErrorCode.MESSAGE_TOO_LARGE;
+  if (err instanceof ProducerSequenceError) return err.errorCode;
   // Magic v0/v1 message sets are refused outright rather than converted.
   return err.problem === "unsupported-magic"
     ? ErrorCode.UNSUPPORTED_VERSION
@@ -43,6 +48,12 @@ export async function handleProduce(
           return failed(
             ErrorCode.INVALID_REQUIRED_ACKS,
             `acks=${acks} is not one of -1, 0, 1`,
+          );
+        }
+        if (topic.name === OFFSETS_TOPIC) {
+          return failed(
+            ErrorCode.INVALID_TOPIC_EXCEPTION,
+            `Topic ${OFFSETS_TOPIC} is internal: clients cannot produce to it`,
           );
         }
         const p: Partition | undefined = ctx.partitions.get(

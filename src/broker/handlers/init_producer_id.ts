@@ -1,0 +1,45 @@
+/**
+ * InitProducerId (v0-4) for idempotent producers. A producer without a
+ * transactional id gets a fresh producer id at epoch 0; one that names its
+ * current id and epoch (v3+, KIP-360, after a sequence error) gets the next
+ * epoch of the same id, or a fresh id once the epoch would overflow.
+ * Transactions are not supported.
+ */
+import {
+  ErrorCode,
+  type InitProducerIdRequest,
+  type InitProducerIdResponseInput,
+} from "../../protocol/mod.ts";
+import { PRODUCER_EPOCH_MAX } from "../producers/producer_ids.ts";
+import type { BrokerContext } from "./context.ts";
+
+export function handleInitProducerId(
+  ctx: BrokerContext,
+  req: InitProducerIdRequest,
+): InitProducerIdResponseInput {
+  if (req.transactionalId !== null) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+      producerId: -1n,
+      producerEpoch: -1,
+    };
+  }
+  if (
+    req.producerId >= 0n && req.producerEpoch >= 0 &&
+    req.producerEpoch < PRODUCER_EPOCH_MAX
+  ) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.NONE,
+      producerId: req.producerId,
+      producerEpoch: req.producerEpoch + 1,
+    };
+  }
+  return {
+    throttleTimeMs: 0,
+    errorCode: ErrorCode.NONE,
+    producerId: ctx.producerIds.next(),
+    producerEpoch: 0,
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * Per-partition state of idempotent producers: for each producer id, its
+ * epoch and the last few batches it wrote. The partition consults it before
+ * an append, so that a producer retrying a batch whose answer was lost gets
+ * the original offsets back instead of a second copy (KIP-98). The decision
+ * depends only on the log's content, so every replica that applies the same
+ * entries makes the same one.
+ */
+import type { BatchHeader } from "../../protocol/mod.ts";
+
+/** Kafka keeps the last five batches per producer (max.in.flight = 5). */
+export const RETAINED_BATCHES = 5;
+/** Sequence numbers wrap from Int32 max to 0 (KIP-98). */
+const SEQUENCE_MAX = 0x7fffffff;
+const NO_PRODUCER_ID = -1n;
+
+/** Kafka error codes answered for a refused batch. */
+export const ProducerErrorCode = {
+  OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
+  INVALID_PRODUCER_EPOCH: 47,
+} as const;
+
+interface BatchEntry {
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly baseOffset: bigint;
+  readonly lastOffset: bigint;
+}
+
+interface ProducerEntry {
+  epoch: number;
+  /** Oldest first; at most RETAINED_BATCHES. */
+  batches: BatchEntry[];
+}
+
+export type SequenceCheck =
+  | { kind: "append" }
+  | { kind: "duplicate"; baseOffset: bigint; lastOffset: bigint }
+  | { kind: "refused"; errorCode: number; message: string };
+
+export class ProducerSequenceError extends Error {
+  override name = "ProducerSequenceError";
+  constructor(readonly errorCode: number, message: string) {
+    super(message);
+  }
+}
+
+function lastSequence(h: BatchHeader): number {
+  return (h.baseSequence + h.lastOffsetDelta) % (SEQUENCE_MAX + 1);
+}
+
+function nextSequence(seq: number): number {
+  return seq === SEQUENCE_MAX ? 0 : seq + 1;
+}
+
+export function isIdempotent(h: BatchHeader): boolean {
+  return h.producerId !== NO_PRODUCER_ID && h.baseSequence >= 0;
+}
+
+export class ProducerStateTable {
+  readonly #producers = new Map<bigint, ProducerEntry>();
+
+  get size(): number {
+    return this.#producers.size;
+  }
+
+  /**
+   * Decides what to do with one batch. A producer this partition has no
+   * state for is accepted at any sequence: its state may have been lost to
+   * retention, and refusing it would be the spurious fatal error that
+   * KAFKA-COMPAT.md item 9 warns about.
+   */
+  check(h: BatchHeader): SequenceCheck {
+    if (!isIdempotent(h)) return { kind: "append" };
+    const entry = this.#producers.get(h.producerId);
+    if (entry === undefined) return { kind: "append" };
+    if (h.producerEpoch < entry.epoch) {
+      return {
+        kind: "refused",
+        errorCode: ProducerErrorCode.INVALID_PRODUCER_EPOCH,
+        message:
+          `Producer ${h.producerId} epoch ${h.producerEpoch} is older than the current epoch ${entry.epoch}`,
+      };
+    }
+    if (h.producerEpoch > entry.epoch) {
+      if (h.baseSequence === 0) return { kind: "append" };
+      return {
+        kind: "refused",
+        errorCode: ProducerErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        message:
+          `Producer ${h.producerId} started epoch ${h.producerEpoch} at sequence ${h.baseSequence}, not 0`,
+      };
+    }
+    const last = lastSequence(h);
+    const same = entry.batches.find((b) =>
+      b.firstSeq === h.baseSequence && b.lastSeq === last
+    );
+    if (same !== undefined) {
+      return {
+        kind: "duplicate",
+        baseOffset: same.baseOffset,
+        lastOffset: same.lastOffset,
+      };
+    }
+    const newest = entry.batches.at(-1);
+    const expected = newest === undefined ? 0 : nextSequence(newest.lastSeq);
+    if (h.baseSequence !== expected) {
+      return {
+        kind: "refused",
+        errorCode: ProducerErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        message:
+          `Producer ${h.producerId} sent sequence ${h.baseSequence} where ${expected} was expected`,
+      };
+    }
+    return { kind: "append" };
+  }
+
+  /** Records a batch that is now in the log at `baseOffset`. */
+  record(h: BatchHeader, baseOffset: bigint): void {
+    if (!isIdempotent(h)) return;
+    let entry = this.#producers.get(h.producerId);
+    if (entry === undefined || h.producerEpoch > entry.epoch) {
+      entry = { epoch: h.producerEpoch, batches: [] };
+      this.#producers.set(h.producerId, entry);
+    }
+    entry.batches.push({
+      firstSeq: h.baseSequence,
+      lastSeq: lastSequence(h),
+      baseOffset,
+      lastOffset: baseOffset + BigInt(h.lastOffsetDelta),
+    });
+    if (entry.batches.length > RETAINED_BATCHES) entry.batches.shift();
+  }
+
+  /**
+   * Checks every batch of a record set as a unit: all new (append), or all
+   * retries of batches already written (duplicate, with the offsets they
+   * got), else refused. Batches of one producer within the set must follow
+   * each other, so each is checked against the state the previous ones
+   * would leave.
+   */
+  checkRecordSet(headers: readonly BatchHeader[]): SequenceCheck {
+    if (headers.length === 1) return this.check(headers[0]!);
+    const trial = this.#copyFor(headers);
+    const outcomes = headers.map((h) => {
+      const outcome = trial.check(h);
+      if (outcome.kind === "append") trial.record(h, 0n);
+      return outcome;
+    });
+    const refused = outcomes.find((o) => o.kind === "refused");
+    if (refused !== undefined) return refused;
+    const duplicates = outcomes.filter((o) => o.kind === "duplicate");
+    if (duplicates.length === 0) return { kind: "append" };
+    if (duplicates.length < outcomes.length) {
+      return {
+        kind: "refused",
+        errorCode: ProducerErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+        message: "Record set mixes retried and new batches",
+      };
+    }
+    return {
+      kind: "duplicate",
+      baseOffset: duplicates[0]!.baseOffset,
+      lastOffset: duplicates.at(-1)!.lastOffset,
+    };
+  }
+
+  #copyFor(headers: readonly BatchHeader[]): ProducerStateTable {
+    const copy = new ProducerStateTable();
+    for (const h of headers) {
+      const entry = this.#producers.get(h.producerId);
+      if (entry !== undefined) {
+        copy.#producers.set(h.producerId, {
+          epoch: entry.epoch,
+          batches: [...entry.batches],
+        });
+      }
+    }
+    return copy;
+  }
+}

@@ -1,0 +1,99 @@
+// ProducerStateTable decides, per batch header, between append, duplicate
+// and refusal exactly as Kafka's idempotent producer expects.
+import assert from "node:assert/strict";
+import type { BatchHeader } from "../../protocol/mod.ts";
+import { ProducerErrorCode, ProducerStateTable } from "./producer_state.ts";
+
+function header(
+  opts: { pid?: bigint; epoch?: number; seq: number; count?: number },
+): BatchHeader {
+  const count = opts.count ?? 1;
+  return {
+    baseOffset: 0n,
+    sizeBytes: 100,
+    partitionLeaderEpoch: 0,
+    magic: 2,
+    crc: 0,
+    attributes: 0,
+    lastOffsetDelta: count - 1,
+    baseTimestamp: 0n,
+    maxTimestamp: 0n,
+    producerId: opts.pid ?? 7n,
+    producerEpoch: opts.epoch ?? 0,
+    baseSequence: opts.seq,
+    recordsCount: count,
+  };
+}
+
+Deno.test("ProducerStateTable.check answers a retried batch with its original offsets", () => {
+  const table = new ProducerStateTable();
+  const first = header({ seq: 0, count: 3 });
+  assert.deepEqual(table.check(first), { kind: "append" });
+  table.record(first, 10n);
+  const second = header({ seq: 3, count: 2 });
+  assert.deepEqual(table.check(second), { kind: "append" });
+  table.record(second, 13n);
+  assert.deepEqual(table.check(header({ seq: 0, count: 3 })), {
+    kind: "duplicate",
+    baseOffset: 10n,
+    lastOffset: 12n,
+  });
+  assert.deepEqual(table.check(header({ seq: 3, count: 2 })), {
+    kind: "duplicate",
+    baseOffset: 13n,
+    lastOffset: 14n,
+  });
+});
+
+Deno.test("ProducerStateTable.check refuses a sequence gap and an old epoch", () => {
+  const table = new ProducerStateTable();
+  table.record(header({ epoch: 2, seq: 0 }), 0n);
+  const gap = table.check(header({ epoch: 2, seq: 5 }));
+  assert.equal(gap.kind, "refused");
+  assert.equal(
+    gap.kind === "refused" && gap.errorCode,
+    ProducerErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+  );
+  const fenced = table.check(header({ epoch: 1, seq: 1 }));
+  assert.equal(
+    fenced.kind === "refused" && fenced.errorCode,
+    ProducerErrorCode.INVALID_PRODUCER_EPOCH,
+  );
+  // A new epoch starts over at sequence 0, and only there.
+  assert.deepEqual(table.check(header({ epoch: 3, seq: 0 })), {
+    kind: "append",
+  });
+  assert.equal(table.check(header({ epoch: 3, seq: 4 })).kind, "refused");
+});
+
+Deno.test("ProducerStateTable keeps only the last five batches per producer", () => {
+  const table = new ProducerStateTable();
+  for (let i = 0; i < 6; i++) table.record(header({ seq: i }), BigInt(i));
+  // The oldest fell out: its retry is now out of order, not a duplicate.
+  assert.equal(table.check(header({ seq: 0 })).kind, "refused");
+  assert.equal(table.check(header({ seq: 1 })).kind, "duplicate");
+});
+
+Deno.test("ProducerStateTable.check wraps the sequence after Int32 max", () => {
+  const table = new ProducerStateTable();
+  table.record(header({ seq: 0x7ffffffe, count: 2 }), 0n);
+  assert.deepEqual(table.check(header({ seq: 0 })), { kind: "append" });
+  assert.equal(table.check(header({ seq: 1 })).kind, "refused");
+});
+
+Deno.test("ProducerStateTable accepts a producer it has no state for at any sequence", () => {
+  const table = new ProducerStateTable();
+  assert.deepEqual(table.check(header({ seq: 42 })), { kind: "append" });
+  assert.deepEqual(table.check(header({ pid: -1n, seq: -1 })), {
+    kind: "append",
+  });
+});
+
+Deno.test("ProducerStateTable.checkRecordSet refuses a set mixing retried and new batches", () => {
+  const table = new ProducerStateTable();
+  table.record(header({ seq: 0 }), 0n);
+  const mixed = table.checkRecordSet([header({ seq: 0 }), header({ seq: 1 })]);
+  assert.equal(mixed.kind, "refused");
+  const fresh = table.checkRecordSet([header({ seq: 1 }), header({ seq: 2 })]);
+  assert.deepEqual(fresh, { kind: "append" });
+});

@@ -14,6 +14,7 @@ import {
 } from "../core/mod.ts";
 import {
   type Address,
+  checkAppMessageSize,
   type Envelope,
   HostMessageType,
   TcpTransport,
@@ -119,11 +120,17 @@ interface Group {
  * heard nothing from the leader's host for an election timeout. Host
  * liveness rides on the transport's per-peer pings, so the heartbeat cost
  * of idle groups is per peer pair, not per group.
+ *
+ * Beside Raft, hosts exchange small application messages (sendApp,
+ * onAppMessage) on the same connections, outside the loop.
  */
 export class RaftHost {
   readonly #options: RaftHostOptions;
   readonly #groups = new Map<number, Group>();
   readonly #leaderListeners = new Set<(e: LeaderChange) => void>();
+  readonly #appListeners = new Set<
+    (from: NodeId, data: Uint8Array) => void
+  >();
   readonly #transport: Transport;
   readonly #quiesceTicks: number;
   readonly #maxPending: number;
@@ -192,7 +199,10 @@ export class RaftHost {
     });
     this.#wal = wal;
     this.#recovered = groups;
-    await this.#transport.start((_from, envelopes) => this.#receive(envelopes));
+    await this.#transport.start({
+      messages: (_from, envelopes) => this.#receive(envelopes),
+      app: (from, data) => this.#deliverApp(from, data),
+    });
     this.#running = true;
     this.#tickTimer = setInterval(() => {
       this.#tickDue = true;
@@ -431,6 +441,47 @@ export class RaftHost {
     return () => this.#leaderListeners.delete(cb);
   }
 
+  /**
+   * Replaces the address book of peer hosts (discovery calls it as nodes
+   * come and go): new peers are connected, a peer whose address changed is
+   * reconnected, and peers not listed are disconnected. Group membership is
+   * separate: a voter missing here is merely unreachable.
+   */
+  setPeers(peers: ReadonlyMap<NodeId, Address>): void {
+    this.#transport.setPeers(peers);
+  }
+
+  /**
+   * Sends a small application message to node `to` over the Raft
+   * connection to it, best effort and unordered with Raft traffic: it
+   * leaves at once, never waiting for a loop turn or a WAL sync. Returns
+   * false when it was dropped (host not running, peer unknown or not
+   * connected, or its send queue full); the caller retries. Sending to this
+   * node delivers locally, asynchronously. Throws RangeError when `data`
+   * exceeds APP_MESSAGE_BYTES_MAX.
+   */
+  sendApp(to: NodeId, data: Uint8Array): boolean {
+    checkAppMessageSize(data);
+    if (!this.#running) return false;
+    if (to !== this.nodeId) return this.#transport.sendApp(to, data);
+    // A copy, as a remote receiver would get: the caller may reuse its buffer.
+    const copy = data.slice();
+    queueMicrotask(() => {
+      if (this.#running) this.#deliverApp(to, copy);
+    });
+    return true;
+  }
+
+  /**
+   * Subscribes to application messages sent to this node (by sendApp on
+   * any host, this one included); returns the unsubscribe function. All
+   * listeners share one `data` array; a listener that throws is logged.
+   */
+  onAppMessage(cb: (from: NodeId, data: Uint8Array) => void): () => void {
+    this.#appListeners.add(cb);
+    return () => this.#appListeners.delete(cb);
+  }
+
   /** True when the group is quiesced (exposed for tests and metrics). */
   isQuiesced(groupId: number): boolean {
     return this.#groups.get(groupId)?.quiesced ?? false;
@@ -483,6 +534,19 @@ export class RaftHost {
         }
       });
     });
+  }
+
+  #deliverApp(from: NodeId, data: Uint8Array): void {
+    for (const cb of this.#appListeners) {
+      try {
+        cb(from, data);
+      } catch (err) {
+        // A listener's bug must not drop the connection the message came on.
+        this.#options.logger?.warn(
+          `raft host ${this.nodeId}: app message listener failed: ${err}`,
+        );
+      }
+    }
   }
 
   #receive(envelopes: Envelope[]): void {

@@ -3,7 +3,8 @@
  * real loopback TCP or over MemoryTransport where a test needs to cut links.
  * Checks that groups elect, commit and apply the same entries in the same
  * order everywhere, survive restarts, quiesce when idle, and catch up a
- * lagging replica by snapshot after compaction.
+ * lagging replica by snapshot after compaction; and that hosts exchange
+ * application messages by node id, with peers added later by setPeers.
  */
 import assert from "node:assert/strict";
 import type { Entry, NodeId } from "../core/mod.ts";
@@ -317,6 +318,7 @@ Deno.test("RaftHost makes votes and appended entries durable before it acknowled
       flush: (now) => inner.flush(now),
       lastHeardMs: (p) => inner.lastHeardMs(p),
       close: () => inner.close(),
+      sendApp: (to, data) => inner.sendApp(to, data),
       send: (to, env) => {
         const m = env.message;
         if (m.type === MessageType.VoteResp && !m.reject) {
@@ -356,4 +358,65 @@ Deno.test("RaftHost makes votes and appended entries durable before it acknowled
   } finally {
     await stopAll(c);
   }
+});
+
+Deno.test("RaftHost exchanges app messages over TCP both ways and to itself, and reaches peers added by setPeers", async () => {
+  const c = cluster([1, 2, 3]);
+  const o1 = c.options(1);
+  // Host 1 starts knowing only host 2; host 3 is learned later.
+  const h1 = new RaftHost({
+    ...o1,
+    peers: new Map([...o1.peers].filter(([id]) => id !== 3)),
+  });
+  const h2 = new RaftHost(c.options(2));
+  const h3 = new RaftHost(c.options(3));
+  const got = new Map<NodeId, [NodeId, string][]>([[1, []], [2, []], [3, []]]);
+  const unsubscribe = new Map<NodeId, () => void>();
+  for (const [id, h] of [[1, h1], [2, h2], [3, h3]] as const) {
+    c.hosts.set(id, h);
+    await h.start();
+    unsubscribe.set(
+      id,
+      h.onAppMessage((from, data) =>
+        got.get(id)!.push([from, dec.decode(data)])
+      ),
+    );
+  }
+  /** Retries while the connection is being opened; true is returned once, so one message is sent. */
+  const send = (from: RaftHost, to: NodeId, text: string) =>
+    until(
+      `${from.nodeId} connected to ${to}`,
+      () => from.sendApp(to, enc.encode(text)),
+    );
+  try {
+    assert.equal(h1.sendApp(99, enc.encode("x")), false, "unknown peer");
+    assert.equal(h1.sendApp(3, enc.encode("x")), false, "not yet known");
+    assert.throws(
+      () => h1.sendApp(2, new Uint8Array(16 * 1024 * 1024 + 1)),
+      RangeError,
+    );
+
+    await send(h1, 2, "request");
+    await until("2 got the request", () => got.get(2)!.length === 1);
+    await send(h2, 1, "response");
+    await until("1 got the response", () => got.get(1)!.length === 1);
+    assert.equal(h1.sendApp(1, enc.encode("self")), true);
+    assert.equal(got.get(1)!.length, 1, "self delivery is asynchronous");
+    await until("1 got its own", () => got.get(1)!.length === 2);
+    assert.deepEqual(got.get(1), [[2, "response"], [1, "self"]]);
+    assert.deepEqual(got.get(2), [[1, "request"]]);
+
+    h1.setPeers(o1.peers);
+    await send(h1, 3, "late peer");
+    await until("3 got it", () => got.get(3)!.length === 1);
+    assert.deepEqual(got.get(3), [[1, "late peer"]]);
+
+    unsubscribe.get(1)!();
+    assert.equal(h1.sendApp(1, enc.encode("unheard")), true);
+    await new Promise((r) => setTimeout(r, 0));
+    assert.equal(got.get(1)!.length, 2, "no delivery after unsubscribe");
+  } finally {
+    await stopAll(c);
+  }
+  assert.equal(h1.sendApp(2, enc.encode("x")), false, "stopped host");
 });

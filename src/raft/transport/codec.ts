@@ -5,7 +5,8 @@
  * messages of any groups for one peer (one frame per loop turn); a snapshot
  * message travels alone, cut into SnapChunk frames so that it never needs
  * one huge frame and other traffic can interleave; Ping keeps an idle
- * connection's liveness visible.
+ * connection's liveness visible; App carries one opaque application message
+ * between hosts (u64 target node id, then the bytes), outside every group.
  *
  * A message: u8 type, u32 group id, u16 presence flags, u64 from, u64 to,
  * then only the fields whose flag is set. Heartbeats thus cost ~40 bytes.
@@ -45,6 +46,7 @@ export const FrameKind = {
   Messages: 2,
   SnapChunk: 3,
   Ping: 4,
+  App: 5,
 } as const;
 
 /** Frames above this are refused before any allocation (a corrupt or hostile length). */
@@ -53,6 +55,8 @@ export const FRAME_BYTES_MAX = 64 * 1024 * 1024;
 export const SNAP_CHUNK_BYTES = 1024 * 1024;
 /** A reassembled snapshot message above this is refused. */
 export const SNAPSHOT_BYTES_MAX = 1024 * 1024 * 1024;
+/** Application messages are small requests and replies; anything bigger is a bug at the caller. */
+export const APP_MESSAGE_BYTES_MAX = 16 * 1024 * 1024;
 
 const F_TERM = 1;
 const F_LOG_TERM = 2;
@@ -173,6 +177,42 @@ export function readHelloPayload(payload: Uint8Array): NodeId {
   const id = new ByteReader(payload).u64("hello node id");
   if (id === 0) throw new DecodeError("Hello with node id 0", 0);
   return id;
+}
+
+/** An application message as it travels: `to` guards against a stale address book. */
+export interface AppMessage {
+  to: NodeId;
+  data: Uint8Array;
+}
+
+/** Throws RangeError when `data` is too big to be sent as an application message. */
+export function checkAppMessageSize(data: Uint8Array): void {
+  if (data.length > APP_MESSAGE_BYTES_MAX) {
+    throw new RangeError(
+      `Cannot send application message of ${data.length} bytes: exceeds ${APP_MESSAGE_BYTES_MAX}`,
+    );
+  }
+}
+
+export function writeAppFrame(w: ByteWriter, message: AppMessage): void {
+  checkAppMessageSize(message.data);
+  writeFrame(w, FrameKind.App, (fw) => {
+    fw.u64(message.to);
+    fw.raw(message.data);
+  });
+}
+
+/** Decodes an App frame's payload; `data` is a view of `payload`. */
+export function readAppPayload(payload: Uint8Array): AppMessage {
+  const r = new ByteReader(payload);
+  const to = r.u64("app message target");
+  if (r.remaining > APP_MESSAGE_BYTES_MAX) {
+    throw new DecodeError(
+      `Application message of ${r.remaining} bytes exceeds ${APP_MESSAGE_BYTES_MAX}`,
+      r.position,
+    );
+  }
+  return { to, data: r.raw(r.remaining, "app message data") };
 }
 
 /**

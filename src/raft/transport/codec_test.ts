@@ -1,19 +1,23 @@
 /**
  * The wire codec: every Message field survives a round trip, frames are cut
  * correctly whatever the read boundaries, snapshots reassemble from chunks,
+ * application messages travel in their own frame kind within a size bound,
  * and malformed bytes throw DecodeError instead of allocating or hanging.
  */
 import assert from "node:assert/strict";
 import { type Message, MessageType } from "../core/mod.ts";
 import { ByteReader, ByteWriter, DecodeError } from "../wal/mod.ts";
 import {
+  APP_MESSAGE_BYTES_MAX,
   type Envelope,
   FrameDecoder,
   FrameKind,
+  readAppPayload,
   readEnvelope,
   readMessagesPayload,
   SNAP_CHUNK_BYTES,
   SnapshotAssembler,
+  writeAppFrame,
   writeEnvelope,
   writeMessagesFrame,
   writeSnapshotFrames,
@@ -170,4 +174,35 @@ Deno.test("writeSnapshotFrames cuts a big snapshot into chunks that reassemble",
   assert.equal(results[0], null);
   assert.equal(results[1], null);
   assert.deepEqual(results[2], env);
+});
+
+Deno.test("writeAppFrame/readAppPayload round-trip an application message in its own frame kind", () => {
+  const w = new ByteWriter();
+  const data = new Uint8Array([7, 0, 255, 42]);
+  writeAppFrame(w, { to: 2 ** 40, data });
+  writeAppFrame(w, { to: 3, data: new Uint8Array(0) });
+  const frames = new FrameDecoder().push(w.view());
+  assert.deepEqual(frames.map((f) => f.kind), [FrameKind.App, FrameKind.App]);
+  assert.deepEqual(readAppPayload(frames[0]!.payload), { to: 2 ** 40, data });
+  assert.deepEqual(readAppPayload(frames[1]!.payload), {
+    to: 3,
+    data: new Uint8Array(0),
+  });
+});
+
+Deno.test("writeAppFrame refuses data above APP_MESSAGE_BYTES_MAX and readAppPayload a payload above it", () => {
+  const w = new ByteWriter();
+  const big = new Uint8Array(APP_MESSAGE_BYTES_MAX + 1);
+  assert.throws(
+    () => writeAppFrame(w, { to: 2, data: big }),
+    (err: unknown) =>
+      err instanceof RangeError && !(err instanceof DecodeError) &&
+      err.message.includes(`${APP_MESSAGE_BYTES_MAX + 1} bytes`),
+  );
+  assert.equal(w.length, 0, "nothing was written");
+  writeAppFrame(w, { to: 2, data: big.subarray(1) });
+  const payload = new Uint8Array(8 + big.length);
+  payload.set(w.view().subarray(5, 13));
+  assert.throws(() => readAppPayload(payload), DecodeError);
+  assert.throws(() => readAppPayload(new Uint8Array(7)), DecodeError);
 });

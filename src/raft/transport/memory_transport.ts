@@ -1,11 +1,14 @@
 import type { NodeId } from "../core/mod.ts";
 import { ByteWriter } from "../wal/mod.ts";
 import {
+  checkAppMessageSize,
   type Envelope,
+  readAppPayload,
   readMessagesPayload,
+  writeAppFrame,
   writeMessagesFrame,
 } from "./codec.ts";
-import type { Address, InboundHandler, Transport } from "./transport.ts";
+import type { Address, InboundHandlers, Transport } from "./transport.ts";
 
 /**
  * Joins MemoryTransports of one process. Every delivery goes through the
@@ -50,7 +53,7 @@ export class MemoryTransport implements Transport {
   readonly #pending = new Map<NodeId, Envelope[]>();
   readonly #lastHeard = new Map<NodeId, number>();
   readonly #frame = new ByteWriter();
-  #handler: InboundHandler | null = null;
+  #handlers: InboundHandlers | null = null;
 
   constructor(network: MemoryNetwork, nodeId: NodeId) {
     this.#network = network;
@@ -58,11 +61,11 @@ export class MemoryTransport implements Transport {
   }
 
   get running(): boolean {
-    return this.#handler !== null;
+    return this.#handlers !== null;
   }
 
-  start(handler: InboundHandler): Promise<void> {
-    this.#handler = handler;
+  start(handlers: InboundHandlers): Promise<void> {
+    this.#handlers = handlers;
     return Promise.resolve();
   }
 
@@ -78,6 +81,18 @@ export class MemoryTransport implements Transport {
       this.#pending.set(to, list);
     }
     list.push(env);
+    return true;
+  }
+
+  sendApp(to: NodeId, data: Uint8Array): boolean {
+    checkAppMessageSize(data);
+    const from = this.#nodeId;
+    if (this.#network.reach(from, to) === undefined) return false;
+    const w = new ByteWriter(data.length + 16);
+    writeAppFrame(w, { to, data });
+    const { data: copy } = readAppPayload(w.view().subarray(5).slice());
+    // Asynchronous like a socket: the receiver never runs inside the sender's call.
+    queueMicrotask(() => this.#network.reach(from, to)?.deliverApp(from, copy));
     return true;
   }
 
@@ -102,7 +117,13 @@ export class MemoryTransport implements Transport {
   /** @internal called by the sending side's flush. */
   deliver(from: NodeId, envelopes: Envelope[], nowMs: number): void {
     this.#lastHeard.set(from, nowMs);
-    this.#handler?.(from, envelopes);
+    this.#handlers?.messages(from, envelopes);
+  }
+
+  /** @internal called by the sending side's sendApp. */
+  deliverApp(from: NodeId, data: Uint8Array): void {
+    this.#lastHeard.set(from, performance.now());
+    this.#handlers?.app(from, data);
   }
 
   lastHeardMs(peer: NodeId): number {
@@ -113,7 +134,7 @@ export class MemoryTransport implements Transport {
   }
 
   close(): Promise<void> {
-    this.#handler = null;
+    this.#handlers = null;
     this.#network.detach(this.#nodeId, this);
     return Promise.resolve();
   }

@@ -1,12 +1,15 @@
 import type { NodeId } from "../core/mod.ts";
 import { ByteWriter } from "../wal/mod.ts";
 import {
+  checkAppMessageSize,
   type Envelope,
   FrameDecoder,
   FrameKind,
+  readAppPayload,
   readHelloPayload,
   readMessagesPayload,
   SnapshotAssembler,
+  writeAppFrame,
   writeFrame,
   writeHelloFrame,
   writeMessagesFrame,
@@ -14,7 +17,7 @@ import {
 } from "./codec.ts";
 import type {
   Address,
-  InboundHandler,
+  InboundHandlers,
   Transport,
   TransportLogger,
 } from "./transport.ts";
@@ -75,7 +78,7 @@ export class TcpTransport implements Transport {
   readonly #tasks = new Set<Promise<void>>();
   readonly #frame = new ByteWriter(1 << 16);
   #listener: Deno.TcpListener | null = null;
-  #handler: InboundHandler | null = null;
+  #handlers: InboundHandlers | null = null;
   #streamId = 0;
   #closed = false;
 
@@ -96,8 +99,8 @@ export class TcpTransport implements Transport {
     return addr === undefined ? this.#listenAddress.port : addr.port;
   }
 
-  start(handler: InboundHandler): Promise<void> {
-    this.#handler = handler;
+  start(handlers: InboundHandlers): Promise<void> {
+    this.#handlers = handlers;
     this.#listener = Deno.listen({
       hostname: this.#listenAddress.hostname,
       port: this.#listenAddress.port,
@@ -140,10 +143,26 @@ export class TcpTransport implements Transport {
       // A snapshot goes out as its own chunk stream, ahead of this turn's batch.
       const w = new ByteWriter(1 << 16);
       writeSnapshotFrames(w, env, ++this.#streamId);
-      this.#enqueue(peer, w.view());
-      return true;
+      return this.#enqueue(peer, w.view());
     }
     peer.pending.push(env);
+    return true;
+  }
+
+  sendApp(to: NodeId, data: Uint8Array): boolean {
+    checkAppMessageSize(data);
+    const peer = this.#peers.get(to);
+    if (peer === undefined || this.#closed) return false;
+    const nowMs = performance.now();
+    if (peer.conn === null) {
+      this.#maybeConnect(peer, nowMs);
+      return false;
+    }
+    // Straight onto the socket queue: app messages carry no Raft state, so nothing makes them wait for a turn.
+    const w = new ByteWriter(data.length + 16);
+    writeAppFrame(w, { to, data });
+    if (!this.#enqueue(peer, w.view())) return false;
+    peer.lastSentMs = nowMs;
     return true;
   }
 
@@ -195,11 +214,13 @@ export class TcpTransport implements Transport {
     this.#logger?.warn(`raft transport ${this.#nodeId}: ${message}`);
   }
 
-  #enqueue(peer: Peer, bytes: Uint8Array): void {
-    if (peer.queuedBytes + bytes.length > this.#queueBytesMax) return;
+  /** Returns false when the peer's queue is full and `bytes` were dropped. */
+  #enqueue(peer: Peer, bytes: Uint8Array): boolean {
+    if (peer.queuedBytes + bytes.length > this.#queueBytesMax) return false;
     peer.queue.push(bytes);
     peer.queuedBytes += bytes.length;
     if (!peer.writing) this.#track(this.#writeLoop(peer));
+    return true;
   }
 
   async #writeLoop(peer: Peer): Promise<void> {
@@ -324,10 +345,14 @@ export class TcpTransport implements Transport {
           }
           this.#lastHeard.set(from, performance.now());
           if (frame.kind === FrameKind.Messages) {
-            this.#handler?.(from, readMessagesPayload(frame.payload));
+            this.#handlers?.messages(from, readMessagesPayload(frame.payload));
           } else if (frame.kind === FrameKind.SnapChunk) {
             const env = assembler.add(frame.payload);
-            if (env !== null) this.#handler?.(from, [env]);
+            if (env !== null) this.#handlers?.messages(from, [env]);
+          } else if (frame.kind === FrameKind.App) {
+            const app = readAppPayload(frame.payload);
+            // A stale address book can route to the wrong node; what is not ours is dropped.
+            if (app.to === this.#nodeId) this.#handlers?.app(from, app.data);
           } else if (frame.kind !== FrameKind.Ping) {
             throw new TypeError(`Unknown frame kind ${frame.kind}`);
           }

@@ -1,12 +1,23 @@
 /**
  * TcpTransport over real loopback sockets: batches and chunked snapshots
- * arrive intact, and a peer that restarts is reconnected after backoff.
+ * arrive intact, a peer that restarts is reconnected after backoff, and
+ * application messages go out at once, within the queue bound, to the
+ * right node only.
  */
 import assert from "node:assert/strict";
 import { type Message, MessageType, type NodeId } from "../core/mod.ts";
 import type { Envelope } from "./codec.ts";
 import { TcpTransport } from "./tcp_transport.ts";
-import type { Address } from "./transport.ts";
+import type { Address, InboundHandlers } from "./transport.ts";
+
+const ignoreInbound: InboundHandlers = { messages: () => {}, app: () => {} };
+
+function collect(got: [NodeId, Envelope][]): InboundHandlers {
+  return {
+    messages: (from, envs) => envs.forEach((e) => got.push([from, e])),
+    app: () => {},
+  };
+}
 
 function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -75,8 +86,8 @@ Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects t
     backoffMaxMs: 50,
   });
   let b = new TcpTransport({ nodeId: 2, listen: peers.get(2)!, peers });
-  await a.start(() => {});
-  await b.start((from, envs) => envs.forEach((e) => got.push([from, e])));
+  await a.start(ignoreInbound);
+  await b.start(collect(got));
   try {
     await sendUntilDelivered(
       a,
@@ -120,7 +131,7 @@ Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects t
     await b.close();
     b = new TcpTransport({ nodeId: 2, listen: peers.get(2)!, peers });
     got.length = 0;
-    await b.start((from, envs) => envs.forEach((e) => got.push([from, e])));
+    await b.start(collect(got));
     await sendUntilDelivered(
       a,
       2,
@@ -128,6 +139,69 @@ Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects t
       () => got.length > 0,
     );
     assert.equal(got[0]![1].groupId, 8);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
+Deno.test("TcpTransport.sendApp delivers without a flush, bounded by the send queue, only to the addressed node", async () => {
+  const addr1 = { hostname: "127.0.0.1", port: freePort() };
+  const addr2 = { hostname: "127.0.0.1", port: freePort() };
+  // Node 1 believes node 3 lives at node 2's address: a stale address book.
+  const a = new TcpTransport({
+    nodeId: 1,
+    listen: addr1,
+    peers: new Map([[2, addr2], [3, addr2]]),
+    sendQueueBytesMax: 1024,
+    backoffMinMs: 5,
+  });
+  const b = new TcpTransport({
+    nodeId: 2,
+    listen: addr2,
+    peers: new Map([[1, addr1]]),
+  });
+  const gotByB: [NodeId, string][] = [];
+  const gotByA: [NodeId, string][] = [];
+  const dec = new TextDecoder();
+  const enc = new TextEncoder();
+  await a.start({
+    messages: () => {},
+    app: (from, data) => gotByA.push([from, dec.decode(data)]),
+  });
+  await b.start({
+    messages: () => {},
+    app: (from, data) => gotByB.push([from, dec.decode(data)]),
+  });
+  try {
+    assert.equal(a.sendApp(9, enc.encode("nobody")), false, "unknown peer");
+    // The first sends only open the connection; flush() is never called.
+    await until("a connected to 2", () => a.sendApp(2, enc.encode("hi 2")));
+    await until("b received", () => gotByB.length === 1);
+    assert.deepEqual(gotByB, [[1, "hi 2"]]);
+
+    await until("b connected to 1", () => b.sendApp(1, enc.encode("hi 1")));
+    await until("a received", () => gotByA.length === 1);
+    assert.deepEqual(gotByA, [[2, "hi 1"]]);
+
+    assert.equal(
+      a.sendApp(2, new Uint8Array(2048)),
+      false,
+      "over the 1 KiB send queue",
+    );
+    assert.throws(
+      () => a.sendApp(2, new Uint8Array(16 * 1024 * 1024 + 1)),
+      RangeError,
+    );
+
+    // Node 2 hears from the connection meant for node 3 but drops what is addressed to 3.
+    const heardBefore = b.lastHeardMs(1);
+    await until("misrouted frame arrived", () => {
+      if (b.lastHeardMs(1) > heardBefore) return true;
+      a.sendApp(3, enc.encode("for 3"));
+      return false;
+    });
+    assert.deepEqual(gotByB, [[1, "hi 2"]]);
   } finally {
     await a.close();
     await b.close();

@@ -6,16 +6,26 @@ export interface Address {
   port: number;
 }
 
-/** Called with every batch of messages that arrived from one peer host. */
-export type InboundHandler = (from: NodeId, envelopes: Envelope[]) => void;
+/**
+ * Where a transport hands what arrived; `from` is the sending host's node
+ * id. Handlers must not throw: a throw is taken for a malformed frame and
+ * drops the connection it came from.
+ */
+export interface InboundHandlers {
+  /** Every batch of Raft messages that arrived from one peer host. */
+  messages(from: NodeId, envelopes: Envelope[]): void;
+  /** One application message addressed to this node; `data` is the receiver's own copy. */
+  app(from: NodeId, data: Uint8Array): void;
+}
 
 /**
- * Moves messages of all groups between hosts. Delivery is best effort:
- * messages to a peer that cannot be reached are dropped, and Raft retries.
+ * Moves messages of all groups, and application messages, between hosts.
+ * Delivery is best effort: messages to a peer that cannot be reached are
+ * dropped, and Raft (or the application) retries.
  */
 export interface Transport {
-  /** Starts accepting connections; inbound batches go to `handler`. */
-  start(handler: InboundHandler): Promise<void>;
+  /** Starts accepting connections; what arrives goes to `handlers`. */
+  start(handlers: InboundHandlers): Promise<void>;
   /** Replaces the address book (peers not listed are disconnected). */
   setPeers(peers: ReadonlyMap<NodeId, Address>): void;
   /**
@@ -23,6 +33,13 @@ export interface Transport {
    * dropped at once (peer unknown, not connected, or its queue full).
    */
   send(to: NodeId, env: Envelope): boolean;
+  /**
+   * Sends one application message to peer `to` at once, without waiting
+   * for flush(); it is delivered asynchronously, never inside this call.
+   * Returns false when it was dropped (peer unknown, not connected, or its
+   * queue full); throws RangeError above APP_MESSAGE_BYTES_MAX.
+   */
+  sendApp(to: NodeId, data: Uint8Array): boolean;
   /**
    * Sends what was queued since the last flush, one frame per peer; pings
    * peers idle since pingIntervalMs and retries connections whose backoff

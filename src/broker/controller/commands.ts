@@ -1,0 +1,111 @@
+/**
+ * The commands of the controller Raft group and their log encoding: one
+ * version byte (COMMAND_VERSION) and a UTF-8 JSON object tagged by `type`.
+ * Metadata commands are rare and small, so readable JSON costs little; the
+ * decoder checks every field so that apply only ever sees well-typed input.
+ * Semantic checks (does the topic exist, is the name legal) are left to
+ * ControllerState, which answers them with Kafka error codes.
+ */
+import {
+  arrayOf,
+  type Check,
+  decodeVersioned,
+  encodeVersioned,
+  int,
+  recordOf,
+  shape,
+  str,
+  tagged,
+} from "./shape.ts";
+
+export const COMMAND_VERSION = 1;
+
+/** The addresses a broker announces when it joins. */
+export interface BrokerRegistration {
+  nodeId: number;
+  kafkaHost: string;
+  kafkaPort: number;
+  raftHost: string;
+  raftPort: number;
+}
+
+export type Command =
+  | { type: "initCluster"; clusterId: string }
+  | {
+    type: "registerBroker";
+    broker: BrokerRegistration;
+    /** The proposer's clock: apply must not read one. */
+    lastSeenMs: number;
+  }
+  | { type: "unregisterBroker"; nodeId: number }
+  | { type: "markBrokerFailed"; nodeId: number }
+  | {
+    type: "createTopic";
+    name: string;
+    /** 32 lowercase hex chars, drawn by the proposer so apply stays deterministic. */
+    topicId: string;
+    partitions: number;
+    replicationFactor: number;
+    configs: Record<string, string>;
+  }
+  | { type: "deleteTopic"; name: string }
+  /** `count` is the new total, as in Kafka's CreatePartitions. */
+  | { type: "createPartitions"; name: string; count: number }
+  | {
+    type: "reassignPartition";
+    name: string;
+    partition: number;
+    /** The first replica becomes the preferred leader. */
+    replicas: number[];
+  }
+  | { type: "allocateProducerIds"; count: number }
+  /**
+   * A broker saw `leader` lead Raft group `groupId` in `term`: group 0 is
+   * the controller group, any other a partition's. Reports may arrive late
+   * or twice; apply keeps the one with the highest term.
+   */
+  | { type: "leaderChanged"; groupId: number; leader: number; term: number };
+
+export type CommandType = Command["type"];
+
+const BROKER_REGISTRATION = shape({
+  nodeId: int,
+  kafkaHost: str,
+  kafkaPort: int,
+  raftHost: str,
+  raftPort: int,
+});
+
+const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
+  initCluster: { clusterId: str },
+  registerBroker: { broker: BROKER_REGISTRATION, lastSeenMs: int },
+  unregisterBroker: { nodeId: int },
+  markBrokerFailed: { nodeId: int },
+  createTopic: {
+    name: str,
+    topicId: str,
+    partitions: int,
+    replicationFactor: int,
+    configs: recordOf(str),
+  },
+  deleteTopic: { name: str },
+  createPartitions: { name: str, count: int },
+  reassignPartition: { name: str, partition: int, replicas: arrayOf(int) },
+  allocateProducerIds: { count: int },
+  leaderChanged: { groupId: int, leader: int, term: int },
+};
+
+const checkCommand = tagged(COMMAND_FIELDS);
+
+export function encodeCommand(command: Command): Uint8Array {
+  return encodeVersioned(COMMAND_VERSION, command);
+}
+
+/** Throws ControllerDecodeError on a wrong version, bad JSON or a malformed field. */
+export function decodeCommand(bytes: Uint8Array): Command {
+  return decodeVersioned(bytes, {
+    what: "command",
+    version: COMMAND_VERSION,
+    check: checkCommand,
+  }) as Command;
+}

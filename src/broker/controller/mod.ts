@@ -1,0 +1,39 @@
+/**
+ * The controller's replicated state machine: the cluster metadata (brokers,
+ * topics, partition assignments with their Raft group ids and last
+ * reported leaders, the controller's leader, cluster id, metadata version,
+ * producer id blocks) that the controller Raft group (group 0) applies on
+ * every broker, so any broker can name the leader of any partition.
+ *
+ * Seams: ControllerState implements the Raft host's StateMachine; proposers
+ * build commands with encodeCommand and read back one CommandResult per
+ * entry, whose `code` is the Kafka error code to answer. Pure and
+ * deterministic: no I/O, clock or randomness, so the same commands give the
+ * same state and the same snapshot bytes on every broker. Imports the raft
+ * types, the protocol's error codes and the broker's topic validation; it
+ * must not import the rest of the broker.
+ */
+export {
+  type BrokerRegistration,
+  type Command,
+  COMMAND_VERSION,
+  type CommandType,
+  decodeCommand,
+  encodeCommand,
+} from "./commands.ts";
+export {
+  type BrokerState,
+  type BrokerStatus,
+  type CommandAccepted,
+  type CommandRejected,
+  type CommandResult,
+  ControllerError,
+  type ControllerLeader,
+  ControllerState,
+  type HostedPartition,
+  type LeaderMove,
+  type PartitionAssignment,
+  PRODUCER_ID_BLOCK_MAX,
+  type TopicState,
+} from "./controller_state.ts";
+export { ControllerDecodeError } from "./shape.ts";

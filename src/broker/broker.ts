@@ -5,18 +5,24 @@
  */
 import type { Config } from "../config/mod.ts";
 import { Flusher } from "../storage/mod.ts";
-import { createDispatcher } from "./dispatch.ts";
-import type { BrokerContext, TopicSpec } from "./handlers/context.ts";
+import { ClusterNode, MAX_CONTROLLER_VOTERS } from "./cluster/node.ts";
+import { ReplicatedView } from "./cluster/view.ts";
+import { createDispatcher, GROUP_APIS } from "./dispatch.ts";
+import type {
+  BrokerAddress,
+  BrokerContext,
+  ClusterView,
+} from "./handlers/context.ts";
 import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { PartitionManager } from "./partitions.ts";
 import { ProducerIdAllocator } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
-import { TopicError, type TopicInfo, TopicStore } from "./topics.ts";
+import { SingleNodeView } from "./single_node.ts";
+import { TopicStore } from "./topics.ts";
 
 /** Kafka's default max.message.bytes: the largest record set accepted. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
-const INVALID_TOPIC_EXCEPTION = 17;
 /** How often retention is enforced (Kafka's log.retention.check.interval.ms). */
 const RETENTION_CHECK_MS = 60_000;
 
@@ -46,12 +52,51 @@ function readClusterId(dataDir: string): string {
   return clusterId;
 }
 
+/** Starts this broker's part of a replicated cluster (static discovery). */
+function startClusterNode(
+  config: Config,
+  opts: {
+    partitions: PartitionManager;
+    self: BrokerAddress;
+    log: (m: string) => void;
+  },
+): Promise<ClusterNode> {
+  const peers = config.discovery.peers;
+  const me = peers.find((p) => p.nodeId === config.nodeId);
+  if (me === undefined) {
+    throw new RangeError(
+      `Broker ${config.nodeId} is not among discovery.peers (${
+        peers.map((p) => `${p.nodeId}@${p.host}:${p.port}`).join(",")
+      }): static discovery lists every broker, this one included`,
+    );
+  }
+  const voters = peers.map((p) => p.nodeId).sort((a, b) => a - b).slice(
+    0,
+    MAX_CONTROLLER_VOTERS,
+  );
+  return ClusterNode.start({
+    config,
+    partitions: opts.partitions,
+    kafka: { host: opts.self.host, port: opts.self.port },
+    voters,
+    peers: new Map(
+      peers.filter((p) => p.nodeId !== config.nodeId).map((p) => [
+        p.nodeId,
+        { hostname: p.host, port: p.port },
+      ]),
+    ),
+    listen: { hostname: config.bindAddr, port: config.raftPort },
+    advertisedRaft: { hostname: me.host, port: me.port },
+    log: opts.log,
+  });
+}
+
 export async function startBroker(config: Config): Promise<Broker> {
   const dataDir = config.dataDir;
   Deno.mkdirSync(dataDir, { recursive: true });
-  const clusterId = readClusterId(dataDir);
   const log = (message: string) =>
     console.error(`raftq[${config.nodeId}]: ${message}`);
+  const clustered = config.discovery.type !== "memory";
   const flusher = new Flusher({
     policy: config.log.flushMode === "always"
       ? { mode: "always" }
@@ -71,44 +116,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     },
   });
-  const topics = TopicStore.open(dataDir);
-  for (const t of topics.list()) partitions.openTopic(t);
   const producerIds = ProducerIdAllocator.open(dataDir);
-
-  // The offsets topic's partition count is fixed once it exists.
-  const offsetsPartitions = topics.get(OFFSETS_TOPIC)?.partitions ??
-    config.groups.offsetsPartitions;
-  const coordinator = new GroupCoordinator({
-    log: new PartitionOffsetsLog(partitions, offsetsPartitions),
-    timers: realTimers,
-    initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,
-    offsetsRetentionMs: config.groups.offsetsRetentionMs,
-    partitionExists: (topic, index) =>
-      topic !== OFFSETS_TOPIC && partitions.get(topic, index) !== undefined,
-  });
-  const loadAll = () => {
-    for (let i = 0; i < offsetsPartitions; i++) coordinator.load(i);
-  };
-  let groupsReady = false;
-  const groups = () => {
-    if (!groupsReady) {
-      groupsReady = true;
-      if (topics.get(OFFSETS_TOPIC) === undefined) {
-        partitions.openTopic(topics.create({
-          name: OFFSETS_TOPIC,
-          partitions: offsetsPartitions,
-          replicationFactor: 1,
-          // Offsets are never deleted by time or size: the coordinator
-          // writes tombstones instead.
-          configs: { "retention.ms": "-1", "retention.bytes": "-1" },
-          liveBrokers: 1,
-        }));
-        loadAll();
-      }
-    }
-    return coordinator;
-  };
-
   const server = new KafkaServer({
     hostname: config.bindAddr,
     port: config.bindPort,
@@ -118,43 +126,93 @@ export async function startBroker(config: Config): Promise<Broker> {
     dispatch: (frame, conn) => dispatch(frame, conn),
     log,
   });
+  const self: BrokerAddress = {
+    nodeId: config.nodeId,
+    host: config.advertisedHost,
+    // bind_port 0 asks the OS for a port; clients must be told the real one.
+    port: config.advertisedPort === 0 ? server.port : config.advertisedPort,
+  };
+  const internal = new Set([OFFSETS_TOPIC]);
+
+  let node: ClusterNode | null = null;
+  let view: ClusterView;
+  let coordinator: GroupCoordinator | null = null;
+  let groupsReady = false;
+  let groups: () => GroupCoordinator;
+  if (clustered) {
+    node = await startClusterNode(config, { partitions, self, log });
+    view = new ReplicatedView(node, { internal });
+    // Group APIs are not advertised in a cluster yet (see createDispatcher).
+    groups = () => {
+      throw new Error("Consumer groups are not served by a clustered broker");
+    };
+  } else {
+    const topics = TopicStore.open(dataDir);
+    for (const t of topics.list()) partitions.openTopic(t);
+    const offsetsPartitions = topics.get(OFFSETS_TOPIC)?.partitions ??
+      config.groups.offsetsPartitions;
+    const c = new GroupCoordinator({
+      log: new PartitionOffsetsLog(partitions, offsetsPartitions),
+      timers: realTimers,
+      initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,
+      offsetsRetentionMs: config.groups.offsetsRetentionMs,
+      partitionExists: (topic, index) =>
+        topic !== OFFSETS_TOPIC && partitions.get(topic, index) !== undefined,
+    });
+    coordinator = c;
+    const loadAll = () => {
+      for (let i = 0; i < offsetsPartitions; i++) c.load(i);
+    };
+    groups = () => {
+      if (!groupsReady) {
+        groupsReady = true;
+        if (topics.get(OFFSETS_TOPIC) === undefined) {
+          partitions.openTopic(topics.create({
+            name: OFFSETS_TOPIC,
+            partitions: offsetsPartitions,
+            replicationFactor: 1,
+            configs: { "retention.ms": "-1", "retention.bytes": "-1" },
+            liveBrokers: 1,
+          }));
+          loadAll();
+        }
+      }
+      return c;
+    };
+    view = new SingleNodeView({
+      self,
+      clusterId: readClusterId(dataDir),
+      topics,
+      partitions,
+      internal,
+      onDeleted: (info) => {
+        if (!groupsReady) return;
+        c.removeTopicOffsets(info.name).catch((err) =>
+          log(`removing offsets of deleted topic "${info.name}" failed: ${err}`)
+        );
+      },
+    });
+    if (topics.get(OFFSETS_TOPIC) !== undefined) {
+      groupsReady = true;
+      setTimeout(() => {
+        try {
+          loadAll();
+        } catch (err) {
+          log(`loading ${OFFSETS_TOPIC} failed: ${err}`);
+          throw err;
+        }
+      }, 0);
+    }
+  }
+
   const stopping = new AbortController();
   const ctx: BrokerContext = {
-    self: {
-      nodeId: config.nodeId,
-      clusterId,
-      host: config.advertisedHost,
-      // bind_port 0 asks the OS for a port; clients must be told the real one.
-      port: config.advertisedPort === 0 ? server.port : config.advertisedPort,
-    },
-    topics,
-    partitions,
+    self,
+    cluster: view,
     topicDefaults: {
       autoCreate: config.topics.autoCreate,
       partitions: config.topics.defaultPartitions,
       replicationFactor: config.topics.defaultReplicationFactor,
-    },
-    liveBrokers: () => 1,
-    createTopic(spec: TopicSpec): TopicInfo {
-      const info = topics.create({ ...spec, liveBrokers: 1 });
-      partitions.openTopic(info);
-      return info;
-    },
-    deleteTopic(name: string): TopicInfo {
-      if (name === OFFSETS_TOPIC) {
-        throw new TopicError(
-          INVALID_TOPIC_EXCEPTION,
-          `Topic "${name}" is internal and cannot be deleted`,
-        );
-      }
-      const info = topics.delete(name);
-      partitions.dropTopic(info);
-      if (groupsReady) {
-        coordinator.removeTopicOffsets(name).catch((err) =>
-          log(`removing offsets of deleted topic "${name}" failed: ${err}`)
-        );
-      }
-      return info;
     },
     groups,
     producerIds,
@@ -162,24 +220,14 @@ export async function startBroker(config: Config): Promise<Broker> {
     log,
   };
 
-  const dispatch = createDispatcher(ctx);
+  const dispatch = createDispatcher(ctx, {
+    without: clustered ? GROUP_APIS : new Set(),
+  });
   server.start();
-  if (topics.get(OFFSETS_TOPIC) !== undefined) {
-    // Serve at once; groups answer "loading" until their partition is read.
-    groupsReady = true;
-    setTimeout(() => {
-      try {
-        loadAll();
-      } catch (err) {
-        log(`loading ${OFFSETS_TOPIC} failed: ${err}`);
-        throw err;
-      }
-    }, 0);
-  }
   const retention = setInterval(() => {
     const deleted = partitions.enforceRetention();
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
-    if (groupsReady) {
+    if (groupsReady && coordinator !== null) {
       coordinator.expireOffsets().then(
         (n) => n > 0 && log(`expired ${n} committed offset(s)`),
         (err) => log(`expiring committed offsets failed: ${err}`),
@@ -194,8 +242,9 @@ export async function startBroker(config: Config): Promise<Broker> {
     stopped ??= (async () => {
       stopping.abort();
       clearInterval(retention);
-      coordinator.close();
+      coordinator?.close();
       await server.stop();
+      await node?.stop();
       flusher.close();
       partitions.closeAll();
       resolveClosed();

@@ -71,11 +71,8 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.Fetch, { min: 4, max: 13 }, handleFetch),
   api(ApiKey.ListOffsets, { min: 1, max: 5 }, handleListOffsets),
   api(ApiKey.Metadata, { min: 4, max: 10 }, handleMetadata),
-  api(
-    ApiKey.ApiVersions,
-    { min: 0, max: 3 },
-    () => apiVersionsBody(ErrorCode.NONE),
-  ),
+  // Answered by the dispatcher, which knows which APIs it serves.
+  api(ApiKey.ApiVersions, { min: 0, max: 3 }, () => null),
   api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),
   api(ApiKey.DeleteTopics, { min: 1, max: 6 }, handleDeleteTopics),
   // FindCoordinator must include v0: librdkafka <= 2.11 only looks for a
@@ -93,14 +90,28 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
 ] as ApiEntry<ApiKeyNum>[];
 
-const BY_KEY = new Map<number, ApiEntry<ApiKeyNum>>(
-  APIS.map((a) => [a.apiKey, a]),
-);
+/** The group coordinator's APIs and InitProducerId, served by one broker only for now. */
+export const GROUP_APIS: ReadonlySet<number> = new Set([
+  ApiKey.FindCoordinator,
+  ApiKey.JoinGroup,
+  ApiKey.SyncGroup,
+  ApiKey.Heartbeat,
+  ApiKey.LeaveGroup,
+  ApiKey.OffsetCommit,
+  ApiKey.OffsetFetch,
+  ApiKey.DescribeGroups,
+  ApiKey.ListGroups,
+  ApiKey.DeleteGroups,
+  ApiKey.InitProducerId,
+]);
 
-function apiVersionsBody(errorCode: number): ResponseInput[18] {
+function apiVersionsBody(
+  apis: readonly ApiEntry<ApiKeyNum>[],
+  errorCode: number,
+): ResponseInput[18] {
   return {
     errorCode,
-    apiKeys: APIS.map((a) => ({
+    apiKeys: apis.map((a) => ({
       apiKey: a.apiKey,
       minVersion: a.minVersion,
       maxVersion: a.maxVersion,
@@ -113,12 +124,21 @@ export class UnsupportedRequestError extends Error {
   override name = "UnsupportedRequestError";
 }
 
+/**
+ * `without` names APIs this broker must not advertise (what a client is not
+ * told about it will not call).
+ */
 export function createDispatcher(
   ctx: BrokerContext,
+  opts: { without: ReadonlySet<number> },
 ): (frame: Uint8Array, conn: ConnectionInfo) => Promise<Reply> {
+  const apis = APIS.filter((a) => !opts.without.has(a.apiKey));
+  const byKey = new Map<number, ApiEntry<ApiKeyNum>>(
+    apis.map((a) => [a.apiKey, a]),
+  );
   return async (frame, conn) => {
     const { header, bodyOffset } = decodeRequestHeader(frame);
-    const entry = BY_KEY.get(header.apiKey);
+    const entry = byKey.get(header.apiKey);
     const version = header.apiVersion;
     if (
       entry === undefined || version < entry.minVersion ||
@@ -131,11 +151,19 @@ export function createDispatcher(
           ApiKey.ApiVersions,
           0,
           header.correlationId,
-          apiVersionsBody(ErrorCode.UNSUPPORTED_VERSION),
+          apiVersionsBody(apis, ErrorCode.UNSUPPORTED_VERSION),
         );
       }
       throw new UnsupportedRequestError(
         `API key ${header.apiKey} version ${version} is not supported (client ${header.clientId})`,
+      );
+    }
+    if (entry.apiKey === ApiKey.ApiVersions) {
+      return encodeResponse(
+        ApiKey.ApiVersions,
+        version,
+        header.correlationId,
+        apiVersionsBody(apis, ErrorCode.NONE),
       );
     }
     const body = decodeRequest(entry.apiKey, version, frame, bodyOffset);

@@ -159,31 +159,55 @@ export class PartitionManager {
 
   /** Opens (recovering if needed) every partition of a topic. */
   openTopic(topic: TopicInfo): void {
+    for (let i = 0; i < topic.partitions; i++) this.openPartition(topic, i);
+  }
+
+  /** Opens (recovering if needed) one partition; a cluster hosts only some. */
+  openPartition(
+    topic: { name: string; configs: Readonly<Record<string, string>> },
+    index: number,
+  ): Partition {
+    const key = partitionKey(topic.name, index);
+    const open = this.#partitions.get(key);
+    if (open !== undefined) return open;
     const options = topicLogOptions(this.#defaults, topic.configs);
-    for (let i = 0; i < topic.partitions; i++) {
-      const key = partitionKey(topic.name, i);
-      if (this.#partitions.has(key)) continue;
-      const log = PartitionLog.open(this.#dir(topic.name, i), options);
-      const p = new Partition(topic.name, i, {
-        log,
-        maxMessageBytes: options.maxMessageBytes,
-      });
-      rebuildProducerState(p);
-      this.#partitions.set(key, p);
+    const log = PartitionLog.open(this.#dir(topic.name, index), options);
+    const p = new Partition(topic.name, index, {
+      log,
+      maxMessageBytes: options.maxMessageBytes,
+    });
+    rebuildProducerState(p);
+    this.#partitions.set(key, p);
+    return p;
+  }
+
+  /** Closes one partition and deletes its data. */
+  dropPartition(p: Partition): void {
+    const key = partitionKey(p.topic, p.index);
+    if (this.#partitions.get(key) === p) {
+      this.#flusher.forget(p.log);
+      p.log.close();
+      this.#partitions.delete(key);
     }
+    PartitionLog.destroy(this.#dir(p.topic, p.index));
+  }
+
+  /**
+   * Drops every offset at or after `offset` (a Raft replica cutting back to
+   * what its log can replay) and rebuilds the producer state to match.
+   */
+  truncate(p: Partition, offset: bigint): void {
+    p.log.truncateTo(offset);
+    p.producers.clear();
+    rebuildProducerState(p);
   }
 
   /** Closes a topic's logs and deletes their data. */
   dropTopic(topic: TopicInfo): void {
     for (let i = 0; i < topic.partitions; i++) {
-      const key = partitionKey(topic.name, i);
-      const p = this.#partitions.get(key);
-      if (p !== undefined) {
-        this.#flusher.forget(p.log);
-        p.log.close();
-        this.#partitions.delete(key);
-      }
-      PartitionLog.destroy(this.#dir(topic.name, i));
+      const p = this.#partitions.get(partitionKey(topic.name, i));
+      if (p !== undefined) this.dropPartition(p);
+      else PartitionLog.destroy(this.#dir(topic.name, i));
     }
   }
 
@@ -198,7 +222,11 @@ export class PartitionManager {
    * here, on the path every replica runs: a retry is answered with the
    * offsets of the copy already in the log and not appended again.
    */
-  append(p: Partition, records: Uint8Array): AppendOutcome {
+  append(
+    p: Partition,
+    records: Uint8Array,
+    opts: { leaderEpoch?: number } = {},
+  ): AppendOutcome {
     if (records.length > p.maxMessageBytes) {
       return {
         ok: false,
@@ -231,7 +259,7 @@ export class PartitionManager {
         lastOffset: sequences.lastOffset,
       };
     }
-    const { baseOffset, lastOffset } = p.log.append(records, headers);
+    const { baseOffset, lastOffset } = p.log.append(records, headers, opts);
     let offset = baseOffset;
     for (const h of headers) {
       p.producers.record(h, offset);

@@ -28,10 +28,10 @@ function specOf(
     // Manual assignment: raftq places replicas itself, but accepts an
     // assignment that names only live brokers and one replica count.
     const rf = t.assignments[0]!.brokerIds.length;
-    const self = ctx.self.nodeId;
+    const known = new Set(ctx.cluster.brokers().map((b) => b.nodeId));
     for (const a of t.assignments) {
       if (
-        a.brokerIds.length !== rf || a.brokerIds.some((id) => id !== self) ||
+        a.brokerIds.length !== rf || a.brokerIds.some((id) => !known.has(id)) ||
         a.partitionIndex < 0 || a.partitionIndex >= t.assignments.length
       ) {
         throw new TopicError(
@@ -59,15 +59,17 @@ function specOf(
   };
 }
 
-export function handleCreateTopics(
+export async function handleCreateTopics(
   ctx: BrokerContext,
   req: CreateTopicsRequest,
-): CreateTopicsResponseInput {
-  const topics = req.topics.map((t): CreateTopicsResponseTopicsInput => {
+): Promise<CreateTopicsResponseInput> {
+  const topics = await Promise.all(req.topics.map(async (t): Promise<
+    CreateTopicsResponseTopicsInput
+  > => {
     try {
       const spec = specOf(ctx, t);
       if (req.validateOnly) {
-        ctx.topics.check({ ...spec, liveBrokers: ctx.liveBrokers() });
+        ctx.cluster.checkTopic(spec);
         return {
           name: t.name,
           errorCode: ErrorCode.NONE,
@@ -77,7 +79,7 @@ export function handleCreateTopics(
           configs: [],
         };
       }
-      const info = ctx.createTopic(spec);
+      const info = await ctx.cluster.createTopic(spec);
       ctx.log(
         `created topic "${info.name}" with ${info.partitions} partition(s)`,
       );
@@ -100,22 +102,22 @@ export function handleCreateTopics(
       if (!(err instanceof TopicError)) throw err;
       return { name: t.name, errorCode: err.code, errorMessage: err.message };
     }
-  });
+  }));
   return { throttleTimeMs: 0, topics };
 }
 
-export function handleDeleteTopics(
+export async function handleDeleteTopics(
   ctx: BrokerContext,
   req: DeleteTopicsRequest,
   { version }: RequestInfo,
-): DeleteTopicsResponseInput {
+): Promise<DeleteTopicsResponseInput> {
   const named = version >= 6
     ? req.topics.map((t) => ({
-      name: t.name ?? ctx.topics.byId(t.topicId)?.name ?? null,
+      name: t.name ?? ctx.cluster.topicById(t.topicId)?.name ?? null,
       topicId: t.topicId,
     }))
     : req.topicNames.map((name) => ({ name, topicId: "0".repeat(32) }));
-  const responses = named.map(({ name, topicId }) => {
+  const responses = await Promise.all(named.map(async ({ name, topicId }) => {
     if (name === null) {
       return {
         name: null,
@@ -125,7 +127,7 @@ export function handleDeleteTopics(
       };
     }
     try {
-      const info = ctx.deleteTopic(name);
+      const info = await ctx.cluster.deleteTopic(name);
       ctx.log(`deleted topic "${name}"`);
       return {
         name,
@@ -137,6 +139,6 @@ export function handleDeleteTopics(
       if (!(err instanceof TopicError)) throw err;
       return { name, topicId, errorCode: err.code, errorMessage: err.message };
     }
-  });
+  }));
   return { throttleTimeMs: 0, responses };
 }

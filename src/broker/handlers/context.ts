@@ -4,15 +4,68 @@
  * plain functions of (context, request) so they can be tested without sockets.
  */
 import type { GroupCoordinator } from "../groups/coordinator.ts";
-import type { PartitionManager } from "../partitions.ts";
+import type { AppendOutcome, Partition } from "../partitions.ts";
 import type { ProducerIdAllocator } from "../producers/producer_ids.ts";
-import type { TopicInfo, TopicStore } from "../topics.ts";
+import type { TopicInfo } from "../topics.ts";
 
 export interface BrokerIdentity {
   readonly nodeId: number;
-  readonly clusterId: string;
   readonly host: string;
   readonly port: number;
+}
+
+/** A broker as Metadata lists it. */
+export interface BrokerAddress {
+  readonly nodeId: number;
+  readonly host: string;
+  readonly port: number;
+}
+
+/** One partition's placement as Metadata reports it. */
+export interface PartitionView {
+  /** -1 while no leader is known (clients then see LEADER_NOT_AVAILABLE). */
+  readonly leaderId: number;
+  readonly leaderEpoch: number;
+  readonly replicas: readonly number[];
+  readonly isr: readonly number[];
+  readonly offline: readonly number[];
+}
+
+export type Leading =
+  | { ok: true; partition: Partition }
+  | { ok: false; errorCode: number };
+
+export type WriteOutcome = AppendOutcome | { ok: false; errorCode: number };
+
+/**
+ * Where topics live and who leads their partitions: one broker on its own,
+ * or a replicated cluster run by a controller Raft group. Handlers go
+ * through this and never learn which.
+ */
+export interface ClusterView {
+  clusterId(): string;
+  /** -1 while no controller is elected. */
+  controllerId(): number;
+  brokers(): BrokerAddress[];
+  /** Brokers that can take a replica now. */
+  liveBrokers(): number;
+  topic(name: string): TopicInfo | undefined;
+  topicById(topicId: string): TopicInfo | undefined;
+  topics(): TopicInfo[];
+  partitionView(topic: TopicInfo, index: number): PartitionView;
+  /** The local partition when this broker leads it, else the error to answer. */
+  leading(topic: string, index: number): Leading;
+  /**
+   * Appends a record set to a partition this broker leads, resolving once it
+   * is durable (one broker) or committed and applied (a cluster). Whatever is
+   * synchronous happens before this returns, so the order of calls is the
+   * order of offsets.
+   */
+  write(p: Partition, records: Uint8Array): Promise<WriteOutcome>;
+  /** Throws TopicError with the Kafka code if the topic could not be created. */
+  checkTopic(spec: TopicSpec): void;
+  createTopic(spec: TopicSpec): Promise<TopicInfo>;
+  deleteTopic(name: string): Promise<TopicInfo>;
 }
 
 export interface TopicDefaults {
@@ -37,15 +90,8 @@ export interface RequestInfo {
 
 export interface BrokerContext {
   readonly self: BrokerIdentity;
-  readonly topics: TopicStore;
-  readonly partitions: PartitionManager;
+  readonly cluster: ClusterView;
   readonly topicDefaults: TopicDefaults;
-  /** Brokers that can hold a replica now (1 for a single broker). */
-  liveBrokers(): number;
-  /** Creates a topic and opens its partitions; throws TopicError. */
-  createTopic(spec: TopicSpec): TopicInfo;
-  /** Deletes a topic and its data; throws TopicError. */
-  deleteTopic(name: string): TopicInfo;
   /**
    * The group coordinator. Calling `groups()` first creates the internal
    * offsets topic if it does not exist yet (as Kafka does on first use).

@@ -34,24 +34,20 @@ function resolveTargets(
   const targets: Target[] = [];
   for (const t of req.topics) {
     const info = version >= 13
-      ? ctx.topics.byId(t.topicId)
-      : ctx.topics.get(t.topic);
+      ? ctx.cluster.topicById(t.topicId)
+      : ctx.cluster.topic(t.topic);
     const missing = version >= 13
       ? ErrorCode.UNKNOWN_TOPIC_ID
       : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     for (const p of t.partitions) {
-      const partition = info === undefined
-        ? undefined
-        : ctx.partitions.get(info.name, p.partition);
+      const leading = info === undefined
+        ? { ok: false as const, errorCode: missing }
+        : ctx.cluster.leading(info.name, p.partition);
       targets.push({
         topic: info?.name ?? t.topic,
         topicId: info?.topicId ?? t.topicId,
-        partition,
-        errorCode: info === undefined
-          ? missing
-          : partition === undefined
-          ? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-          : ErrorCode.NONE,
+        partition: leading.ok ? leading.partition : undefined,
+        errorCode: leading.ok ? ErrorCode.NONE : leading.errorCode,
         index: p.partition,
         fetchOffset: p.fetchOffset,
         partitionMaxBytes: p.partitionMaxBytes,

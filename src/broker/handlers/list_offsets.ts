@@ -38,10 +38,9 @@ export function handleListOffsets(
             offset,
             leaderEpoch: 0,
           });
-          const part = ctx.partitions.get(t.name, p.partitionIndex);
-          if (part === undefined) {
-            return answer(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, -1n, -1n);
-          }
+          const leading = ctx.cluster.leading(t.name, p.partitionIndex);
+          if (!leading.ok) return answer(leading.errorCode, -1n, -1n);
+          const part = leading.partition;
           if (p.timestamp === LATEST) {
             return answer(ErrorCode.NONE, -1n, part.highWatermark);
           }

@@ -20,17 +20,19 @@ export function describeTopic(
   ctx: BrokerContext,
   topic: TopicInfo,
 ): MetadataResponseTopicsInput {
-  const self = ctx.self.nodeId;
   const partitions = [];
   for (let i = 0; i < topic.partitions; i++) {
+    const view = ctx.cluster.partitionView(topic, i);
     partitions.push({
-      errorCode: ErrorCode.NONE,
+      errorCode: view.leaderId === -1
+        ? ErrorCode.LEADER_NOT_AVAILABLE
+        : ErrorCode.NONE,
       partitionIndex: i,
-      leaderId: self,
-      leaderEpoch: 0,
-      replicaNodes: [self],
-      isrNodes: [self],
-      offlineReplicas: [],
+      leaderId: view.leaderId,
+      leaderEpoch: view.leaderEpoch,
+      replicaNodes: [...view.replicas],
+      isrNodes: [...view.isr],
+      offlineReplicas: [...view.offline],
     });
   }
   return {
@@ -58,61 +60,69 @@ function topicError(
   };
 }
 
-function lookupOrCreate(
+async function lookupOrCreate(
   ctx: BrokerContext,
   name: string,
   allowAutoCreate: boolean,
-): MetadataResponseTopicsInput {
+): Promise<MetadataResponseTopicsInput> {
   // The offsets topic is created by the coordinator, with its own settings.
   if (name === OFFSETS_TOPIC) ctx.groups();
-  const known = ctx.topics.get(name);
+  const known = ctx.cluster.topic(name);
   if (known !== undefined) return describeTopic(ctx, known);
   if (!allowAutoCreate || !ctx.topicDefaults.autoCreate) {
     return topicError(name, ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
   }
   try {
-    const created = ctx.createTopic({
+    const created = await ctx.cluster.createTopic({
       name,
       partitions: ctx.topicDefaults.partitions,
-      replicationFactor: ctx.topicDefaults.replicationFactor,
+      replicationFactor: Math.min(
+        ctx.topicDefaults.replicationFactor,
+        ctx.cluster.liveBrokers(),
+      ),
       configs: {},
     });
     ctx.log(`auto-created topic "${name}"`);
     return describeTopic(ctx, created);
   } catch (err) {
-    if (err instanceof TopicError) return topicError(name, ZERO_UUID, err.code);
+    if (err instanceof TopicError) {
+      // Another request may have created it meanwhile.
+      const now = ctx.cluster.topic(name);
+      if (now !== undefined) return describeTopic(ctx, now);
+      return topicError(name, ZERO_UUID, err.code);
+    }
     throw err;
   }
 }
 
-export function handleMetadata(
+export async function handleMetadata(
   ctx: BrokerContext,
   req: MetadataRequest,
-): MetadataResponseInput {
+): Promise<MetadataResponseInput> {
   let topics: MetadataResponseTopicsInput[];
   if (req.topics === null) {
-    topics = ctx.topics.list().map((t) => describeTopic(ctx, t));
+    topics = ctx.cluster.topics().map((t) => describeTopic(ctx, t));
   } else {
-    topics = req.topics.map((t) => {
+    topics = await Promise.all(req.topics.map((t) => {
       if (t.name === null) {
-        const byId = ctx.topics.byId(t.topicId);
+        const byId = ctx.cluster.topicById(t.topicId);
         return byId === undefined
           ? topicError("", t.topicId, ErrorCode.UNKNOWN_TOPIC_ID)
           : describeTopic(ctx, byId);
       }
       return lookupOrCreate(ctx, t.name, req.allowAutoTopicCreation);
-    });
+    }));
   }
   return {
     throttleTimeMs: 0,
-    brokers: [{
-      nodeId: ctx.self.nodeId,
-      host: ctx.self.host,
-      port: ctx.self.port,
+    brokers: ctx.cluster.brokers().map((b) => ({
+      nodeId: b.nodeId,
+      host: b.host,
+      port: b.port,
       rack: null,
-    }],
-    clusterId: ctx.self.clusterId,
-    controllerId: ctx.self.nodeId,
+    })),
+    clusterId: ctx.cluster.clusterId(),
+    controllerId: ctx.cluster.controllerId(),
     topics,
     clusterAuthorizedOperations: NO_AUTHORIZED_OPERATIONS,
   };

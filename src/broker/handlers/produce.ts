@@ -12,7 +12,7 @@ import {
   type ProduceResponsePartitionResponsesInput,
 } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
-import { type Partition, RecordTooLargeError } from "../partitions.ts";
+import { RecordTooLargeError } from "../partitions.ts";
 import { ProducerSequenceError } from "../producers/producer_state.ts";
 import type { BrokerContext } from "./context.ts";
 
@@ -32,7 +32,7 @@ export async function handleProduce(
   req: ProduceRequest,
 ): Promise<ProduceResponseInput | null> {
   const acks = req.acks;
-  const durable: Promise<void>[] = [];
+  const pending: Promise<void>[] = [];
   const responses = req.topicData.map((topic) => ({
     name: topic.name,
     partitionResponses: topic.partitionData.map(
@@ -56,32 +56,38 @@ export async function handleProduce(
             `Topic ${OFFSETS_TOPIC} is internal: clients cannot produce to it`,
           );
         }
-        const p: Partition | undefined = ctx.partitions.get(
-          topic.name,
-          pd.index,
-        );
-        if (p === undefined) {
-          return failed(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, null);
-        }
+        const leading = ctx.cluster.leading(topic.name, pd.index);
+        if (!leading.ok) return failed(leading.errorCode, null);
         if (pd.records === null) {
           return failed(ErrorCode.CORRUPT_MESSAGE, "records are null");
         }
-        const outcome = ctx.partitions.append(p, pd.records);
-        if (!outcome.ok) {
-          return failed(errorFor(outcome.error), outcome.error.message);
-        }
-        durable.push(ctx.partitions.durable(p, outcome.lastOffset));
-        return {
+        const p = leading.partition;
+        // Filled in when the write settles; the response is built after.
+        const answer: ProduceResponsePartitionResponsesInput = {
           index: pd.index,
           errorCode: ErrorCode.NONE,
-          baseOffset: outcome.baseOffset,
+          baseOffset: -1n,
           logAppendTimeMs: -1n,
-          logStartOffset: p.log.logStartOffset,
+          logStartOffset: -1n,
         };
+        pending.push(
+          ctx.cluster.write(p, pd.records).then((outcome) => {
+            if (outcome.ok) {
+              answer.baseOffset = outcome.baseOffset;
+              answer.logStartOffset = p.log.logStartOffset;
+            } else if ("errorCode" in outcome) {
+              answer.errorCode = outcome.errorCode;
+            } else {
+              answer.errorCode = errorFor(outcome.error);
+              answer.errorMessage = outcome.error.message;
+            }
+          }),
+        );
+        return answer;
       },
     ),
   }));
-  const synced = Promise.all(durable);
+  const synced = Promise.all(pending);
   if (acks === 0) {
     // Nobody waits for the answer, but a failed sync must still be loud.
     synced.catch((err) => ctx.log(`acks=0 write failed to sync: ${err}`));

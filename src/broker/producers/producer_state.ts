@@ -64,6 +64,11 @@ export class ProducerStateTable {
     return this.#producers.size;
   }
 
+  /** Forgets every producer (the log they were rebuilt from was cut). */
+  clear(): void {
+    this.#producers.clear();
+  }
+
   /**
    * Decides what to do with one batch. A producer this partition has no
    * state for is accepted at any sequence: its state may have been lost to

@@ -1,0 +1,434 @@
+/**
+ * A broker's place in a replicated cluster: one RaftHost running the
+ * controller group (group 0, the cluster metadata) and the Raft group of
+ * every partition replica this broker holds. The node keeps the hosted
+ * groups in line with the controller's assignments, tells the controller
+ * which partitions it leads, registers and heartbeats this broker, and on
+ * the controller's leader detects failed brokers. Produce requests become
+ * proposals to the partition's group.
+ */
+import type { Config } from "../../config/mod.ts";
+import { ErrorCode } from "../../protocol/mod.ts";
+import {
+  type Address,
+  NotLeaderError,
+  ProposalDroppedError,
+  RaftHost,
+  type StateMachine,
+} from "../../raft/mod.ts";
+import {
+  type Command,
+  type CommandResult,
+  ControllerState,
+  encodeCommand,
+  type HostedPartition,
+  type TopicState,
+} from "../controller/mod.ts";
+import type { AppendOutcome, PartitionManager } from "../partitions.ts";
+import { encodeProduceEntry, PartitionStateMachine } from "./partition_sm.ts";
+import { Rpc } from "./rpc.ts";
+
+export const CONTROLLER_GROUP = 0;
+const RPC_CONTROLLER_COMMAND = 1;
+/** More voters only slow the controller down; Kafka's KRaft uses 3 or 5. */
+export const MAX_CONTROLLER_VOTERS = 5;
+const HEARTBEAT_MS = 1_000;
+const LEADER_REPORT_MS = 300;
+const BALANCE_MS = 3_000;
+const RPC_TIMEOUT_MS = 5_000;
+
+export interface ClusterNodeOptions {
+  config: Config;
+  partitions: PartitionManager;
+  /** What clients are told to connect to for this broker. */
+  kafka: { host: string; port: number };
+  /** The founding voters of the controller group (used on first start only). */
+  voters: number[];
+  /** Raft addresses of the other brokers. */
+  peers: ReadonlyMap<number, Address>;
+  /** Where this broker's Raft transport listens. */
+  listen: Address;
+  /** Where other brokers reach this broker's Raft transport. */
+  advertisedRaft: Address;
+  log(message: string): void;
+}
+
+/** The outcome of a produce routed through a partition's Raft group. */
+export type ProduceOutcome = AppendOutcome | { ok: false; errorCode: number };
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
+}
+
+function encodeResult(result: CommandResult): Uint8Array {
+  return new TextEncoder().encode(
+    JSON.stringify(
+      result,
+      (_k, v) => typeof v === "bigint" ? `${v}n` : v,
+    ),
+  );
+}
+
+function decodeResult(bytes: Uint8Array): CommandResult {
+  return JSON.parse(
+    new TextDecoder().decode(bytes),
+    (_k, v) =>
+      typeof v === "string" && /^\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
+  );
+}
+
+function notController(message: string): CommandResult {
+  return { ok: false, code: ErrorCode.NOT_CONTROLLER, message };
+}
+
+export class ClusterNode {
+  readonly #opts: ClusterNodeOptions;
+  readonly #host: RaftHost;
+  readonly #controller = new ControllerState();
+  readonly #rpc: Rpc;
+  readonly #hosted = new Map<number, PartitionStateMachine>();
+  /** This node's view of each group's term while it leads, for reports. */
+  readonly #leaderTerms = new Map<number, number>();
+  readonly #reporting = new Set<number>();
+  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #metadataWaiters = new Set<() => void>();
+  #reconcileQueued = false;
+  #stopped = false;
+
+  private constructor(opts: ClusterNodeOptions) {
+    this.#opts = opts;
+    const raft = opts.config.raft;
+    this.#host = new RaftHost({
+      nodeId: opts.config.nodeId,
+      dataDir: `${opts.config.dataDir}/raft`,
+      listen: opts.listen,
+      peers: opts.peers,
+      tickMs: raft.rttMs,
+      electionTicks: raft.electionRtt,
+      heartbeatTicks: raft.heartbeatRtt,
+      checkQuorum: raft.checkQuorum,
+      preVote: true,
+      maxSizePerMsg: 1024 * 1024,
+      maxInflightMsgs: 256,
+      maxInMemLogBytes: raft.maxInMemLogSizeBytes,
+      logger: {
+        info: (m) => opts.log(`raft: ${m}`),
+        warn: (m) => opts.log(`raft: ${m}`),
+      },
+    });
+    this.#rpc = new Rpc(this.#host);
+  }
+
+  static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
+    const node = new ClusterNode(opts);
+    await node.#start();
+    return node;
+  }
+
+  get nodeId(): number {
+    return this.#opts.config.nodeId;
+  }
+
+  get controller(): ControllerState {
+    return this.#controller;
+  }
+
+  async #start(): Promise<void> {
+    await this.#host.start();
+    const controllerSm: StateMachine = {
+      apply: (entries) => {
+        const results = this.#controller.apply(entries);
+        this.#metadataChanged();
+        return results;
+      },
+      snapshot: () => this.#controller.snapshot(),
+      restore: (data) => {
+        this.#controller.restore(data);
+        this.#metadataChanged();
+      },
+    };
+    this.#host.onLeaderChange((e) => {
+      if (e.leader === this.nodeId) this.#leaderTerms.set(e.groupId, e.term);
+      else this.#leaderTerms.delete(e.groupId);
+      if (e.groupId === CONTROLLER_GROUP && e.leader === this.nodeId) {
+        this.#becomeController();
+      }
+    });
+    this.#rpc.handle(RPC_CONTROLLER_COMMAND, async (_from, body) => {
+      if (this.#host.leaderOf(CONTROLLER_GROUP) !== this.nodeId) {
+        return encodeResult(notController(
+          `Broker ${this.nodeId} is not the controller`,
+        ));
+      }
+      return encodeResult(await this.#proposeLocal(body));
+    });
+    this.#host.startGroup(CONTROLLER_GROUP, {
+      voters: this.#opts.voters,
+      stateMachine: controllerSm,
+    });
+    this.#every(HEARTBEAT_MS, () => this.#heartbeat());
+    this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
+    this.#every(BALANCE_MS, () => this.#balanceLeaders());
+    this.#every(HEARTBEAT_MS, () => this.#detectFailures());
+    this.#heartbeat();
+  }
+
+  #every(ms: number, fn: () => void): void {
+    this.#timers.push(setInterval(() => {
+      if (!this.#stopped) fn();
+    }, ms));
+  }
+
+  /** Runs after every applied controller command: sync hosted groups. */
+  #metadataChanged(): void {
+    for (const wake of this.#metadataWaiters) wake();
+    this.#metadataWaiters.clear();
+    if (this.#reconcileQueued) return;
+    this.#reconcileQueued = true;
+    // Not inside the host's apply: starting groups there would re-enter it.
+    queueMicrotask(() => {
+      this.#reconcileQueued = false;
+      if (!this.#stopped) this.#reconcile();
+    });
+  }
+
+  /** Resolves at the next applied controller command (or after timeoutMs). */
+  waitForMetadata(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      const waiters = this.#metadataWaiters;
+      function done() {
+        clearTimeout(timer);
+        waiters.delete(done);
+        resolve();
+      }
+      waiters.add(done);
+    });
+  }
+
+  #reconcile(): void {
+    const wanted = new Map<number, HostedPartition>();
+    for (const h of this.#controller.partitionsOf(this.nodeId)) {
+      wanted.set(h.groupId, h);
+    }
+    for (const [groupId, h] of wanted) {
+      if (this.#hosted.has(groupId)) continue;
+      const topic = this.#controller.topic(h.topic);
+      if (topic === undefined) continue;
+      const partition = this.#opts.partitions.openPartition(
+        { name: topic.name, configs: topic.configs },
+        h.partition,
+      );
+      const sm = new PartitionStateMachine(partition, {
+        manager: this.#opts.partitions,
+        onGap: (from, to) =>
+          this.#opts.log(
+            `partition ${h.topic}-${h.partition} lacks offsets ${from}..${to} named by a snapshot`,
+          ),
+      });
+      this.#hosted.set(groupId, sm);
+      this.#host.startGroup(groupId, {
+        voters: [...h.replicas],
+        stateMachine: sm,
+      });
+    }
+    for (const [groupId, sm] of this.#hosted) {
+      if (wanted.has(groupId)) continue;
+      this.#hosted.delete(groupId);
+      this.#leaderTerms.delete(groupId);
+      this.#host.removeGroup(groupId);
+      this.#opts.partitions.dropPartition(sm.partition);
+    }
+  }
+
+  #becomeController(): void {
+    this.#opts.log("became the controller");
+    if (this.#controller.clusterId === null) {
+      const clusterId = btoa(
+        String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))),
+      ).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+      this.propose({ type: "initCluster", clusterId }).catch((err) =>
+        this.#opts.log(`could not initialise the cluster id: ${err}`)
+      );
+    }
+  }
+
+  async #proposeLocal(command: Uint8Array): Promise<CommandResult> {
+    try {
+      const { result } = await this.#host.propose(CONTROLLER_GROUP, command);
+      return result as CommandResult;
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) {
+        return notController(err.message);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Has the controller's leader apply a command, wherever it is, retrying
+   * through leader changes until `timeoutMs` runs out.
+   */
+  async propose(
+    command: Command,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<CommandResult> {
+    const bytes = encodeCommand(command);
+    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    let last: CommandResult = notController("No controller elected yet");
+    while (!this.#stopped && Date.now() < deadline) {
+      const leader = this.#host.leaderOf(CONTROLLER_GROUP);
+      if (leader === this.nodeId) {
+        last = await this.#proposeLocal(bytes);
+      } else if (leader !== 0) {
+        try {
+          last = decodeResult(
+            await this.#rpc.request(leader, RPC_CONTROLLER_COMMAND, bytes, {
+              timeoutMs: Math.min(RPC_TIMEOUT_MS, deadline - Date.now()),
+            }),
+          );
+        } catch (err) {
+          last = notController(`${err}`);
+        }
+      }
+      if (last.ok || last.code !== ErrorCode.NOT_CONTROLLER) return last;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return last;
+  }
+
+  #heartbeat(): void {
+    const { config, kafka, advertisedRaft } = this.#opts;
+    this.propose({
+      type: "registerBroker",
+      broker: {
+        nodeId: config.nodeId,
+        kafkaHost: kafka.host,
+        kafkaPort: kafka.port,
+        raftHost: advertisedRaft.hostname,
+        raftPort: advertisedRaft.port,
+      },
+      lastSeenMs: Date.now(),
+    }, { timeoutMs: HEARTBEAT_MS * 2 }).catch(() => {
+      // The next heartbeat tries again; the controller may be electing.
+    });
+  }
+
+  /** On the controller's leader: brokers silent for too long are failed. */
+  #detectFailures(): void {
+    if (this.#host.leaderOf(CONTROLLER_GROUP) !== this.nodeId) return;
+    const sessionMs = HEARTBEAT_MS * 6;
+    const now = Date.now();
+    for (const b of this.#controller.brokers()) {
+      if (b.status !== "online" || b.nodeId === this.nodeId) continue;
+      if (now - b.lastSeenMs > sessionMs) {
+        this.#opts.log(`broker ${b.nodeId} missed its heartbeats: failed`);
+        this.propose({ type: "markBrokerFailed", nodeId: b.nodeId }).catch(
+          () => {},
+        );
+      }
+    }
+  }
+
+  /** Tells the controller about groups this node leads that it has wrong. */
+  #reportLeaders(): void {
+    for (const [groupId, term] of this.#leaderTerms) {
+      if (groupId === CONTROLLER_GROUP || this.#reporting.has(groupId)) {
+        continue;
+      }
+      const known = this.#controller.partitionByGroup(groupId);
+      if (known === undefined) continue;
+      const a = known.assignment;
+      if (a.leader === this.nodeId && a.leaderEpoch === term) continue;
+      this.#reporting.add(groupId);
+      this.propose(
+        { type: "leaderChanged", groupId, leader: this.nodeId, term },
+        { timeoutMs: RPC_TIMEOUT_MS },
+      ).finally(() => this.#reporting.delete(groupId));
+    }
+  }
+
+  /** Hands led partitions back to their preferred, live replica. */
+  #balanceLeaders(): void {
+    const live = new Set(this.#controller.liveBrokers().map((b) => b.nodeId));
+    for (const groupId of this.#leaderTerms.keys()) {
+      if (groupId === CONTROLLER_GROUP) continue;
+      const known = this.#controller.partitionByGroup(groupId);
+      if (known === undefined) continue;
+      const preferred = known.assignment.preferredLeader;
+      if (preferred !== this.nodeId && live.has(preferred)) {
+        this.#host.transferLeader(groupId, preferred);
+      }
+    }
+  }
+
+  /** The current leader of a partition group as far as this broker knows. */
+  leaderOf(groupId: number): number {
+    if (this.#hosted.has(groupId) || groupId === CONTROLLER_GROUP) {
+      const local = this.#host.leaderOf(groupId);
+      if (local !== 0) return local;
+    }
+    return this.#controller.partitionByGroup(groupId)?.assignment.leader ?? -1;
+  }
+
+  controllerId(): number {
+    const leader = this.#host.leaderOf(CONTROLLER_GROUP);
+    return leader === 0 ? -1 : leader;
+  }
+
+  /** The partition if this broker leads it, else the error to answer. */
+  leading(
+    topic: TopicState,
+    index: number,
+  ):
+    | { ok: true; sm: PartitionStateMachine; groupId: number }
+    | { ok: false; errorCode: number } {
+    const a = topic.partitions[index];
+    if (a === undefined) {
+      return { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+    }
+    const sm = this.#hosted.get(a.groupId);
+    const leader = this.#host.leaderOf(a.groupId);
+    if (sm === undefined || leader !== this.nodeId) {
+      return {
+        ok: false,
+        errorCode: leader === 0 && sm !== undefined
+          ? ErrorCode.LEADER_NOT_AVAILABLE
+          : ErrorCode.NOT_LEADER_OR_FOLLOWER,
+      };
+    }
+    return { ok: true, sm, groupId: a.groupId };
+  }
+
+  /** Replicates a validated record set; resolves once committed and applied. */
+  async produce(groupId: number, records: Uint8Array): Promise<ProduceOutcome> {
+    try {
+      const { result } = await this.#host.propose(
+        groupId,
+        encodeProduceEntry(records),
+      );
+      return result as AppendOutcome;
+    } catch (err) {
+      if (
+        err instanceof NotLeaderError || err instanceof ProposalDroppedError
+      ) {
+        return { ok: false, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+      }
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const t of this.#timers) clearInterval(t);
+    this.#rpc.close();
+    await this.#host.stop();
+  }
+
+  static newTopicId(): string {
+    return randomHex(16);
+  }
+}

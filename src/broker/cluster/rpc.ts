@@ -1,0 +1,126 @@
+/**
+ * Request/response between brokers over the Raft host's application
+ * messages (the same one connection per peer as Raft). Brokers use it to
+ * hand controller commands to the controller's leader; delivery is best
+ * effort, so every request has a timeout and callers retry.
+ */
+
+const KIND_REQUEST = 1;
+const KIND_RESPONSE = 2;
+const HEADER_BYTES = 1 + 4 + 1;
+
+/** What the host offers: best-effort sends and a message callback. */
+export interface AppChannel {
+  sendApp(to: number, data: Uint8Array): boolean;
+  onAppMessage(cb: (from: number, data: Uint8Array) => void): () => void;
+}
+
+export class RpcError extends Error {
+  override name = "RpcError";
+}
+
+/** Serves requests by `method` byte; answers with bytes. */
+export type RpcHandler = (
+  from: number,
+  body: Uint8Array,
+) => Promise<Uint8Array>;
+
+export class Rpc {
+  readonly #channel: AppChannel;
+  readonly #handlers = new Map<number, RpcHandler>();
+  readonly #pending = new Map<
+    number,
+    { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }
+  >();
+  readonly #unsubscribe: () => void;
+  #nextId = 1;
+
+  constructor(channel: AppChannel) {
+    this.#channel = channel;
+    this.#unsubscribe = channel.onAppMessage((from, data) =>
+      this.#receive(from, data)
+    );
+  }
+
+  handle(method: number, handler: RpcHandler): void {
+    this.#handlers.set(method, handler);
+  }
+
+  request(
+    to: number,
+    method: number,
+    body: Uint8Array,
+    opts: { timeoutMs: number },
+  ): Promise<Uint8Array> {
+    const id = this.#nextId++ >>> 0;
+    const frame = new Uint8Array(HEADER_BYTES + body.length);
+    const v = new DataView(frame.buffer);
+    v.setUint8(0, KIND_REQUEST);
+    v.setUint32(1, id);
+    v.setUint8(5, method);
+    frame.set(body, HEADER_BYTES);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(id);
+        reject(
+          new RpcError(
+            `Request ${method} to broker ${to} got no answer within ${opts.timeoutMs} ms`,
+          ),
+        );
+      }, opts.timeoutMs);
+      this.#pending.set(id, {
+        resolve: (b) => {
+          clearTimeout(timer);
+          resolve(b);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+      if (!this.#channel.sendApp(to, frame)) {
+        this.#pending.get(id)?.reject(
+          new RpcError(`Broker ${to} is not reachable`),
+        );
+        this.#pending.delete(id);
+      }
+    });
+  }
+
+  #receive(from: number, data: Uint8Array): void {
+    if (data.length < HEADER_BYTES) return;
+    const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const kind = v.getUint8(0);
+    const id = v.getUint32(1);
+    const method = v.getUint8(5);
+    const body = data.subarray(HEADER_BYTES);
+    if (kind === KIND_RESPONSE) {
+      const waiter = this.#pending.get(id);
+      this.#pending.delete(id);
+      waiter?.resolve(body);
+      return;
+    }
+    const handler = this.#handlers.get(method);
+    if (kind !== KIND_REQUEST || handler === undefined) return;
+    handler(from, body).then((answer) => {
+      const frame = new Uint8Array(HEADER_BYTES + answer.length);
+      const w = new DataView(frame.buffer);
+      w.setUint8(0, KIND_RESPONSE);
+      w.setUint32(1, id);
+      w.setUint8(5, method);
+      frame.set(answer, HEADER_BYTES);
+      this.#channel.sendApp(from, frame);
+    }, (err) => {
+      // A handler failure is a bug on this side; the caller times out.
+      console.error(`raftq: rpc method ${method} from ${from} failed:`, err);
+    });
+  }
+
+  close(): void {
+    this.#unsubscribe();
+    for (const waiter of this.#pending.values()) {
+      waiter.reject(new RpcError("Closed"));
+    }
+    this.#pending.clear();
+  }
+}

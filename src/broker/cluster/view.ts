@@ -1,0 +1,206 @@
+/**
+ * The ClusterView of a broker in a replicated cluster: topics and
+ * placement come from the controller group's state (the same on every
+ * broker), leaders from the Raft host (for groups hosted here) or from the
+ * leaders the controller has recorded, and writes are proposals to the
+ * partition's group.
+ */
+import {
+  ErrorCode,
+  InvalidBatchError,
+  validateRecordSet,
+} from "../../protocol/mod.ts";
+import type { TopicState } from "../controller/mod.ts";
+import type {
+  BrokerAddress,
+  ClusterView,
+  Leading,
+  PartitionView,
+  TopicSpec,
+  WriteOutcome,
+} from "../handlers/context.ts";
+import { type Partition, RecordTooLargeError } from "../partitions.ts";
+import { TopicError, type TopicInfo } from "../topics.ts";
+import { ClusterNode } from "./node.ts";
+
+/** How long a topic operation waits for this broker to apply it too. */
+const APPLY_WAIT_MS = 10_000;
+
+function infoOf(t: TopicState): TopicInfo {
+  return {
+    name: t.name,
+    topicId: t.topicId,
+    partitions: t.partitions.length,
+    replicationFactor: t.replicationFactor,
+    configs: t.configs,
+  };
+}
+
+export class ReplicatedView implements ClusterView {
+  readonly #node: ClusterNode;
+  readonly #internal: ReadonlySet<string>;
+
+  constructor(node: ClusterNode, opts: { internal: ReadonlySet<string> }) {
+    this.#node = node;
+    this.#internal = opts.internal;
+  }
+
+  clusterId(): string {
+    // Kafka clients need some id before the controller has chosen one.
+    return this.#node.controller.clusterId ?? "raftq-forming";
+  }
+
+  controllerId(): number {
+    return this.#node.controllerId();
+  }
+
+  brokers(): BrokerAddress[] {
+    return this.#node.controller.liveBrokers().map((b) => ({
+      nodeId: b.nodeId,
+      host: b.kafkaHost,
+      port: b.kafkaPort,
+    }));
+  }
+
+  liveBrokers(): number {
+    return this.#node.controller.liveBrokers().length;
+  }
+
+  topic(name: string): TopicInfo | undefined {
+    const t = this.#node.controller.topic(name);
+    return t === undefined ? undefined : infoOf(t);
+  }
+
+  topicById(topicId: string): TopicInfo | undefined {
+    const t = this.#node.controller.topicById(topicId);
+    return t === undefined ? undefined : infoOf(t);
+  }
+
+  topics(): TopicInfo[] {
+    return this.#node.controller.topics().map(infoOf);
+  }
+
+  partitionView(topic: TopicInfo, index: number): PartitionView {
+    const a = this.#node.controller.topic(topic.name)?.partitions[index];
+    if (a === undefined) {
+      return {
+        leaderId: -1,
+        leaderEpoch: -1,
+        replicas: [],
+        isr: [],
+        offline: [],
+      };
+    }
+    const live = new Set(
+      this.#node.controller.liveBrokers().map((b) => b.nodeId),
+    );
+    const leader = this.#node.leaderOf(a.groupId);
+    return {
+      leaderId: live.has(leader) ? leader : -1,
+      leaderEpoch: a.leaderEpoch,
+      replicas: a.replicas,
+      isr: a.replicas.filter((r) => live.has(r)),
+      offline: a.replicas.filter((r) => !live.has(r)),
+    };
+  }
+
+  leading(topic: string, index: number): Leading {
+    const t = this.#node.controller.topic(topic);
+    if (t === undefined) {
+      return { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
+    }
+    const r = this.#node.leading(t, index);
+    return r.ok ? { ok: true, partition: r.sm.partition } : r;
+  }
+
+  write(p: Partition, records: Uint8Array): Promise<WriteOutcome> {
+    // Refuse bad input before it costs a Raft round trip; every replica
+    // checks again when it applies the entry.
+    if (records.length > p.maxMessageBytes) {
+      return Promise.resolve({
+        ok: false,
+        error: new RecordTooLargeError(
+          `Record set of ${records.length} bytes exceeds max.message.bytes ${p.maxMessageBytes}`,
+        ),
+      });
+    }
+    try {
+      validateRecordSet(records);
+    } catch (err) {
+      if (err instanceof InvalidBatchError) {
+        return Promise.resolve({ ok: false, error: err });
+      }
+      throw err;
+    }
+    const a = this.#node.controller.topic(p.topic)?.partitions[p.index];
+    if (a === undefined) {
+      return Promise.resolve({
+        ok: false,
+        errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+      });
+    }
+    return this.#node.produce(a.groupId, records);
+  }
+
+  #createCommand(spec: TopicSpec) {
+    return {
+      type: "createTopic" as const,
+      name: spec.name,
+      topicId: ClusterNode.newTopicId(),
+      partitions: spec.partitions,
+      replicationFactor: spec.replicationFactor,
+      configs: spec.configs,
+    };
+  }
+
+  checkTopic(spec: TopicSpec): void {
+    const rejected = this.#node.controller.check(this.#createCommand(spec));
+    if (rejected !== null) {
+      throw new TopicError(rejected.code, rejected.message);
+    }
+  }
+
+  /** Waits until this broker's copy of the metadata satisfies `done`. */
+  async #applied(done: () => boolean): Promise<void> {
+    const deadline = Date.now() + APPLY_WAIT_MS;
+    while (!done() && Date.now() < deadline) {
+      await this.#node.waitForMetadata(deadline - Date.now());
+    }
+  }
+
+  async createTopic(spec: TopicSpec): Promise<TopicInfo> {
+    const result = await this.#node.propose(this.#createCommand(spec));
+    if (!result.ok) throw new TopicError(result.code, result.message);
+    await this.#applied(() =>
+      this.#node.controller.topic(spec.name) !== undefined
+    );
+    const t = this.#node.controller.topic(spec.name);
+    if (t === undefined) {
+      throw new TopicError(
+        ErrorCode.REQUEST_TIMED_OUT,
+        `Topic "${spec.name}" was created but this broker has not caught up yet`,
+      );
+    }
+    return infoOf(t);
+  }
+
+  async deleteTopic(name: string): Promise<TopicInfo> {
+    if (this.#internal.has(name)) {
+      throw new TopicError(
+        ErrorCode.INVALID_TOPIC_EXCEPTION,
+        `Topic "${name}" is internal and cannot be deleted`,
+      );
+    }
+    const before = this.#node.controller.topic(name);
+    const result = await this.#node.propose({ type: "deleteTopic", name });
+    if (!result.ok) throw new TopicError(result.code, result.message);
+    await this.#applied(() => this.#node.controller.topic(name) === undefined);
+    if (before === undefined) {
+      throw new TopicError(
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        `Topic "${name}" does not exist`,
+      );
+    }
+    return infoOf(before);
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The ClusterView of a broker on its own (memory discovery): topics live in
+ * the local TopicStore, this broker leads every partition, and a write is
+ * an append followed by the flusher's group commit.
+ */
+import { ErrorCode } from "../protocol/mod.ts";
+import type {
+  BrokerAddress,
+  ClusterView,
+  Leading,
+  PartitionView,
+  TopicSpec,
+  WriteOutcome,
+} from "./handlers/context.ts";
+import type { Partition, PartitionManager } from "./partitions.ts";
+import { TopicError, type TopicInfo, type TopicStore } from "./topics.ts";
+
+export class SingleNodeView implements ClusterView {
+  readonly #self: BrokerAddress;
+  readonly #clusterId: string;
+  readonly #topics: TopicStore;
+  readonly #partitions: PartitionManager;
+  readonly #internal: ReadonlySet<string>;
+  readonly #onDeleted: (topic: TopicInfo) => void;
+
+  constructor(opts: {
+    self: BrokerAddress;
+    clusterId: string;
+    topics: TopicStore;
+    partitions: PartitionManager;
+    /** Topics clients may not delete. */
+    internal: ReadonlySet<string>;
+    onDeleted: (topic: TopicInfo) => void;
+  }) {
+    this.#self = opts.self;
+    this.#clusterId = opts.clusterId;
+    this.#topics = opts.topics;
+    this.#partitions = opts.partitions;
+    this.#internal = opts.internal;
+    this.#onDeleted = opts.onDeleted;
+  }
+
+  clusterId(): string {
+    return this.#clusterId;
+  }
+
+  controllerId(): number {
+    return this.#self.nodeId;
+  }
+
+  brokers(): BrokerAddress[] {
+    return [this.#self];
+  }
+
+  liveBrokers(): number {
+    return 1;
+  }
+
+  topic(name: string): TopicInfo | undefined {
+    return this.#topics.get(name);
+  }
+
+  topicById(topicId: string): TopicInfo | undefined {
+    return this.#topics.byId(topicId);
+  }
+
+  topics(): TopicInfo[] {
+    return this.#topics.list();
+  }
+
+  partitionView(_topic: TopicInfo, _index: number): PartitionView {
+    const self = this.#self.nodeId;
+    return {
+      leaderId: self,
+      leaderEpoch: 0,
+      replicas: [self],
+      isr: [self],
+      offline: [],
+    };
+  }
+
+  leading(topic: string, index: number): Leading {
+    const partition = this.#partitions.get(topic, index);
+    return partition === undefined
+      ? { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+      : { ok: true, partition };
+  }
+
+  write(p: Partition, records: Uint8Array): Promise<WriteOutcome> {
+    const outcome = this.#partitions.append(p, records);
+    if (!outcome.ok) return Promise.resolve(outcome);
+    return this.#partitions.durable(p, outcome.lastOffset).then(() => outcome);
+  }
+
+  checkTopic(spec: TopicSpec): void {
+    this.#topics.check({ ...spec, liveBrokers: 1 });
+  }
+
+  createTopic(spec: TopicSpec): Promise<TopicInfo> {
+    try {
+      const info = this.#topics.create({ ...spec, liveBrokers: 1 });
+      this.#partitions.openTopic(info);
+      return Promise.resolve(info);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  deleteTopic(name: string): Promise<TopicInfo> {
+    try {
+      if (this.#internal.has(name)) {
+        throw new TopicError(
+          ErrorCode.INVALID_TOPIC_EXCEPTION,
+          `Topic "${name}" is internal and cannot be deleted`,
+        );
+      }
+      const info = this.#topics.delete(name);
+      this.#partitions.dropTopic(info);
+      this.#onDeleted(info);
+      return Promise.resolve(info);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+}

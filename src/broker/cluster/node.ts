@@ -26,6 +26,7 @@ import {
 } from "../controller/mod.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import { encodeProduceEntry, PartitionStateMachine } from "./partition_sm.ts";
+import { fetchFromReplica } from "./replica_fetch.ts";
 import { Rpc } from "./rpc.ts";
 
 export const CONTROLLER_GROUP = 0;
@@ -222,12 +223,15 @@ export class ClusterNode {
         { name: topic.name, configs: topic.configs },
         h.partition,
       );
-      const sm = new PartitionStateMachine(partition, {
+      const sm: PartitionStateMachine = new PartitionStateMachine(partition, {
         manager: this.#opts.partitions,
-        onGap: (from, to) =>
+        onGap: (from, to) => {
           this.#opts.log(
-            `partition ${h.topic}-${h.partition} lacks offsets ${from}..${to} named by a snapshot`,
-          ),
+            `partition ${h.topic}-${h.partition} lacks offsets ${from}..${to} named by a snapshot: copying them from a replica`,
+          );
+          // Not inside the host's apply, which called restore().
+          queueMicrotask(() => this.#fillGap(groupId, sm));
+        },
       });
       this.#hosted.set(groupId, sm);
       this.#host.startGroup(groupId, {
@@ -241,6 +245,47 @@ export class ClusterNode {
       this.#leaderTerms.delete(groupId);
       this.#host.removeGroup(groupId);
       this.#opts.partitions.dropPartition(sm.partition);
+    }
+  }
+
+  #filling = new Set<number>();
+
+  /** Copies what a snapshot named from the group's leader into the log. */
+  async #fillGap(groupId: number, sm: PartitionStateMachine): Promise<void> {
+    if (this.#filling.has(groupId)) return;
+    this.#filling.add(groupId);
+    try {
+      const p = sm.partition;
+      while (!this.#stopped && sm.gapEnd !== null) {
+        const leader = this.#host.leaderOf(groupId);
+        const broker = this.#controller.brokers().find((b) =>
+          b.nodeId === leader
+        );
+        if (leader === this.nodeId || broker === undefined) {
+          await new Promise((r) => setTimeout(r, 200));
+          continue;
+        }
+        try {
+          const records = await fetchFromReplica(
+            { host: broker.kafkaHost, port: broker.kafkaPort },
+            {
+              topic: p.topic,
+              partition: p.index,
+              offset: p.log.logEndOffset,
+              maxBytes: 4 * 1024 * 1024,
+              replicaId: this.nodeId,
+            },
+          );
+          if (sm.fillGap(records)) {
+            this.#opts.log(`partition ${p.topic}-${p.index} caught up`);
+          }
+        } catch (err) {
+          this.#opts.log(`catching up ${p.topic}-${p.index}: ${err}`);
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      }
+    } finally {
+      this.#filling.delete(groupId);
     }
   }
 
@@ -359,7 +404,14 @@ export class ClusterNode {
       const known = this.#controller.partitionByGroup(groupId);
       if (known === undefined) continue;
       const preferred = known.assignment.preferredLeader;
-      if (preferred !== this.nodeId && live.has(preferred)) {
+      const sm = this.#hosted.get(groupId);
+      if (sm !== undefined && sm.gapEnd !== null) {
+        // This replica's log is still incomplete: let a complete one lead.
+        const other = known.assignment.replicas.find((r) =>
+          r !== this.nodeId && live.has(r)
+        );
+        if (other !== undefined) this.#host.transferLeader(groupId, other);
+      } else if (preferred !== this.nodeId && live.has(preferred)) {
         this.#host.transferLeader(groupId, preferred);
       }
     }
@@ -392,7 +444,8 @@ export class ClusterNode {
     }
     const sm = this.#hosted.get(a.groupId);
     const leader = this.#host.leaderOf(a.groupId);
-    if (sm === undefined || leader !== this.nodeId) {
+    // A replica still copying data a snapshot named cannot serve it yet.
+    if (sm === undefined || leader !== this.nodeId || sm.gapEnd !== null) {
       return {
         ok: false,
         errorCode: leader === 0 && sm !== undefined

@@ -10,6 +10,7 @@
  * last snapshot's end (or emptied, without one) and the host replays the
  * entries after it: the log never holds an offset the WAL cannot rebuild.
  */
+import { completeBatchSize, readBatchHeader } from "../../protocol/mod.ts";
 import { assert } from "../../util/mod.ts";
 import type { Entry, StateMachine } from "../../raft/mod.ts";
 import type {
@@ -75,6 +76,11 @@ export class PartitionStateMachine implements StateMachine {
   /** False until the log has been cut back to what Raft can replay. */
   #aligned = false;
   #applied = 0;
+  /**
+   * Set while the log lacks offsets a snapshot named: entries applied
+   * meanwhile wait here, since their offsets come after the missing ones.
+   */
+  #gap: { to: bigint; pending: Entry[] } | null = null;
 
   constructor(
     partition: Partition,
@@ -103,8 +109,49 @@ export class PartitionStateMachine implements StateMachine {
     }
   }
 
+  /** The offset the log must reach before applying resumes, if any. */
+  get gapEnd(): bigint | null {
+    return this.#gap?.to ?? null;
+  }
+
+  /**
+   * Appends record batches copied from another replica's log to close the
+   * gap; batches at or past its end are left out (Raft entries bring them).
+   * Returns true once the gap is closed and the waiting entries applied.
+   */
+  fillGap(records: Uint8Array): boolean {
+    const gap = this.#gap;
+    if (gap === null) return true;
+    // Batch by batch: each passed max.message.bytes on its way in, while
+    // a fetched run of them may not.
+    for (let pos = 0;;) {
+      const size = completeBatchSize(records, pos);
+      if (size === 0) break;
+      if (readBatchHeader(records, pos).baseOffset >= gap.to) break;
+      const outcome = this.#manager.append(
+        this.#partition,
+        records.subarray(pos, pos + size),
+      );
+      if (!outcome.ok) throw outcome.error;
+      pos += size;
+    }
+    if (this.#partition.log.logEndOffset < gap.to) return false;
+    this.#gap = null;
+    this.#applyNow(gap.pending);
+    return true;
+  }
+
   apply(entries: Entry[]): (AppendOutcome | null)[] {
     this.#alignWithoutSnapshot();
+    if (this.#gap !== null) {
+      this.#gap.pending.push(...entries);
+      this.#applied = entries.at(-1)?.index ?? this.#applied;
+      return entries.map(() => null);
+    }
+    return this.#applyNow(entries);
+  }
+
+  #applyNow(entries: Entry[]): (AppendOutcome | null)[] {
     const results = entries.map((entry) => {
       this.#applied = entry.index;
       if (entry.data.length === 0 || entry.data[0] !== ENTRY_PRODUCE) {
@@ -137,9 +184,13 @@ export class PartitionStateMachine implements StateMachine {
     const log = this.#partition.log;
     if (log.logEndOffset > snap.logEndOffset) {
       this.#manager.truncate(this.#partition, snap.logEndOffset);
-    } else if (log.logEndOffset < snap.logEndOffset) {
+    }
+    // A newer snapshot supersedes entries that waited for an older gap.
+    this.#gap = null;
+    if (log.logEndOffset < snap.logEndOffset) {
       // A leader's snapshot names data compacted out of its Raft log; this
       // replica must copy it from the partition log of a replica that has it.
+      this.#gap = { to: snap.logEndOffset, pending: [] };
       this.#onGap(log.logEndOffset, snap.logEndOffset);
     }
     assert(

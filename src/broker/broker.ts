@@ -5,9 +5,13 @@
  */
 import type { Config } from "../config/mod.ts";
 import { Flusher } from "../storage/mod.ts";
-import { ClusterNode, MAX_CONTROLLER_VOTERS } from "./cluster/node.ts";
+import {
+  ClusterNode,
+  ControllerProducerIds,
+  MAX_CONTROLLER_VOTERS,
+} from "./cluster/node.ts";
 import { ReplicatedView } from "./cluster/view.ts";
-import { createDispatcher, GROUP_APIS } from "./dispatch.ts";
+import { createDispatcher } from "./dispatch.ts";
 import type {
   BrokerAddress,
   BrokerContext,
@@ -16,11 +20,16 @@ import type {
 import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { PartitionManager } from "./partitions.ts";
-import { ProducerIdAllocator } from "./producers/producer_ids.ts";
+import {
+  ProducerIdAllocator,
+  type ProducerIdSource,
+} from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
 import { SingleNodeView } from "./single_node.ts";
 import { TopicStore } from "./topics.ts";
 
+/** Offsets are dropped by the coordinator's own retention, not by the log's. */
+const OFFSETS_TOPIC_CONFIGS = { "retention.ms": "-1", "retention.bytes": "-1" };
 /** Kafka's default max.message.bytes: the largest record set accepted. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** How often retention is enforced (Kafka's log.retention.check.interval.ms). */
@@ -116,7 +125,6 @@ export async function startBroker(config: Config): Promise<Broker> {
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     },
   });
-  const producerIds = ProducerIdAllocator.open(dataDir);
   const server = new KafkaServer({
     hostname: config.bindAddr,
     port: config.bindPort,
@@ -136,49 +144,42 @@ export async function startBroker(config: Config): Promise<Broker> {
 
   let node: ClusterNode | null = null;
   let view: ClusterView;
-  let coordinator: GroupCoordinator | null = null;
   let groupsReady = false;
-  let groups: () => GroupCoordinator;
+  const offsetsPartitions = config.groups.offsetsPartitions;
+  // Created below, once the view it writes through exists.
+  let coordinator!: GroupCoordinator;
+  let producerIds: ProducerIdSource;
+  let ensureOffsetsTopic: () => void;
   if (clustered) {
-    node = await startClusterNode(config, { partitions, self, log });
-    view = new ReplicatedView(node, { internal });
-    // Group APIs are not advertised in a cluster yet (see createDispatcher).
-    groups = () => {
-      throw new Error("Consumer groups are not served by a clustered broker");
+    const n = await startClusterNode(config, { partitions, self, log });
+    node = n;
+    const replicated = new ReplicatedView(n, { internal });
+    producerIds = new ControllerProducerIds(n);
+    view = replicated;
+    let creating = false;
+    ensureOffsetsTopic = () => {
+      if (creating || replicated.topic(OFFSETS_TOPIC) !== undefined) return;
+      creating = true;
+      replicated.createTopic({
+        name: OFFSETS_TOPIC,
+        partitions: offsetsPartitions,
+        replicationFactor: Math.min(3, replicated.liveBrokers()),
+        configs: OFFSETS_TOPIC_CONFIGS,
+      }).catch((err) => log(`creating ${OFFSETS_TOPIC} failed: ${err}`))
+        .finally(() => (creating = false));
     };
+    // The coordinator of a group is the leader of its offsets partition:
+    // it reads the partition back when it takes over, and forgets it after.
+    n.onLeadership((topic, partition, leading) => {
+      if (topic !== OFFSETS_TOPIC) return;
+      if (leading) coordinator.load(partition);
+      else coordinator.unload(partition);
+    });
+    groupsReady = true;
   } else {
     const topics = TopicStore.open(dataDir);
     for (const t of topics.list()) partitions.openTopic(t);
-    const offsetsPartitions = topics.get(OFFSETS_TOPIC)?.partitions ??
-      config.groups.offsetsPartitions;
-    const c = new GroupCoordinator({
-      log: new PartitionOffsetsLog(partitions, offsetsPartitions),
-      timers: realTimers,
-      initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,
-      offsetsRetentionMs: config.groups.offsetsRetentionMs,
-      partitionExists: (topic, index) =>
-        topic !== OFFSETS_TOPIC && partitions.get(topic, index) !== undefined,
-    });
-    coordinator = c;
-    const loadAll = () => {
-      for (let i = 0; i < offsetsPartitions; i++) c.load(i);
-    };
-    groups = () => {
-      if (!groupsReady) {
-        groupsReady = true;
-        if (topics.get(OFFSETS_TOPIC) === undefined) {
-          partitions.openTopic(topics.create({
-            name: OFFSETS_TOPIC,
-            partitions: offsetsPartitions,
-            replicationFactor: 1,
-            configs: { "retention.ms": "-1", "retention.bytes": "-1" },
-            liveBrokers: 1,
-          }));
-          loadAll();
-        }
-      }
-      return c;
-    };
+    producerIds = ProducerIdAllocator.open(dataDir);
     view = new SingleNodeView({
       self,
       clusterId: readClusterId(dataDir),
@@ -187,11 +188,25 @@ export async function startBroker(config: Config): Promise<Broker> {
       internal,
       onDeleted: (info) => {
         if (!groupsReady) return;
-        c.removeTopicOffsets(info.name).catch((err) =>
+        coordinator.removeTopicOffsets(info.name).catch((err) =>
           log(`removing offsets of deleted topic "${info.name}" failed: ${err}`)
         );
       },
     });
+    const loadAll = () => {
+      for (let i = 0; i < offsetsPartitions; i++) coordinator.load(i);
+    };
+    ensureOffsetsTopic = () => {
+      if (topics.get(OFFSETS_TOPIC) !== undefined) return;
+      partitions.openTopic(topics.create({
+        name: OFFSETS_TOPIC,
+        partitions: offsetsPartitions,
+        replicationFactor: 1,
+        configs: OFFSETS_TOPIC_CONFIGS,
+        liveBrokers: 1,
+      }));
+      loadAll();
+    };
     if (topics.get(OFFSETS_TOPIC) !== undefined) {
       groupsReady = true;
       setTimeout(() => {
@@ -204,6 +219,25 @@ export async function startBroker(config: Config): Promise<Broker> {
       }, 0);
     }
   }
+  const cluster = view;
+  coordinator = new GroupCoordinator({
+    log: new PartitionOffsetsLog(cluster, offsetsPartitions),
+    timers: realTimers,
+    initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,
+    offsetsRetentionMs: config.groups.offsetsRetentionMs,
+    partitionExists: (topic, index) =>
+      topic !== OFFSETS_TOPIC &&
+      index < (cluster.topic(topic)?.partitions ?? 0),
+    ...(clustered
+      ? { owns: (p: number) => cluster.leading(OFFSETS_TOPIC, p).ok }
+      : {}),
+  });
+  // Kafka creates the offsets topic on first use, not at start.
+  const groups = () => {
+    groupsReady = true;
+    ensureOffsetsTopic();
+    return coordinator;
+  };
 
   const stopping = new AbortController();
   const ctx: BrokerContext = {
@@ -220,14 +254,12 @@ export async function startBroker(config: Config): Promise<Broker> {
     log,
   };
 
-  const dispatch = createDispatcher(ctx, {
-    without: clustered ? GROUP_APIS : new Set(),
-  });
+  const dispatch = createDispatcher(ctx);
   server.start();
   const retention = setInterval(() => {
     const deleted = partitions.enforceRetention();
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
-    if (groupsReady && coordinator !== null) {
+    if (groupsReady) {
       coordinator.expireOffsets().then(
         (n) => n > 0 && log(`expired ${n} committed offset(s)`),
         (err) => log(`expiring committed offsets failed: ${err}`),
@@ -242,7 +274,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     stopped ??= (async () => {
       stopping.abort();
       clearInterval(retention);
-      coordinator?.close();
+      coordinator.close();
       await server.stop();
       await node?.stop();
       flusher.close();

@@ -90,28 +90,14 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
 ] as ApiEntry<ApiKeyNum>[];
 
-/** The group coordinator's APIs and InitProducerId, served by one broker only for now. */
-export const GROUP_APIS: ReadonlySet<number> = new Set([
-  ApiKey.FindCoordinator,
-  ApiKey.JoinGroup,
-  ApiKey.SyncGroup,
-  ApiKey.Heartbeat,
-  ApiKey.LeaveGroup,
-  ApiKey.OffsetCommit,
-  ApiKey.OffsetFetch,
-  ApiKey.DescribeGroups,
-  ApiKey.ListGroups,
-  ApiKey.DeleteGroups,
-  ApiKey.InitProducerId,
-]);
+const BY_KEY = new Map<number, ApiEntry<ApiKeyNum>>(
+  APIS.map((a) => [a.apiKey, a]),
+);
 
-function apiVersionsBody(
-  apis: readonly ApiEntry<ApiKeyNum>[],
-  errorCode: number,
-): ResponseInput[18] {
+function apiVersionsBody(errorCode: number): ResponseInput[18] {
   return {
     errorCode,
-    apiKeys: apis.map((a) => ({
+    apiKeys: APIS.map((a) => ({
       apiKey: a.apiKey,
       minVersion: a.minVersion,
       maxVersion: a.maxVersion,
@@ -124,21 +110,12 @@ export class UnsupportedRequestError extends Error {
   override name = "UnsupportedRequestError";
 }
 
-/**
- * `without` names APIs this broker must not advertise (what a client is not
- * told about it will not call).
- */
 export function createDispatcher(
   ctx: BrokerContext,
-  opts: { without: ReadonlySet<number> },
 ): (frame: Uint8Array, conn: ConnectionInfo) => Promise<Reply> {
-  const apis = APIS.filter((a) => !opts.without.has(a.apiKey));
-  const byKey = new Map<number, ApiEntry<ApiKeyNum>>(
-    apis.map((a) => [a.apiKey, a]),
-  );
   return async (frame, conn) => {
     const { header, bodyOffset } = decodeRequestHeader(frame);
-    const entry = byKey.get(header.apiKey);
+    const entry = BY_KEY.get(header.apiKey);
     const version = header.apiVersion;
     if (
       entry === undefined || version < entry.minVersion ||
@@ -151,7 +128,7 @@ export function createDispatcher(
           ApiKey.ApiVersions,
           0,
           header.correlationId,
-          apiVersionsBody(apis, ErrorCode.UNSUPPORTED_VERSION),
+          apiVersionsBody(ErrorCode.UNSUPPORTED_VERSION),
         );
       }
       throw new UnsupportedRequestError(
@@ -163,7 +140,7 @@ export function createDispatcher(
         ApiKey.ApiVersions,
         version,
         header.correlationId,
-        apiVersionsBody(apis, ErrorCode.NONE),
+        apiVersionsBody(ErrorCode.NONE),
       );
     }
     const body = decodeRequest(entry.apiKey, version, frame, bodyOffset);

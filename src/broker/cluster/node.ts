@@ -25,7 +25,11 @@ import {
   type TopicState,
 } from "../controller/mod.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
-import { encodeProduceEntry, PartitionStateMachine } from "./partition_sm.ts";
+import {
+  encodeBarrierEntry,
+  encodeProduceEntry,
+  PartitionStateMachine,
+} from "./partition_sm.ts";
 import { fetchFromReplica } from "./replica_fetch.ts";
 import { Rpc } from "./rpc.ts";
 
@@ -96,6 +100,9 @@ export class ClusterNode {
   readonly #reporting = new Set<number>();
   readonly #timers: ReturnType<typeof setInterval>[] = [];
   readonly #metadataWaiters = new Set<() => void>();
+  readonly #leadershipListeners = new Set<
+    (topic: string, partition: number, leading: boolean) => void
+  >();
   #reconcileQueued = false;
   #stopped = false;
 
@@ -152,8 +159,16 @@ export class ClusterNode {
       },
     };
     this.#host.onLeaderChange((e) => {
+      const wasLeading = this.#leaderTerms.has(e.groupId);
       if (e.leader === this.nodeId) this.#leaderTerms.set(e.groupId, e.term);
       else this.#leaderTerms.delete(e.groupId);
+      if (e.groupId !== CONTROLLER_GROUP) {
+        if (e.leader === this.nodeId && !wasLeading) {
+          this.#announceLeadership(e.groupId, e.term);
+        } else if (e.leader !== this.nodeId && wasLeading) {
+          this.#emitLeadership(e.groupId, false);
+        }
+      }
       if (e.groupId === CONTROLLER_GROUP && e.leader === this.nodeId) {
         this.#becomeController();
       }
@@ -246,6 +261,47 @@ export class ClusterNode {
       this.#host.removeGroup(groupId);
       this.#opts.partitions.dropPartition(sm.partition);
     }
+  }
+
+  /**
+   * Calls `cb(topic, partition, true)` once this broker leads a partition
+   * and has applied everything committed before (so its log is complete),
+   * and `cb(..., false)` when it stops leading.
+   */
+  onLeadership(
+    cb: (topic: string, partition: number, leading: boolean) => void,
+  ): () => void {
+    this.#leadershipListeners.add(cb);
+    return () => this.#leadershipListeners.delete(cb);
+  }
+
+  #emitLeadership(groupId: number, leading: boolean): void {
+    const sm = this.#hosted.get(groupId);
+    if (sm === undefined) return;
+    for (const cb of this.#leadershipListeners) {
+      try {
+        cb(sm.partition.topic, sm.partition.index, leading);
+      } catch (err) {
+        this.#opts.log(`leadership listener failed: ${err}`);
+      }
+    }
+  }
+
+  /**
+   * A new leader has committed entries it may not have applied yet; a
+   * barrier entry, once applied here, proves it has applied them all.
+   */
+  #announceLeadership(groupId: number, term: number): void {
+    this.#host.propose(groupId, encodeBarrierEntry()).then(
+      () => {
+        if (this.#leaderTerms.get(groupId) === term) {
+          this.#emitLeadership(groupId, true);
+        }
+      },
+      () => {
+        // Leadership moved on before the barrier applied: nothing to tell.
+      },
+    );
   }
 
   #filling = new Set<number>();
@@ -483,5 +539,46 @@ export class ClusterNode {
 
   static newTopicId(): string {
     return randomHex(16);
+  }
+}
+
+const PRODUCER_ID_BLOCK = 1000;
+
+/**
+ * Producer ids for a cluster: blocks handed out by the controller, so no
+ * two brokers (and no restart) ever give the same id to two producers.
+ */
+export class ControllerProducerIds {
+  readonly #node: ClusterNode;
+  #next = 0n;
+  #end = 0n;
+  #refill: Promise<void> | null = null;
+
+  constructor(node: ClusterNode) {
+    this.#node = node;
+  }
+
+  async next(): Promise<bigint> {
+    while (this.#next >= this.#end) {
+      this.#refill ??= this.#allocate().finally(() => (this.#refill = null));
+      await this.#refill;
+    }
+    return this.#next++;
+  }
+
+  async #allocate(): Promise<void> {
+    const result = await this.#node.propose({
+      type: "allocateProducerIds",
+      count: PRODUCER_ID_BLOCK,
+    });
+    if (!result.ok || result.firstProducerId === undefined) {
+      throw new Error(
+        `The controller handed out no producer ids: ${
+          result.ok ? "no block in its answer" : result.message
+        }`,
+      );
+    }
+    this.#next = result.firstProducerId;
+    this.#end = result.firstProducerId + BigInt(PRODUCER_ID_BLOCK);
   }
 }

@@ -20,6 +20,8 @@ import type {
 } from "../partitions.ts";
 
 const ENTRY_PRODUCE = 1;
+/** Changes nothing; a leader proposes one to learn it has applied all. */
+const ENTRY_BARRIER = 2;
 const SNAPSHOT_VERSION = 1;
 const SNAPSHOT_BYTES = 1 + 8 + 8 + 8;
 
@@ -29,6 +31,10 @@ export function encodeProduceEntry(records: Uint8Array): Uint8Array {
   out[0] = ENTRY_PRODUCE;
   out.set(records, 1);
   return out;
+}
+
+export function encodeBarrierEntry(): Uint8Array {
+  return Uint8Array.of(ENTRY_BARRIER);
 }
 
 export interface PartitionSnapshot {

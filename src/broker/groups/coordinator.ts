@@ -42,6 +42,7 @@ export const GroupError = {
   OFFSET_METADATA_TOO_LARGE: 12,
   COORDINATOR_LOAD_IN_PROGRESS: 14,
   COORDINATOR_NOT_AVAILABLE: 15,
+  NOT_COORDINATOR: 16,
   ILLEGAL_GENERATION: 22,
   INCONSISTENT_GROUP_PROTOCOL: 23,
   INVALID_GROUP_ID: 24,
@@ -83,6 +84,11 @@ export interface CoordinatorOptions {
   offsetsRetentionMs: number;
   /** Whether a topic partition exists, for OffsetCommit. */
   partitionExists(topic: string, partition: number): boolean;
+  /**
+   * Whether this broker coordinates the groups of an offsets partition (in
+   * a cluster: leads it). Absent: always, as a single broker does.
+   */
+  owns?(partition: number): boolean;
 }
 
 /** Kafka's group.min/max.session.timeout.ms defaults, min relaxed for tests. */
@@ -226,6 +232,42 @@ export class GroupCoordinator {
   }
 
   /**
+   * Null when this broker can answer for the group now, else the error:
+   * NOT_COORDINATOR if another broker coordinates it (clients look again),
+   * `loading` while its partition is being read back.
+   */
+  #unavailable(groupId: string, loading: number): number | null {
+    const partition = this.partitionFor(groupId);
+    if (this.#opts.owns !== undefined && !this.#opts.owns(partition)) {
+      return GroupError.NOT_COORDINATOR;
+    }
+    return this.#loaded.has(partition) ? null : loading;
+  }
+
+  /**
+   * Forgets one partition's groups and offsets (this broker stopped leading
+   * it); their members are told to find the new coordinator.
+   */
+  unload(partition: number): void {
+    this.#loaded.delete(partition);
+    for (const [groupId, group] of this.#groups) {
+      if (group.partition !== partition) continue;
+      this.#clearRebalanceTimers(group);
+      for (const t of group.pending.values()) this.#timers.clear(t);
+      for (const m of group.members.values()) {
+        if (m.sessionTimer !== null) this.#timers.clear(m.sessionTimer);
+        this.#settle(m, GroupError.NOT_COORDINATOR);
+      }
+      this.#groups.delete(groupId);
+    }
+    for (const groupId of [...this.#offsets.keys()]) {
+      if (this.partitionFor(groupId) === partition) {
+        this.#offsets.delete(groupId);
+      }
+    }
+  }
+
+  /**
    * Rebuilds one partition's groups and offsets from its log. Until this
    * ran, requests for its groups are answered as loading.
    */
@@ -297,9 +339,11 @@ export class GroupCoordinator {
       Promise.resolve(this.#joinError(errorCode, memberId));
     if (req.groupId === "") return fail(GroupError.INVALID_GROUP_ID);
     // Not LOAD_IN_PROGRESS: kafkajs would not retry the join on it.
-    if (!this.isLoaded(req.groupId)) {
-      return fail(GroupError.COORDINATOR_NOT_AVAILABLE);
-    }
+    const away = this.#unavailable(
+      req.groupId,
+      GroupError.COORDINATOR_NOT_AVAILABLE,
+    );
+    if (away !== null) return fail(away);
     if (
       req.sessionTimeoutMs < SESSION_TIMEOUT_MIN_MS ||
       req.sessionTimeoutMs > SESSION_TIMEOUT_MAX_MS
@@ -713,9 +757,11 @@ export class GroupCoordinator {
   #memberFor(
     req: { groupId: string; memberId: string; groupInstanceId: string | null },
   ): { group: Group; member: Member } | number {
-    if (!this.isLoaded(req.groupId)) {
-      return GroupError.COORDINATOR_NOT_AVAILABLE;
-    }
+    const away = this.#unavailable(
+      req.groupId,
+      GroupError.COORDINATOR_NOT_AVAILABLE,
+    );
+    if (away !== null) return away;
     const group = this.#groups.get(req.groupId);
     const member = group?.members.get(req.memberId);
     if (group === undefined || member === undefined) {
@@ -835,9 +881,11 @@ export class GroupCoordinator {
     groupId: string,
     members: readonly { memberId: string; groupInstanceId: string | null }[],
   ): { errorCode: number; members: LeaveGroupResponseMembersInput[] } {
-    if (!this.isLoaded(groupId)) {
-      return { errorCode: GroupError.COORDINATOR_NOT_AVAILABLE, members: [] };
-    }
+    const away = this.#unavailable(
+      groupId,
+      GroupError.COORDINATOR_NOT_AVAILABLE,
+    );
+    if (away !== null) return { errorCode: away, members: [] };
     const group = this.#groups.get(groupId);
     const answers = members.map((m) => {
       const memberId = m.memberId !== ""
@@ -885,9 +933,11 @@ export class GroupCoordinator {
           errorCode,
         })),
       }));
-    if (!this.isLoaded(req.groupId)) {
-      return all(GroupError.COORDINATOR_LOAD_IN_PROGRESS);
-    }
+    const away = this.#unavailable(
+      req.groupId,
+      GroupError.COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    if (away !== null) return all(away);
     if (req.groupId === "") return all(GroupError.INVALID_GROUP_ID);
     const group = this.#groups.get(req.groupId);
     const standalone = req.generationId < 0 && req.memberId === "";
@@ -972,9 +1022,11 @@ export class GroupCoordinator {
     errorCode: number;
     topics: { name: string; partitions: OffsetAnswer[] }[];
   } {
-    if (!this.isLoaded(groupId)) {
-      return { errorCode: GroupError.COORDINATOR_LOAD_IN_PROGRESS, topics: [] };
-    }
+    const away = this.#unavailable(
+      groupId,
+      GroupError.COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    if (away !== null) return { errorCode: away, topics: [] };
     const offsets = this.#offsets.get(groupId) ?? new Map();
     const answer = (topic: string, partitionIndex: number): OffsetAnswer => {
       const c = offsets.get(`${topic}\u0000${partitionIndex}`);
@@ -1017,10 +1069,14 @@ export class GroupCoordinator {
       protocolData: "",
       members: [],
     };
-    if (!this.isLoaded(groupId)) {
+    const away = this.#unavailable(
+      groupId,
+      GroupError.COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    if (away !== null) {
       return {
         ...base,
-        errorCode: GroupError.COORDINATOR_LOAD_IN_PROGRESS,
+        errorCode: away,
         groupState: "",
       };
     }
@@ -1070,7 +1126,11 @@ export class GroupCoordinator {
 
   /** Deletes an empty group and its offsets (DeleteGroups). */
   async deleteGroup(groupId: string): Promise<number> {
-    if (!this.isLoaded(groupId)) return GroupError.COORDINATOR_LOAD_IN_PROGRESS;
+    const away = this.#unavailable(
+      groupId,
+      GroupError.COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    if (away !== null) return away;
     const group = this.#groups.get(groupId);
     const offsets = this.#offsets.get(groupId);
     if (group === undefined && offsets === undefined) {

@@ -5,6 +5,8 @@ import assert from "node:assert/strict";
 import type { JoinGroupRequest } from "../../protocol/mod.ts";
 import { Flusher } from "../../storage/mod.ts";
 import { PartitionManager } from "../partitions.ts";
+import { SingleNodeView } from "../single_node.ts";
+import { TopicStore } from "../topics.ts";
 import {
   GroupCoordinator,
   GroupError,
@@ -69,17 +71,28 @@ function openCoordinator(dir: string, timers: Timers) {
       maxMessageBytes: 1 << 20,
     },
   });
-  const topic = (name: string, count: number) => ({
-    name,
-    topicId: "0".repeat(32),
-    partitions: count,
-    replicationFactor: 1,
-    configs: {},
-  });
+  const topics = TopicStore.open(dir);
+  // Reopening the same directory finds the topics already there.
+  const topic = (name: string, count: number) =>
+    topics.get(name) ?? topics.create({
+      name,
+      partitions: count,
+      replicationFactor: 1,
+      configs: {},
+      liveBrokers: 1,
+    });
   partitions.openTopic(topic(OFFSETS_TOPIC, PARTITIONS));
   partitions.openTopic(topic("t", 2));
+  const cluster = new SingleNodeView({
+    self: { nodeId: 1, host: "localhost", port: 9092 },
+    clusterId: "test",
+    topics,
+    partitions,
+    internal: new Set([OFFSETS_TOPIC]),
+    onDeleted: () => {},
+  });
   const coordinator = new GroupCoordinator({
-    log: new PartitionOffsetsLog(partitions, PARTITIONS),
+    log: new PartitionOffsetsLog(cluster, PARTITIONS),
     timers,
     initialRebalanceDelayMs: 0,
     offsetsRetentionMs: 60_000,

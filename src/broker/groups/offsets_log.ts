@@ -10,7 +10,8 @@ import {
   type Record,
   type RecordInput,
 } from "../../protocol/mod.ts";
-import type { Partition, PartitionManager } from "../partitions.ts";
+import type { ClusterView } from "../handlers/context.ts";
+import type { Partition } from "../partitions.ts";
 
 export const OFFSETS_TOPIC = "__consumer_offsets";
 const READ_CHUNK_BYTES = 1 << 20;
@@ -27,24 +28,28 @@ export class OffsetsLogError extends Error {
   override name = "OffsetsLogError";
 }
 
-/** An OffsetsLog on the broker's partitions of OFFSETS_TOPIC. */
+/**
+ * An OffsetsLog on this broker's partitions of OFFSETS_TOPIC, written through
+ * the ClusterView: appended directly on a single broker, replicated through
+ * the partition's Raft group in a cluster.
+ */
 export class PartitionOffsetsLog implements OffsetsLog {
   readonly partitionCount: number;
-  readonly #partitions: PartitionManager;
+  readonly #cluster: ClusterView;
 
-  constructor(partitions: PartitionManager, partitionCount: number) {
-    this.#partitions = partitions;
+  constructor(cluster: ClusterView, partitionCount: number) {
+    this.#cluster = cluster;
     this.partitionCount = partitionCount;
   }
 
   #partition(index: number): Partition {
-    const p = this.#partitions.get(OFFSETS_TOPIC, index);
-    if (p === undefined) {
+    const leading = this.#cluster.leading(OFFSETS_TOPIC, index);
+    if (!leading.ok) {
       throw new OffsetsLogError(
-        `Partition ${OFFSETS_TOPIC}-${index} is not open on this broker`,
+        `Partition ${OFFSETS_TOPIC}-${index} is not led by this broker (error ${leading.errorCode})`,
       );
     }
-    return p;
+    return leading.partition;
   }
 
   async append(
@@ -52,9 +57,16 @@ export class PartitionOffsetsLog implements OffsetsLog {
     records: readonly RecordInput[],
   ): Promise<void> {
     const p = this.#partition(partition);
-    const outcome = this.#partitions.append(p, buildRecordBatch(records));
-    if (!outcome.ok) throw outcome.error;
-    await this.#partitions.durable(p, outcome.lastOffset);
+    const outcome = await this.#cluster.write(p, buildRecordBatch(records));
+    if (!outcome.ok) {
+      throw new OffsetsLogError(
+        `Writing to ${OFFSETS_TOPIC}-${partition} failed: ${
+          "errorCode" in outcome
+            ? `error ${outcome.errorCode}`
+            : outcome.error.message
+        }`,
+      );
+    }
   }
 
   *read(partition: number): Iterable<Record> {

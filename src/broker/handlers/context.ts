@@ -5,7 +5,7 @@
  */
 import type { GroupCoordinator } from "../groups/coordinator.ts";
 import type { AppendOutcome, Partition } from "../partitions.ts";
-import type { ProducerIdAllocator } from "../producers/producer_ids.ts";
+import type { ProducerIdSource } from "../producers/producer_ids.ts";
 import type { TopicInfo } from "../topics.ts";
 
 export interface BrokerIdentity {
@@ -97,7 +97,7 @@ export interface BrokerContext {
    * offsets topic if it does not exist yet (as Kafka does on first use).
    */
   groups(): GroupCoordinator;
-  readonly producerIds: ProducerIdAllocator;
+  readonly producerIds: ProducerIdSource;
   /** Aborted when the broker stops, so long polls end at once. */
   readonly stopping: AbortSignal;
   log(message: string): void;

@@ -28,6 +28,7 @@ import {
   type SyncGroupRequest,
   type SyncGroupResponseInput,
 } from "../../protocol/mod.ts";
+import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const KEY_TYPE_GROUP = 0;
@@ -39,22 +40,41 @@ export function handleFindCoordinator(
   { version }: RequestInfo,
 ): FindCoordinatorResponseInput {
   const keys = version >= 4 ? req.coordinatorKeys : [req.key];
-  // Every offsets partition is led by this broker until the cluster issue;
-  // creating the topic here makes the node id below a real coordinator.
-  ctx.groups();
-  const self = ctx.self;
+  // Creates the offsets topic on first use; until its partitions have
+  // leaders, clients are told to ask again.
+  const coordinator = ctx.groups();
+  const offsets = ctx.cluster.topic(OFFSETS_TOPIC);
+  const brokers = ctx.cluster.brokers();
   const answers = keys.map((key) => {
-    const errorCode = req.keyType === KEY_TYPE_GROUP
-      ? ErrorCode.NONE
-      : ErrorCode.COORDINATOR_NOT_AVAILABLE;
-    const found = errorCode === ErrorCode.NONE;
+    const unavailable = (errorMessage: string) => ({
+      key,
+      nodeId: -1,
+      host: "",
+      port: -1,
+      errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+      errorMessage,
+    });
+    if (req.keyType !== KEY_TYPE_GROUP) {
+      return unavailable("raftq has no transaction coordinator");
+    }
+    if (offsets === undefined) {
+      return unavailable(`${OFFSETS_TOPIC} is being created`);
+    }
+    const leader = ctx.cluster.partitionView(
+      offsets,
+      coordinator.partitionFor(key),
+    ).leaderId;
+    const broker = brokers.find((b) => b.nodeId === leader);
+    if (broker === undefined) {
+      return unavailable(`the coordinator of group "${key}" is being elected`);
+    }
     return {
       key,
-      nodeId: found ? self.nodeId : -1,
-      host: found ? self.host : "",
-      port: found ? self.port : -1,
-      errorCode,
-      errorMessage: found ? null : "raftq has no transaction coordinator",
+      nodeId: broker.nodeId,
+      host: broker.host,
+      port: broker.port,
+      errorCode: ErrorCode.NONE,
+      errorMessage: null,
     };
   });
   const first = answers[0]!;

@@ -13,10 +13,10 @@ import {
 import { PRODUCER_EPOCH_MAX } from "../producers/producer_ids.ts";
 import type { BrokerContext } from "./context.ts";
 
-export function handleInitProducerId(
+export async function handleInitProducerId(
   ctx: BrokerContext,
   req: InitProducerIdRequest,
-): InitProducerIdResponseInput {
+): Promise<InitProducerIdResponseInput> {
   if (req.transactionalId !== null) {
     return {
       throttleTimeMs: 0,
@@ -36,10 +36,23 @@ export function handleInitProducerId(
       producerEpoch: req.producerEpoch + 1,
     };
   }
+  let producerId: bigint;
+  try {
+    producerId = await ctx.producerIds.next();
+  } catch (err) {
+    // In a cluster ids come from the controller, which may be electing.
+    ctx.log(`no producer id to hand out: ${err}`);
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
+      producerId: -1n,
+      producerEpoch: -1,
+    };
+  }
   return {
     throttleTimeMs: 0,
     errorCode: ErrorCode.NONE,
-    producerId: ctx.producerIds.next(),
+    producerId,
     producerEpoch: 0,
   };
 }

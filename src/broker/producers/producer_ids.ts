@@ -9,7 +9,13 @@ const DEFAULT_BLOCK_SIZE = 1000n;
 /** Producer epochs are int16; Kafka hands out a new id when one runs out. */
 export const PRODUCER_EPOCH_MAX = 32_766;
 
-export class ProducerIdAllocator {
+/** Where InitProducerId gets ids no producer has had before. */
+export interface ProducerIdSource {
+  next(): Promise<bigint>;
+}
+
+/** A single broker's ids, reserved in blocks in its data directory. */
+export class ProducerIdAllocator implements ProducerIdSource {
   readonly #file: string;
   readonly #blockSize: bigint;
   #next: bigint;
@@ -45,11 +51,11 @@ export class ProducerIdAllocator {
   }
 
   /** A producer id never handed out before, by this broker or an earlier run. */
-  next(): bigint {
+  next(): Promise<bigint> {
     if (this.#next === this.#reservedEnd) {
       this.#reserve(this.#reservedEnd + this.#blockSize);
     }
-    return this.#next++;
+    return Promise.resolve(this.#next++);
   }
 
   #reserve(end: bigint): void {

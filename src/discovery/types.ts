@@ -1,0 +1,179 @@
+/**
+ * The Discovery seam shared by every implementation, the checks on what a
+ * broker announces about itself, and the listener fan-out that each
+ * implementation uses to deliver events.
+ */
+import type { Peer } from "../config/mod.ts";
+
+export type BrokerStatus = "starting" | "online" | "draining";
+
+/** What one broker tells the others about itself. */
+export interface BrokerInfo {
+  nodeId: number;
+  /** Advertised Kafka host. */
+  host: string;
+  kafkaPort: number;
+  raftHost: string;
+  raftPort: number;
+  status: BrokerStatus;
+  /** Optional, refreshed by update(). */
+  load?: { partitions: number; leaders: number };
+  startedAtMs: number;
+}
+
+export type DiscoveryEvent =
+  | { type: "up"; broker: BrokerInfo }
+  | { type: "down"; nodeId: number };
+
+export type DiscoveryListener = (e: DiscoveryEvent) => void;
+
+/**
+ * Introduces brokers to each other. Not authoritative: the controller group
+ * decides membership; discovery only says who might be out there.
+ *
+ * Every implementation reports changes of the calling broker too, so a
+ * listener sees the same stream whichever broker it belongs to.
+ */
+export interface Discovery {
+  register(self: BrokerInfo): Promise<void>;
+  /** Status or load changes of the registered broker. */
+  update(self: BrokerInfo): Promise<void>;
+  deregister(): Promise<void>;
+  /** The last known view (etcd: the cache, when etcd is unreachable). */
+  list(): Promise<BrokerInfo[]>;
+  /** Returns the unsubscribe function. */
+  watch(listener: DiscoveryListener): () => void;
+  close(): Promise<void>;
+}
+
+/** The `discovery` slice of the config. */
+export interface DiscoveryConfig {
+  type: "memory" | "static" | "etcd";
+  endpoints: readonly string[];
+  username: string;
+  password: string;
+  timeoutMs: number;
+  prefix: string;
+  peers: readonly Peer[];
+}
+
+export interface DiscoveryOptions {
+  log?: (msg: string) => void;
+  /** etcd only: lifetime of the registration when keep-alives stop. */
+  leaseTtlSeconds?: number;
+}
+
+/** A Discovery used out of order: update before register, use after close. */
+export class DiscoveryStateError extends Error {
+  override name = "DiscoveryStateError";
+}
+
+const STATUSES: readonly BrokerStatus[] = ["starting", "online", "draining"];
+
+function isPort(n: unknown, opts: { zeroAllowed: boolean }): boolean {
+  return Number.isInteger(n) && (n as number) >= (opts.zeroAllowed ? 0 : 1) &&
+    (n as number) <= 65535;
+}
+
+function isCount(n: unknown): boolean {
+  return Number.isSafeInteger(n) && (n as number) >= 0;
+}
+
+/**
+ * What is wrong with a would-be BrokerInfo, or undefined when nothing is.
+ * Kafka host and port may be ""/0: static discovery does not know them for
+ * other brokers.
+ */
+export function brokerInfoProblem(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) return "not an object";
+  const b = value as Record<string, unknown>;
+  const bad = (field: string) =>
+    `bad ${field}: ${JSON.stringify(b[field]) ?? "undefined"}`;
+  if (!Number.isInteger(b.nodeId) || (b.nodeId as number) < 1) {
+    return bad("nodeId");
+  }
+  if (typeof b.host !== "string") return bad("host");
+  if (!isPort(b.kafkaPort, { zeroAllowed: true })) return bad("kafkaPort");
+  if (typeof b.raftHost !== "string" || b.raftHost === "") {
+    return bad("raftHost");
+  }
+  if (!isPort(b.raftPort, { zeroAllowed: false })) return bad("raftPort");
+  if (!STATUSES.includes(b.status as BrokerStatus)) return bad("status");
+  if (b.load !== undefined) {
+    const load = b.load as Record<string, unknown> | null;
+    if (
+      typeof load !== "object" || load === null ||
+      !isCount(load.partitions) || !isCount(load.leaders)
+    ) return bad("load");
+  }
+  if (!Number.isSafeInteger(b.startedAtMs) || (b.startedAtMs as number) < 0) {
+    return bad("startedAtMs");
+  }
+  return undefined;
+}
+
+/** Throws a TypeError naming the bad field of a broker's own info. */
+export function checkBrokerInfo(self: BrokerInfo): void {
+  const problem = brokerInfoProblem(self);
+  if (problem !== undefined) {
+    throw new TypeError(`Cannot announce broker: ${problem}`);
+  }
+}
+
+/**
+ * A copy holding only BrokerInfo's fields, which callers cannot mutate behind
+ * our back (nor we theirs); also drops extra fields read from etcd.
+ */
+export function copyBrokerInfo(b: BrokerInfo): BrokerInfo {
+  const copy: BrokerInfo = {
+    nodeId: b.nodeId,
+    host: b.host,
+    kafkaPort: b.kafkaPort,
+    raftHost: b.raftHost,
+    raftPort: b.raftPort,
+    status: b.status,
+    startedAtMs: b.startedAtMs,
+  };
+  if (b.load !== undefined) {
+    copy.load = { partitions: b.load.partitions, leaders: b.load.leaders };
+  }
+  return copy;
+}
+
+/**
+ * The listeners of one Discovery. A throwing listener is logged and does not
+ * keep the event from the others, nor fail the change that caused it.
+ */
+export class Listeners {
+  #listeners = new Set<DiscoveryListener>();
+  #log: (msg: string) => void;
+
+  constructor(log: (msg: string) => void) {
+    this.#log = log;
+  }
+
+  add(listener: DiscoveryListener): () => void {
+    // Wrapped so that one function subscribed twice gets two subscriptions.
+    const entry: DiscoveryListener = (e) => listener(e);
+    this.#listeners.add(entry);
+    return () => {
+      this.#listeners.delete(entry);
+    };
+  }
+
+  emit(e: DiscoveryEvent): void {
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(
+          e.type === "up" ? { ...e, broker: copyBrokerInfo(e.broker) } : e,
+        );
+      } catch (err) {
+        this.#log(`Discovery listener failed on ${e.type} event: ${err}`);
+      }
+    }
+  }
+
+  clear(): void {
+    this.#listeners.clear();
+  }
+}

@@ -150,3 +150,34 @@ Deno.test("lineBatches ends the input when stopped, keeping what was read", asyn
   }
   assert.deepEqual(groups, [["first"]]);
 });
+
+Deno.test("runCli exits 2 when reset-offsets has no target or two, or consume mixes --group and --partition", async () => {
+  const none = captureIo();
+  assert.equal(
+    await runCli(["group", "reset-offsets", "g", "--topic", "t"], none.io),
+    EXIT_USAGE,
+  );
+  assert.match(none.err(), /one of --to-earliest, --to-latest, --to-offset/);
+  const two = captureIo();
+  assert.equal(
+    await runCli([
+      "group",
+      "reset-offsets",
+      "g",
+      "--topic",
+      "t",
+      "--to-latest",
+      "--to-offset",
+      "3",
+    ], two.io),
+    EXIT_USAGE,
+  );
+  assert.match(two.err(), /cannot be used with/);
+  assert.equal(
+    await runCli(
+      ["consume", "t", "--group", "g", "--partition", "0"],
+      captureIo().io,
+    ),
+    EXIT_USAGE,
+  );
+});

@@ -11,6 +11,11 @@ export interface CliIo {
   interrupt: AbortSignal;
 }
 
+/** Thrown by commands for a failure its message explains to the user. */
+export class CommandError extends Error {
+  override name = "CommandError";
+}
+
 /** Where client commands connect when --bootstrap is not given. */
 export const BOOTSTRAP_ENV = "RAFTQ_BOOTSTRAP";
 

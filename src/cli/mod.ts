@@ -1,8 +1,8 @@
 /**
- * raftq's command line: `serve` runs a broker; `topic`, `produce` and
- * `consume` drive a cluster through raftq's own Kafka client. Exit codes are
- * 0 (ok), 1 (error) and 2 (usage). The argument parser (commander) is
- * imported only in program.ts.
+ * raftq's command line: `serve` runs a broker; `topic`, `produce`,
+ * `consume`, `group` and `cluster` drive a cluster through raftq's own
+ * Kafka client. Exit codes are 0 (ok), 1 (error) and 2 (usage). The
+ * argument parser (commander) is imported only in program.ts.
  */
 import { type CliIo, processIo } from "./io.ts";
 import { runCli as runWith } from "./program.ts";

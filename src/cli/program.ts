@@ -2,15 +2,27 @@
  * The command tree (commander is imported here and nowhere else in raftq),
  * and the mapping of outcomes to exit codes: 0 ok, 1 error, 2 usage.
  */
-import { Command, CommanderError, InvalidArgumentError } from "commander";
+import {
+  Command,
+  CommanderError,
+  InvalidArgumentError,
+  Option,
+} from "commander";
 import {
   ConnectionError,
   KafkaError,
   RequestTimeoutError,
 } from "../client/mod.ts";
 import { ConfigError } from "../config/mod.ts";
+import { clusterStatus } from "./cluster.ts";
 import { consume } from "./consume.ts";
-import { BOOTSTRAP_ENV, type CliIo } from "./io.ts";
+import {
+  deleteGroup,
+  describeGroup,
+  listGroups,
+  resetOffsets,
+} from "./group.ts";
+import { BOOTSTRAP_ENV, type CliIo, CommandError } from "./io.ts";
 import { produce } from "./produce.ts";
 import { serve } from "./serve.ts";
 import {
@@ -23,11 +35,6 @@ import {
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
-
-/** Thrown by commands for a failure already explained to the user. */
-export class CommandError extends Error {
-  override name = "CommandError";
-}
 
 /** Failures that are the world's doing, shown as their message alone. */
 function isExpected(error: unknown): error is Error {
@@ -46,6 +53,13 @@ function integerOption(min: number) {
     }
     return n;
   };
+}
+
+function offsetOption(value: string): bigint {
+  if (!/^\d+$/.test(value)) {
+    throw new InvalidArgumentError("Expected an offset (0 or more).");
+  }
+  return BigInt(value);
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -131,8 +145,58 @@ function buildProgram(io: CliIo): Command {
     .argument("<topic>")
     .option("--from-beginning", "start at the earliest offset, not the end")
     .option("--max-messages <n>", "exit after n messages", integerOption(1))
-    .option("--partition <p>", "only this partition", integerOption(0))
+    .addOption(
+      new Option("--partition <p>", "only this partition")
+        .argParser(integerOption(0)).conflicts("group"),
+    )
+    .option(
+      "--group <id>",
+      "consume as a member of this consumer group, from its committed offsets",
+    )
     .action((name, opts) => consume(io, name, opts));
+
+  const group = program.command("group").description("manage consumer groups");
+  clientCommand(group, "list")
+    .description("list consumer groups and their states")
+    .action((opts) => listGroups(io, opts));
+  clientCommand(group, "describe")
+    .description("show a group's members, offsets and lag per partition")
+    .argument("<group>")
+    .action((id, opts) => describeGroup(io, id, opts));
+  const resetTargets = ["toEarliest", "toLatest", "toOffset"];
+  const resetTarget = (flag: string, description: string) => {
+    const option = new Option(flag, description);
+    return option.conflicts(
+      resetTargets.filter((t) => t !== option.attributeName()),
+    );
+  };
+  clientCommand(group, "reset-offsets")
+    .description("set a group's offsets of a topic (group without members)")
+    .argument("<group>")
+    .requiredOption("--topic <topic>", "topic whose offsets to reset")
+    .addOption(resetTarget("--to-earliest", "to each partition's start"))
+    .addOption(resetTarget("--to-latest", "to each partition's end"))
+    .addOption(
+      resetTarget("--to-offset <n>", "to this offset (kept within the log)")
+        .argParser(offsetOption),
+    )
+    .action((id, opts, command: Command) => {
+      if (!opts.toEarliest && !opts.toLatest && opts.toOffset === undefined) {
+        command.error(
+          "error: one of --to-earliest, --to-latest, --to-offset is required",
+        );
+      }
+      return resetOffsets(io, id, opts);
+    });
+  clientCommand(group, "delete")
+    .description("delete a group without members, with its offsets")
+    .argument("<group>")
+    .action((id, opts) => deleteGroup(io, id, opts));
+
+  const cluster = program.command("cluster").description("inspect the cluster");
+  clientCommand(cluster, "status")
+    .description("show brokers, the controller and partition replicas")
+    .action((opts) => clusterStatus(io, opts));
   return program;
 }
 

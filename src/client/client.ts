@@ -4,12 +4,23 @@
  * partition leader over one connection per broker, and retries retriable
  * errors (a leader moved or not yet elected) after refreshing metadata.
  */
-import { ApiKey, ErrorCode } from "../protocol/mod.ts";
+import {
+  ApiKey,
+  ErrorCode,
+  type RequestInput,
+  type ResponseBodies,
+} from "../protocol/mod.ts";
 import {
   BrokerConnection,
+  type ClientApi,
   type ConnectionOptions,
   parseAddress,
 } from "./connection.ts";
+import {
+  CONSUMER_PROTOCOL_TYPE,
+  decodeAssignment,
+  type TopicPartitions,
+} from "./consumer_protocol.ts";
 import { ConnectionError, KafkaError, throwIfError } from "./errors.ts";
 
 export interface BrokerMetadata {
@@ -57,11 +68,57 @@ export interface ClientOptions {
   retries?: number;
 }
 
+export interface BrokerAddress {
+  nodeId: number;
+  host: string;
+  port: number;
+}
+
+export interface GroupListing {
+  groupId: string;
+  /** "consumer" for consumer groups; "" for a group with offsets only. */
+  protocolType: string;
+  /** Empty, PreparingRebalance, CompletingRebalance, Stable or Dead. */
+  state: string;
+}
+
+export interface GroupMemberDescription {
+  memberId: string;
+  groupInstanceId: string | null;
+  clientId: string;
+  clientHost: string;
+  /** Decoded for consumer groups; empty for other protocol types. */
+  assignment: TopicPartitions[];
+}
+
+export interface GroupDescription {
+  groupId: string;
+  /** As GroupListing.state; "Dead" for a group the broker does not know. */
+  state: string;
+  protocolType: string;
+  /** The chosen assignor ("range"), "" while none is chosen. */
+  protocol: string;
+  members: GroupMemberDescription[];
+}
+
+export interface PartitionOffset {
+  topic: string;
+  partition: number;
+  offset: bigint;
+}
+
 /** Offsets that ListOffsets takes in place of a timestamp. */
 export const LATEST_TIMESTAMP = -1n;
 export const EARLIEST_TIMESTAMP = -2n;
 
 const RETRY_BACKOFF_MAX_MS = 1_000;
+const KEY_TYPE_GROUP = 0;
+/** Errors that mean "ask FindCoordinator again, then retry". */
+const COORDINATOR_ERRORS: ReadonlySet<number> = new Set([
+  ErrorCode.NOT_COORDINATOR,
+  ErrorCode.COORDINATOR_NOT_AVAILABLE,
+  ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+]);
 const DEFAULT_FETCH_MAX_BYTES = 4 * 1024 * 1024;
 
 function isRetriable(error: unknown): boolean {
@@ -79,6 +136,8 @@ export class KafkaClient {
   readonly #brokers = new Map<number, string>();
   /** Leader node id by "topic\0partition". */
   readonly #leaders = new Map<string, number>();
+  /** Coordinator node id by group id. */
+  readonly #coordinators = new Map<string, number>();
   #controllerId = -1;
   #closed = false;
 
@@ -326,6 +385,194 @@ export class KafkaClient {
     });
   }
 
+  /** The broker coordinating `groupId`, waiting out one being elected. */
+  findCoordinator(groupId: string): Promise<BrokerAddress> {
+    return this.#retrying(() => this.#findCoordinator(groupId));
+  }
+
+  /** Every group of the cluster: each broker lists those it coordinates. */
+  listGroups(): Promise<GroupListing[]> {
+    return this.#retrying(async () => {
+      const metadata = await this.metadata([]);
+      const answers = await Promise.all(
+        metadata.brokers.map(async (b) => {
+          const conn = await this.#nodeConnection(b.nodeId);
+          return conn.request(ApiKey.ListGroups, {});
+        }),
+      );
+      const groups = new Map<string, GroupListing>();
+      for (const answer of answers) {
+        throwIfError(answer.errorCode, "in ListGroups");
+        for (const g of answer.groups) {
+          groups.set(g.groupId, {
+            groupId: g.groupId,
+            protocolType: g.protocolType,
+            state: g.groupState,
+          });
+        }
+      }
+      return [...groups.values()].sort((a, b) =>
+        a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0
+      );
+    });
+  }
+
+  /** A group's state and members, with consumer assignments decoded. */
+  async describeGroup(groupId: string): Promise<GroupDescription> {
+    const response = await this.coordinatorRequest(
+      groupId,
+      ApiKey.DescribeGroups,
+      { groups: [groupId] },
+      { errorCode: (r) => r.groups[0]?.errorCode ?? ErrorCode.NONE },
+    );
+    const group = response.groups.find((g) => g.groupId === groupId);
+    if (group === undefined) {
+      throw missingFromResponse("DescribeGroups", groupId);
+    }
+    throwIfError(group.errorCode, `group "${groupId}"`);
+    const consumer = group.protocolType === CONSUMER_PROTOCOL_TYPE;
+    return {
+      groupId,
+      state: group.groupState,
+      protocolType: group.protocolType,
+      protocol: group.protocolData,
+      members: group.members.map((m) => ({
+        memberId: m.memberId,
+        groupInstanceId: m.groupInstanceId,
+        clientId: m.clientId,
+        clientHost: m.clientHost,
+        assignment: consumer ? decodeAssignment(m.memberAssignment) : [],
+      })),
+    };
+  }
+
+  /**
+   * Committed offsets of a group: for the given partitions (-1 where none
+   * is committed), or every partition it committed when `topics` is absent.
+   */
+  async fetchOffsets(
+    groupId: string,
+    topics?: readonly TopicPartitions[],
+  ): Promise<PartitionOffset[]> {
+    const wanted = topics === undefined ? null : topics.map((t) => ({
+      name: t.topic,
+      partitionIndexes: [...t.partitions],
+    }));
+    // v8 asks per group in `groups`, older versions at the top level; the
+    // codec writes only the fields of the negotiated version.
+    const response = await this.coordinatorRequest(
+      groupId,
+      ApiKey.OffsetFetch,
+      { groupId, topics: wanted, groups: [{ groupId, topics: wanted }] },
+      { errorCode: (r) => r.groups[0]?.errorCode ?? r.errorCode },
+    );
+    const answer = response.groups.find((g) => g.groupId === groupId) ??
+      response;
+    throwIfError(answer.errorCode, `group "${groupId}"`);
+    return answer.topics.flatMap((t) =>
+      t.partitions.map((p) => {
+        throwIfError(p.errorCode, `${t.name}-${p.partitionIndex}`);
+        return {
+          topic: t.name,
+          partition: p.partitionIndex,
+          offset: p.committedOffset,
+        };
+      })
+    );
+  }
+
+  /**
+   * Commits offsets (each the offset of the next message to consume). A
+   * member commits with its generation and member id; without them it is
+   * a simple commit, which Kafka allows only while the group is empty.
+   */
+  async commitOffsets(
+    groupId: string,
+    offsets: readonly PartitionOffset[],
+    opts: { generationId?: number; memberId?: string } = {},
+  ): Promise<void> {
+    const byTopic = new Map<string, PartitionOffset[]>();
+    for (const o of offsets) {
+      byTopic.set(o.topic, [...(byTopic.get(o.topic) ?? []), o]);
+    }
+    const response = await this.coordinatorRequest(
+      groupId,
+      ApiKey.OffsetCommit,
+      {
+        groupId,
+        generationIdOrMemberEpoch: opts.generationId ?? -1,
+        memberId: opts.memberId ?? "",
+        retentionTimeMs: -1n,
+        topics: [...byTopic].map(([name, list]) => ({
+          name,
+          partitions: list.map((o) => ({
+            partitionIndex: o.partition,
+            committedOffset: o.offset,
+            committedMetadata: null,
+          })),
+        })),
+      },
+      {
+        errorCode: (r) =>
+          r.topics[0]?.partitions[0]?.errorCode ?? ErrorCode.NONE,
+      },
+    );
+    for (const t of response.topics) {
+      for (const p of t.partitions) {
+        throwIfError(p.errorCode, `${t.name}-${p.partitionIndex}`);
+      }
+    }
+  }
+
+  /** Deletes a group without members, with its committed offsets. */
+  async deleteGroup(groupId: string): Promise<void> {
+    const response = await this.coordinatorRequest(
+      groupId,
+      ApiKey.DeleteGroups,
+      { groupsNames: [groupId] },
+      { errorCode: (r) => r.results[0]?.errorCode ?? ErrorCode.NONE },
+    );
+    const result = response.results.find((r) => r.groupId === groupId);
+    if (result === undefined) {
+      throw missingFromResponse("DeleteGroups", groupId);
+    }
+    throwIfError(result.errorCode, `group "${groupId}"`);
+  }
+
+  /**
+   * Sends a request to the coordinator of `groupId`, asking FindCoordinator
+   * first, and again when `errorCode` of the answer says the coordinator
+   * moved or is loading. Any other error code is left to the caller, which
+   * for the membership APIs (JoinGroup's MEMBER_ID_REQUIRED, Heartbeat's
+   * REBALANCE_IN_PROGRESS) is a step of the protocol, not a failure.
+   */
+  coordinatorRequest<K extends ClientApi>(
+    groupId: string,
+    apiKey: K,
+    body: RequestInput[K],
+    opts: {
+      errorCode(response: ResponseBodies[K]): number;
+      extraTimeoutMs?: number;
+    },
+  ): Promise<ResponseBodies[K]> {
+    return this.#retrying(async (attempt) => {
+      let nodeId = this.#coordinators.get(groupId);
+      if (attempt > 0 || nodeId === undefined) {
+        nodeId = (await this.#findCoordinator(groupId)).nodeId;
+      }
+      const conn = await this.#nodeConnection(nodeId);
+      const response = await conn.request(apiKey, body, {
+        extraTimeoutMs: opts.extraTimeoutMs ?? 0,
+      });
+      const code = opts.errorCode(response);
+      if (COORDINATOR_ERRORS.has(code)) {
+        this.#coordinators.delete(groupId);
+        throw new KafkaError(code, `group "${groupId}"`);
+      }
+      return response;
+    });
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     const connections = [...this.#connections.values()];
@@ -381,6 +628,26 @@ export class KafkaClient {
       `No broker reachable at ${this.#bootstrap.join(",")}`,
       { cause: lastError },
     );
+  }
+
+  async #findCoordinator(groupId: string): Promise<BrokerAddress> {
+    const conn = await this.#anyConnection();
+    // v4 asks in `coordinatorKeys` and answers in `coordinators`, older
+    // versions use `key` and top-level fields.
+    const response = await conn.request(ApiKey.FindCoordinator, {
+      key: groupId,
+      keyType: KEY_TYPE_GROUP,
+      coordinatorKeys: [groupId],
+    });
+    const answer = response.coordinators.find((c) => c.key === groupId) ??
+      response;
+    throwIfError(answer.errorCode, answer.errorMessage ?? `group "${groupId}"`);
+    this.#brokers.set(
+      answer.nodeId,
+      `${formatHost(answer.host)}:${answer.port}`,
+    );
+    this.#coordinators.set(groupId, answer.nodeId);
+    return { nodeId: answer.nodeId, host: answer.host, port: answer.port };
   }
 
   async #nodeConnection(nodeId: number): Promise<BrokerConnection> {

@@ -24,6 +24,16 @@ export const CLIENT_VERSIONS = {
   [ApiKey.ListOffsets]: { min: 1, max: 5 },
   [ApiKey.CreateTopics]: { min: 2, max: 7 },
   [ApiKey.DeleteTopics]: { min: 1, max: 6 },
+  [ApiKey.FindCoordinator]: { min: 0, max: 4 },
+  [ApiKey.JoinGroup]: { min: 0, max: 6 },
+  [ApiKey.SyncGroup]: { min: 0, max: 4 },
+  [ApiKey.Heartbeat]: { min: 0, max: 4 },
+  [ApiKey.LeaveGroup]: { min: 0, max: 4 },
+  [ApiKey.OffsetCommit]: { min: 2, max: 8 },
+  [ApiKey.OffsetFetch]: { min: 1, max: 8 },
+  [ApiKey.DescribeGroups]: { min: 0, max: 5 },
+  [ApiKey.ListGroups]: { min: 0, max: 4 },
+  [ApiKey.DeleteGroups]: { min: 0, max: 2 },
 } as const;
 export type ClientApi = keyof typeof CLIENT_VERSIONS;
 

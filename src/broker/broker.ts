@@ -4,6 +4,11 @@
  * host, discovery and the controller behind the same BrokerContext.
  */
 import type { Config } from "../config/mod.ts";
+import {
+  type BrokerInfo,
+  createDiscovery,
+  type Discovery,
+} from "../discovery/mod.ts";
 import { Flusher } from "../storage/mod.ts";
 import {
   ClusterNode,
@@ -61,43 +66,90 @@ function readClusterId(dataDir: string): string {
   return clusterId;
 }
 
-/** Starts this broker's part of a replicated cluster (static discovery). */
-function startClusterNode(
+/**
+ * How long a broker found through etcd waits, on its very first start, for
+ * the brokers started with it to register before the cluster is founded.
+ */
+const FOUNDING_SETTLE_MS = 3_000;
+
+/**
+ * Starts this broker's part of a replicated cluster. Static discovery lists
+ * every broker and so the controller's voters; with etcd the brokers that
+ * registered together found the cluster (one founding record, claimed
+ * atomically in etcd) and later ones join it.
+ */
+async function startClusterNode(
   config: Config,
   opts: {
     partitions: PartitionManager;
     self: BrokerAddress;
     log: (m: string) => void;
   },
-): Promise<ClusterNode> {
-  const peers = config.discovery.peers;
-  const me = peers.find((p) => p.nodeId === config.nodeId);
-  if (me === undefined) {
+): Promise<{ node: ClusterNode; discovery: Discovery }> {
+  const discovery = createDiscovery(config.discovery, { log: opts.log });
+  const staticSelf = config.discovery.peers.find((p) =>
+    p.nodeId === config.nodeId
+  );
+  if (config.discovery.type === "static" && staticSelf === undefined) {
     throw new RangeError(
       `Broker ${config.nodeId} is not among discovery.peers (${
-        peers.map((p) => `${p.nodeId}@${p.host}:${p.port}`).join(",")
+        config.discovery.peers.map((p) => `${p.nodeId}@${p.host}:${p.port}`)
+          .join(",")
       }): static discovery lists every broker, this one included`,
     );
   }
-  const voters = peers.map((p) => p.nodeId).sort((a, b) => a - b).slice(
-    0,
-    MAX_CONTROLLER_VOTERS,
-  );
-  return ClusterNode.start({
+  const raft = {
+    hostname: staticSelf?.host ?? config.advertisedHost,
+    port: staticSelf?.port ?? config.raftPort,
+  };
+  const info: BrokerInfo = {
+    nodeId: config.nodeId,
+    host: opts.self.host,
+    kafkaPort: opts.self.port,
+    raftHost: raft.hostname,
+    raftPort: raft.port,
+    status: "starting",
+    startedAtMs: Date.now(),
+  };
+  await discovery.register(info);
+  const peersOf = (brokers: BrokerInfo[]) =>
+    new Map(
+      brokers.filter((b) => b.nodeId !== config.nodeId && b.raftPort > 0).map(
+        (b) => [b.nodeId, { hostname: b.raftHost, port: b.raftPort }],
+      ),
+    );
+  const node = await ClusterNode.start({
     config,
     partitions: opts.partitions,
     kafka: { host: opts.self.host, port: opts.self.port },
-    voters,
-    peers: new Map(
-      peers.filter((p) => p.nodeId !== config.nodeId).map((p) => [
-        p.nodeId,
-        { hostname: p.host, port: p.port },
-      ]),
-    ),
+    founding: async () => {
+      if (config.discovery.type === "etcd") {
+        await new Promise((r) => setTimeout(r, FOUNDING_SETTLE_MS));
+      }
+      const ids = (await discovery.list()).map((b) => b.nodeId);
+      const founding = await discovery.claimFounding({
+        voters: [...new Set([...ids, config.nodeId])].sort((a, b) => a - b)
+          .slice(0, MAX_CONTROLLER_VOTERS),
+        founder: config.nodeId,
+      });
+      return {
+        voters: founding.voters,
+        join: !founding.voters.includes(config.nodeId),
+      };
+    },
+    peers: peersOf(await discovery.list()),
     listen: { hostname: config.bindAddr, port: config.raftPort },
-    advertisedRaft: { hostname: me.host, port: me.port },
+    advertisedRaft: raft,
     log: opts.log,
   });
+  discovery.watch(() => {
+    discovery.list().then((brokers) => node.setPeers(peersOf(brokers)))
+      .catch((err) => opts.log(`discovery list failed: ${err}`));
+  });
+  // Brokers that registered while this one was starting.
+  node.setPeers(peersOf(await discovery.list()));
+  await discovery.update({ ...info, status: "online" });
+  return { node, discovery };
 }
 
 export async function startBroker(config: Config): Promise<Broker> {
@@ -143,6 +195,7 @@ export async function startBroker(config: Config): Promise<Broker> {
   const internal = new Set([OFFSETS_TOPIC]);
 
   let node: ClusterNode | null = null;
+  let discovery: Discovery | null = null;
   let view: ClusterView;
   let groupsReady = false;
   const offsetsPartitions = config.groups.offsetsPartitions;
@@ -151,8 +204,10 @@ export async function startBroker(config: Config): Promise<Broker> {
   let producerIds: ProducerIdSource;
   let ensureOffsetsTopic: () => void;
   if (clustered) {
-    const n = await startClusterNode(config, { partitions, self, log });
+    const started = await startClusterNode(config, { partitions, self, log });
+    const n = started.node;
     node = n;
+    discovery = started.discovery;
     const replicated = new ReplicatedView(n, { internal });
     producerIds = new ControllerProducerIds(n);
     view = replicated;
@@ -277,6 +332,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       coordinator.close();
       await server.stop();
       await node?.stop();
+      await discovery?.close();
       flusher.close();
       partitions.closeAll();
       resolveClosed();

@@ -219,12 +219,66 @@ export function discoveryConformance(
         );
 
         await step(
+          "Discovery.claimFounding records the first proposal and returns it to every later one",
+          async (open) => {
+            const first = open();
+            const second = open();
+            const won = { voters: [1, 2, 3], founder: 1 };
+            assert.deepEqual(await first.claimFounding(won), won);
+            assert.deepEqual(
+              await second.claimFounding({ voters: [2, 4], founder: 4 }),
+              won,
+            );
+            assert.deepEqual(
+              await first.claimFounding({ voters: [1], founder: 1 }),
+              won,
+            );
+          },
+        );
+
+        await step(
+          "Discovery.claimFounding gives concurrent claimants the same record",
+          async (open) => {
+            const proposals = [
+              { voters: [1, 2], founder: 1 },
+              { voters: [2, 3], founder: 2 },
+            ];
+            const [a, b] = await Promise.all(
+              proposals.map((p) => open().claimFounding(p)),
+            );
+            assert.deepEqual(a, b);
+            assert.ok(
+              proposals.some((p) => JSON.stringify(p) === JSON.stringify(a)),
+              `recorded ${JSON.stringify(a)} was nobody's proposal`,
+            );
+          },
+        );
+
+        await step(
+          "Discovery.claimFounding rejects a founder outside the voters with a TypeError naming it",
+          async (open) => {
+            const d = open();
+            await assert.rejects(
+              d.claimFounding({ voters: [1, 2], founder: 3 }),
+              (err: Error) =>
+                err instanceof TypeError && /founder 3/.test(err.message),
+            );
+            const later = { voters: [2], founder: 2 };
+            assert.deepEqual(await d.claimFounding(later), later);
+          },
+        );
+
+        await step(
           "Discovery.register rejects with DiscoveryStateError after close",
           async (open) => {
             const d = open();
             await d.close();
             await assert.rejects(
               d.register(brokerInfo(1)),
+              DiscoveryStateError,
+            );
+            await assert.rejects(
+              d.claimFounding({ voters: [1], founder: 1 }),
               DiscoveryStateError,
             );
           },

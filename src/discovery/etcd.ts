@@ -9,11 +9,16 @@ import { SelfSlot } from "./self_slot.ts";
 import {
   type BrokerInfo,
   brokerInfoProblem,
+  checkFounding,
   copyBrokerInfo,
+  copyFounding,
   type Discovery,
   type DiscoveryConfig,
   type DiscoveryListener,
   type DiscoveryOptions,
+  DiscoveryUnavailableError,
+  foundingProblem,
+  type FoundingRecord,
   Listeners,
 } from "./types.ts";
 
@@ -72,12 +77,17 @@ class Session {
  * is unreachable the cache keeps serving list(), the loss is logged once, and
  * a loop reconnects with backoff, relists (emitting what changed meanwhile)
  * and registers this broker again.
+ *
+ * The founding record lives under `<prefix>/cluster/founding`, leaseless so
+ * that it outlives every broker, written once by a create-if-absent
+ * transaction.
  */
 export class EtcdDiscovery implements Discovery {
   #config: DiscoveryConfig;
   #log: (msg: string) => void;
   #leaseTtlSeconds: number;
   #brokersPrefix: string;
+  #foundingKey: string;
   #self = new SelfSlot();
   #listeners: Listeners;
   #cache = new Map<number, BrokerInfo>();
@@ -109,7 +119,9 @@ export class EtcdDiscovery implements Discovery {
     this.#config = config;
     this.#log = opts.log ?? console.error;
     this.#leaseTtlSeconds = ttl;
-    this.#brokersPrefix = `${config.prefix.replace(/\/+$/, "")}/brokers/`;
+    const prefix = config.prefix.replace(/\/+$/, "");
+    this.#brokersPrefix = `${prefix}/brokers/`;
+    this.#foundingKey = `${prefix}/cluster/founding`;
     this.#listeners = new Listeners(this.#log);
     this.#loop = this.#run();
   }
@@ -136,6 +148,83 @@ export class EtcdDiscovery implements Discovery {
         a.nodeId - b.nodeId
       ),
     );
+  }
+
+  /**
+   * Retries while etcd is unreachable, up to timeoutMs in all, then rejects
+   * with DiscoveryUnavailableError. A retry after a write whose reply was
+   * lost finds our own record, so it still reports the win.
+   */
+  async claimFounding(proposal: FoundingRecord): Promise<FoundingRecord> {
+    this.#self.checkOpen("claim founding");
+    checkFounding(proposal);
+    const json = JSON.stringify(copyFounding(proposal));
+    const { timeoutMs, endpoints } = this.#config;
+    const deadlineMs = Date.now() + timeoutMs;
+    let delayMs = RECONNECT_DELAY_MIN_MS;
+    let lastError = "not connected";
+    while (true) {
+      const session = this.#session ??
+        await waitMs(this.#online.promise, deadlineMs - Date.now(), {
+          signal: this.#abort.signal,
+        });
+      this.#self.checkOpen("claim founding");
+      if (session !== undefined) {
+        let recorded: string | undefined;
+        try {
+          recorded = await this.#claim(session, json, deadlineMs);
+        } catch (err) {
+          lastError = message(err);
+        }
+        if (recorded !== undefined) return this.#parseFounding(recorded);
+      }
+      const leftMs = deadlineMs - Date.now();
+      if (leftMs <= 0) {
+        throw new DiscoveryUnavailableError(
+          `Cannot claim founding: etcd at ${
+            endpoints.join(",")
+          } unreachable for ${timeoutMs} ms: ${lastError}`,
+        );
+      }
+      await sleepMs(Math.min(delayMs, leftMs), this.#abort.signal);
+      delayMs = Math.min(delayMs * 2, RECONNECT_DELAY_MAX_MS);
+    }
+  }
+
+  /** One attempt; the recorded JSON, `json` itself if it won. */
+  async #claim(
+    session: Session,
+    json: string,
+    deadlineMs: number,
+  ): Promise<string> {
+    const { client } = session;
+    const key = this.#foundingKey;
+    const txn = await client.if(key, "Create", "==", 0)
+      .then(client.put(key).value(json))
+      .else(client.get(key))
+      .options({ deadline: deadlineMs })
+      .commit();
+    if (txn.succeeded) return json;
+    const kv = txn.responses[0]?.response_range.kvs[0];
+    // Deleted in between by an outsider: the retry may record ours.
+    if (kv === undefined) throw new Error(`${key} vanished while read`);
+    return kv.value.toString();
+  }
+
+  #parseFounding(text: string): FoundingRecord {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      value = err;
+    }
+    const problem = foundingProblem(value);
+    if (problem !== undefined) {
+      throw new TypeError(
+        `Cannot claim founding: etcd key ${this.#foundingKey} holds no founding record: ${problem}`,
+      );
+    }
+    return copyFounding(value as FoundingRecord);
   }
 
   watch(listener: DiscoveryListener): () => void {
@@ -421,17 +510,24 @@ function sleepMs(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-/** The promise's value, or undefined if it takes longer than ms. */
+/**
+ * The promise's value, or undefined if it takes longer than ms or `signal`
+ * aborts first.
+ */
 async function waitMs<T>(
   promise: Promise<T> | undefined,
   ms: number,
+  opts: { signal?: AbortSignal } = {},
 ): Promise<T | undefined> {
   if (promise === undefined) return undefined;
   const abort = new AbortController();
+  const signals = opts.signal === undefined
+    ? [abort.signal]
+    : [abort.signal, opts.signal];
   try {
     return await Promise.race([
       promise,
-      sleepMs(ms, abort.signal).then(() => undefined),
+      sleepMs(ms, AbortSignal.any(signals)).then(() => undefined),
     ]);
   } finally {
     abort.abort();

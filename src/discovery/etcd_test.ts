@@ -1,7 +1,8 @@
 /**
  * etcd discovery against a real etcd 3.4 (/usr/bin/etcd) on loopback: the
  * shared conformance suite, then what only etcd has: lease expiry of a
- * killed broker, revocation on close, and riding out an etcd outage.
+ * killed broker, revocation on close, riding out an etcd outage, and a
+ * founding record that outlives its claimer.
  */
 import assert from "node:assert/strict";
 import { Etcd3 } from "etcd3";
@@ -12,7 +13,11 @@ import {
   isDown,
   isUp,
 } from "./conformance.ts";
-import { type DiscoveryConfig, EtcdDiscovery } from "./mod.ts";
+import {
+  type DiscoveryConfig,
+  DiscoveryUnavailableError,
+  EtcdDiscovery,
+} from "./mod.ts";
 import { etcdAvailable, EtcdServer } from "./testing/etcd_server.ts";
 
 const ignore = !etcdAvailable();
@@ -227,6 +232,117 @@ Deno.test({
       await events.waitFor("up of node 6", isUp(6));
       assert.deepEqual((await d.list()).map((b) => b.nodeId), [6]);
       assert.match(logs.lines.join("\n"), /brokers\/5: bad host/);
+    } finally {
+      await d.close();
+      raw.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "EtcdDiscovery.claimFounding record outlives the claimer's close and is bound to no lease",
+  ignore,
+  fn: async () => {
+    const server = await EtcdServer.start();
+    const shared = config(server);
+    const raw = new Etcd3({ hosts: server.endpoint });
+    const claimer = new EtcdDiscovery(shared, { log: () => {} });
+    const later = new EtcdDiscovery(shared, { log: () => {} });
+    try {
+      // Registered, so that close() revokes a lease the record must not be on.
+      await claimer.register(brokerInfo(1));
+      const won = { voters: [1, 2, 3], founder: 1 };
+      assert.deepEqual(await claimer.claimFounding(won), won);
+      await claimer.close();
+      const stored = await raw.get(`${shared.prefix}/cluster/founding`).exec();
+      assert.equal(stored.kvs[0]?.lease, "0");
+      assert.deepEqual(JSON.parse(stored.kvs[0].value.toString()), won);
+      assert.deepEqual(
+        await later.claimFounding({ voters: [2], founder: 2 }),
+        won,
+      );
+    } finally {
+      await claimer.close();
+      await later.close();
+      raw.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "EtcdDiscovery.claimFounding waits for etcd to come back within timeoutMs",
+  ignore,
+  fn: async () => {
+    const server = await EtcdServer.start();
+    await server.stop();
+    const d = new EtcdDiscovery({ ...config(server), timeoutMs: 8_000 }, {
+      log: () => {},
+    });
+    try {
+      const proposal = { voters: [4, 5], founder: 5 };
+      const claim = d.claimFounding(proposal);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await server.restart({ freshData: false });
+      assert.deepEqual(await claim, proposal);
+    } finally {
+      await d.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "EtcdDiscovery.claimFounding rejects with DiscoveryUnavailableError once timeoutMs passes without etcd",
+  ignore,
+  fn: async () => {
+    const server = await EtcdServer.start();
+    await server.stop();
+    const d = new EtcdDiscovery({ ...config(server), timeoutMs: 500 }, {
+      log: () => {},
+    });
+    try {
+      const startedMs = Date.now();
+      await assert.rejects(
+        d.claimFounding({ voters: [1], founder: 1 }),
+        (err: Error) =>
+          err instanceof DiscoveryUnavailableError &&
+          /unreachable for 500 ms/.test(err.message),
+      );
+      const tookMs = Date.now() - startedMs;
+      assert.ok(tookMs >= 450 && tookMs < 2_000, `took ${tookMs} ms`);
+    } finally {
+      await d.close();
+      await server.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "EtcdDiscovery.claimFounding rejects a stored value that is not a founding record with a TypeError naming the key",
+  ignore,
+  fn: async () => {
+    const server = await EtcdServer.start();
+    const shared = config(server);
+    const raw = new Etcd3({ hosts: server.endpoint });
+    const d = new EtcdDiscovery(shared, { log: () => {} });
+    try {
+      await raw.put(`${shared.prefix}/cluster/founding`).value(
+        '{"voters":[1,2],"founder":7}',
+      );
+      await assert.rejects(
+        d.claimFounding({ voters: [1], founder: 1 }),
+        (err: Error) =>
+          err instanceof TypeError &&
+          /cluster\/founding holds no founding record: founder 7/.test(
+            err.message,
+          ),
+      );
     } finally {
       await d.close();
       raw.close();

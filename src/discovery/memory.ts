@@ -1,10 +1,13 @@
 import { SelfSlot, settled } from "./self_slot.ts";
 import {
   type BrokerInfo,
+  checkFounding,
   copyBrokerInfo,
+  copyFounding,
   type Discovery,
   type DiscoveryEvent,
   type DiscoveryListener,
+  type FoundingRecord,
   Listeners,
 } from "./types.ts";
 
@@ -16,6 +19,7 @@ export class MemoryRegistry {
   /** `owner` keeps a stale Discovery from removing a newer holder of its id. */
   #brokers = new Map<number, { owner: object; info: BrokerInfo }>();
   #members = new Set<(e: DiscoveryEvent) => void>();
+  #founding: FoundingRecord | undefined;
 
   /** Delivers every later change to `deliver`; returns the leave function. */
   join(deliver: (e: DiscoveryEvent) => void): () => void {
@@ -34,6 +38,12 @@ export class MemoryRegistry {
     if (this.#brokers.get(nodeId)?.owner !== owner) return;
     this.#brokers.delete(nodeId);
     this.#deliver({ type: "down", nodeId });
+  }
+
+  /** The recorded founding, `proposal` if there was none. */
+  claimFounding(proposal: FoundingRecord): FoundingRecord {
+    this.#founding ??= copyFounding(proposal);
+    return copyFounding(this.#founding);
   }
 
   list(): BrokerInfo[] {
@@ -81,6 +91,14 @@ export class MemoryDiscovery implements Discovery {
 
   list(): Promise<BrokerInfo[]> {
     return Promise.resolve(this.#registry.list());
+  }
+
+  claimFounding(proposal: FoundingRecord): Promise<FoundingRecord> {
+    return settled(() => {
+      this.#self.checkOpen("claim founding");
+      checkFounding(proposal);
+      return this.#registry.claimFounding(proposal);
+    });
   }
 
   watch(listener: DiscoveryListener): () => void {

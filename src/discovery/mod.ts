@@ -8,7 +8,9 @@
  * tests, brokers sharing a `MemoryRegistry`), `static` (the config's
  * `id@host:raft_port` voter list) and `etcd` (lease-bound registration plus a
  * prefix watch, serving its cache while etcd is away). `conformance.ts` holds
- * the test suite every implementation passes.
+ * the test suite every implementation passes. `claimFounding` is the one
+ * write-once record they keep, so that brokers meeting an empty cluster agree
+ * on who founds it.
  *
  * Imports nothing from raftq but src/util and the types of src/config.
  */
@@ -25,4 +27,6 @@ export {
   type DiscoveryListener,
   type DiscoveryOptions,
   DiscoveryStateError,
+  DiscoveryUnavailableError,
+  type FoundingRecord,
 } from "./types.ts";

@@ -64,10 +64,9 @@ export class SelfSlot {
 }
 
 /** Runs a synchronous step, turning a throw into a rejection as a remote call would. */
-export function settled(step: () => void): Promise<void> {
+export function settled<T>(step: () => T): Promise<T> {
   try {
-    step();
-    return Promise.resolve();
+    return Promise.resolve(step());
   } catch (err) {
     return Promise.reject(err);
   }

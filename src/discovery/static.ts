@@ -2,11 +2,20 @@ import type { Peer } from "../config/mod.ts";
 import { SelfSlot, settled } from "./self_slot.ts";
 import {
   type BrokerInfo,
+  checkFounding,
   copyBrokerInfo,
+  copyFounding,
   type Discovery,
   type DiscoveryListener,
+  type FoundingRecord,
   Listeners,
 } from "./types.ts";
+
+/**
+ * Raft gains little from more than five voters (two failures tolerated) and
+ * pays for each in replication, so the rest of a long peer list are learners.
+ */
+const STATIC_VOTERS_MAX = 5;
 
 /**
  * The fixed voter list of the config (Kafka's controller.quorum.voters form,
@@ -14,9 +23,13 @@ import {
  * stay as configured: raft address only, Kafka host "" and port 0, status
  * "starting" (introduced, not seen), until the controller says more. The
  * only events are those of this broker's own register and deregister.
+ *
+ * The config defines the founding too, the same on every broker: the lowest
+ * peer ids vote, the lowest of all founds.
  */
 export class StaticDiscovery implements Discovery {
   #peers: readonly BrokerInfo[];
+  #founding: FoundingRecord;
   #self = new SelfSlot();
   #listeners: Listeners;
 
@@ -24,6 +37,9 @@ export class StaticDiscovery implements Discovery {
     peers: readonly Peer[],
     opts: { log?: (msg: string) => void } = {},
   ) {
+    if (peers.length === 0) {
+      throw new TypeError("Cannot use static peers: the list is empty");
+    }
     const seen = new Set<number>();
     for (const peer of peers) {
       if (seen.has(peer.nodeId)) {
@@ -42,6 +58,11 @@ export class StaticDiscovery implements Discovery {
       status: "starting",
       startedAtMs: 0,
     }));
+    const ids = [...seen].sort((a, b) => a - b);
+    this.#founding = {
+      voters: ids.slice(0, STATIC_VOTERS_MAX),
+      founder: Math.min(...ids),
+    };
     this.#listeners = new Listeners(opts.log ?? console.error);
   }
 
@@ -73,6 +94,15 @@ export class StaticDiscovery implements Discovery {
     return Promise.resolve(
       all.map(copyBrokerInfo).sort((a, b) => a.nodeId - b.nodeId),
     );
+  }
+
+  /** The config's founding, whatever the proposal. */
+  claimFounding(proposal: FoundingRecord): Promise<FoundingRecord> {
+    return settled(() => {
+      this.#self.checkOpen("claim founding");
+      checkFounding(proposal);
+      return copyFounding(this.#founding);
+    });
   }
 
   watch(listener: DiscoveryListener): () => void {

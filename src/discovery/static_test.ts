@@ -95,3 +95,26 @@ Deno.test("StaticDiscovery rejects a node id listed twice", () => {
     (err: Error) => err instanceof TypeError && /node id 1/.test(err.message),
   );
 });
+
+Deno.test("StaticDiscovery.claimFounding returns the five lowest peers led by the lowest, whatever the proposal", async () => {
+  const d = staticDiscovery(
+    "7@h:7,3@h:3,9@h:9,2@h:2,5@h:5,4@h:4",
+  );
+  const founding = { voters: [2, 3, 4, 5, 7], founder: 2 };
+  assert.deepEqual(
+    await d.claimFounding({ voters: [9], founder: 9 }),
+    founding,
+  );
+  assert.deepEqual(
+    await d.claimFounding({ voters: [3, 9], founder: 3 }),
+    founding,
+  );
+  await d.close();
+});
+
+Deno.test("StaticDiscovery rejects an empty peer list", () => {
+  assert.throws(
+    () => new StaticDiscovery([]),
+    (err: Error) => err instanceof TypeError && /empty/.test(err.message),
+  );
+});

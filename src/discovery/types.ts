@@ -43,7 +43,22 @@ export interface Discovery {
   list(): Promise<BrokerInfo[]>;
   /** Returns the unsubscribe function. */
   watch(listener: DiscoveryListener): () => void;
+  /**
+   * Atomically records `proposal` as the cluster's founding record if none
+   * is recorded yet, and returns the recorded one (the caller's own proposal
+   * if it won, another broker's if it lost). Never overwrites, so brokers
+   * meeting an empty cluster found one cluster, not several. Does not need
+   * register(); the record outlives every broker.
+   */
+  claimFounding(proposal: FoundingRecord): Promise<FoundingRecord>;
   close(): Promise<void>;
+}
+
+/** Who formed the cluster: its first voters, and the broker that bootstraps them. */
+export interface FoundingRecord {
+  voters: number[];
+  /** One of `voters`. */
+  founder: number;
 }
 
 /** The `discovery` slice of the config. */
@@ -66,6 +81,14 @@ export interface DiscoveryOptions {
 /** A Discovery used out of order: update before register, use after close. */
 export class DiscoveryStateError extends Error {
   override name = "DiscoveryStateError";
+}
+
+/**
+ * A Discovery that could not reach its backend within its timeout. Worth
+ * retrying later, unlike the other errors.
+ */
+export class DiscoveryUnavailableError extends Error {
+  override name = "DiscoveryUnavailableError";
 }
 
 const STATUSES: readonly BrokerStatus[] = ["starting", "online", "draining"];
@@ -110,6 +133,43 @@ export function brokerInfoProblem(value: unknown): string | undefined {
     return bad("startedAtMs");
   }
   return undefined;
+}
+
+/**
+ * What is wrong with a would-be FoundingRecord, or undefined when nothing is.
+ * The founder bootstraps the voters' group, so it must be one of them.
+ */
+export function foundingProblem(value: unknown): string | undefined {
+  if (typeof value !== "object" || value === null) return "not an object";
+  const { voters, founder } = value as Record<string, unknown>;
+  if (
+    !Array.isArray(voters) || voters.length === 0 ||
+    !voters.every((v) => Number.isInteger(v) && v >= 1) ||
+    new Set(voters).size !== voters.length
+  ) {
+    return `bad voters (want distinct node ids, at least one): ${
+      JSON.stringify(voters) ?? "undefined"
+    }`;
+  }
+  if (!voters.includes(founder)) {
+    return `founder ${
+      JSON.stringify(founder) ?? "undefined"
+    } is not one of the voters ${JSON.stringify(voters)}`;
+  }
+  return undefined;
+}
+
+/** Throws a TypeError naming what is wrong with a founding proposal. */
+export function checkFounding(proposal: FoundingRecord): void {
+  const problem = foundingProblem(proposal);
+  if (problem !== undefined) {
+    throw new TypeError(`Cannot claim founding: ${problem}`);
+  }
+}
+
+/** A copy holding only FoundingRecord's fields, as copyBrokerInfo does. */
+export function copyFounding(record: FoundingRecord): FoundingRecord {
+  return { voters: [...record.voters], founder: record.founder };
 }
 
 /** Throws a TypeError naming the bad field of a broker's own info. */

@@ -35,6 +35,7 @@ import { Rpc } from "./rpc.ts";
 
 export const CONTROLLER_GROUP = 0;
 const RPC_CONTROLLER_COMMAND = 1;
+const RPC_JOIN = 2;
 /** More voters only slow the controller down; Kafka's KRaft uses 3 or 5. */
 export const MAX_CONTROLLER_VOTERS = 5;
 const HEARTBEAT_MS = 1_000;
@@ -47,8 +48,12 @@ export interface ClusterNodeOptions {
   partitions: PartitionManager;
   /** What clients are told to connect to for this broker. */
   kafka: { host: string; port: number };
-  /** The founding voters of the controller group (used on first start only). */
-  voters: number[];
+  /**
+   * Decides the controller group's founding voters on a first start (never
+   * called when the WAL already holds the group). `join`: this broker is not
+   * among them and asks the controller to be added instead.
+   */
+  founding(): Promise<{ voters: number[]; join: boolean }>;
   /** Raft addresses of the other brokers. */
   peers: ReadonlyMap<number, Address>;
   /** Where this broker's Raft transport listens. */
@@ -181,10 +186,25 @@ export class ClusterNode {
       }
       return encodeResult(await this.#proposeLocal(body));
     });
-    this.#host.startGroup(CONTROLLER_GROUP, {
-      voters: this.#opts.voters,
-      stateMachine: controllerSm,
+    this.#rpc.handle(RPC_JOIN, async (from) => {
+      const answer = await this.#admit(from);
+      return new TextEncoder().encode(JSON.stringify(answer));
     });
+    if (this.#host.recoveredGroupIds().includes(CONTROLLER_GROUP)) {
+      // Membership comes from the WAL: discovery is not needed to rejoin.
+      this.#host.startGroup(CONTROLLER_GROUP, {
+        voters: [],
+        stateMachine: controllerSm,
+      });
+    } else {
+      const { voters, join } = await this.#opts.founding();
+      this.#host.startGroup(CONTROLLER_GROUP, {
+        voters,
+        stateMachine: controllerSm,
+        ...(join ? { join: true } : {}),
+      });
+      if (join) this.#requestJoin(voters);
+    }
     this.#every(HEARTBEAT_MS, () => this.#heartbeat());
     this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
     this.#every(BALANCE_MS, () => this.#balanceLeaders());
@@ -302,6 +322,67 @@ export class ClusterNode {
         // Leadership moved on before the barrier applied: nothing to tell.
       },
     );
+  }
+
+  /** Replaces the Raft addresses of the other brokers (from discovery). */
+  setPeers(peers: ReadonlyMap<number, Address>): void {
+    this.#host.setPeers(peers);
+  }
+
+  /**
+   * On the controller's leader: adds a broker that joined after the cluster
+   * was founded, as a voter while there are fewer than five, else as a
+   * learner that follows the metadata without voting.
+   */
+  async #admit(
+    nodeId: number,
+  ): Promise<{ ok: boolean; leaderHint: number; message: string }> {
+    const leader = this.#host.leaderOf(CONTROLLER_GROUP);
+    if (leader !== this.nodeId) {
+      return { ok: false, leaderHint: leader, message: "not the controller" };
+    }
+    const status = this.#host.membership(CONTROLLER_GROUP);
+    if (status?.voters.includes(nodeId) || status?.learners.includes(nodeId)) {
+      return { ok: true, leaderHint: leader, message: "already a member" };
+    }
+    const asVoter = (status?.voters.length ?? 0) < MAX_CONTROLLER_VOTERS;
+    try {
+      await this.#host.changeMembership(CONTROLLER_GROUP, {
+        type: asVoter ? "addVoter" : "addLearner",
+        nodeId,
+      });
+      this.#opts.log(
+        `broker ${nodeId} joined the controller group as a ${
+          asVoter ? "voter" : "learner"
+        }`,
+      );
+      return { ok: true, leaderHint: leader, message: "added" };
+    } catch (err) {
+      return { ok: false, leaderHint: 0, message: `${err}` };
+    }
+  }
+
+  /** Asks the founders (or the leader they name) to add this broker. */
+  async #requestJoin(founders: number[]): Promise<void> {
+    let targets = [...founders];
+    while (!this.#stopped) {
+      for (const target of targets) {
+        try {
+          const answer = JSON.parse(
+            new TextDecoder().decode(
+              await this.#rpc.request(target, RPC_JOIN, new Uint8Array(0), {
+                timeoutMs: RPC_TIMEOUT_MS,
+              }),
+            ),
+          ) as { ok: boolean; leaderHint: number; message: string };
+          if (answer.ok) return;
+          if (answer.leaderHint > 0) targets = [answer.leaderHint, ...founders];
+        } catch {
+          // Unreachable or slow: try the next one.
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
   }
 
   #filling = new Set<number>();

@@ -436,6 +436,15 @@ export class RaftHost {
   }
 
   /** Subscribes to leadership changes; returns the unsubscribe function. */
+  /** A running group's current voters and learners. */
+  membership(groupId: number): ConfState | undefined {
+    const g = this.#groups.get(groupId);
+    return g === undefined ? undefined : {
+      voters: [...g.confState.voters],
+      learners: [...g.confState.learners],
+    };
+  }
+
   onLeaderChange(cb: (e: LeaderChange) => void): () => void {
     this.#leaderListeners.add(cb);
     return () => this.#leaderListeners.delete(cb);

@@ -1,0 +1,134 @@
+// A cluster found through a real etcd: three broker processes register with
+// leases, found the controller group from etcd alone, replicate a topic,
+// and a broker killed with SIGKILL drops out of etcd when its lease ends.
+import assert from "node:assert/strict";
+import { createDiscovery } from "../src/discovery/mod.ts";
+import {
+  etcdAvailable,
+  EtcdServer,
+} from "../src/discovery/testing/etcd_server.ts";
+import { type BrokerProcess, removeDir, run, startBroker } from "./harness.ts";
+
+const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
+  () => false,
+);
+
+function freePorts(count: number): number[] {
+  const listeners = Array.from(
+    { length: count },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return ports;
+}
+
+async function until(what: string, probe: () => Promise<boolean>, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+Deno.test({
+  name: "brokers found a cluster through etcd and a killed one leaves it",
+  ignore: !etcdAvailable() || !hasKcat,
+  async fn() {
+    const etcd = await EtcdServer.start();
+    const raftPorts = freePorts(3);
+    const brokers: BrokerProcess[] = [];
+    const watcher = createDiscovery({
+      type: "etcd",
+      endpoints: [etcd.endpoint],
+      username: "",
+      password: "",
+      timeoutMs: 5_000,
+      prefix: "/raftq",
+      peers: [],
+    });
+    try {
+      brokers.push(
+        ...await Promise.all(raftPorts.map((raftPort, i) =>
+          startBroker({
+            set: [
+              `node_id=${i + 1}`,
+              `raft_port=${raftPort}`,
+              "discovery.type=etcd",
+              `discovery.endpoints=${etcd.endpoint}`,
+              "topics.default_replication_factor=3",
+            ],
+          })
+        )),
+      );
+      const [b1, b2, b3] = brokers as [
+        BrokerProcess,
+        BrokerProcess,
+        BrokerProcess,
+      ];
+      await until(
+        "three registered brokers in etcd",
+        async () => (await watcher.list()).length === 3,
+      );
+      await until("a controller that knows all three brokers", async () => {
+        const md = await run("kcat", ["-b", b2.bootstrap, "-L", "-J"]);
+        const parsed = JSON.parse(new TextDecoder().decode(md.stdout));
+        return parsed.brokers.length === 3 && parsed.controllerid > 0;
+      });
+      const values = Array.from({ length: 300 }, (_, i) => `etcd-${i}`);
+      const produce = await run("kcat", [
+        "-b",
+        b1.bootstrap,
+        "-P",
+        "-t",
+        "found",
+        "-X",
+        "acks=all",
+      ], { stdin: new TextEncoder().encode(values.join("\n") + "\n") });
+      assert.equal(produce.code, 0, produce.stderr);
+      const consume = await run("kcat", [
+        "-b",
+        b3.bootstrap,
+        "-C",
+        "-t",
+        "found",
+        "-e",
+        "-q",
+      ]);
+      assert.equal(consume.code, 0, consume.stderr);
+      assert.deepEqual(
+        new TextDecoder().decode(consume.stdout).trimEnd().split("\n").sort(),
+        [...values].sort(),
+      );
+
+      await b3.kill9();
+      // Its lease (10 s) runs out without keep-alives: the key goes away.
+      await until("broker 3's registration to expire", async () => {
+        const ids = (await watcher.list()).map((b) => b.nodeId);
+        return !ids.includes(3);
+      }, 25_000);
+      const after = await run("kcat", [
+        "-b",
+        b1.bootstrap,
+        "-C",
+        "-t",
+        "found",
+        "-e",
+        "-q",
+      ]);
+      assert.equal(
+        new TextDecoder().decode(after.stdout).trimEnd().split("\n").length,
+        values.length,
+        "the two remaining brokers still serve every message",
+      );
+    } finally {
+      await watcher.close();
+      for (const b of brokers) {
+        await b.stop();
+        await removeDir(b.dataDir);
+      }
+      await etcd.close();
+    }
+  },
+});

@@ -4,7 +4,8 @@
  * flush mode "always", so every acknowledged batch is fdatasync'ed), driven
  * by raftq's own client and by kcat (librdkafka) with the same workloads.
  *
- *   deno task bench [--json] [--seconds N] [--quick]
+ *   deno task bench [--json] [--seconds N] [--quick] [--no-cluster]
+ *                   [--inflight N] [--only "1024B acks=all p=1"]
  *
  * Figures on a shared machine are noisy: compare rows of one run, not runs.
  */
@@ -12,6 +13,7 @@ import { parseArgs } from "node:util";
 import { buildRecordBatch, readBatchHeader } from "../src/protocol/mod.ts";
 import { KafkaClient } from "../src/client/mod.ts";
 import { removeDir, startBroker } from "../tests/harness.ts";
+import { Cluster, SequentialProducer } from "../tests/cluster_harness.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -19,17 +21,29 @@ const { values: flags } = parseArgs({
     json: { type: "boolean", default: false },
     quick: { type: "boolean", default: false },
     seconds: { type: "string", default: "3" },
+    "no-cluster": { type: "boolean", default: false },
+    // Pipelined batches per partition for raftq's client.
+    inflight: { type: "string", default: "4" },
+    // Runs only the single-broker workloads whose name contains this.
+    only: { type: "string", default: "" },
   },
 });
 const SECONDS = flags.quick ? 1 : Number(flags.seconds);
 const BATCH_BYTES = 64 * 1024;
-const INFLIGHT_PER_PARTITION = 4;
+const INFLIGHT_PER_PARTITION = Number(flags.inflight);
+if (!Number.isInteger(INFLIGHT_PER_PARTITION) || INFLIGHT_PER_PARTITION < 1) {
+  throw new RangeError(
+    `--inflight must be a positive integer: got ${flags.inflight}`,
+  );
+}
+const CLUSTER_PARTITIONS = 6;
+const FAILOVER_KILLS = 5;
 
 interface Row {
   workload: string;
   driver: string;
-  msgsPerSec: number;
-  mbPerSec: number;
+  msgsPerSec: number | null;
+  mbPerSec: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
 }
@@ -194,6 +208,7 @@ try {
         const name = `produce ${messageBytes}B acks=${
           acks === -1 ? "all" : 1
         } p=${partitions}`;
+        if (!name.includes(flags.only)) continue;
         const topic = `bench-${messageBytes}-${partitions}-${
           acks === -1 ? "all" : 1
         }`;
@@ -283,6 +298,112 @@ try {
   await removeDir(broker.dataDir);
 }
 
+/**
+ * Kills the leader of `topic`-0 FAILOVER_KILLS times while a producer sends
+ * one acks=all message at a time, and returns each time from SIGKILL to
+ * the first acknowledgement after it, in ms. The killed broker restarts and
+ * takes its leadership back between kills.
+ */
+async function failoverTimes(cluster: Cluster, topic: string) {
+  const admin = await cluster.client();
+  const client = await KafkaClient.connect(cluster.bootstrap(), {
+    retries: 0,
+    requestTimeoutMs: 5_000,
+  });
+  const producer = new SequentialProducer(client, topic);
+  const times: number[] = [];
+  try {
+    for (let kill = 0; kill < FAILOVER_KILLS; kill++) {
+      const md = await cluster.waitForLeaders(admin, topic, {
+        preferred: true,
+      });
+      await producer.ackedMore(20, 10_000);
+      const t0 = performance.now();
+      await cluster.kill9(md.partitions[0]!.leader);
+      await producer.ackedMore(1, 30_000);
+      times.push(performance.now() - t0);
+      await cluster.restart(md.partitions[0]!.leader);
+      await cluster.waitForBrokers(cluster.members.length);
+    }
+  } finally {
+    await producer.stop();
+    await client.close();
+    await admin.close();
+  }
+  return times.sort((a, b) => a - b);
+}
+
+if (!flags["no-cluster"]) {
+  const cluster = await Cluster.start({ set: ["log.segment_bytes=256MiB"] });
+  const admin = await cluster.client();
+  try {
+    for (const rf of [3, 1]) {
+      const topic = `cluster-rf${rf}`;
+      await admin.createTopic(topic, {
+        partitions: CLUSTER_PARTITIONS,
+        replicationFactor: rf,
+      });
+      await cluster.waitForLeaders(admin, topic, { preferred: true });
+      const name =
+        `cluster 3x produce 1024B acks=all RF=${rf} p=${CLUSTER_PARTITIONS}`;
+      const peak = await produceOwn({
+        client: admin,
+        topic,
+        partitions: CLUSTER_PARTITIONS,
+        messageBytes: 1024,
+        acks: -1,
+        seconds: SECONDS,
+      });
+      row(name, "raftq client", peak);
+      if (hasKcat) {
+        const n = Math.max(
+          1000,
+          Math.min(Math.round((peak.msgs / peak.elapsed) * SECONDS), 300_000),
+        );
+        const elapsed = await timed("kcat", [
+          "-b",
+          cluster.bootstrap(),
+          "-P",
+          "-t",
+          topic,
+          "-X",
+          "acks=all",
+          "-X",
+          "linger.ms=5",
+          "-X",
+          "batch.size=1000000",
+          "-X",
+          "queue.buffering.max.kbytes=1048576",
+        ], kcatInput(1024, n));
+        row(name, "kcat", { msgs: n, bytes: n * 1024, elapsed });
+      }
+    }
+    await admin.createTopic("cluster-failover", {
+      partitions: 1,
+      replicationFactor: 3,
+    });
+    const times = await failoverTimes(cluster, "cluster-failover");
+    const result: Row = {
+      workload:
+        `cluster failover, SIGKILL leader to first ack (${FAILOVER_KILLS} kills; p99 = max)`,
+      driver: "raftq client",
+      msgsPerSec: null,
+      mbPerSec: null,
+      p50Ms: percentile(times, 0.5),
+      p99Ms: times.at(-1) ?? null,
+    };
+    rows.push(result);
+    if (!flags.json) {
+      console.error(
+        `${result.workload} ${times.map((t) => t.toFixed(0)).join(", ")} ms`,
+      );
+    }
+  } finally {
+    await admin.close();
+    await cluster.destroy();
+  }
+}
+
 const fmt = (v: number | null) => (v === null ? "-" : v.toFixed(2));
 if (flags.json) {
   console.log(JSON.stringify(rows, null, 2));
@@ -292,9 +413,9 @@ if (flags.json) {
   );
   for (const r of rows) {
     console.log(
-      `| ${r.workload} | ${r.driver} | ${r.msgsPerSec} | ${r.mbPerSec} | ${
-        fmt(r.p50Ms)
-      } | ${fmt(r.p99Ms)} |`,
+      `| ${r.workload} | ${r.driver} | ${r.msgsPerSec ?? "-"} | ${
+        r.mbPerSec ?? "-"
+      } | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`,
     );
   }
 }

@@ -39,6 +39,55 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (done < bytes.length) done += await conn.write(bytes.subarray(done));
 }
 
+/** Bytes asked of each socket read: several 64 KiB produce batches at once. */
+const READ_BYTES = 256 * 1024;
+/**
+ * Replies up to this size that are ready together are copied into one write;
+ * bigger ones (fetches) go out on their own rather than be copied again.
+ */
+const COALESCE_MAX_BYTES = 64 * 1024;
+
+/** A dispatched request; `reply` is set once it has settled. */
+interface InFlight {
+  readonly settled: Promise<void>;
+  done: boolean;
+  reply: Reply;
+}
+
+/** Writes `replies` in order, small neighbours joined into one write. */
+async function writeReplies(
+  conn: Deno.Conn,
+  replies: readonly Uint8Array[],
+): Promise<void> {
+  let group: Uint8Array[] = [];
+  let groupBytes = 0;
+  const flush = async () => {
+    if (group.length === 0) return;
+    let bytes = group[0]!;
+    if (group.length > 1) {
+      bytes = new Uint8Array(groupBytes);
+      let at = 0;
+      for (const part of group) {
+        bytes.set(part, at);
+        at += part.length;
+      }
+    }
+    group = [];
+    groupBytes = 0;
+    await writeAll(conn, bytes);
+  };
+  for (const reply of replies) {
+    if (reply.length > COALESCE_MAX_BYTES) {
+      await flush();
+      await writeAll(conn, reply);
+    } else {
+      group.push(reply);
+      groupBytes += reply.length;
+    }
+  }
+  await flush();
+}
+
 export class KafkaServer {
   readonly #opts: ServerOptions;
   readonly #listener: Deno.TcpListener;
@@ -102,7 +151,7 @@ export class KafkaServer {
     });
     // Replies in request order; `maxInflightRequests` bounds how far reading
     // runs ahead of writing.
-    const pending: Promise<Reply>[] = [];
+    const pending: InFlight[] = [];
     // An object, so TypeScript does not narrow it across the closures.
     const state: { broken: Error | null } = { broken: null };
     const fail = (err: Error) => {
@@ -113,18 +162,24 @@ export class KafkaServer {
         // Closing twice is harmless; the read loop sees the close and ends.
       }
     };
+    // Pipelined produce requests settle together (one fsync covers them),
+    // so every reply that is ready goes out in one write, not one each.
     const drain = async () => {
       while (pending.length > 0 && state.broken === null) {
-        const reply = await pending[0]!;
-        pending.shift();
-        if (reply !== null) await writeAll(conn, reply);
+        await pending[0]!.settled;
+        const ready: Uint8Array[] = [];
+        while (pending.length > 0 && pending[0]!.done) {
+          const reply = pending.shift()!.reply;
+          if (reply !== null) ready.push(reply);
+        }
+        await writeReplies(conn, ready);
       }
     };
     // Never rejects: failures close the connection through `fail`.
     let writer: Promise<void> = Promise.resolve();
     try {
       while (state.broken === null) {
-        const buf = decoder.writable(64 * 1024);
+        const buf = decoder.writable(READ_BYTES);
         const n = await conn.read(buf);
         if (n === null) break;
         decoder.commit(n);
@@ -133,9 +188,15 @@ export class KafkaServer {
           frame !== null;
           frame = decoder.next()
         ) {
-          const reply = this.#opts.dispatch(frame, info);
-          reply.catch(fail);
-          pending.push(reply);
+          const entry: InFlight = {
+            settled: this.#opts.dispatch(frame, info).then((reply) => {
+              entry.done = true;
+              entry.reply = reply;
+            }, fail),
+            done: false,
+            reply: null,
+          };
+          pending.push(entry);
           if (pending.length === 1) writer = writer.then(drain).catch(fail);
           if (pending.length >= this.#opts.maxInflightRequests) await writer;
         }

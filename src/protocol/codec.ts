@@ -263,7 +263,12 @@ export class Writer {
   #ensure(n: number): number {
     const at = this.pos;
     if (at + n > this.#buf.length) {
-      const next = new Uint8Array(Math.max(this.#buf.length * 2, at + n));
+      // Half again as much room as needed: after a big write (a fetch's
+      // records) the small fields that follow must not double the buffer,
+      // which would copy those megabytes a second time.
+      const next = new Uint8Array(
+        Math.max(this.#buf.length * 2, at + n + ((at + n) >>> 1)),
+      );
       next.set(this.#buf.subarray(0, at));
       this.#buf = next;
       this.#view = new DataView(next.buffer);

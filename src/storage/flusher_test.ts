@@ -1,6 +1,7 @@
 // Flusher over real partition logs in temporary directories. Syncs are
 // counted through the onSync hook, never by timing.
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import { Flusher, type SyncableLog } from "./flusher.ts";
 import { PartitionLog } from "./partition_log.ts";
 import { makeBatch, makeRecordSet } from "./testing.ts";
@@ -91,6 +92,9 @@ Deno.test("Flusher.durable rejects every waiter of a log whose sync fails", asyn
     sync() {
       throw new Error("disk gone");
     },
+    syncAsync() {
+      return Promise.reject(new Error("disk gone"));
+    },
   };
   const flusher = new Flusher();
   const results = await Promise.allSettled([
@@ -149,5 +153,45 @@ Deno.test(
     await wait;
     flusher.close();
     assert.equal(syncs, 0);
+  }),
+);
+
+Deno.test(
+  "Flusher.durable queues waiters that arrive during a sync for one next sync",
+  withLogs(1, async ([log]) => {
+    // The real log, its syncs held back until the gate opens, so the test
+    // sees when syncs start without timing anything.
+    const gate = Promise.withResolvers<void>();
+    let started = 0;
+    const gated: SyncableLog = {
+      get durableEndOffset() {
+        return log!.durableEndOffset;
+      },
+      sync: () => log!.sync(),
+      syncAsync() {
+        started++;
+        const syncing = log!.syncAsync();
+        return gate.promise.then(() => syncing);
+      },
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    const flusher = new Flusher();
+    const first = flusher.durable(gated, appendOne(log!));
+    await turn();
+    assert.equal(started, 1);
+    // Appended while the first sync runs: it cannot cover them.
+    const later = [
+      flusher.durable(gated, appendOne(log!)),
+      flusher.durable(gated, appendOne(log!)),
+    ];
+    await turn();
+    assert.equal(started, 1);
+    gate.resolve();
+    await first;
+    assert.equal(log!.durableEndOffset, 2n);
+    await Promise.all(later);
+    assert.equal(started, 2);
+    assert.equal(log!.durableEndOffset, 6n);
+    flusher.close();
   }),
 );

@@ -4,9 +4,10 @@
  * - `PartitionLog`: a directory of segments (`<base offset>.log`, `.index`,
  *   `.timeindex`) holding record batches as producers sent them, with only the
  *   base offset and leader epoch stamped. Appends are synchronous and not yet
- *   durable; `sync()` fdatasyncs. Open recovers a torn or corrupt tail.
+ *   durable; `sync()` fdatasyncs, `syncAsync()` does so off the event loop.
+ *   Open recovers a torn or corrupt tail.
  * - `Flusher`: coalesces `durable()` waiters from many produce requests into
- *   one `sync()` per log per event-loop turn, or syncs on an interval.
+ *   one `syncAsync()` per log at a time, or syncs on an interval.
  *
  * Seams: the broker gives each log its directory and options; a Raft
  * partition state machine drives append/truncateTo/deleteRecordsBefore.

@@ -109,7 +109,13 @@ export class PartitionLog {
   // Invariant: durableEndOffset <= logEndOffset.
   #durableEndOffset: bigint;
   #unsynced = new Set<Segment>();
-  #directoryUnsynced = false;
+  // Directory entries created or removed, and how many of those a finished
+  // sync covers; counters, so a background sync cannot claim later changes.
+  #directoryChanges = 0;
+  #directorySynced = 0;
+  // The end each running syncAsync may make durable; truncateTo lowers
+  // them, so no sync claims offsets rewritten after it began.
+  #syncTargets = new Set<{ end: bigint }>();
   #closed = false;
 
   private constructor(
@@ -179,7 +185,7 @@ export class PartitionLog {
     for (const segment of segments) {
       if (segment.hasUnsyncedWrites) log.#unsynced.add(segment);
     }
-    log.#directoryUnsynced = true;
+    log.#directoryChanges++;
     // What recovery read may sit only in the page cache (after a kill -9);
     // make it durable so durableEndOffset can start at the end.
     log.sync();
@@ -294,16 +300,17 @@ export class PartitionLog {
     this.#segments.push(
       Segment.create(this.#dir, sealed.nextOffset, this.#options),
     );
-    this.#directoryUnsynced = true;
+    this.#directoryChanges++;
   }
 
   /** fdatasyncs every segment with unsynced writes; advances durableEndOffset. */
   sync(): void {
     this.#checkOpen();
     const end = this.logEndOffset;
-    if (this.#directoryUnsynced) {
+    const directoryChanges = this.#directoryChanges;
+    if (directoryChanges !== this.#directorySynced) {
       syncDirectory(this.#dir);
-      this.#directoryUnsynced = false;
+      this.#directorySynced = directoryChanges;
     }
     const active = this.#active;
     for (const segment of this.#unsynced) {
@@ -312,6 +319,51 @@ export class PartitionLog {
     }
     this.#unsynced.clear();
     this.#durableEndOffset = end;
+  }
+
+  /**
+   * Like sync(), but the fdatasyncs run off the event loop, so appends (and
+   * everything else) go on meanwhile. When it resolves, durableEndOffset
+   * covers what was appended before the call; later appends wait for the
+   * next sync. A sync() or close() in between is harmless.
+   */
+  async syncAsync(): Promise<void> {
+    this.#checkOpen();
+    const target = { end: this.logEndOffset };
+    const directoryChanges = this.#directoryChanges;
+    const segments = [...this.#unsynced];
+    const syncs = segments.map((segment) =>
+      segment.syncAsync().catch((error) => {
+        // A segment deleted meanwhile (retention, truncation) or a log
+        // closed meanwhile (close() syncs first) has nothing left to lose.
+        if (!this.#closed && this.#segments.includes(segment)) throw error;
+      })
+    );
+    if (directoryChanges !== this.#directorySynced) {
+      syncs.push(syncDirectoryAsync(this.#dir));
+    }
+    this.#syncTargets.add(target);
+    try {
+      await Promise.all(syncs);
+    } finally {
+      this.#syncTargets.delete(target);
+    }
+    // close() synced everything itself before closing the files.
+    if (this.#closed) return;
+    if (directoryChanges > this.#directorySynced) {
+      this.#directorySynced = directoryChanges;
+    }
+    const active = this.#active;
+    for (const segment of segments) {
+      // Written again meanwhile, or already handled by a sync() or deletion.
+      if (segment.hasUnsyncedWrites || !this.#unsynced.delete(segment)) {
+        continue;
+      }
+      if (segment !== active) segment.writeIndexFiles();
+    }
+    if (target.end > this.#durableEndOffset) {
+      this.#durableEndOffset = target.end;
+    }
   }
 
   /**
@@ -477,9 +529,12 @@ export class PartitionLog {
       active.truncateTo(offset);
       this.#unsynced.add(active);
     }
-    this.#directoryUnsynced = true;
+    this.#directoryChanges++;
     const end = this.logEndOffset;
     if (this.#durableEndOffset > end) this.#durableEndOffset = end;
+    for (const target of this.#syncTargets) {
+      if (target.end > end) target.end = end;
+    }
     const first = this.#segments[0]!.baseOffset;
     if (this.#logStartOffset > end || this.#logStartOffset < first) {
       // The start follows the end down, and must not reappear higher at open.
@@ -595,6 +650,15 @@ function syncDirectory(dir: string): void {
   const handle = Deno.openSync(dir, { read: true });
   try {
     handle.syncSync();
+  } finally {
+    handle.close();
+  }
+}
+
+async function syncDirectoryAsync(dir: string): Promise<void> {
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
   } finally {
     handle.close();
   }

@@ -66,7 +66,11 @@ export class Segment {
   #sizeBytes = 0;
   #nextOffset: bigint;
   #bytesSinceIndex = 0;
-  #unsynced = false;
+  // Changes to the file (writes, cuts) made and covered by a finished sync.
+  // Counters rather than a flag, so that a sync running in the background
+  // never marks as synced a write that came after it started.
+  #changes = 0;
+  #syncedChanges = 0;
   // When the first batch arrived, for rolling by age; null while empty.
   #rollStartMs: number | null = null;
 
@@ -152,7 +156,7 @@ export class Segment {
   }
 
   get hasUnsyncedWrites(): boolean {
-    return this.#unsynced;
+    return this.#changes !== this.#syncedChanges;
   }
 
   /** The batch with the greatest maxTimestamp (the first such), or null. */
@@ -200,7 +204,7 @@ export class Segment {
       this.#file.truncateSync(start);
       throw error;
     }
-    this.#unsynced = true;
+    this.#changes++;
     this.#rollStartMs ??= options.nowMs;
     let position = start;
     let offset = options.baseOffset;
@@ -325,15 +329,31 @@ export class Segment {
 
   /** fdatasyncs unsynced writes; false when there were none. */
   sync(): boolean {
-    if (!this.#unsynced) return false;
+    if (!this.hasUnsyncedWrites) return false;
+    const changes = this.#changes;
     this.#file.syncDataSync();
-    this.#unsynced = false;
+    this.#markSynced(changes);
     return true;
+  }
+
+  /**
+   * fdatasyncs off the event loop the writes made before the call; writes
+   * made while it runs stay unsynced.
+   */
+  async syncAsync(): Promise<void> {
+    if (!this.hasUnsyncedWrites) return;
+    const changes = this.#changes;
+    await this.#file.syncData();
+    this.#markSynced(changes);
+  }
+
+  #markSynced(changes: number): void {
+    if (changes > this.#syncedChanges) this.#syncedChanges = changes;
   }
 
   /** Writes both index files whole; call only when the data is synced. */
   writeIndexFiles(): void {
-    assert(!this.#unsynced, "Index files describe synced data only", {
+    assert(!this.hasUnsyncedWrites, "Index files describe synced data only", {
       baseOffset: this.baseOffset,
     });
     Deno.writeFileSync(
@@ -362,7 +382,7 @@ export class Segment {
   // Cuts the file at `position`, where the batch at `baseOffset` began.
   #cut(position: number, baseOffset: bigint): void {
     this.#file.truncateSync(position);
-    this.#unsynced = true;
+    this.#changes++;
     const relative = Number(baseOffset - this.baseOffset);
     this.#offsetIndex.truncate(this.#offsetIndex.floor(relative - 1) + 1);
     let t = this.#timeIndex.count;
@@ -417,7 +437,7 @@ export class Segment {
     }
     this.#removeIndexFiles();
     // Without index files nothing shows the data was ever synced.
-    this.#unsynced = true;
+    this.#changes++;
     this.#bytesSinceIndex = 0;
     const end = this.#scan(
       { position: 0, baseOffset: this.baseOffset },

@@ -1,0 +1,359 @@
+/**
+ * A replicated raftq cluster for end-to-end tests and benchmarks: N broker
+ * processes on loopback with static discovery, each with its own data
+ * directory and fixed Kafka and Raft ports (fixed so that a broker killed
+ * with SIGKILL comes back at the same addresses, as a real one would).
+ */
+import assert from "node:assert/strict";
+import {
+  ConnectionError,
+  KafkaClient,
+  KafkaError,
+  RequestTimeoutError,
+  type TopicMetadata,
+} from "../src/client/mod.ts";
+import { buildRecordBatch } from "../src/protocol/mod.ts";
+import { type BrokerProcess, removeDir, run, startBroker } from "./harness.ts";
+
+export interface ClusterMember {
+  readonly nodeId: number;
+  readonly kafkaPort: number;
+  readonly raftPort: number;
+  readonly dataDir: string;
+  readonly bootstrap: string;
+}
+
+/**
+ * Ports the OS hands out for port 0 are free right now; holding them all
+ * open until every one is known keeps them distinct.
+ */
+function freePorts(count: number): number[] {
+  const listeners = Array.from(
+    { length: count },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return ports;
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Polls `probe` until it returns a value other than undefined. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  opts: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = performance.now() + (opts.timeoutMs ?? 30_000);
+  let lastError: unknown;
+  while (performance.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    await sleep(opts.intervalMs ?? 100);
+  }
+  throw new Error(`Timed out waiting for ${what}`, { cause: lastError });
+}
+
+export class Cluster {
+  readonly members: readonly ClusterMember[];
+  readonly #set: readonly string[];
+  readonly #processes = new Map<number, BrokerProcess>();
+
+  private constructor(members: ClusterMember[], set: string[]) {
+    this.members = members;
+    this.#set = set;
+  }
+
+  /**
+   * Starts `size` [3] brokers (node ids 1..size) and waits until the
+   * controller group has a leader that knows every broker.
+   */
+  static async start(
+    opts: { size?: number; set?: string[] } = {},
+  ): Promise<Cluster> {
+    const size = opts.size ?? 3;
+    const ports = freePorts(size * 2);
+    const members: ClusterMember[] = [];
+    for (let i = 0; i < size; i++) {
+      const kafkaPort = ports[2 * i]!;
+      members.push({
+        nodeId: i + 1,
+        kafkaPort,
+        raftPort: ports[2 * i + 1]!,
+        dataDir: await Deno.makeTempDir({ prefix: `raftq-cluster-${i + 1}-` }),
+        bootstrap: `127.0.0.1:${kafkaPort}`,
+      });
+    }
+    const peers = members.map((m) => `${m.nodeId}@127.0.0.1:${m.raftPort}`)
+      .join(",");
+    const cluster = new Cluster(members, [
+      "discovery.type=static",
+      `discovery.peers=${peers}`,
+      ...(opts.set ?? []),
+    ]);
+    try {
+      await Promise.all(members.map((m) => cluster.restart(m.nodeId)));
+      await cluster.waitForBrokers(size);
+    } catch (err) {
+      await cluster.destroy();
+      throw err;
+    }
+    return cluster;
+  }
+
+  member(nodeId: number): ClusterMember {
+    const m = this.members.find((x) => x.nodeId === nodeId);
+    if (m === undefined) throw new RangeError(`No cluster member ${nodeId}`);
+    return m;
+  }
+
+  /** The Kafka addresses of the running brokers, comma-separated. */
+  bootstrap(): string {
+    return this.members.filter((m) => this.#processes.has(m.nodeId))
+      .map((m) => m.bootstrap).join(",");
+  }
+
+  /** Starts a member that is not running, with the arguments it had. */
+  async restart(nodeId: number): Promise<void> {
+    if (this.#processes.has(nodeId)) {
+      throw new Error(`Broker ${nodeId} is already running`);
+    }
+    const m = this.member(nodeId);
+    const broker = await startBroker({
+      dataDir: m.dataDir,
+      port: m.kafkaPort,
+      set: [`node_id=${nodeId}`, `raft_port=${m.raftPort}`, ...this.#set],
+    });
+    this.#processes.set(nodeId, broker);
+  }
+
+  /** What a running member wrote to stderr so far ("" when not running). */
+  logs(nodeId: number): string {
+    return this.#processes.get(nodeId)?.logs() ?? "";
+  }
+
+  /** kill -9: no shutdown code runs. */
+  async kill9(nodeId: number): Promise<void> {
+    const p = this.#processes.get(nodeId);
+    if (p === undefined) throw new Error(`Broker ${nodeId} is not running`);
+    this.#processes.delete(nodeId);
+    await p.kill9();
+  }
+
+  /** Stops every running broker with SIGTERM (a clean shutdown). */
+  async stopAll(): Promise<void> {
+    const running = [...this.#processes.values()];
+    this.#processes.clear();
+    await Promise.all(running.map((p) => p.stop()));
+  }
+
+  /** Stops everything and removes the data directories. */
+  async destroy(): Promise<void> {
+    const running = [...this.#processes.values()];
+    this.#processes.clear();
+    await Promise.all(running.map((p) => p.kill9()));
+    await Promise.all(this.members.map((m) => removeDir(m.dataDir)));
+  }
+
+  /** A client bootstrapped from every running broker. */
+  client(): Promise<KafkaClient> {
+    return KafkaClient.connect(this.bootstrap(), { retries: 12 });
+  }
+
+  /** Waits until a running broker reports `count` live brokers. */
+  async waitForBrokers(count: number): Promise<void> {
+    const client = await this.client();
+    try {
+      await waitFor(`${count} live brokers`, async () => {
+        const md = await client.metadata([]);
+        return md.brokers.length === count && md.controllerId >= 0
+          ? true
+          : undefined;
+      });
+    } finally {
+      await client.close();
+    }
+  }
+
+  /**
+   * Waits until every partition of `topic` has a leader among the running
+   * brokers (with `preferred`, its first replica: the leader the cluster
+   * settles on, so that no balancing move interrupts what follows), and
+   * returns the topic's metadata.
+   */
+  async waitForLeaders(
+    client: KafkaClient,
+    topic: string,
+    opts: { timeoutMs?: number; preferred?: boolean } = {},
+  ): Promise<TopicMetadata> {
+    return await waitFor(`leaders of "${topic}"`, async () => {
+      const md = await client.metadata([topic]);
+      const t = md.topics.find((x) => x.name === topic);
+      if (t === undefined || t.errorCode !== 0 || t.partitions.length === 0) {
+        return undefined;
+      }
+      const led = t.partitions.every((p) =>
+        p.leader >= 0 && this.#processes.has(p.leader) &&
+        (opts.preferred !== true || p.leader === p.replicas[0])
+      );
+      return led ? t : undefined;
+    }, opts);
+  }
+
+  /**
+   * The segment files (`*.log`) of `topic`-`partition` on a member, by
+   * name. Read them after the member stopped: a running broker appends.
+   */
+  async logFiles(
+    nodeId: number,
+    topic: string,
+    partition: number,
+  ): Promise<Map<string, Uint8Array>> {
+    const dir = `${this.member(nodeId).dataDir}/${topic}-${partition}`;
+    const files = new Map<string, Uint8Array>();
+    for await (const e of Deno.readDir(dir)) {
+      if (e.isFile && e.name.endsWith(".log")) {
+        files.set(e.name, await Deno.readFile(`${dir}/${e.name}`));
+      }
+    }
+    return files;
+  }
+}
+
+/**
+ * Asserts that every member holds byte-identical, non-empty segment files
+ * for `topic`-`partition`: replicas apply the same entries in the same
+ * order, so their logs match byte for byte. Call after stopAll().
+ */
+export async function assertSameLogs(
+  cluster: Cluster,
+  topic: string,
+  partition: number,
+): Promise<void> {
+  const [first, ...rest] = cluster.members;
+  assert.ok(first !== undefined);
+  const expected = await cluster.logFiles(first.nodeId, topic, partition);
+  const sizeBytes = [...expected.values()].reduce((n, f) => n + f.length, 0);
+  assert.ok(sizeBytes > 0, `${topic}-${partition} on ${first.nodeId} is empty`);
+  for (const m of rest) {
+    assert.deepEqual(
+      await cluster.logFiles(m.nodeId, topic, partition),
+      expected,
+      `segments of ${topic}-${partition} on brokers ${first.nodeId} and ${m.nodeId}`,
+    );
+  }
+}
+
+const RETRY_PAUSE_MS = 20;
+/** A value still unacknowledged after this long means the cluster is stuck. */
+const GIVE_UP_MS = 30_000;
+const encoder = new TextEncoder();
+
+/**
+ * Produces "v-0", "v-1", ... to one partition, one request at a time with
+ * acks=all, retrying each value until acknowledged. It records the order of
+ * acknowledgements and which values had a request that went unanswered
+ * (the connection died or timed out): only those may be written twice.
+ */
+export class SequentialProducer {
+  readonly acked: number[] = [];
+  readonly unanswered = new Set<number>();
+  #stopped = false;
+  readonly done: Promise<void>;
+
+  constructor(client: KafkaClient, topic: string) {
+    this.done = this.#run(client, topic);
+  }
+
+  async #run(client: KafkaClient, topic: string): Promise<void> {
+    for (let i = 0; !this.#stopped; i++) {
+      const batch = buildRecordBatch([{ value: encoder.encode(`v-${i}`) }]);
+      const deadline = performance.now() + GIVE_UP_MS;
+      for (;;) {
+        try {
+          await client.produce(topic, 0, batch, { acks: -1 });
+          this.acked.push(i);
+          break;
+        } catch (err) {
+          if (
+            err instanceof ConnectionError || err instanceof RequestTimeoutError
+          ) {
+            this.unanswered.add(i);
+          } else if (!(err instanceof KafkaError && err.retriable)) {
+            throw err;
+          }
+          if (performance.now() > deadline) {
+            throw new Error(`v-${i} unacknowledged for ${GIVE_UP_MS} ms`, {
+              cause: err,
+            });
+          }
+          await sleep(RETRY_PAUSE_MS);
+          // Learn where the partition's leader went before the retry.
+          await client.metadata([topic]).catch(() => {});
+        }
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.done;
+  }
+
+  /** Waits until `count` more values than now have been acknowledged. */
+  async ackedMore(count: number, timeoutMs: number): Promise<void> {
+    const target = this.acked.length + count;
+    await waitFor(
+      `${count} acknowledgements`,
+      () => Promise.resolve(this.acked.length >= target ? true : undefined),
+      { timeoutMs, intervalMs: 5 },
+    );
+  }
+}
+
+export interface ConsumedRecord {
+  offset: bigint;
+  key: string;
+  value: string;
+}
+
+/**
+ * Reads every partition of `topic` from the beginning to its current end
+ * with kcat (librdkafka), by partition in offset order.
+ */
+export async function kcatConsume(
+  bootstrap: string,
+  topic: string,
+): Promise<Map<number, ConsumedRecord[]>> {
+  const out = await run("kcat", [
+    "-b",
+    bootstrap,
+    "-C",
+    "-t",
+    topic,
+    "-o",
+    "beginning",
+    "-e",
+    "-q",
+    "-f",
+    "%p\\t%o\\t%k\\t%s\\n",
+  ], { timeoutMs: 60_000 });
+  if (out.code !== 0) throw new Error(`kcat -C failed: ${out.stderr}`);
+  const byPartition = new Map<number, ConsumedRecord[]>();
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    if (line === "") continue;
+    const [p, offset, key, value] = line.split("\t");
+    if (value === undefined) throw new Error(`Bad kcat line "${line}"`);
+    const list = byPartition.get(Number(p)) ?? [];
+    list.push({ offset: BigInt(offset!), key: key!, value });
+    byPartition.set(Number(p), list);
+  }
+  return byPartition;
+}

@@ -227,6 +227,11 @@ export async function startBroker(config: Config): Promise<Broker> {
     // it reads the partition back when it takes over, and forgets it after.
     n.onLeadership((topic, partition, leading) => {
       if (topic !== OFFSETS_TOPIC) return;
+      log(
+        `${
+          leading ? "coordinating" : "no longer coordinating"
+        } the groups of ${OFFSETS_TOPIC}-${partition}`,
+      );
       if (leading) coordinator.load(partition);
       else coordinator.unload(partition);
     });

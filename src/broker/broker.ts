@@ -199,8 +199,6 @@ export async function startBroker(config: Config): Promise<Broker> {
   let view: ClusterView;
   let groupsReady = false;
   const offsetsPartitions = config.groups.offsetsPartitions;
-  // Created below, once the view it writes through exists.
-  let coordinator!: GroupCoordinator;
   let producerIds: ProducerIdSource;
   let ensureOffsetsTopic: () => void;
   if (clustered) {
@@ -280,7 +278,8 @@ export async function startBroker(config: Config): Promise<Broker> {
     }
   }
   const cluster = view;
-  coordinator = new GroupCoordinator({
+  // Declared after the view it writes through; the callbacks above run later.
+  const coordinator: GroupCoordinator = new GroupCoordinator({
     log: new PartitionOffsetsLog(cluster, offsetsPartitions),
     timers: realTimers,
     initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,

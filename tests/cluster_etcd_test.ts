@@ -7,30 +7,12 @@ import {
   etcdAvailable,
   EtcdServer,
 } from "../src/discovery/testing/etcd_server.ts";
+import { freePorts, waitFor } from "./cluster_harness.ts";
 import { type BrokerProcess, removeDir, run, startBroker } from "./harness.ts";
 
 const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
   () => false,
 );
-
-function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
-}
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
 
 Deno.test({
   name: "brokers found a cluster through etcd and a killed one leaves it",
@@ -67,14 +49,15 @@ Deno.test({
         BrokerProcess,
         BrokerProcess,
       ];
-      await until(
+      await waitFor(
         "three registered brokers in etcd",
-        async () => (await watcher.list()).length === 3,
+        async () => (await watcher.list()).length === 3 || undefined,
       );
-      await until("a controller that knows all three brokers", async () => {
+      await waitFor("a controller that knows all three brokers", async () => {
         const md = await run("kcat", ["-b", b2.bootstrap, "-L", "-J"]);
         const parsed = JSON.parse(new TextDecoder().decode(md.stdout));
-        return parsed.brokers.length === 3 && parsed.controllerid > 0;
+        return (parsed.brokers.length === 3 && parsed.controllerid > 0) ||
+          undefined;
       });
       const values = Array.from({ length: 300 }, (_, i) => `etcd-${i}`);
       const produce = await run("kcat", [
@@ -104,10 +87,10 @@ Deno.test({
 
       await b3.kill9();
       // Its lease (10 s) runs out without keep-alives: the key goes away.
-      await until("broker 3's registration to expire", async () => {
+      await waitFor("broker 3's registration to expire", async () => {
         const ids = (await watcher.list()).map((b) => b.nodeId);
-        return !ids.includes(3);
-      }, 25_000);
+        return !ids.includes(3) || undefined;
+      }, { timeoutMs: 25_000 });
       const after = await run("kcat", [
         "-b",
         b1.bootstrap,

@@ -27,7 +27,7 @@ export interface ClusterMember {
  * Ports the OS hands out for port 0 are free right now; holding them all
  * open until every one is known keeps them distinct.
  */
-function freePorts(count: number): number[] {
+export function freePorts(count: number): number[] {
   const listeners = Array.from(
     { length: count },
     () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),

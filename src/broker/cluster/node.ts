@@ -269,10 +269,14 @@ export class ClusterNode {
         },
       });
       this.#hosted.set(groupId, sm);
+      const fresh = !this.#host.recoveredGroupIds().includes(groupId);
       this.#host.startGroup(groupId, {
         voters: [...h.replicas],
         stateMachine: sm,
       });
+      // A new partition starts with its preferred leader campaigning, so
+      // clients do not see leadership move to it a few seconds later.
+      if (fresh && h.replicas[0] === this.nodeId) this.#host.campaign(groupId);
     }
     for (const [groupId, sm] of this.#hosted) {
       if (wanted.has(groupId)) continue;

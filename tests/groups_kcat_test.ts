@@ -14,7 +14,7 @@ Deno.test({
   async fn() {
     const broker = await startBroker({
       set: [
-        "groups.initial_rebalance_delay=1s",
+        "groups.initial_rebalance_delay=3s",
         "topics.default_partitions=4",
         "groups.offsets_partitions=2",
       ],
@@ -35,7 +35,7 @@ Deno.test({
       });
       assert.equal(produced.code, 0, produced.stderr);
       // Each instance exits on its own after a quiet spell (-X wait), and
-      // both join before the first rebalance completes (initial delay 1 s).
+      // both join before the first rebalance completes (initial delay 3 s).
       const consume = () =>
         run("kcat", [
           "-b",

@@ -6,6 +6,7 @@
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVING = /serving Kafka on [^\s]+:(\d+)/;
+const LOG_KEEP_BYTES = 512 * 1024;
 
 export interface BrokerProcess {
   readonly port: number;
@@ -60,11 +61,23 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     resolvePort = res;
     rejectPort = rej;
   });
+  let serving = false;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream) {
       text += decoder.decode(chunk, { stream: true });
-      const m = SERVING.exec(text);
-      if (m) resolvePort(Number(m[1]));
+      if (text.length > LOG_KEEP_BYTES * 2) {
+        // A chatty broker must not fill the test runner's memory: keep the
+        // start (startup, recovery) and the most recent lines.
+        text = text.slice(0, LOG_KEEP_BYTES / 8) + "\n[...]\n" +
+          text.slice(-LOG_KEEP_BYTES);
+      }
+      if (!serving) {
+        const m = SERVING.exec(text);
+        if (m) {
+          serving = true;
+          resolvePort(Number(m[1]));
+        }
+      }
     }
   };
   const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);

@@ -417,8 +417,12 @@ export class ClusterNode {
               replicaId: this.nodeId,
             },
           );
+          const before = p.log.logEndOffset;
           if (sm.fillGap(records)) {
             this.#opts.log(`partition ${p.topic}-${p.index} caught up`);
+          } else if (p.log.logEndOffset === before) {
+            // The leader had nothing for us yet (it may be catching up too).
+            await new Promise((r) => setTimeout(r, 200));
           }
         } catch (err) {
           this.#opts.log(`catching up ${p.topic}-${p.index}: ${err}`);

@@ -9,7 +9,7 @@ import {
   createDiscovery,
   type Discovery,
 } from "../discovery/mod.ts";
-import { Flusher } from "../storage/mod.ts";
+import { Flusher, writeFileAtomic } from "../storage/mod.ts";
 import {
   ClusterNode,
   ControllerProducerIds,
@@ -60,9 +60,7 @@ function readClusterId(dataDir: string): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   const clusterId = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-")
     .replaceAll("/", "_").replace(/=+$/, "");
-  const tmp = `${file}.tmp`;
-  Deno.writeTextFileSync(tmp, JSON.stringify({ clusterId }));
-  Deno.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify({ clusterId }));
   return clusterId;
 }
 

@@ -4,6 +4,7 @@
  * replaces this with the controller group's replicated state behind the same
  * methods, so handlers never learn where metadata lives.
  */
+import { writeFileAtomic } from "../storage/mod.ts";
 
 export interface TopicInfo {
   readonly name: string;
@@ -213,25 +214,10 @@ export class TopicStore {
     return info;
   }
 
-  /** Atomic replace: write a temp file, fsync it, rename over the old one. */
   #persist(): void {
-    const tmp = `${this.#file}.tmp`;
-    const body = JSON.stringify({ topics: this.list() }, null, 2);
-    const file = Deno.openSync(tmp, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
-    try {
-      const bytes = new TextEncoder().encode(body);
-      let written = 0;
-      while (written < bytes.length) {
-        written += file.writeSync(bytes.subarray(written));
-      }
-      file.syncSync();
-    } finally {
-      file.close();
-    }
-    Deno.renameSync(tmp, this.#file);
+    writeFileAtomic(
+      this.#file,
+      JSON.stringify({ topics: this.list() }, null, 2),
+    );
   }
 }

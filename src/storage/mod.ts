@@ -26,3 +26,4 @@ export {
   type FlushPolicy,
   type SyncableLog,
 } from "./flusher.ts";
+export { writeFileAtomic } from "./atomic_file.ts";

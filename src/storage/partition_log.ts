@@ -8,6 +8,7 @@
 import { crc32c } from "../protocol/crc32c.ts";
 import { type BatchHeader, Off, stampBatch } from "../protocol/record_batch.ts";
 import { assert } from "../util/mod.ts";
+import { syncDirectory, writeFileAtomic } from "./atomic_file.ts";
 import { MAX_RELATIVE_OFFSET, Segment, segmentFileName } from "./segment.ts";
 
 export interface LogOptions {
@@ -629,30 +630,7 @@ function readLogStartOffset(dir: string): bigint | null {
 // Written to a temporary file, synced and renamed, so a crash leaves the old
 // or the new value, never a torn one.
 function writeLogStartOffset(dir: string, offset: bigint): void {
-  const tmp = `${dir}/${LOG_START_FILE}.tmp`;
-  const file = Deno.openSync(tmp, {
-    write: true,
-    create: true,
-    truncate: true,
-  });
-  try {
-    file.writeSync(new TextEncoder().encode(`${offset}\n`));
-    file.syncDataSync();
-  } finally {
-    file.close();
-  }
-  Deno.renameSync(tmp, `${dir}/${LOG_START_FILE}`);
-  syncDirectory(dir);
-}
-
-// A new file's directory entry is only durable once the directory is synced.
-function syncDirectory(dir: string): void {
-  const handle = Deno.openSync(dir, { read: true });
-  try {
-    handle.syncSync();
-  } finally {
-    handle.close();
-  }
+  writeFileAtomic(`${dir}/${LOG_START_FILE}`, `${offset}\n`);
 }
 
 async function syncDirectoryAsync(dir: string): Promise<void> {

@@ -4,6 +4,7 @@
  * out, so a restart (even kill -9) continues past every id ever handed out
  * and never gives one to two producers.
  */
+import { writeFileAtomic } from "../../storage/mod.ts";
 
 const DEFAULT_BLOCK_SIZE = 1000n;
 /** Producer epochs are int16; Kafka hands out a new id when one runs out. */
@@ -59,25 +60,10 @@ export class ProducerIdAllocator implements ProducerIdSource {
   }
 
   #reserve(end: bigint): void {
-    const tmp = `${this.#file}.tmp`;
-    const file = Deno.openSync(tmp, {
-      write: true,
-      create: true,
-      truncate: true,
-    });
-    try {
-      const bytes = new TextEncoder().encode(
-        JSON.stringify({ reservedEnd: end.toString() }),
-      );
-      let written = 0;
-      while (written < bytes.length) {
-        written += file.writeSync(bytes.subarray(written));
-      }
-      file.syncSync();
-    } finally {
-      file.close();
-    }
-    Deno.renameSync(tmp, this.#file);
+    writeFileAtomic(
+      this.#file,
+      JSON.stringify({ reservedEnd: end.toString() }),
+    );
     this.#reservedEnd = end;
   }
 }

@@ -109,6 +109,9 @@ export class ClusterNode {
     (topic: string, partition: number, leading: boolean) => void
   >();
   #reconcileQueued = false;
+  #discovered: ReadonlyMap<number, Address>;
+  /** The address book last given to the host, to skip identical updates. */
+  #peersKey = "";
   #stopped = false;
 
   private constructor(opts: ClusterNodeOptions) {
@@ -133,6 +136,7 @@ export class ClusterNode {
       },
     });
     this.#rpc = new Rpc(this.#host);
+    this.#discovered = opts.peers;
   }
 
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
@@ -227,7 +231,9 @@ export class ClusterNode {
     // Not inside the host's apply: starting groups there would re-enter it.
     queueMicrotask(() => {
       this.#reconcileQueued = false;
-      if (!this.#stopped) this.#reconcile();
+      if (this.#stopped) return;
+      this.#updatePeers();
+      this.#reconcile();
     });
   }
 
@@ -330,6 +336,25 @@ export class ClusterNode {
 
   /** Replaces the Raft addresses of the other brokers (from discovery). */
   setPeers(peers: ReadonlyMap<number, Address>): void {
+    this.#discovered = peers;
+    this.#updatePeers();
+  }
+
+  /**
+   * Discovery's addresses, completed by those the controller state recorded
+   * when brokers registered: after a restart the state comes back from the
+   * WAL, so brokers are reachable even while discovery is down.
+   */
+  #updatePeers(): void {
+    const peers = new Map<number, Address>();
+    for (const b of this.#controller.brokers()) {
+      if (b.nodeId === this.nodeId || b.raftPort === 0) continue;
+      peers.set(b.nodeId, { hostname: b.raftHost, port: b.raftPort });
+    }
+    for (const [id, address] of this.#discovered) peers.set(id, address);
+    const key = JSON.stringify([...peers].sort((a, b) => a[0] - b[0]));
+    if (key === this.#peersKey) return;
+    this.#peersKey = key;
     this.#host.setPeers(peers);
   }
 

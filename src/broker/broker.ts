@@ -17,6 +17,7 @@ import {
 } from "./cluster/node.ts";
 import { ReplicatedView } from "./cluster/view.ts";
 import { createDispatcher } from "./dispatch.ts";
+import { newClusterId } from "./ids.ts";
 import type {
   BrokerAddress,
   BrokerContext,
@@ -56,10 +57,7 @@ function readClusterId(dataDir: string): string {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
-  // Kafka cluster ids are 16 random bytes in URL-safe base64 without padding.
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  const clusterId = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-")
-    .replaceAll("/", "_").replace(/=+$/, "");
+  const clusterId = newClusterId();
   writeFileAtomic(file, JSON.stringify({ clusterId }));
   return clusterId;
 }

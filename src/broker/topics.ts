@@ -5,6 +5,7 @@
  * methods, so handlers never learn where metadata lives.
  */
 import { writeFileAtomic } from "../storage/mod.ts";
+import { newTopicId } from "./ids.ts";
 
 export interface TopicInfo {
   readonly name: string;
@@ -87,11 +88,6 @@ export function validateTopicConfigs(configs: Record<string, string>): void {
       );
     }
   }
-}
-
-function randomTopicId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 export class TopicStore {
@@ -190,7 +186,7 @@ export class TopicStore {
     this.check(spec);
     const info: TopicInfo = Object.freeze({
       name: spec.name,
-      topicId: randomTopicId(),
+      topicId: newTopicId(),
       partitions: spec.partitions,
       replicationFactor: spec.replicationFactor,
       configs: Object.freeze({ ...spec.configs }),

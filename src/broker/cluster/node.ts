@@ -24,6 +24,7 @@ import {
   type HostedPartition,
   type TopicState,
 } from "../controller/mod.ts";
+import { newClusterId } from "../ids.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
   encodeBarrierEntry,
@@ -65,13 +66,6 @@ export interface ClusterNodeOptions {
 
 /** The outcome of a produce routed through a partition's Raft group. */
 export type ProduceOutcome = AppendOutcome | { ok: false; errorCode: number };
-
-function randomHex(bytes: number): string {
-  return Array.from(
-    crypto.getRandomValues(new Uint8Array(bytes)),
-    (b) => b.toString(16).padStart(2, "0"),
-  ).join("");
-}
 
 function encodeResult(result: CommandResult): Uint8Array {
   return new TextEncoder().encode(
@@ -462,12 +456,9 @@ export class ClusterNode {
   #becomeController(): void {
     this.#opts.log("became the controller");
     if (this.#controller.clusterId === null) {
-      const clusterId = btoa(
-        String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))),
-      ).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
-      this.propose({ type: "initCluster", clusterId }).catch((err) =>
-        this.#opts.log(`could not initialise the cluster id: ${err}`)
-      );
+      this.propose({ type: "initCluster", clusterId: newClusterId() }).catch((
+        err,
+      ) => this.#opts.log(`could not initialise the cluster id: ${err}`));
     }
   }
 
@@ -649,10 +640,6 @@ export class ClusterNode {
     for (const t of this.#timers) clearInterval(t);
     this.#rpc.close();
     await this.#host.stop();
-  }
-
-  static newTopicId(): string {
-    return randomHex(16);
   }
 }
 

@@ -15,6 +15,19 @@ export interface AppChannel {
   onAppMessage(cb: (from: number, data: Uint8Array) => void): () => void;
 }
 
+function frameOf(
+  header: { kind: number; id: number; method: number },
+  body: Uint8Array,
+): Uint8Array {
+  const frame = new Uint8Array(HEADER_BYTES + body.length);
+  const v = new DataView(frame.buffer);
+  v.setUint8(0, header.kind);
+  v.setUint32(1, header.id);
+  v.setUint8(5, header.method);
+  frame.set(body, HEADER_BYTES);
+  return frame;
+}
+
 export class RpcError extends Error {
   override name = "RpcError";
 }
@@ -53,12 +66,7 @@ export class Rpc {
     opts: { timeoutMs: number },
   ): Promise<Uint8Array> {
     const id = this.#nextId++ >>> 0;
-    const frame = new Uint8Array(HEADER_BYTES + body.length);
-    const v = new DataView(frame.buffer);
-    v.setUint8(0, KIND_REQUEST);
-    v.setUint32(1, id);
-    v.setUint8(5, method);
-    frame.set(body, HEADER_BYTES);
+    const frame = frameOf({ kind: KIND_REQUEST, id, method }, body);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(id);
@@ -103,13 +111,10 @@ export class Rpc {
     const handler = this.#handlers.get(method);
     if (kind !== KIND_REQUEST || handler === undefined) return;
     handler(from, body).then((answer) => {
-      const frame = new Uint8Array(HEADER_BYTES + answer.length);
-      const w = new DataView(frame.buffer);
-      w.setUint8(0, KIND_RESPONSE);
-      w.setUint32(1, id);
-      w.setUint8(5, method);
-      frame.set(answer, HEADER_BYTES);
-      this.#channel.sendApp(from, frame);
+      this.#channel.sendApp(
+        from,
+        frameOf({ kind: KIND_RESPONSE, id, method }, answer),
+      );
     }, (err) => {
       // A handler failure is a bug on this side; the caller times out.
       console.error(`raftq: rpc method ${method} from ${from} failed:`, err);

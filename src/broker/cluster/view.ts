@@ -21,7 +21,8 @@ import type {
 } from "../handlers/context.ts";
 import { type Partition, RecordTooLargeError } from "../partitions.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
-import { ClusterNode } from "./node.ts";
+import { newTopicId } from "../ids.ts";
+import type { ClusterNode } from "./node.ts";
 
 /** How long a topic operation waits for this broker to apply it too. */
 const APPLY_WAIT_MS = 10_000;
@@ -146,7 +147,7 @@ export class ReplicatedView implements ClusterView {
     return {
       type: "createTopic" as const,
       name: spec.name,
-      topicId: ClusterNode.newTopicId(),
+      topicId: newTopicId(),
       partitions: spec.partitions,
       replicationFactor: spec.replicationFactor,
       configs: spec.configs,

@@ -33,4 +33,5 @@ export {
   encodeConfChange,
 } from "./conf_change.ts";
 export { entrySizeBytes, MemoryStorage } from "./storage.ts";
+export { newMessage } from "./raft.ts";
 export { RawNode } from "./raw_node.ts";

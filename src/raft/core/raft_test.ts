@@ -11,6 +11,7 @@ import {
   EntryType,
   MemoryStorage,
   MessageType,
+  newMessage,
   NotLeaderError,
   ProposalDroppedError,
   RaftConfigError,
@@ -358,20 +359,9 @@ Deno.test("RawNode.step refuses a message type that peers never send", () => {
   c.elect(1);
   assert.throws(
     () =>
-      c.get(1).node.step({
-        type: MessageType.Prop,
-        from: 2,
-        to: 1,
-        term: 1,
-        logTerm: 0,
-        index: 0,
-        entries: [],
-        commit: 0,
-        reject: false,
-        rejectHint: 0,
-        snapshot: null,
-        context: null,
-      }),
+      c.get(1).node.step(
+        newMessage({ type: MessageType.Prop, from: 2, to: 1, term: 1 }),
+      ),
     RaftConfigError,
   );
 });

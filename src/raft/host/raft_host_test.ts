@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import type { Entry, NodeId } from "../core/mod.ts";
 import { MessageType, NotLeaderError } from "../core/mod.ts";
+import { until } from "../testing/mod.ts";
 import { Wal } from "../wal/mod.ts";
 import {
   type Address,
@@ -77,20 +78,6 @@ function cluster(ids: NodeId[]): Cluster {
       ...(transport === undefined ? {} : { transport }),
     }),
   };
-}
-
-async function until(
-  what: string,
-  cond: () => boolean,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      throw new Error(`Timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
 }
 
 /** The node that every given host agrees leads `groupId`, or 0. */

@@ -5,7 +5,7 @@
  * and malformed bytes throw DecodeError instead of allocating or hanging.
  */
 import assert from "node:assert/strict";
-import { type Message, MessageType } from "../core/mod.ts";
+import { type Message, MessageType, newMessage } from "../core/mod.ts";
 import { ByteReader, ByteWriter, DecodeError } from "../wal/mod.ts";
 import {
   APP_MESSAGE_BYTES_MAX,
@@ -24,21 +24,7 @@ import {
 } from "./codec.ts";
 
 function message(fields: Partial<Message>): Message {
-  return {
-    type: MessageType.App,
-    from: 1,
-    to: 2,
-    term: 0,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    snapshot: null,
-    context: null,
-    ...fields,
-  };
+  return newMessage({ type: MessageType.App, from: 1, to: 2, ...fields });
 }
 
 const full: Message = message({

@@ -5,7 +5,13 @@
  * right node only.
  */
 import assert from "node:assert/strict";
-import { type Message, MessageType, type NodeId } from "../core/mod.ts";
+import {
+  type Message,
+  MessageType,
+  newMessage,
+  type NodeId,
+} from "../core/mod.ts";
+import { until } from "../testing/mod.ts";
 import type { Envelope } from "./codec.ts";
 import { TcpTransport } from "./tcp_transport.ts";
 import type { Address, InboundHandlers } from "./transport.ts";
@@ -27,34 +33,7 @@ function freePort(): number {
 }
 
 function heartbeat(from: NodeId, to: NodeId, term: number): Message {
-  return {
-    type: MessageType.Heartbeat,
-    from,
-    to,
-    term,
-    logTerm: 0,
-    index: 0,
-    entries: [],
-    commit: 0,
-    reject: false,
-    rejectHint: 0,
-    snapshot: null,
-    context: null,
-  };
-}
-
-async function until(
-  what: string,
-  cond: () => boolean,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) {
-      throw new Error(`Timed out waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  return newMessage({ type: MessageType.Heartbeat, from, to, term });
 }
 
 /** Sends until the connection is up: the first sends only trigger the connect. */

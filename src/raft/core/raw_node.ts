@@ -34,6 +34,11 @@ export class RawNode {
     this.#prevHardState = storage.initialState().hardState;
   }
 
+  /** The current term: what propose() stamps on entries (status() costs more). */
+  get term(): number {
+    return this.#raft.term;
+  }
+
   tick(): void {
     this.#raft.tick();
   }
@@ -55,18 +60,25 @@ export class RawNode {
     this.#raft.step(m);
   }
 
-  /** Throws NotLeaderError (with leaderHint) on a non-leader. */
-  propose(data: Uint8Array): void {
+  /**
+   * Appends `data` to the leader's log and returns the entry's index.
+   * Throws NotLeaderError (with leaderHint) on a non-leader.
+   */
+  propose(data: Uint8Array): number {
     this.#raft.step(newMessage({
       type: MessageType.Prop,
       from: this.#raft.id,
       to: this.#raft.id,
       entries: [{ term: 0, index: 0, type: EntryType.Normal, data }],
     }));
+    return this.#raft.log.lastIndex();
   }
 
-  /** One change at a time: throws ProposalDroppedError while one is pending. */
-  proposeConfChange(cc: ConfChange): void {
+  /**
+   * One change at a time: throws ProposalDroppedError while one is pending.
+   * Returns the entry's index.
+   */
+  proposeConfChange(cc: ConfChange): number {
     this.#raft.step(newMessage({
       type: MessageType.Prop,
       from: this.#raft.id,
@@ -78,6 +90,7 @@ export class RawNode {
         data: encodeConfChange(cc),
       }],
     }));
+    return this.#raft.log.lastIndex();
   }
 
   /** Call for each committed ConfChange entry, in log order, when applying it. */

@@ -666,35 +666,27 @@ export class RaftHost {
     const queued = g.queued;
     g.queued = [];
     this.#wake(g);
-    const status = g.node.status();
-    if (status.softState.role !== "leader") {
-      const err = new NotLeaderError("propose", {
-        leaderHint: status.softState.leader,
-      });
+    if (g.leader !== this.nodeId) {
+      const err = new NotLeaderError("propose", { leaderHint: g.leader });
       for (const p of queued) p.reject(err);
       return;
     }
-    const term = status.hardState.term;
-    let index = status.lastIndex;
     for (const p of queued) {
+      let index: number;
       try {
-        if (p.conf === null) g.node.propose(p.data);
-        else g.node.proposeConfChange(p.conf);
+        index = p.conf === null
+          ? g.node.propose(p.data)
+          : g.node.proposeConfChange(p.conf);
       } catch (err) {
         p.reject(err instanceof Error ? err : new Error(String(err)));
         continue;
       }
-      index++;
-      g.inFlight.set(index, { term, resolve: p.resolve, reject: p.reject });
+      g.inFlight.set(index, {
+        term: g.node.term,
+        resolve: p.resolve,
+        reject: p.reject,
+      });
     }
-    assert(
-      g.node.status().lastIndex === index,
-      "proposals did not land at the expected indices",
-      {
-        groupId: g.id,
-        expected: index,
-      },
-    );
   }
 
   #tickAll(nowMs: number, dirty: Set<Group>): void {

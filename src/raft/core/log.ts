@@ -149,7 +149,8 @@ export class RaftLog {
     });
     const last = this.#unstableOffset + this.#unstableEntries.length;
     if (first.index === last) {
-      this.#unstableEntries = this.#unstableEntries.concat(entries);
+      // In place: one proposal at a time must not copy the unstable tail each time.
+      for (const e of entries) this.#unstableEntries.push(e);
     } else if (first.index <= this.#unstableOffset) {
       // Replaces stored entries too; storage.append truncates them on persist.
       this.#unstableOffset = first.index;

@@ -563,6 +563,17 @@ export class Raft {
 
   // ---- leader: proposals and replication ---------------------------------------
 
+  /**
+   * Appends fresh entries (their term and index are stamped in place) to a
+   * leader's log; the fast path of step() for local proposals.
+   */
+  propose(entries: Entry[]): void {
+    if (this.role !== "leader") {
+      throw new NotLeaderError("propose", { leaderHint: this.lead });
+    }
+    this.#propose(entries);
+  }
+
   #propose(entries: Entry[]): void {
     if (!this.#progress.has(this.id)) {
       throw new ProposalDroppedError(
@@ -576,19 +587,21 @@ export class Raft {
         { leaderHint: this.#leadTransferee },
       );
     }
-    const confChanges = entries.filter((e) => e.type === EntryType.ConfChange);
-    if (confChanges.length > 0) {
-      if (confChanges.length > 1 || this.#pendingConfIndex > this.log.applied) {
+    const cc = entries.findIndex((e) => e.type === EntryType.ConfChange);
+    if (cc >= 0) {
+      if (
+        entries.findLastIndex((e) => e.type === EntryType.ConfChange) !== cc ||
+        this.#pendingConfIndex > this.log.applied
+      ) {
         throw new ProposalDroppedError(
           "Cannot propose conf change: another one is not applied yet",
           { leaderHint: this.id },
         );
       }
-      this.#checkConfChange(decodeConfChange(confChanges[0]!.data));
+      this.#checkConfChange(decodeConfChange(entries[cc]!.data));
     }
     this.#appendEntries(entries);
-    if (confChanges.length > 0) {
-      const cc = entries.findLastIndex((e) => e.type === EntryType.ConfChange);
+    if (cc >= 0) {
       this.#pendingConfIndex = this.log.lastIndex() - (entries.length - 1 - cc);
     }
     // Sent by flushProposals() when the Ready is taken, so that proposals
@@ -626,14 +639,14 @@ export class Raft {
     }
   }
 
+  /** Stamps `entries` (fresh objects, owned from now on) with this term and the next indices. */
   #appendEntries(entries: Entry[]): void {
     let index = this.log.lastIndex();
-    const stamped = entries.map((e) => ({
-      ...e,
-      term: this.term,
-      index: ++index,
-    }));
-    this.log.append(stamped);
+    for (const e of entries) {
+      e.term = this.term;
+      e.index = ++index;
+    }
+    this.log.append(entries);
     // The leader's own copy counts once persisted; the host persists before it sends.
     this.#progress.get(this.id)?.maybeUpdate(this.log.lastIndex());
     this.#maybeCommit();

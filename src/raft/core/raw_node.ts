@@ -65,12 +65,7 @@ export class RawNode {
    * Throws NotLeaderError (with leaderHint) on a non-leader.
    */
   propose(data: Uint8Array): number {
-    this.#raft.step(newMessage({
-      type: MessageType.Prop,
-      from: this.#raft.id,
-      to: this.#raft.id,
-      entries: [{ term: 0, index: 0, type: EntryType.Normal, data }],
-    }));
+    this.#raft.propose([{ term: 0, index: 0, type: EntryType.Normal, data }]);
     return this.#raft.log.lastIndex();
   }
 
@@ -158,7 +153,8 @@ export class RawNode {
     const soft = r.softState();
     const hard = r.hardState();
     const hardChanged = !sameHard(hard, this.#prevHardState);
-    const entries = r.log.unstableEntries();
+    // A copy: the log appends in place, and may before advance().
+    const entries = r.log.unstableEntries().slice();
     const committedEntries = r.log.nextCommitted();
     const rd: Ready = {
       softState: sameSoft(soft, this.#prevSoftState) ? null : soft,

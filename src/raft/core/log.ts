@@ -244,6 +244,15 @@ export class RaftLog {
     this.applied = index;
   }
 
+  /**
+   * The last index of the durable log: what storage held when the last
+   * advance() ran (entries written since are still unstable here). 0 while
+   * a snapshot that replaces the log is not yet stored.
+   */
+  persistedIndex(): number {
+    return this.#unstableSnapshot === null ? this.#unstableOffset - 1 : 0;
+  }
+
   unstableEntries(): Entry[] {
     return this.#unstableEntries;
   }

@@ -189,13 +189,13 @@ export class Raft {
     this.#pendingConfIndex = 0;
     this.#readRequests = [];
     this.#earlyReads = [];
-    const last = this.log.lastIndex();
+    const next = this.log.lastIndex() + 1;
     for (const [id, pr] of this.#progress) {
-      const fresh = new Progress(last + 1, {
+      const fresh = new Progress(next, {
         maxInflightMsgs: this.#options.maxInflightMsgs,
         isLearner: pr.isLearner,
       });
-      if (id === this.id) fresh.match = last;
+      if (id === this.id) fresh.match = this.log.persistedIndex();
       this.#progress.set(id, fresh);
     }
   }
@@ -646,10 +646,22 @@ export class Raft {
       e.term = this.term;
       e.index = ++index;
     }
+    // The leader's own copy counts toward commit only once durable (see
+    // persisted()): its appends may reach followers before its own fsync.
     this.log.append(entries);
-    // The leader's own copy counts once persisted; the host persists before it sends.
-    this.#progress.get(this.id)?.maybeUpdate(this.log.lastIndex());
-    this.#maybeCommit();
+  }
+
+  /**
+   * The host made the log durable up to (index, term). A leader counts its
+   * own copy toward the commit quorum only from here (thesis §10.2.1), so
+   * that what commits is on a quorum of disks even when the leader sent its
+   * appends before its own write finished and then crashed.
+   */
+  persisted(index: number, term: number): void {
+    if (this.role !== "leader" || this.log.termOrZero(index) !== term) return;
+    const pr = this.#progress.get(this.id);
+    if (pr === undefined || !pr.maybeUpdate(index)) return;
+    if (this.#maybeCommit()) this.#broadcastAppend();
   }
 
   /** Advances commit to what a quorum holds; returns whether it moved. */
@@ -951,7 +963,7 @@ export class Raft {
         isLearner,
       });
       pr.isLearner = isLearner;
-      if (id === this.id) pr.match = next - 1;
+      if (id === this.id) pr.maybeUpdate(this.log.persistedIndex());
       this.#progress.set(id, pr);
     }
     this.#voters = [...new Set(cs.voters)].sort((a, b) => a - b);

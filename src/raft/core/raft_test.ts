@@ -370,8 +370,54 @@ Deno.test("RawNode single voter commits and answers reads alone", () => {
   const c = new TestCluster({ voters: [1] });
   c.elect(1);
   c.get(1).node.propose(encodePayload("a"));
+  c.stabilize();
   c.get(1).node.readIndex(encodePayload("r"));
   c.stabilize();
   assert.deepEqual(c.get(1).applied, ["a"]);
   assert.equal(c.get(1).readStates[0]?.index, 2);
+});
+
+Deno.test("RawNode leader counts its own entry toward commit only after advance", () => {
+  const c = new TestCluster({ voters: [1] });
+  c.elect(1);
+  const leader = c.get(1);
+  const index = leader.node.propose(encodePayload("a"));
+  const rd = leader.startReady()!;
+  assert.deepEqual(rd.entries.map((e) => e.index), [index]);
+  assert.deepEqual(rd.committedEntries, []);
+  assert.equal(leader.node.status().hardState.commit, index - 1);
+  leader.finishReady();
+  const next = leader.startReady()!;
+  assert.deepEqual(next.committedEntries.map((e) => e.index), [index]);
+});
+
+Deno.test("RawNode hands a leader's appends out as early messages and acknowledgements as late ones", () => {
+  const c = new TestCluster({ voters: [1, 2, 3] });
+  c.elect(1);
+  c.get(1).node.propose(encodePayload("a"));
+  const leaderReady = c.get(1).startReady()!;
+  assert.deepEqual(
+    leaderReady.earlyMessages.map((m) => [m.type, m.to]),
+    [[MessageType.App, 2], [MessageType.App, 3]],
+  );
+  assert.deepEqual(leaderReady.messages, []);
+  const follower = c.get(2);
+  follower.deliver(leaderReady.earlyMessages[0]!);
+  const followerReady = follower.startReady()!;
+  assert.deepEqual(followerReady.earlyMessages, []);
+  assert.deepEqual(
+    followerReady.messages.map((m) => m.type),
+    [MessageType.AppResp],
+  );
+});
+
+Deno.test("RawNode holds a new leader's appends back until its term is durable", () => {
+  // A lone voter wins at once: its learner must not hear of the new term before it is on disk.
+  const c = new TestCluster({ voters: [1], learners: [2] });
+  c.get(1).node.campaign();
+  const rd = c.get(1).startReady()!;
+  assert.equal(rd.softState?.role, "leader");
+  assert.ok(rd.hardState !== null && rd.mustSync);
+  assert.deepEqual(rd.earlyMessages, []);
+  assert.deepEqual(rd.messages.map((m) => m.type), [MessageType.App]);
 });

@@ -163,7 +163,11 @@ export class RawNode {
       entries,
       snapshot: r.log.unstableSnapshot(),
       committedEntries,
-      messages: r.messages,
+      ...splitMessages(r.messages, {
+        // Only a term and vote already on disk may be spoken for early.
+        termDurable: hard.term === this.#prevHardState.term &&
+          hard.vote === this.#prevHardState.vote,
+      }),
       // A commit-only change may be lost in a crash: it is learned again.
       mustSync: entries.length > 0 ||
         hard.term !== this.#prevHardState.term ||
@@ -191,7 +195,10 @@ export class RawNode {
       log.appliedTo(rd.snapshot.meta.index);
     }
     const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry !== undefined) log.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry !== undefined) {
+      log.stableTo(lastEntry.index, lastEntry.term);
+      this.#raft.persisted(lastEntry.index, lastEntry.term);
+    }
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted !== undefined) log.appliedTo(lastCommitted.index);
   }
@@ -216,6 +223,25 @@ export class RawNode {
       progress,
     };
   }
+}
+
+/**
+ * A leader's appends may leave before the Ready's entries are durable
+ * (thesis §10.2.1): the leader counts its own copy only once persisted.
+ * Everything else (acknowledgements, votes) speaks for durable state and
+ * waits. Nothing goes early while the term or vote is still being written.
+ */
+function splitMessages(
+  all: Message[],
+  options: { termDurable: boolean },
+): { earlyMessages: Message[]; messages: Message[] } {
+  if (!options.termDurable) return { earlyMessages: [], messages: all };
+  const earlyMessages: Message[] = [];
+  const messages: Message[] = [];
+  for (const m of all) {
+    (m.type === MessageType.App ? earlyMessages : messages).push(m);
+  }
+  return { earlyMessages, messages };
 }
 
 function sameSoft(a: SoftState, b: SoftState): boolean {

@@ -88,6 +88,13 @@ interface PendingRead extends Waiter<number> {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** What became of a message, told to the core after the turn's Readies are advanced. */
+interface Report {
+  g: Group;
+  to: NodeId;
+  outcome: "unreachable" | "snapSent" | "snapFailed";
+}
+
 interface Group {
   readonly id: number;
   readonly node: RawNode;
@@ -598,6 +605,8 @@ export class RaftHost {
 
     const wal = this.#requireWal();
     const readies: [Group, Ready][] = [];
+    // Delivery reports step into the core, so they wait until every Ready is advanced.
+    const reports: Report[] = [];
     for (const g of dirty) {
       if (!g.node.hasReady()) continue;
       const rd = g.node.ready();
@@ -606,32 +615,17 @@ export class RaftHost {
       ) {
         g.storage.persist(rd);
       }
+      // A leader's appends leave now, so followers write while we do (the core counts us once synced).
+      this.#sendAll(g, rd.earlyMessages, reports);
       readies.push([g, rd]);
     }
-    // Group commit: one fdatasync makes every group's Ready durable before anything is sent.
+    this.#transport.flush(nowMs);
+    // Group commit: one fdatasync makes every group's Ready durable before the rest is sent.
     await wal.syncAsync();
     if (!this.#running) return;
 
-    // Delivery reports step into the core, so they wait until every Ready is advanced.
-    const reports: {
-      g: Group;
-      to: NodeId;
-      outcome: "unreachable" | "snapSent" | "snapFailed";
-    }[] = [];
     for (const [g, rd] of readies) {
-      if (this.#groups.get(g.id) !== g) continue;
-      for (const m of rd.messages) {
-        const sent = this.#transport.send(m.to, { groupId: g.id, message: m });
-        if (m.type === MessageType.Snap) {
-          reports.push({
-            g,
-            to: m.to,
-            outcome: sent ? "snapSent" : "snapFailed",
-          });
-        } else if (!sent) {
-          reports.push({ g, to: m.to, outcome: "unreachable" });
-        }
-      }
+      if (this.#groups.get(g.id) === g) this.#sendAll(g, rd.messages, reports);
     }
     this.#transport.flush(nowMs);
 
@@ -660,6 +654,21 @@ export class RaftHost {
       }
     }
     if (again || this.#touched.size > 0) this.#schedule();
+  }
+
+  #sendAll(g: Group, messages: readonly Message[], reports: Report[]): void {
+    for (const m of messages) {
+      const sent = this.#transport.send(m.to, { groupId: g.id, message: m });
+      if (m.type === MessageType.Snap) {
+        reports.push({
+          g,
+          to: m.to,
+          outcome: sent ? "snapSent" : "snapFailed",
+        });
+      } else if (!sent) {
+        reports.push({ g, to: m.to, outcome: "unreachable" });
+      }
+    }
   }
 
   #proposeQueued(g: Group): void {

@@ -116,15 +116,24 @@ async function throughput(groups: number, payloadBytes: number) {
     await waitForLeaders(c, groups);
     for (const n of c.nodes.values()) await n.send("propose on");
     await sleep(500); // warm-up
+    const pids = [...c.nodes.values()].map((n) => n.pid);
     const before = await totals(c);
+    const cpuBefore = pids.map(cpuTicks);
     const startMs = performance.now();
     await sleep(seconds * 1000);
     const after = await totals(c);
+    const cpuAfter = pids.map(cpuTicks);
     const elapsedS = (performance.now() - startMs) / 1000;
     for (const n of c.nodes.values()) await n.send("propose off");
-    const rate = (after.acked - before.acked) / elapsedS;
+    const acked = after.acked - before.acked;
+    const rate = acked / elapsedS;
     const mbps = (after.bytes - before.bytes) / elapsedS / 1e6;
-    return { rate, mbps };
+    // CPU per proposal, summed over the hosts: less swayed than the rate by other load on the machine.
+    let cpuS = 0;
+    for (const [i, t] of cpuAfter.entries()) {
+      cpuS += (t - cpuBefore[i]!) / CLK_TCK;
+    }
+    return { rate, mbps, cpuUs: cpuS / acked * 1e6 };
   } finally {
     await stopCluster(c);
   }
@@ -162,6 +171,9 @@ async function latency() {
   }
 }
 
+/** Linux USER_HZ: the unit of the CPU times in /proc/<pid>/stat. */
+const CLK_TCK = 100;
+
 function cpuTicks(pid: number): number {
   // Fields after the parenthesised command: utime and stime are 14th and 15th overall.
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -179,9 +191,8 @@ async function idleCpu(groups: number) {
     const startMs = performance.now();
     await sleep(seconds * 1000);
     const elapsedS = (performance.now() - startMs) / 1000;
-    const clkTck = 100; // Linux USER_HZ
     return pids.map((pid, i) =>
-      (cpuTicks(pid) - before[i]!) / clkTck / elapsedS * 100
+      (cpuTicks(pid) - before[i]!) / CLK_TCK / elapsedS * 100
     );
   } finally {
     await stopCluster(c);
@@ -219,10 +230,10 @@ for (const groups of [1, 64]) {
     scenarios.push([
       `throughput ${groups} group(s), ${payloadBytes} B`,
       async () => {
-        const { rate, mbps } = await throughput(groups, payloadBytes);
+        const { rate, mbps, cpuUs } = await throughput(groups, payloadBytes);
         return `${Math.round(rate).toLocaleString("en")} proposals/s, ${
           mbps.toFixed(1)
-        } MB/s`;
+        } MB/s, ${cpuUs.toFixed(1)} µs CPU/proposal`;
       },
     ]);
   }

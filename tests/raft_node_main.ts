@@ -107,9 +107,19 @@ const outstanding = new Map<number, number>();
 const padding = "x".repeat(Math.max(0, payloadBytes - 24));
 const paddingBytes = enc.encode(padding);
 
+/** Payloads are cut from shared slabs: one buffer per proposal would cost more than the engine's work on it. */
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
 /** `${head}${padding}` as bytes; the head is ASCII, so no TextEncoder pass over the padding. */
 function payloadBytesOf(head: string): Uint8Array {
-  const data = new Uint8Array(head.length + paddingBytes.length);
+  const size = head.length + paddingBytes.length;
+  if (slabUsed + size > slab.length) {
+    slab = new Uint8Array(Math.max(1 << 16, size));
+    slabUsed = 0;
+  }
+  const data = slab.subarray(slabUsed, slabUsed + size);
+  slabUsed += size;
   for (let i = 0; i < head.length; i++) data[i] = head.charCodeAt(i);
   data.set(paddingBytes, head.length);
   return data;

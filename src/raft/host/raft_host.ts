@@ -117,7 +117,8 @@ interface Group {
  * Hosts every Raft group of one node: one loop for all groups, one WAL
  * (one fdatasync per loop turn) and one transport (one connection per
  * peer). A loop turn: step inbound messages, propose queued data, tick if
- * due, collect every group's Ready, persist them all with one sync, send,
+ * due, collect every group's Ready, send a leader's appends, persist them
+ * all with one sync (stepping what arrives meanwhile), send the rest,
  * apply, advance.
  *
  * Idle groups quiesce: a leader whose followers all match its log and
@@ -153,6 +154,8 @@ export class RaftHost {
   /** Work arrived while a turn was in flight: run another right after it. */
   #turnWanted = false;
   #tickDue = false;
+  /** A turn is waiting for its WAL sync: inbound messages are stepped on arrival. */
+  #syncing = false;
   #readSeq = 0;
   #running = false;
 
@@ -568,19 +571,15 @@ export class RaftHost {
   #receive(envelopes: Envelope[]): void {
     if (this.#inbound.length + envelopes.length > this.#maxInbound) return;
     for (const env of envelopes) this.#inbound.push(env);
+    // While a turn waits for its fdatasync the loop is otherwise idle:
+    // step now (a RawNode takes messages while its Ready is being
+    // persisted), so that the next turn starts with its input stepped.
+    if (this.#syncing) this.#stepInbound(this.#touched);
     this.#schedule();
   }
 
-  /**
-   * One loop turn for all groups. Turns never overlap; while one waits for
-   * its fdatasync, sockets are read and requests queue for the next turn.
-   */
-  async #turn(): Promise<void> {
-    if (!this.#running) return;
-    const nowMs = performance.now();
-    const dirty = this.#touched;
-    this.#touched = new Set();
-
+  /** Steps every queued inbound message into its group; marks those groups in `dirty`. */
+  #stepInbound(dirty: Set<Group>): void {
     const inbound = this.#inbound;
     this.#inbound = [];
     for (const env of inbound) {
@@ -595,6 +594,18 @@ export class RaftHost {
       }
       dirty.add(g);
     }
+  }
+
+  /**
+   * One loop turn for all groups. Turns never overlap; while one waits for
+   * its fdatasync, sockets are read and what arrives is stepped at once.
+   */
+  async #turn(): Promise<void> {
+    if (!this.#running) return;
+    const nowMs = performance.now();
+    const dirty = this.#touched;
+    this.#touched = new Set();
+    this.#stepInbound(dirty);
 
     for (const g of dirty) if (g.queued.length > 0) this.#proposeQueued(g);
 
@@ -621,7 +632,12 @@ export class RaftHost {
     }
     this.#transport.flush(nowMs);
     // Group commit: one fdatasync makes every group's Ready durable before the rest is sent.
-    await wal.syncAsync();
+    this.#syncing = true;
+    try {
+      await wal.syncAsync();
+    } finally {
+      this.#syncing = false;
+    }
     if (!this.#running) return;
 
     for (const [g, rd] of readies) {

@@ -718,6 +718,7 @@ export class Raft {
       entries,
       commit: this.log.committed,
     }));
+    pr.appendSent = true;
     const last = entries[entries.length - 1];
     if (last !== undefined || pr.state === "probe") {
       pr.sentEntries(last?.index ?? prevIndex);
@@ -740,10 +741,19 @@ export class Raft {
     return true;
   }
 
+  /**
+   * Without a read to confirm, a follower sent an App since the last round
+   * is skipped: the App reset its election timer and carried the commit,
+   * and its answer counts for CheckQuorum. Under load this halves the
+   * messages that carry no entries.
+   */
   #broadcastHeartbeat(context: Uint8Array | null): void {
     for (const id of this.peers()) {
       if (id === this.id) continue;
       const pr = this.#progress.get(id)!;
+      const busy = pr.appendSent;
+      pr.appendSent = false;
+      if (busy && context === null) continue;
       // Never tell a follower to commit past what it is known to hold.
       this.#send(newMessage({
         type: MessageType.Heartbeat,

@@ -147,7 +147,7 @@ Deno.test("RawNode with PreVote: a rejoining partitioned node does not disrupt t
       c.stabilize();
     }
     c.heal();
-    c.tick(1, 1);
+    c.tick(1, 2); // a follower sent an App since the last round skips one heartbeat
     c.stabilize();
     const st = c.get(1).node.status();
     if (preVote) {
@@ -229,7 +229,7 @@ Deno.test("RawNode sends a snapshot to a follower that needs compacted entries",
   c.stabilize();
   assert.ok(c.get(1).compact());
   c.heal();
-  c.tick(1, 1);
+  c.tick(1, 2); // a follower sent an App since the last round skips one heartbeat
   c.stabilize();
   const three = c.get(3);
   assert.deepEqual(three.applied, ["a", "b", "c"]);
@@ -327,7 +327,7 @@ Deno.test("RawNode restarts from storage with its term, vote and log", () => {
   const st = two.node.status();
   assert.equal(st.hardState.term, 1);
   assert.equal(st.hardState.vote, 1);
-  c.tick(1, 1);
+  c.tick(1, 2); // a follower sent an App since the last round skips one heartbeat
   c.stabilize();
   assert.deepEqual(two.applied, ["a"]);
 });
@@ -420,4 +420,25 @@ Deno.test("RawNode holds a new leader's appends back until its term is durable",
   assert.ok(rd.hardState !== null && rd.mustSync);
   assert.deepEqual(rd.earlyMessages, []);
   assert.deepEqual(rd.messages.map((m) => m.type), [MessageType.App]);
+});
+
+Deno.test("RawNode skips a heartbeat to a follower sent an App since the last round, unless a read needs it", () => {
+  const c = new TestCluster({ voters: [1, 2, 3] });
+  c.elect(1);
+  const heartbeatsTo = () =>
+    c.queue.filter((m) => m.type === MessageType.Heartbeat).map((m) => m.to);
+  c.get(1).node.propose(encodePayload("a"));
+  c.processReadies();
+  c.tick(1, 1);
+  c.processReadies();
+  assert.deepEqual(heartbeatsTo(), []);
+  c.tick(1, 1);
+  c.processReadies();
+  assert.deepEqual(heartbeatsTo(), [2, 3]);
+  c.stabilize();
+  c.get(1).node.propose(encodePayload("b"));
+  c.processReadies();
+  c.get(1).node.readIndex(encodePayload("r"));
+  c.processReadies();
+  assert.deepEqual(heartbeatsTo(), [2, 3]);
 });

@@ -744,8 +744,8 @@ export class Raft {
   /**
    * Without a read to confirm, a follower sent an App since the last round
    * is skipped: the App reset its election timer and carried the commit,
-   * and its answer counts for CheckQuorum. Under load this halves the
-   * messages that carry no entries.
+   * and its answer counts for CheckQuorum. Under load this spares a
+   * heartbeat and its answer per follower and round.
    */
   #broadcastHeartbeat(context: Uint8Array | null): void {
     for (const id of this.peers()) {

@@ -46,8 +46,8 @@ export interface SimOptions {
   /** Per tick per group: the leader proposes a membership change. */
   confChangeRate: number;
   /**
-   * Per Ready: its sync finishes only at the next tick, after the early
-   * messages left and after that tick's crashes.
+   * Per Ready, then per tick: its sync is still running. Its early messages
+   * are out, messages keep arriving, and a crash loses the write.
    */
   slowSyncRate: number;
   unsafeTestingFaults?: UnsafeTestingFaults;

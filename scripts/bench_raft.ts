@@ -6,15 +6,26 @@
  *   - commit latency p50/p99 at a moderate rate (one proposal in flight per group);
  *   - CPU of the three hosts holding 1,000 idle groups (/proc/<pid>/stat);
  *   - time to elect a new leader after the leader's host is killed.
- * Usage: deno run -A scripts/bench_raft.ts [--seconds 3]
+ * Usage: deno run -A scripts/bench_raft.ts [--seconds 3] [--only TEXT]
+ *   [--cpu-prof-dir DIR]
+ * --only runs the scenarios whose name contains TEXT ("64 group(s), 128 B");
+ * --cpu-prof-dir makes every host process write a V8 CPU profile there.
  */
 import { parseArgs } from "node:util";
 import { freePort, NodeProcess, sleep } from "../tests/raft_node_process.ts";
 
 const { values } = parseArgs({
-  options: { seconds: { type: "string", default: "3" } },
+  options: {
+    seconds: { type: "string", default: "3" },
+    only: { type: "string", default: "" },
+    "cpu-prof-dir": { type: "string" },
+  },
 });
 const seconds = Number(values.seconds);
+const profDir = values["cpu-prof-dir"];
+const denoFlags = profDir === undefined
+  ? []
+  : ["--cpu-prof", `--cpu-prof-dir=${profDir}`];
 const ids = [1, 2, 3];
 
 interface Cluster {
@@ -53,7 +64,10 @@ async function startCluster(
     args.push("--machine", "count");
     nodes.set(
       id,
-      new NodeProcess(args, options.onLine ? { onLine: options.onLine } : {}),
+      new NodeProcess(args, {
+        denoFlags,
+        ...(options.onLine ? { onLine: options.onLine } : {}),
+      }),
     );
   }
   for (const n of nodes.values()) await n.waitFor((l) => l === "ready");
@@ -61,6 +75,11 @@ async function startCluster(
 }
 
 async function stopCluster(c: Cluster): Promise<void> {
+  // A profile is written only on a clean exit.
+  if (profDir !== undefined) {
+    for (const n of c.nodes.values()) await n.send("exit").catch(() => {});
+    await sleep(2000);
+  }
   for (const n of c.nodes.values()) await n.kill();
   Deno.removeSync(c.root, { recursive: true });
 }
@@ -97,15 +116,24 @@ async function throughput(groups: number, payloadBytes: number) {
     await waitForLeaders(c, groups);
     for (const n of c.nodes.values()) await n.send("propose on");
     await sleep(500); // warm-up
+    const pids = [...c.nodes.values()].map((n) => n.pid);
     const before = await totals(c);
+    const cpuBefore = pids.map(cpuTicks);
     const startMs = performance.now();
     await sleep(seconds * 1000);
     const after = await totals(c);
+    const cpuAfter = pids.map(cpuTicks);
     const elapsedS = (performance.now() - startMs) / 1000;
     for (const n of c.nodes.values()) await n.send("propose off");
-    const rate = (after.acked - before.acked) / elapsedS;
+    const acked = after.acked - before.acked;
+    const rate = acked / elapsedS;
     const mbps = (after.bytes - before.bytes) / elapsedS / 1e6;
-    return { rate, mbps };
+    // CPU per proposal, summed over the hosts: less swayed than the rate by other load on the machine.
+    let cpuS = 0;
+    for (const [i, t] of cpuAfter.entries()) {
+      cpuS += (t - cpuBefore[i]!) / CLK_TCK;
+    }
+    return { rate, mbps, cpuUs: cpuS / acked * 1e6 };
   } finally {
     await stopCluster(c);
   }
@@ -143,6 +171,9 @@ async function latency() {
   }
 }
 
+/** Linux USER_HZ: the unit of the CPU times in /proc/<pid>/stat. */
+const CLK_TCK = 100;
+
 function cpuTicks(pid: number): number {
   // Fields after the parenthesised command: utime and stime are 14th and 15th overall.
   const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
@@ -160,9 +191,8 @@ async function idleCpu(groups: number) {
     const startMs = performance.now();
     await sleep(seconds * 1000);
     const elapsedS = (performance.now() - startMs) / 1000;
-    const clkTck = 100; // Linux USER_HZ
     return pids.map((pid, i) =>
-      (cpuTicks(pid) - before[i]!) / clkTck / elapsedS * 100
+      (cpuTicks(pid) - before[i]!) / CLK_TCK / elapsedS * 100
     );
   } finally {
     await stopCluster(c);
@@ -193,36 +223,48 @@ async function failover() {
   }
 }
 
-const rows: string[][] = [["scenario", "result"]];
+/** Each scenario names itself and measures into a result text. */
+const scenarios: [string, () => Promise<string>][] = [];
 for (const groups of [1, 64]) {
   for (const payloadBytes of [16, 128, 1024]) {
-    const { rate, mbps } = await throughput(groups, payloadBytes);
-    rows.push([
+    scenarios.push([
       `throughput ${groups} group(s), ${payloadBytes} B`,
-      `${Math.round(rate).toLocaleString("en")} proposals/s, ${
-        mbps.toFixed(1)
-      } MB/s`,
+      async () => {
+        const { rate, mbps, cpuUs } = await throughput(groups, payloadBytes);
+        return `${Math.round(rate).toLocaleString("en")} proposals/s, ${
+          mbps.toFixed(1)
+        } MB/s, ${cpuUs.toFixed(1)} µs CPU/proposal`;
+      },
     ]);
-    console.error(rows[rows.length - 1]!.join(": "));
   }
 }
-const lat = await latency();
-rows.push([
+scenarios.push([
   "commit latency, 16 groups x 1 in flight, 128 B",
-  `p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms at ${
-    Math.round(lat.rate)
-  } proposals/s`,
+  async () => {
+    const lat = await latency();
+    return `p50 ${lat.p50.toFixed(2)} ms, p99 ${lat.p99.toFixed(2)} ms at ${
+      Math.round(lat.rate)
+    } proposals/s`;
+  },
 ]);
-const cpu = await idleCpu(1000);
-rows.push([
+scenarios.push([
   "CPU of 3 hosts, 1,000 idle groups",
-  cpu.map((p) => `${p.toFixed(1)}%`).join(", ") + " of a core",
+  async () => {
+    const cpu = await idleCpu(1000);
+    return cpu.map((p) => `${p.toFixed(1)}%`).join(", ") + " of a core";
+  },
 ]);
-const electMs = await failover();
-rows.push([
+scenarios.push([
   "new leader after SIGKILL of the leader",
-  `${electMs.toFixed(0)} ms`,
+  async () => `${(await failover()).toFixed(0)} ms`,
 ]);
+
+const rows: string[][] = [["scenario", "result"]];
+for (const [name, measure] of scenarios) {
+  if (!name.includes(values.only)) continue;
+  rows.push([name, await measure()]);
+  console.error(rows[rows.length - 1]!.join(": "));
+}
 
 const width = Math.max(...rows.map((r) => r[0]!.length));
 for (const r of rows) console.log(`${r[0]!.padEnd(width)}  ${r[1]}`);

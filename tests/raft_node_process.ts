@@ -22,12 +22,17 @@ export class NodeProcess {
 
   constructor(
     args: string[],
-    options: { onLine?: (line: string) => void } = {},
+    options: {
+      onLine?: (line: string) => void;
+      /** Extra flags for `deno run` (a profiler, say). */
+      denoFlags?: string[];
+    } = {},
   ) {
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "-A",
+        ...(options.denoFlags ?? []),
         new URL("./raft_node_main.ts", import.meta.url).pathname,
         ...args,
       ],

@@ -1,6 +1,6 @@
 import { assert } from "../../util/mod.ts";
 import { CompactedError, UnavailableError } from "./errors.ts";
-import { limitSize } from "./storage.ts";
+import { entrySizeBytes, sliceWithin } from "./storage.ts";
 import type { Entry, RaftStorage, Snapshot } from "./types.ts";
 
 /**
@@ -59,28 +59,26 @@ export class RaftLog {
 
   /** Throws CompactedError / UnavailableError outside [firstIndex-1, lastIndex]. */
   term(index: number): number {
+    const t = this.termOrZero(index);
+    if (t !== 0 || index === 0) return t;
     const first = this.firstIndex();
     if (index < first - 1) throw new CompactedError(index, first);
-    const last = this.lastIndex();
-    if (index > last) throw new UnavailableError(index, last);
+    throw new UnavailableError(index, this.lastIndex());
+  }
+
+  /**
+   * term(index), or 0 when the index is compacted or not there. Hot on
+   * every append: it answers out-of-range indices without throwing.
+   */
+  termOrZero(index: number): number {
     const snap = this.#unstableSnapshot;
     if (snap !== null && index === snap.meta.index) return snap.meta.term;
     if (index >= this.#unstableOffset) {
-      return this.#unstableEntries[index - this.#unstableOffset]!.term;
+      return this.#unstableEntries[index - this.#unstableOffset]?.term ?? 0;
     }
+    const first = this.firstIndex();
+    if (index < first - 1 || index > this.lastIndex()) return 0;
     return this.#storage.term(index);
-  }
-
-  /** term(index), or 0 when the index is compacted or not there. */
-  termOrZero(index: number): number {
-    try {
-      return this.term(index);
-    } catch (e) {
-      if (e instanceof CompactedError || e instanceof UnavailableError) {
-        return 0;
-      }
-      throw e;
-    }
   }
 
   lastTerm(): number {
@@ -151,7 +149,8 @@ export class RaftLog {
     });
     const last = this.#unstableOffset + this.#unstableEntries.length;
     if (first.index === last) {
-      this.#unstableEntries = this.#unstableEntries.concat(entries);
+      // In place: one proposal at a time must not copy the unstable tail each time.
+      for (const e of entries) this.#unstableEntries.push(e);
     } else if (first.index <= this.#unstableOffset) {
       // Replaces stored entries too; storage.append truncates them on persist.
       this.#unstableOffset = first.index;
@@ -171,23 +170,27 @@ export class RaftLog {
     if (lo < first) throw new CompactedError(lo, first);
     const last = this.lastIndex();
     if (hi > last + 1) throw new UnavailableError(hi - 1, last);
-    let out: Entry[] = [];
-    if (lo < this.#unstableOffset) {
-      out = this.#storage.entries(
-        lo,
-        Math.min(hi, this.#unstableOffset),
+    const offset = this.#unstableOffset;
+    if (lo >= offset) {
+      return sliceWithin(
+        this.#unstableEntries,
+        lo - offset,
+        hi - offset,
         maxBytes,
       );
-      // Storage stopped early on the size bound: the unstable part must wait.
-      if (out.length < Math.min(hi, this.#unstableOffset) - lo) return out;
     }
-    if (hi > this.#unstableOffset) {
-      const from = Math.max(lo, this.#unstableOffset) - this.#unstableOffset;
-      out = out.concat(
-        this.#unstableEntries.slice(from, hi - this.#unstableOffset),
-      );
+    const out = this.#storage.entries(lo, Math.min(hi, offset), maxBytes);
+    // Storage stopped early on the size bound: the unstable part must wait.
+    if (hi <= offset || out.length < offset - lo) return out;
+    let sizeBytes = 0;
+    for (const e of out) sizeBytes += entrySizeBytes(e);
+    for (let i = 0; i < hi - offset; i++) {
+      const e = this.#unstableEntries[i]!;
+      sizeBytes += entrySizeBytes(e);
+      if (sizeBytes > maxBytes) break;
+      out.push(e);
     }
-    return limitSize(out, maxBytes);
+    return out;
   }
 
   /** Entries from `index` to the end, within maxBytes. */
@@ -239,6 +242,15 @@ export class RaftLog {
       applying: this.applying,
     });
     this.applied = index;
+  }
+
+  /**
+   * The last index of the durable log: what storage held when the last
+   * advance() ran (entries written since are still unstable here). 0 while
+   * a snapshot that replaces the log is not yet stored.
+   */
+  persistedIndex(): number {
+    return this.#unstableSnapshot === null ? this.#unstableOffset - 1 : 0;
   }
 
   unstableEntries(): Entry[] {

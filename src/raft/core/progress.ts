@@ -61,6 +61,8 @@ export class Progress {
   pendingSnapshot = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = false;
+  /** An App went out since the last heartbeat round: it did a heartbeat's job. */
+  appendSent = false;
   /** In `probe`: an App is out and unanswered, so wait (a heartbeat answer clears it). */
   probeSent = false;
   isLearner: boolean;

@@ -189,13 +189,13 @@ export class Raft {
     this.#pendingConfIndex = 0;
     this.#readRequests = [];
     this.#earlyReads = [];
-    const last = this.log.lastIndex();
+    const next = this.log.lastIndex() + 1;
     for (const [id, pr] of this.#progress) {
-      const fresh = new Progress(last + 1, {
+      const fresh = new Progress(next, {
         maxInflightMsgs: this.#options.maxInflightMsgs,
         isLearner: pr.isLearner,
       });
-      if (id === this.id) fresh.match = last;
+      if (id === this.id) fresh.match = this.log.persistedIndex();
       this.#progress.set(id, fresh);
     }
   }
@@ -563,6 +563,17 @@ export class Raft {
 
   // ---- leader: proposals and replication ---------------------------------------
 
+  /**
+   * Appends fresh entries (their term and index are stamped in place) to a
+   * leader's log; the fast path of step() for local proposals.
+   */
+  propose(entries: Entry[]): void {
+    if (this.role !== "leader") {
+      throw new NotLeaderError("propose", { leaderHint: this.lead });
+    }
+    this.#propose(entries);
+  }
+
   #propose(entries: Entry[]): void {
     if (!this.#progress.has(this.id)) {
       throw new ProposalDroppedError(
@@ -576,19 +587,21 @@ export class Raft {
         { leaderHint: this.#leadTransferee },
       );
     }
-    const confChanges = entries.filter((e) => e.type === EntryType.ConfChange);
-    if (confChanges.length > 0) {
-      if (confChanges.length > 1 || this.#pendingConfIndex > this.log.applied) {
+    const cc = entries.findIndex((e) => e.type === EntryType.ConfChange);
+    if (cc >= 0) {
+      if (
+        entries.findLastIndex((e) => e.type === EntryType.ConfChange) !== cc ||
+        this.#pendingConfIndex > this.log.applied
+      ) {
         throw new ProposalDroppedError(
           "Cannot propose conf change: another one is not applied yet",
           { leaderHint: this.id },
         );
       }
-      this.#checkConfChange(decodeConfChange(confChanges[0]!.data));
+      this.#checkConfChange(decodeConfChange(entries[cc]!.data));
     }
     this.#appendEntries(entries);
-    if (confChanges.length > 0) {
-      const cc = entries.findLastIndex((e) => e.type === EntryType.ConfChange);
+    if (cc >= 0) {
       this.#pendingConfIndex = this.log.lastIndex() - (entries.length - 1 - cc);
     }
     // Sent by flushProposals() when the Ready is taken, so that proposals
@@ -626,17 +639,29 @@ export class Raft {
     }
   }
 
+  /** Stamps `entries` (fresh objects, owned from now on) with this term and the next indices. */
   #appendEntries(entries: Entry[]): void {
     let index = this.log.lastIndex();
-    const stamped = entries.map((e) => ({
-      ...e,
-      term: this.term,
-      index: ++index,
-    }));
-    this.log.append(stamped);
-    // The leader's own copy counts once persisted; the host persists before it sends.
-    this.#progress.get(this.id)?.maybeUpdate(this.log.lastIndex());
-    this.#maybeCommit();
+    for (const e of entries) {
+      e.term = this.term;
+      e.index = ++index;
+    }
+    // The leader's own copy counts toward commit only once durable (see
+    // persisted()): its appends may reach followers before its own fsync.
+    this.log.append(entries);
+  }
+
+  /**
+   * The host made the log durable up to (index, term). A leader counts its
+   * own copy toward the commit quorum only from here (thesis §10.2.1), so
+   * that what commits is on a quorum of disks even when the leader sent its
+   * appends before its own write finished and then crashed.
+   */
+  persisted(index: number, term: number): void {
+    if (this.role !== "leader" || this.log.termOrZero(index) !== term) return;
+    const pr = this.#progress.get(this.id);
+    if (pr === undefined || !pr.maybeUpdate(index)) return;
+    if (this.#maybeCommit()) this.#broadcastAppend();
   }
 
   /** Advances commit to what a quorum holds; returns whether it moved. */
@@ -693,6 +718,7 @@ export class Raft {
       entries,
       commit: this.log.committed,
     }));
+    pr.appendSent = true;
     const last = entries[entries.length - 1];
     if (last !== undefined || pr.state === "probe") {
       pr.sentEntries(last?.index ?? prevIndex);
@@ -715,10 +741,19 @@ export class Raft {
     return true;
   }
 
+  /**
+   * Without a read to confirm, a follower sent an App since the last round
+   * is skipped: the App reset its election timer and carried the commit,
+   * and its answer counts for CheckQuorum. Under load this spares a
+   * heartbeat and its answer per follower and round.
+   */
   #broadcastHeartbeat(context: Uint8Array | null): void {
     for (const id of this.peers()) {
       if (id === this.id) continue;
       const pr = this.#progress.get(id)!;
+      const busy = pr.appendSent;
+      pr.appendSent = false;
+      if (busy && context === null) continue;
       // Never tell a follower to commit past what it is known to hold.
       this.#send(newMessage({
         type: MessageType.Heartbeat,
@@ -938,7 +973,7 @@ export class Raft {
         isLearner,
       });
       pr.isLearner = isLearner;
-      if (id === this.id) pr.match = next - 1;
+      if (id === this.id) pr.maybeUpdate(this.log.persistedIndex());
       this.#progress.set(id, pr);
     }
     this.#voters = [...new Set(cs.voters)].sort((a, b) => a - b);

@@ -147,7 +147,7 @@ Deno.test("RawNode with PreVote: a rejoining partitioned node does not disrupt t
       c.stabilize();
     }
     c.heal();
-    c.tick(1, 1);
+    c.tick(1, 2); // a follower sent an App since the last round skips one heartbeat
     c.stabilize();
     const st = c.get(1).node.status();
     if (preVote) {
@@ -229,7 +229,7 @@ Deno.test("RawNode sends a snapshot to a follower that needs compacted entries",
   c.stabilize();
   assert.ok(c.get(1).compact());
   c.heal();
-  c.tick(1, 1);
+  c.tick(1, 2); // a follower sent an App since the last round skips one heartbeat
   c.stabilize();
   const three = c.get(3);
   assert.deepEqual(three.applied, ["a", "b", "c"]);
@@ -327,7 +327,7 @@ Deno.test("RawNode restarts from storage with its term, vote and log", () => {
   const st = two.node.status();
   assert.equal(st.hardState.term, 1);
   assert.equal(st.hardState.vote, 1);
-  c.tick(1, 1);
+  c.tick(1, 2); // a follower sent an App since the last round skips one heartbeat
   c.stabilize();
   assert.deepEqual(two.applied, ["a"]);
 });
@@ -370,8 +370,75 @@ Deno.test("RawNode single voter commits and answers reads alone", () => {
   const c = new TestCluster({ voters: [1] });
   c.elect(1);
   c.get(1).node.propose(encodePayload("a"));
+  c.stabilize();
   c.get(1).node.readIndex(encodePayload("r"));
   c.stabilize();
   assert.deepEqual(c.get(1).applied, ["a"]);
   assert.equal(c.get(1).readStates[0]?.index, 2);
+});
+
+Deno.test("RawNode leader counts its own entry toward commit only after advance", () => {
+  const c = new TestCluster({ voters: [1] });
+  c.elect(1);
+  const leader = c.get(1);
+  const index = leader.node.propose(encodePayload("a"));
+  const rd = leader.startReady()!;
+  assert.deepEqual(rd.entries.map((e) => e.index), [index]);
+  assert.deepEqual(rd.committedEntries, []);
+  assert.equal(leader.node.status().hardState.commit, index - 1);
+  leader.finishReady();
+  const next = leader.startReady()!;
+  assert.deepEqual(next.committedEntries.map((e) => e.index), [index]);
+});
+
+Deno.test("RawNode hands a leader's appends out as early messages and acknowledgements as late ones", () => {
+  const c = new TestCluster({ voters: [1, 2, 3] });
+  c.elect(1);
+  c.get(1).node.propose(encodePayload("a"));
+  const leaderReady = c.get(1).startReady()!;
+  assert.deepEqual(
+    leaderReady.earlyMessages.map((m) => [m.type, m.to]),
+    [[MessageType.App, 2], [MessageType.App, 3]],
+  );
+  assert.deepEqual(leaderReady.messages, []);
+  const follower = c.get(2);
+  follower.deliver(leaderReady.earlyMessages[0]!);
+  const followerReady = follower.startReady()!;
+  assert.deepEqual(followerReady.earlyMessages, []);
+  assert.deepEqual(
+    followerReady.messages.map((m) => m.type),
+    [MessageType.AppResp],
+  );
+});
+
+Deno.test("RawNode holds a new leader's appends back until its term is durable", () => {
+  // A lone voter wins at once: its learner must not hear of the new term before it is on disk.
+  const c = new TestCluster({ voters: [1], learners: [2] });
+  c.get(1).node.campaign();
+  const rd = c.get(1).startReady()!;
+  assert.equal(rd.softState?.role, "leader");
+  assert.ok(rd.hardState !== null && rd.mustSync);
+  assert.deepEqual(rd.earlyMessages, []);
+  assert.deepEqual(rd.messages.map((m) => m.type), [MessageType.App]);
+});
+
+Deno.test("RawNode skips a heartbeat to a follower sent an App since the last round, unless a read needs it", () => {
+  const c = new TestCluster({ voters: [1, 2, 3] });
+  c.elect(1);
+  const heartbeatsTo = () =>
+    c.queue.filter((m) => m.type === MessageType.Heartbeat).map((m) => m.to);
+  c.get(1).node.propose(encodePayload("a"));
+  c.processReadies();
+  c.tick(1, 1);
+  c.processReadies();
+  assert.deepEqual(heartbeatsTo(), []);
+  c.tick(1, 1);
+  c.processReadies();
+  assert.deepEqual(heartbeatsTo(), [2, 3]);
+  c.stabilize();
+  c.get(1).node.propose(encodePayload("b"));
+  c.processReadies();
+  c.get(1).node.readIndex(encodePayload("r"));
+  c.processReadies();
+  assert.deepEqual(heartbeatsTo(), [2, 3]);
 });

@@ -34,6 +34,11 @@ export class RawNode {
     this.#prevHardState = storage.initialState().hardState;
   }
 
+  /** The current term: what propose() stamps on entries (status() costs more). */
+  get term(): number {
+    return this.#raft.term;
+  }
+
   tick(): void {
     this.#raft.tick();
   }
@@ -55,18 +60,20 @@ export class RawNode {
     this.#raft.step(m);
   }
 
-  /** Throws NotLeaderError (with leaderHint) on a non-leader. */
-  propose(data: Uint8Array): void {
-    this.#raft.step(newMessage({
-      type: MessageType.Prop,
-      from: this.#raft.id,
-      to: this.#raft.id,
-      entries: [{ term: 0, index: 0, type: EntryType.Normal, data }],
-    }));
+  /**
+   * Appends `data` to the leader's log and returns the entry's index.
+   * Throws NotLeaderError (with leaderHint) on a non-leader.
+   */
+  propose(data: Uint8Array): number {
+    this.#raft.propose([{ term: 0, index: 0, type: EntryType.Normal, data }]);
+    return this.#raft.log.lastIndex();
   }
 
-  /** One change at a time: throws ProposalDroppedError while one is pending. */
-  proposeConfChange(cc: ConfChange): void {
+  /**
+   * One change at a time: throws ProposalDroppedError while one is pending.
+   * Returns the entry's index.
+   */
+  proposeConfChange(cc: ConfChange): number {
     this.#raft.step(newMessage({
       type: MessageType.Prop,
       from: this.#raft.id,
@@ -78,6 +85,7 @@ export class RawNode {
         data: encodeConfChange(cc),
       }],
     }));
+    return this.#raft.log.lastIndex();
   }
 
   /** Call for each committed ConfChange entry, in log order, when applying it. */
@@ -145,7 +153,8 @@ export class RawNode {
     const soft = r.softState();
     const hard = r.hardState();
     const hardChanged = !sameHard(hard, this.#prevHardState);
-    const entries = r.log.unstableEntries();
+    // A copy: the log appends in place, and may before advance().
+    const entries = r.log.unstableEntries().slice();
     const committedEntries = r.log.nextCommitted();
     const rd: Ready = {
       softState: sameSoft(soft, this.#prevSoftState) ? null : soft,
@@ -154,7 +163,11 @@ export class RawNode {
       entries,
       snapshot: r.log.unstableSnapshot(),
       committedEntries,
-      messages: r.messages,
+      ...splitMessages(r.messages, {
+        // Only a term and vote already on disk may be spoken for early.
+        termDurable: hard.term === this.#prevHardState.term &&
+          hard.vote === this.#prevHardState.vote,
+      }),
       // A commit-only change may be lost in a crash: it is learned again.
       mustSync: entries.length > 0 ||
         hard.term !== this.#prevHardState.term ||
@@ -182,7 +195,10 @@ export class RawNode {
       log.appliedTo(rd.snapshot.meta.index);
     }
     const lastEntry = rd.entries[rd.entries.length - 1];
-    if (lastEntry !== undefined) log.stableTo(lastEntry.index, lastEntry.term);
+    if (lastEntry !== undefined) {
+      log.stableTo(lastEntry.index, lastEntry.term);
+      this.#raft.persisted(lastEntry.index, lastEntry.term);
+    }
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted !== undefined) log.appliedTo(lastCommitted.index);
   }
@@ -207,6 +223,25 @@ export class RawNode {
       progress,
     };
   }
+}
+
+/**
+ * A leader's appends may leave before the Ready's entries are durable
+ * (thesis §10.2.1): the leader counts its own copy only once persisted.
+ * Everything else (acknowledgements, votes) speaks for durable state and
+ * waits. Nothing goes early while the term or vote is still being written.
+ */
+function splitMessages(
+  all: Message[],
+  options: { termDurable: boolean },
+): { earlyMessages: Message[]; messages: Message[] } {
+  if (!options.termDurable) return { earlyMessages: [], messages: all };
+  const earlyMessages: Message[] = [];
+  const messages: Message[] = [];
+  for (const m of all) {
+    (m.type === MessageType.App ? earlyMessages : messages).push(m);
+  }
+  return { earlyMessages, messages };
 }
 
 function sameSoft(a: SoftState, b: SoftState): boolean {

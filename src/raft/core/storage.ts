@@ -19,14 +19,23 @@ export function entrySizeBytes(entry: Entry): number {
   return entry.data.byteLength + 16;
 }
 
-/** The longest prefix of `entries` within maxBytes, but never less than one entry. */
-export function limitSize(entries: Entry[], maxBytes: number): Entry[] {
+/**
+ * entries[lo, hi), cut to the longest prefix within maxBytes but never less
+ * than one entry: sized before copying, so a long range is not copied whole.
+ */
+export function sliceWithin(
+  entries: readonly Entry[],
+  lo: number,
+  hi: number,
+  maxBytes: number,
+): Entry[] {
+  if (maxBytes === Number.POSITIVE_INFINITY) return entries.slice(lo, hi);
   let sizeBytes = 0;
-  for (let i = 0; i < entries.length; i++) {
+  for (let i = lo; i < hi; i++) {
     sizeBytes += entrySizeBytes(entries[i]!);
-    if (i > 0 && sizeBytes > maxBytes) return entries.slice(0, i);
+    if (i > lo && sizeBytes > maxBytes) return entries.slice(lo, i);
   }
-  return entries;
+  return entries.slice(lo, hi);
 }
 
 function cloneConfState(cs: ConfState): ConfState {
@@ -88,10 +97,7 @@ export class MemoryStorage implements RaftStorage {
     if (hi > this.lastIndex() + 1) {
       throw new UnavailableError(hi - 1, this.lastIndex());
     }
-    return limitSize(
-      this.#entries.slice(lo - offset, hi - offset),
-      maxBytes,
-    );
+    return sliceWithin(this.#entries, lo - offset, hi - offset, maxBytes);
   }
 
   snapshot(): Snapshot {
@@ -118,7 +124,10 @@ export class MemoryStorage implements RaftStorage {
       firstNew: fresh[0]!.index,
       lastIndex: this.lastIndex(),
     });
-    this.#entries = this.#entries.slice(0, at).concat(fresh);
+    // In place: copying the whole log per append made it quadratic.
+    const log = this.#entries;
+    log.length = at;
+    for (const e of fresh) log.push(e);
   }
 
   /** Replaces the whole log by a snapshot received from the leader. */

@@ -115,7 +115,8 @@ export interface SoftState {
 /**
  * Everything the host must do, in this order: persist hardState, entries and
  * snapshot (fsync when mustSync) → send messages → apply committedEntries →
- * advance(ready).
+ * advance(ready). earlyMessages may be sent as soon as the Ready is taken,
+ * before or while it is persisted.
  */
 export interface Ready {
   softState: SoftState | null;
@@ -124,6 +125,9 @@ export interface Ready {
   entries: Entry[];
   snapshot: Snapshot | null;
   committedEntries: Entry[];
+  /** A leader's appends: free to leave before this Ready is durable (the leader counts itself only after advance()). */
+  earlyMessages: Message[];
+  /** Only once this Ready is durable. */
   messages: Message[];
   mustSync: boolean;
 }

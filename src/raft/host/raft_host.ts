@@ -88,6 +88,13 @@ interface PendingRead extends Waiter<number> {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** What became of a message, told to the core after the turn's Readies are advanced. */
+interface Report {
+  g: Group;
+  to: NodeId;
+  outcome: "unreachable" | "snapSent" | "snapFailed";
+}
+
 interface Group {
   readonly id: number;
   readonly node: RawNode;
@@ -110,7 +117,8 @@ interface Group {
  * Hosts every Raft group of one node: one loop for all groups, one WAL
  * (one fdatasync per loop turn) and one transport (one connection per
  * peer). A loop turn: step inbound messages, propose queued data, tick if
- * due, collect every group's Ready, persist them all with one sync, send,
+ * due, collect every group's Ready, send a leader's appends, persist them
+ * all with one sync (stepping what arrives meanwhile), send the rest,
  * apply, advance.
  *
  * Idle groups quiesce: a leader whose followers all match its log and
@@ -146,6 +154,8 @@ export class RaftHost {
   /** Work arrived while a turn was in flight: run another right after it. */
   #turnWanted = false;
   #tickDue = false;
+  /** A turn is waiting for its WAL sync: inbound messages are stepped on arrival. */
+  #syncing = false;
   #readSeq = 0;
   #running = false;
 
@@ -561,19 +571,15 @@ export class RaftHost {
   #receive(envelopes: Envelope[]): void {
     if (this.#inbound.length + envelopes.length > this.#maxInbound) return;
     for (const env of envelopes) this.#inbound.push(env);
+    // While a turn waits for its fdatasync the loop is otherwise idle:
+    // step now (a RawNode takes messages while its Ready is being
+    // persisted), so that the next turn starts with its input stepped.
+    if (this.#syncing) this.#stepInbound(this.#touched);
     this.#schedule();
   }
 
-  /**
-   * One loop turn for all groups. Turns never overlap; while one waits for
-   * its fdatasync, sockets are read and requests queue for the next turn.
-   */
-  async #turn(): Promise<void> {
-    if (!this.#running) return;
-    const nowMs = performance.now();
-    const dirty = this.#touched;
-    this.#touched = new Set();
-
+  /** Steps every queued inbound message into its group; marks those groups in `dirty`. */
+  #stepInbound(dirty: Set<Group>): void {
     const inbound = this.#inbound;
     this.#inbound = [];
     for (const env of inbound) {
@@ -588,6 +594,18 @@ export class RaftHost {
       }
       dirty.add(g);
     }
+  }
+
+  /**
+   * One loop turn for all groups. Turns never overlap; while one waits for
+   * its fdatasync, sockets are read and what arrives is stepped at once.
+   */
+  async #turn(): Promise<void> {
+    if (!this.#running) return;
+    const nowMs = performance.now();
+    const dirty = this.#touched;
+    this.#touched = new Set();
+    this.#stepInbound(dirty);
 
     for (const g of dirty) if (g.queued.length > 0) this.#proposeQueued(g);
 
@@ -598,6 +616,8 @@ export class RaftHost {
 
     const wal = this.#requireWal();
     const readies: [Group, Ready][] = [];
+    // Delivery reports step into the core, so they wait until every Ready is advanced.
+    const reports: Report[] = [];
     for (const g of dirty) {
       if (!g.node.hasReady()) continue;
       const rd = g.node.ready();
@@ -606,32 +626,22 @@ export class RaftHost {
       ) {
         g.storage.persist(rd);
       }
+      // A leader's appends leave now, so followers write while we do (the core counts us once synced).
+      this.#sendAll(g, rd.earlyMessages, reports);
       readies.push([g, rd]);
     }
-    // Group commit: one fdatasync makes every group's Ready durable before anything is sent.
-    await wal.syncAsync();
+    this.#transport.flush(nowMs);
+    // Group commit: one fdatasync makes every group's Ready durable before the rest is sent.
+    this.#syncing = true;
+    try {
+      await wal.syncAsync();
+    } finally {
+      this.#syncing = false;
+    }
     if (!this.#running) return;
 
-    // Delivery reports step into the core, so they wait until every Ready is advanced.
-    const reports: {
-      g: Group;
-      to: NodeId;
-      outcome: "unreachable" | "snapSent" | "snapFailed";
-    }[] = [];
     for (const [g, rd] of readies) {
-      if (this.#groups.get(g.id) !== g) continue;
-      for (const m of rd.messages) {
-        const sent = this.#transport.send(m.to, { groupId: g.id, message: m });
-        if (m.type === MessageType.Snap) {
-          reports.push({
-            g,
-            to: m.to,
-            outcome: sent ? "snapSent" : "snapFailed",
-          });
-        } else if (!sent) {
-          reports.push({ g, to: m.to, outcome: "unreachable" });
-        }
-      }
+      if (this.#groups.get(g.id) === g) this.#sendAll(g, rd.messages, reports);
     }
     this.#transport.flush(nowMs);
 
@@ -662,39 +672,46 @@ export class RaftHost {
     if (again || this.#touched.size > 0) this.#schedule();
   }
 
+  #sendAll(g: Group, messages: readonly Message[], reports: Report[]): void {
+    for (const m of messages) {
+      const sent = this.#transport.send(m.to, { groupId: g.id, message: m });
+      if (m.type === MessageType.Snap) {
+        reports.push({
+          g,
+          to: m.to,
+          outcome: sent ? "snapSent" : "snapFailed",
+        });
+      } else if (!sent) {
+        reports.push({ g, to: m.to, outcome: "unreachable" });
+      }
+    }
+  }
+
   #proposeQueued(g: Group): void {
     const queued = g.queued;
     g.queued = [];
     this.#wake(g);
-    const status = g.node.status();
-    if (status.softState.role !== "leader") {
-      const err = new NotLeaderError("propose", {
-        leaderHint: status.softState.leader,
-      });
+    if (g.leader !== this.nodeId) {
+      const err = new NotLeaderError("propose", { leaderHint: g.leader });
       for (const p of queued) p.reject(err);
       return;
     }
-    const term = status.hardState.term;
-    let index = status.lastIndex;
     for (const p of queued) {
+      let index: number;
       try {
-        if (p.conf === null) g.node.propose(p.data);
-        else g.node.proposeConfChange(p.conf);
+        index = p.conf === null
+          ? g.node.propose(p.data)
+          : g.node.proposeConfChange(p.conf);
       } catch (err) {
         p.reject(err instanceof Error ? err : new Error(String(err)));
         continue;
       }
-      index++;
-      g.inFlight.set(index, { term, resolve: p.resolve, reject: p.reject });
+      g.inFlight.set(index, {
+        term: g.node.term,
+        resolve: p.resolve,
+        reject: p.reject,
+      });
     }
-    assert(
-      g.node.status().lastIndex === index,
-      "proposals did not land at the expected indices",
-      {
-        groupId: g.id,
-        expected: index,
-      },
-    );
   }
 
   #tickAll(nowMs: number, dirty: Set<Group>): void {

@@ -85,7 +85,12 @@ export class TestCluster {
   processReadies(): void {
     for (const id of [...this.replicas.keys()].sort((a, b) => a - b)) {
       const effects = this.get(id).processReady();
-      if (effects !== null) this.queue.push(...effects.ready.messages);
+      if (effects !== null) {
+        this.queue.push(
+          ...effects.ready.earlyMessages,
+          ...effects.ready.messages,
+        );
+      }
     }
   }
 

@@ -34,7 +34,9 @@ export interface ReadyEffects {
  *
  * The disk is two MemoryStorages: `storage` is what the process sees,
  * `#durable` what survives a crash. A Ready is synced (durable := storage)
- * only when mustSync says so, which is how a wrong mustSync gets caught.
+ * only when mustSync says so, which is how a wrong mustSync gets caught,
+ * and only at finishReady(), so a crash can fall between a leader's early
+ * appends and its own sync.
  */
 export class SimReplica {
   readonly id: NodeId;
@@ -47,6 +49,8 @@ export class SimReplica {
   confState: ConfState;
   readStates: ReadState[] = [];
   #durable: MemoryStorage;
+  /** Taken by startReady(), not yet finished. */
+  #pending: Ready | null = null;
   readonly #options: Omit<RaftOptions, "applied">;
 
   constructor(
@@ -62,13 +66,26 @@ export class SimReplica {
     this.node = new RawNode(storage, options.raft);
   }
 
-  /** Persist → (caller sends) → apply → advance. Returns null when there is nothing. */
-  processReady(): ReadyEffects | null {
-    if (!this.node.hasReady()) return null;
+  /**
+   * Takes a Ready and writes it to the volatile disk; the caller may send
+   * its earlyMessages now. Until finishReady(), a crash loses the write.
+   * Returns null when there is nothing to do.
+   */
+  startReady(): Ready | null {
+    if (this.#pending !== null || !this.node.hasReady()) return null;
     const rd = this.node.ready();
     if (rd.snapshot !== null) this.storage.applySnapshot(rd.snapshot);
     this.storage.append(rd.entries);
     if (rd.hardState !== null) this.storage.setHardState(rd.hardState);
+    this.#pending = rd;
+    return rd;
+  }
+
+  /** Syncs (when mustSync) → (caller sends messages) → apply → advance. */
+  finishReady(): ReadyEffects {
+    const rd = this.#pending;
+    if (rd === null) throw new TypeError("finishReady() without startReady()");
+    this.#pending = null;
     if (rd.mustSync || rd.snapshot !== null) {
       this.#durable = this.storage.clone();
     }
@@ -81,6 +98,16 @@ export class SimReplica {
     this.readStates.push(...rd.readStates);
     this.node.advance(rd);
     return { ready: rd, appliedPayloads, restoredFrom };
+  }
+
+  /** A Ready written and not yet synced. */
+  get syncPending(): boolean {
+    return this.#pending !== null;
+  }
+
+  /** startReady() and finishReady() at once: the disk is never caught mid-write. */
+  processReady(): ReadyEffects | null {
+    return this.startReady() === null ? null : this.finishReady();
   }
 
   #apply(entries: Entry[]): string[] {
@@ -124,6 +151,7 @@ export class SimReplica {
 
   /** Loses everything not synced and restarts from the durable disk. */
   crashAndRestart(): void {
+    this.#pending = null;
     this.storage = this.#durable.clone();
     this.#restoreStateMachine();
     this.readStates = [];

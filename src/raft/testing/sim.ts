@@ -45,6 +45,11 @@ export interface SimOptions {
   readRate: number;
   /** Per tick per group: the leader proposes a membership change. */
   confChangeRate: number;
+  /**
+   * Per Ready, then per tick: its sync is still running. Its early messages
+   * are out, messages keep arriving, and a crash loses the write.
+   */
+  slowSyncRate: number;
   unsafeTestingFaults?: UnsafeTestingFaults;
 }
 
@@ -80,6 +85,7 @@ export function simOptionsFromSeed(
     transferRate: rng.pick([0, 0.005]),
     readRate: rng.pick([0, 0.1]),
     confChangeRate: rng.pick([0, 0.01, 0.03]),
+    slowSyncRate: rng.pick([0, 0.3, 0.7]),
     ...overrides,
   };
 }
@@ -242,6 +248,17 @@ class Simulation {
   }
 
   #step(): void {
+    // A slow sync may run on while messages arrive, and a crash may beat it.
+    for (const node of this.#nodes) {
+      if (!node.up) continue;
+      for (const r of node.replicas) {
+        if (!r.syncPending) continue;
+        if (this.#faults && this.#rng.chance(this.#options.slowSyncRate)) {
+          continue;
+        }
+        this.#finishReady(r);
+      }
+    }
     this.#deliverDue();
     for (const node of this.#nodes) {
       if (!node.up) continue;
@@ -354,19 +371,28 @@ class Simulation {
     for (const node of this.#nodes) {
       if (!node.up) continue;
       for (const r of node.replicas) {
-        const effects = r.processReady();
-        if (effects === null) continue;
-        const soft = effects.ready.softState;
-        if (soft !== null) {
-          this.#log(
-            `n${r.id} g${r.group} ${soft.role} term ${r.node.status().hardState.term} leader ${soft.leader}`,
-          );
+        const rd = r.startReady();
+        if (rd === null) continue;
+        for (const m of rd.earlyMessages) this.#send(r.group, m);
+        if (this.#faults && this.#rng.chance(this.#options.slowSyncRate)) {
+          continue;
         }
-        this.#checker.onReady(r, effects);
-        this.#readsAnswered += effects.ready.readStates.length;
-        for (const m of effects.ready.messages) this.#send(r.group, m);
+        this.#finishReady(r);
       }
     }
+  }
+
+  #finishReady(r: SimReplica): void {
+    const effects = r.finishReady();
+    const soft = effects.ready.softState;
+    if (soft !== null) {
+      this.#log(
+        `n${r.id} g${r.group} ${soft.role} term ${r.node.status().hardState.term} leader ${soft.leader}`,
+      );
+    }
+    this.#checker.onReady(r, effects);
+    this.#readsAnswered += effects.ready.readStates.length;
+    for (const m of effects.ready.messages) this.#send(r.group, m);
   }
 
   #leaderOf(group: number): SimReplica | null {

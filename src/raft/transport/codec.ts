@@ -152,8 +152,9 @@ export function writeMessagesFrame(
   });
 }
 
+/** Decodes a Messages frame; entry data and contexts are views of `payload`, which they own from now on. */
 export function readMessagesPayload(payload: Uint8Array): Envelope[] {
-  const r = new ByteReader(payload);
+  const r = new ByteReader(payload, { shareBytes: true });
   const count = r.u32("message count");
   if (count * 23 > r.remaining) {
     throw new DecodeError(`Message count ${count} exceeds the frame`, 0);

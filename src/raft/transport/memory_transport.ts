@@ -105,10 +105,11 @@ export class MemoryTransport implements Transport {
       const w = this.#frame;
       w.reset();
       writeMessagesFrame(w, envelopes);
-      // Skip the 5-byte frame header: the payload is what a TCP receiver decodes.
+      // Skip the 5-byte frame header: the payload is what a TCP receiver
+      // decodes. A copy, as #frame is reused and the messages keep views of it.
       target.deliver(
         this.#nodeId,
-        readMessagesPayload(w.view().subarray(5)),
+        readMessagesPayload(w.view().slice(5)),
         nowMs,
       );
     }

@@ -105,11 +105,18 @@ export class ByteWriter {
 export class ByteReader {
   readonly #buf: Uint8Array;
   readonly #view: DataView;
+  readonly #shareBytes: boolean;
   #position = 0;
 
-  constructor(buf: Uint8Array) {
+  /**
+   * `shareBytes`: bytes() returns views instead of copies, for a buffer
+   * owned by the decoded values alone (a received frame). The WAL reads
+   * whole segment files and copies, so that entries do not pin them.
+   */
+  constructor(buf: Uint8Array, options: { shareBytes?: boolean } = {}) {
     this.#buf = buf;
     this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    this.#shareBytes = options.shareBytes ?? false;
   }
 
   get position(): number {
@@ -150,10 +157,11 @@ export class ByteReader {
     return value;
   }
 
-  /** A length-prefixed byte string, copied so that it outlives the source buffer. */
+  /** A length-prefixed byte string: a copy that outlives the source buffer, unless shareBytes. */
   bytes(what = "bytes"): Uint8Array {
     const length = this.u32(`${what} length`);
-    return this.raw(length, what).slice();
+    const bytes = this.raw(length, what);
+    return this.#shareBytes ? bytes : bytes.slice();
   }
 
   /** A view (no copy) of the next `length` bytes. */

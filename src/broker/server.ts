@@ -39,8 +39,16 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   while (done < bytes.length) done += await conn.write(bytes.subarray(done));
 }
 
-/** Bytes asked of each socket read: several 64 KiB produce batches at once. */
-const READ_BYTES = 256 * 1024;
+/**
+ * Each connection reads into buffers of READ_CHUNK_BYTES (several 64 KiB
+ * produce batches per read) and takes a new one when less than
+ * READ_MIN_BYTES is left. Frames are views into these buffers, so a buffer
+ * is never reused; filling each one nearly full halves what is allocated
+ * (and collected) per byte received, compared with a new buffer of twice
+ * the read size whenever one read's worth no longer fits.
+ */
+const READ_CHUNK_BYTES = 512 * 1024;
+const READ_MIN_BYTES = 32 * 1024;
 /**
  * Replies up to this size that are ready together are copied into one write;
  * bigger ones (fetches) go out on their own rather than be copied again.
@@ -148,6 +156,7 @@ export class KafkaServer {
     };
     const decoder = new FrameDecoder({
       maxFrameBytes: this.#opts.maxFrameBytes,
+      chunkBytes: READ_CHUNK_BYTES,
     });
     // Replies in request order; `maxInflightRequests` bounds how far reading
     // runs ahead of writing.
@@ -179,7 +188,7 @@ export class KafkaServer {
     let writer: Promise<void> = Promise.resolve();
     try {
       while (state.broken === null) {
-        const buf = decoder.writable(READ_BYTES);
+        const buf = decoder.writable(READ_MIN_BYTES);
         const n = await conn.read(buf);
         if (n === null) break;
         decoder.commit(n);

@@ -18,6 +18,7 @@ const PREFIX_BYTES = 4;
 
 export class FrameDecoder {
   readonly #maxFrameBytes: number;
+  readonly #chunkBytes: number;
   #buf = new Uint8Array(0);
   /** Bytes in #buf before #start were handed out and stay untouched. */
   #start = 0;
@@ -25,13 +26,18 @@ export class FrameDecoder {
   /** Whole-frame size announced by the header being waited on, else 0. */
   #wantBytes = 0;
 
-  constructor(opts: { maxFrameBytes: number }) {
+  /**
+   * `chunkBytes`: the size of each new buffer (more when a frame needs it).
+   * Without it a new buffer is twice what writable() was asked for.
+   */
+  constructor(opts: { maxFrameBytes: number; chunkBytes?: number }) {
     if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 0) {
       throw new RangeError(
         `Cannot create FrameDecoder: maxFrameBytes ${opts.maxFrameBytes} is not a size`,
       );
     }
     this.#maxFrameBytes = opts.maxFrameBytes;
+    this.#chunkBytes = opts.chunkBytes ?? 0;
   }
 
   /** Bytes received but not yet returned as a frame. */
@@ -47,7 +53,11 @@ export class FrameDecoder {
   writable(n: number): Uint8Array {
     if (this.#buf.length - this.#end < n) {
       const pending = this.pendingBytes;
-      const size = Math.max(pending + n, this.#wantBytes, 2 * n);
+      const size = Math.max(
+        pending + n,
+        this.#wantBytes,
+        this.#chunkBytes || 2 * n,
+      );
       const next = new Uint8Array(size);
       next.set(this.#buf.subarray(this.#start, this.#end));
       this.#buf = next;

@@ -97,3 +97,55 @@ export class FrameDecoder {
     return b.subarray(s + PREFIX_BYTES, this.#start);
   }
 }
+
+/** Where frames are written: a Deno.Conn, or anything with its write. */
+export interface FrameSink {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/**
+ * Frames up to this size that are written together are copied into one
+ * write; bigger ones (produce requests, fetch responses) go out on their
+ * own rather than be copied again, and into a buffer big enough to be
+ * page-faulted in afresh.
+ */
+const COALESCE_MAX_BYTES = 64 * 1024;
+
+/** Writes `frames` in order, small neighbours joined into one write. */
+export async function writeFrames(
+  sink: FrameSink,
+  frames: readonly Uint8Array[],
+): Promise<void> {
+  let group: Uint8Array[] = [];
+  let groupBytes = 0;
+  const flush = async () => {
+    if (group.length === 0) return;
+    let bytes = group[0]!;
+    if (group.length > 1) {
+      bytes = new Uint8Array(groupBytes);
+      let at = 0;
+      for (const part of group) {
+        bytes.set(part, at);
+        at += part.length;
+      }
+    }
+    group = [];
+    groupBytes = 0;
+    await writeAll(sink, bytes);
+  };
+  for (const frame of frames) {
+    if (frame.length > COALESCE_MAX_BYTES) {
+      await flush();
+      await writeAll(sink, frame);
+    } else {
+      group.push(frame);
+      groupBytes += frame.length;
+    }
+  }
+  await flush();
+}
+
+async function writeAll(sink: FrameSink, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await sink.write(bytes.subarray(done));
+}

@@ -23,8 +23,11 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     seconds: { type: "string", default: "3" },
     "no-cluster": { type: "boolean", default: false },
-    // Pipelined batches per partition for raftq's client.
-    inflight: { type: "string", default: "4" },
+    // Pipelined batches per partition for raftq's client: Kafka's producer
+    // default (max.in.flight.requests.per.connection=5), each request
+    // carrying one 64 KiB batch (a batch.size raised for throughput, as
+    // kcat's below is).
+    inflight: { type: "string", default: "5" },
     // Runs only the single-broker workloads whose name contains this.
     only: { type: "string", default: "" },
   },

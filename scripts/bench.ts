@@ -14,6 +14,7 @@ import { buildRecordBatch, readBatchHeader } from "../src/protocol/mod.ts";
 import { KafkaClient } from "../src/client/mod.ts";
 import { removeDir, startBroker } from "../tests/harness.ts";
 import { Cluster, SequentialProducer } from "../tests/cluster_harness.ts";
+import { benchNats, NATS_WINDOW, natsUnavailable } from "./bench_nats.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -22,8 +23,11 @@ const { values: flags } = parseArgs({
     quick: { type: "boolean", default: false },
     seconds: { type: "string", default: "3" },
     "no-cluster": { type: "boolean", default: false },
-    // Pipelined batches per partition for raftq's client.
-    inflight: { type: "string", default: "4" },
+    // Pipelined batches per partition for raftq's client: Kafka's producer
+    // default (max.in.flight.requests.per.connection=5), each request
+    // carrying one 64 KiB batch (a batch.size raised for throughput, as
+    // kcat's below is).
+    inflight: { type: "string", default: "5" },
     // Runs only the single-broker workloads whose name contains this.
     only: { type: "string", default: "" },
   },
@@ -46,6 +50,8 @@ interface Row {
   mbPerSec: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
+  /** MB/s over NATS JetStream's in the same run, for 1 KiB rows. */
+  vsNats: number | null;
 }
 
 function percentile(sorted: number[], p: number): number | null {
@@ -190,6 +196,7 @@ const row = (
     mbPerSec: Math.round((r.bytes / r.elapsed / 1e6) * 10) / 10,
     p50Ms: r.latencies ? percentile(r.latencies, 0.5) : null,
     p99Ms: r.latencies ? percentile(r.latencies, 0.99) : null,
+    vsNats: null,
   };
   rows.push(result);
   if (!flags.json) {
@@ -333,6 +340,33 @@ async function failoverTimes(cluster: Cluster, topic: string) {
   return times.sort((a, b) => a - b);
 }
 
+const natsMissing = flags.only === ""
+  ? await natsUnavailable()
+  : "--only runs raftq rows only";
+if (natsMissing !== null) {
+  console.error(`Skipping the NATS JetStream row: ${natsMissing}`);
+} else {
+  const nats = await benchNats({ messageBytes: 1024, seconds: SECONDS });
+  const publishName =
+    `NATS JetStream publish 1024B, file store, ${NATS_WINDOW} async acks`;
+  row(publishName, "nats.js", nats.publish);
+  row("NATS JetStream consume 1024B", "nats.js", nats.consume);
+  const peer = (prefix: string) =>
+    rows.find((r) => r.workload.startsWith(prefix))?.mbPerSec ?? null;
+  const publishMbPerSec = peer("NATS JetStream publish");
+  const consumeMbPerSec = peer("NATS JetStream consume");
+  for (const r of rows) {
+    const base = r.workload.startsWith("produce 1024B")
+      ? publishMbPerSec
+      : r.workload.startsWith("consume 1024B")
+      ? consumeMbPerSec
+      : null;
+    if (base !== null && base > 0 && r.mbPerSec !== null) {
+      r.vsNats = Math.round((r.mbPerSec / base) * 100) / 100;
+    }
+  }
+}
+
 if (!flags["no-cluster"]) {
   const cluster = await Cluster.start({ set: ["log.segment_bytes=256MiB"] });
   const admin = await cluster.client();
@@ -391,6 +425,7 @@ if (!flags["no-cluster"]) {
       mbPerSec: null,
       p50Ms: percentile(times, 0.5),
       p99Ms: times.at(-1) ?? null,
+      vsNats: null,
     };
     rows.push(result);
     if (!flags.json) {
@@ -409,13 +444,15 @@ if (flags.json) {
   console.log(JSON.stringify(rows, null, 2));
 } else {
   console.log(
-    "| workload | driver | msgs/s | MB/s | ack p50 ms | ack p99 ms |\n| --- | --- | ---: | ---: | ---: | ---: |",
+    "| workload | driver | msgs/s | MB/s | ack p50 ms | ack p99 ms | vs NATS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const r of rows) {
     console.log(
       `| ${r.workload} | ${r.driver} | ${r.msgsPerSec ?? "-"} | ${
         r.mbPerSec ?? "-"
-      } | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} |`,
+      } | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${
+        r.vsNats === null ? "-" : `${r.vsNats}x`
+      } |`,
     );
   }
 }

@@ -5,7 +5,11 @@
  * concurrently (one fsync can cover them all) while their responses still go
  * out in request order, as Kafka clients require.
  */
-import { FrameDecoder, FrameTooLargeError } from "../protocol/mod.ts";
+import {
+  FrameDecoder,
+  FrameTooLargeError,
+  writeFrames,
+} from "../protocol/mod.ts";
 
 /** What the dispatcher answers: a size-prefixed frame, or nothing (acks=0). */
 export type Reply = Uint8Array | null;
@@ -34,58 +38,22 @@ export interface ServerOptions {
   log: (msg: string) => void;
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) done += await conn.write(bytes.subarray(done));
-}
-
-/** Bytes asked of each socket read: several 64 KiB produce batches at once. */
-const READ_BYTES = 256 * 1024;
 /**
- * Replies up to this size that are ready together are copied into one write;
- * bigger ones (fetches) go out on their own rather than be copied again.
+ * Each connection reads into buffers of READ_CHUNK_BYTES (several 64 KiB
+ * produce batches per read) and takes a new one when less than
+ * READ_MIN_BYTES is left. Frames are views into these buffers, so a buffer
+ * is never reused; filling each one nearly full halves what is allocated
+ * (and collected) per byte received, compared with a new buffer of twice
+ * the read size whenever one read's worth no longer fits.
  */
-const COALESCE_MAX_BYTES = 64 * 1024;
+const READ_CHUNK_BYTES = 512 * 1024;
+const READ_MIN_BYTES = 32 * 1024;
 
 /** A dispatched request; `reply` is set once it has settled. */
 interface InFlight {
   readonly settled: Promise<void>;
   done: boolean;
   reply: Reply;
-}
-
-/** Writes `replies` in order, small neighbours joined into one write. */
-async function writeReplies(
-  conn: Deno.Conn,
-  replies: readonly Uint8Array[],
-): Promise<void> {
-  let group: Uint8Array[] = [];
-  let groupBytes = 0;
-  const flush = async () => {
-    if (group.length === 0) return;
-    let bytes = group[0]!;
-    if (group.length > 1) {
-      bytes = new Uint8Array(groupBytes);
-      let at = 0;
-      for (const part of group) {
-        bytes.set(part, at);
-        at += part.length;
-      }
-    }
-    group = [];
-    groupBytes = 0;
-    await writeAll(conn, bytes);
-  };
-  for (const reply of replies) {
-    if (reply.length > COALESCE_MAX_BYTES) {
-      await flush();
-      await writeAll(conn, reply);
-    } else {
-      group.push(reply);
-      groupBytes += reply.length;
-    }
-  }
-  await flush();
 }
 
 export class KafkaServer {
@@ -148,6 +116,7 @@ export class KafkaServer {
     };
     const decoder = new FrameDecoder({
       maxFrameBytes: this.#opts.maxFrameBytes,
+      chunkBytes: READ_CHUNK_BYTES,
     });
     // Replies in request order; `maxInflightRequests` bounds how far reading
     // runs ahead of writing.
@@ -172,14 +141,14 @@ export class KafkaServer {
           const reply = pending.shift()!.reply;
           if (reply !== null) ready.push(reply);
         }
-        await writeReplies(conn, ready);
+        await writeFrames(conn, ready);
       }
     };
     // Never rejects: failures close the connection through `fail`.
     let writer: Promise<void> = Promise.resolve();
     try {
       while (state.broken === null) {
-        const buf = decoder.writable(READ_BYTES);
+        const buf = decoder.writable(READ_MIN_BYTES);
         const n = await conn.read(buf);
         if (n === null) break;
         decoder.commit(n);

@@ -12,6 +12,7 @@ import {
   FrameDecoder,
   type RequestInput,
   type ResponseBodies,
+  writeFrames,
 } from "../protocol/mod.ts";
 import { ConnectionError, KafkaError, RequestTimeoutError } from "./errors.ts";
 
@@ -231,9 +232,9 @@ export class BrokerConnection {
   }
 
   /**
-   * Drains the queue with one write per turn: frames queued while a write
-   * was in progress go out together, so small pipelined requests cost one
-   * syscall between them rather than one each.
+   * Drains the queue: frames queued while a write was in progress go out
+   * together, small pipelined requests joined into one syscall, big ones
+   * (produce) each written as they are rather than copied into one buffer.
    */
   async #flush(): Promise<void> {
     this.#writing = true;
@@ -241,10 +242,7 @@ export class BrokerConnection {
       while (this.#writeQueue.length > 0 && this.#failure === undefined) {
         const frames = this.#writeQueue;
         this.#writeQueue = [];
-        const data = frames.length === 1 ? frames[0]! : concat(frames);
-        for (let done = 0; done < data.length;) {
-          done += await this.#conn.write(data.subarray(done));
-        }
+        await writeFrames(this.#conn, frames);
       }
     } catch (error) {
       this.#fail(
@@ -321,18 +319,6 @@ export class BrokerConnection {
       if (!(closeError instanceof Deno.errors.BadResource)) throw closeError;
     }
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const chunk of chunks) size += chunk.length;
-  const out = new Uint8Array(size);
-  let pos = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, pos);
-    pos += chunk.length;
-  }
-  return out;
 }
 
 /** "host:port" or "[v6addr]:port". */

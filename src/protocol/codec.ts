@@ -246,6 +246,9 @@ export class Reader {
   }
 }
 
+/** The least room a Writer leaves after a write that made it grow. */
+const GROW_SLACK_BYTES = 4096;
+
 export class Writer {
   #buf: Uint8Array;
   #view: DataView;
@@ -263,11 +266,17 @@ export class Writer {
   #ensure(n: number): number {
     const at = this.pos;
     if (at + n > this.#buf.length) {
-      // Half again as much room as needed: after a big write (a fetch's
-      // records) the small fields that follow must not double the buffer,
-      // which would copy those megabytes a second time.
+      // Room for this write plus half of what came before it (at least
+      // GROW_SLACK_BYTES): after a big write (a produce request's or a
+      // fetch's records) the small fields that follow must fit without
+      // copying those bytes again, yet the slack must not grow with the
+      // big write itself, which every request would pay for in zeroed
+      // memory.
       const next = new Uint8Array(
-        Math.max(this.#buf.length * 2, at + n + ((at + n) >>> 1)),
+        Math.max(
+          this.#buf.length * 2,
+          at + n + Math.max(GROW_SLACK_BYTES, at >>> 1),
+        ),
       );
       next.set(this.#buf.subarray(0, at));
       this.#buf = next;

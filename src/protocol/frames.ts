@@ -18,6 +18,7 @@ const PREFIX_BYTES = 4;
 
 export class FrameDecoder {
   readonly #maxFrameBytes: number;
+  readonly #chunkBytes: number;
   #buf = new Uint8Array(0);
   /** Bytes in #buf before #start were handed out and stay untouched. */
   #start = 0;
@@ -25,13 +26,18 @@ export class FrameDecoder {
   /** Whole-frame size announced by the header being waited on, else 0. */
   #wantBytes = 0;
 
-  constructor(opts: { maxFrameBytes: number }) {
+  /**
+   * `chunkBytes`: the size of each new buffer (more when a frame needs it).
+   * Without it a new buffer is twice what writable() was asked for.
+   */
+  constructor(opts: { maxFrameBytes: number; chunkBytes?: number }) {
     if (!Number.isInteger(opts.maxFrameBytes) || opts.maxFrameBytes < 0) {
       throw new RangeError(
         `Cannot create FrameDecoder: maxFrameBytes ${opts.maxFrameBytes} is not a size`,
       );
     }
     this.#maxFrameBytes = opts.maxFrameBytes;
+    this.#chunkBytes = opts.chunkBytes ?? 0;
   }
 
   /** Bytes received but not yet returned as a frame. */
@@ -47,7 +53,11 @@ export class FrameDecoder {
   writable(n: number): Uint8Array {
     if (this.#buf.length - this.#end < n) {
       const pending = this.pendingBytes;
-      const size = Math.max(pending + n, this.#wantBytes, 2 * n);
+      const size = Math.max(
+        pending + n,
+        this.#wantBytes,
+        this.#chunkBytes || 2 * n,
+      );
       const next = new Uint8Array(size);
       next.set(this.#buf.subarray(this.#start, this.#end));
       this.#buf = next;
@@ -86,4 +96,56 @@ export class FrameDecoder {
     this.#start = s + PREFIX_BYTES + size;
     return b.subarray(s + PREFIX_BYTES, this.#start);
   }
+}
+
+/** Where frames are written: a Deno.Conn, or anything with its write. */
+export interface FrameSink {
+  write(bytes: Uint8Array): Promise<number>;
+}
+
+/**
+ * Frames up to this size that are written together are copied into one
+ * write; bigger ones (produce requests, fetch responses) go out on their
+ * own rather than be copied again, and into a buffer big enough to be
+ * page-faulted in afresh.
+ */
+const COALESCE_MAX_BYTES = 64 * 1024;
+
+/** Writes `frames` in order, small neighbours joined into one write. */
+export async function writeFrames(
+  sink: FrameSink,
+  frames: readonly Uint8Array[],
+): Promise<void> {
+  let group: Uint8Array[] = [];
+  let groupBytes = 0;
+  const flush = async () => {
+    if (group.length === 0) return;
+    let bytes = group[0]!;
+    if (group.length > 1) {
+      bytes = new Uint8Array(groupBytes);
+      let at = 0;
+      for (const part of group) {
+        bytes.set(part, at);
+        at += part.length;
+      }
+    }
+    group = [];
+    groupBytes = 0;
+    await writeAll(sink, bytes);
+  };
+  for (const frame of frames) {
+    if (frame.length > COALESCE_MAX_BYTES) {
+      await flush();
+      await writeAll(sink, frame);
+    } else {
+      group.push(frame);
+      groupBytes += frame.length;
+    }
+  }
+  await flush();
+}
+
+async function writeAll(sink: FrameSink, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.length) done += await sink.write(bytes.subarray(done));
 }

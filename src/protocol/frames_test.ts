@@ -51,3 +51,26 @@ Deno.test("FrameDecoder keeps earlier frames intact while reading more", () => {
   assert.deepEqual([...first], [9, 9]);
   assert.deepEqual([...second], [7, 7]);
 });
+
+Deno.test("FrameDecoder with chunkBytes fills a buffer before taking a new one", () => {
+  const dec = new FrameDecoder({ maxFrameBytes: 1 << 20, chunkBytes: 1024 });
+  const first = dec.writable(64);
+  assert.equal(first.length, 1024);
+  // A whole 896-byte frame and the first 4 bytes of the next.
+  first.set(frame(Array.from({ length: 892 }, () => 1)));
+  first.set([0, 0, 0, 8], 896);
+  dec.commit(900);
+  assert.equal(dec.next()?.length, 892);
+  // 124 bytes are left, more than asked for: the same buffer.
+  const rest = dec.writable(64);
+  assert.equal(rest.buffer, first.buffer);
+  assert.equal(rest.length, 124);
+  rest.set([1, 2, 3, 4, 5, 6, 7, 8]);
+  dec.commit(100);
+  assert.deepEqual([...dec.next()!], [1, 2, 3, 4, 5, 6, 7, 8]);
+  // 24 left: a new chunk of 1024, holding the 92 pending bytes.
+  const next = dec.writable(64);
+  assert.notEqual(next.buffer, first.buffer);
+  assert.equal(dec.pendingBytes, 92);
+  assert.equal(next.length, 1024 - 92);
+});

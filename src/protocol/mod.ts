@@ -21,7 +21,12 @@ export {
 } from "./api.ts";
 export { DecodeError, EncodeError, Reader, Writer } from "./codec.ts";
 export { ErrorCode, errorInfo, type ErrorName } from "./error_codes.ts";
-export { FrameDecoder, FrameTooLargeError } from "./frames.ts";
+export {
+  FrameDecoder,
+  type FrameSink,
+  FrameTooLargeError,
+  writeFrames,
+} from "./frames.ts";
 export * from "./messages_gen.ts";
 export type {
   RequestInput as RequestInputs,

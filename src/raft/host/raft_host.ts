@@ -66,6 +66,14 @@ export interface StartGroupOptions {
   join?: boolean;
 }
 
+/** What a group's leader knows of its followers' logs. */
+export interface ReplicationStatus {
+  lastIndex: number;
+  commitIndex: number;
+  /** Highest index known to be in each member's log, by node id. */
+  matchIndexes: ReadonlyMap<NodeId, number>;
+}
+
 export interface ProposeResult {
   index: number;
   /** What StateMachine.apply returned for this entry. */
@@ -435,7 +443,22 @@ export class RaftHost {
     return this.#groups.get(groupId)?.leader ?? 0;
   }
 
-  /** Subscribes to leadership changes; returns the unsubscribe function. */
+  /**
+   * On the group's leader: its last log index, commit index, and the match
+   * index of every member (this node's own included); undefined elsewhere.
+   */
+  replication(groupId: number): ReplicationStatus | undefined {
+    const status = this.#groups.get(groupId)?.node.status();
+    if (status === undefined || status.progress === null) return undefined;
+    return {
+      lastIndex: status.lastIndex,
+      commitIndex: status.hardState.commit,
+      matchIndexes: new Map(
+        [...status.progress].map(([id, pr]) => [id, pr.match]),
+      ),
+    };
+  }
+
   /** A running group's current voters and learners. */
   membership(groupId: number): ConfState | undefined {
     const g = this.#groups.get(groupId);
@@ -445,6 +468,7 @@ export class RaftHost {
     };
   }
 
+  /** Subscribes to leadership changes; returns the unsubscribe function. */
   onLeaderChange(cb: (e: LeaderChange) => void): () => void {
     this.#leaderListeners.add(cb);
     return () => this.#leaderListeners.delete(cb);
@@ -862,6 +886,9 @@ export class RaftHost {
 
   #compact(g: Group): void {
     if (g.applied < g.storage.firstIndex()) return;
+    // Compacting behind a snapshot that overstates the state would lose
+    // the entries that the state still needs.
+    if (g.sm.snapshotReady?.() === false) return;
     g.storage.compact(g.applied, {
       confState: g.confState,
       data: g.sm.snapshot(),

@@ -238,6 +238,62 @@ Deno.test("RaftHost catches up a lagging replica by snapshot once the log was co
   }
 });
 
+/** A ListMachine that refuses snapshots while `ready` is false. */
+class GatedMachine extends ListMachine {
+  ready = false;
+  snapshots = 0;
+  override snapshot(): Uint8Array {
+    this.snapshots++;
+    return super.snapshot();
+  }
+  snapshotReady(): boolean {
+    return this.ready;
+  }
+}
+
+Deno.test("RaftHost keeps the log of a group whose state machine is not ready to snapshot", async () => {
+  const c = cluster([1, 2]);
+  const net = new MemoryNetwork();
+  const gated = new GatedMachine();
+  for (const id of [1, 2]) {
+    const h = new RaftHost({
+      ...c.options(id, net.transport(id)),
+      maxInMemLogBytes: 2048,
+    });
+    await h.start();
+    c.hosts.set(id, h);
+    h.startGroup(4, {
+      voters: [1, 2],
+      stateMachine: id === 1 ? gated : new ListMachine(),
+    });
+  }
+  try {
+    const host = c.hosts.get(1)!;
+    await until("leader", () => agreedLeader(c.hosts.values(), 4) !== 0);
+    if (host.leaderOf(4) !== 1) {
+      c.hosts.get(2)!.transferLeader(4, 1);
+      await until("host 1 leads", () => host.leaderOf(4) === 1);
+    }
+    const payload = "p".repeat(200);
+    for (let i = 0; i < 30; i++) {
+      await host.propose(4, enc.encode(`${i}${payload}`));
+    }
+    assert.equal(gated.snapshots, 0);
+    const status = host.replication(4)!;
+    assert.equal(status.matchIndexes.get(1), status.lastIndex);
+    await until(
+      "follower matched",
+      () => host.replication(4)?.matchIndexes.get(2) === status.lastIndex,
+    );
+    assert.equal(c.hosts.get(2)!.replication(4), undefined);
+    gated.ready = true;
+    await host.propose(4, enc.encode("last"));
+    assert.equal(gated.snapshots, 1);
+  } finally {
+    await stopAll(c);
+  }
+});
+
 Deno.test("RaftHost quiesces an idle group and wakes it when the leader's host goes silent", async () => {
   const ids = [1, 2, 3];
   const c = cluster(ids);

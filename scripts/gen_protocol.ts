@@ -35,6 +35,9 @@ export const APIS: readonly (readonly [string, number])[] = [
   ["InitProducerId", 22],
   ["DescribeConfigs", 32],
   ["DeleteGroups", 42],
+  ["AlterPartitionReassignments", 45],
+  ["ListPartitionReassignments", 46],
+  ["DescribeQuorum", 55],
 ];
 
 interface SpecField {

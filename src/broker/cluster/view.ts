@@ -10,12 +10,15 @@ import {
   InvalidBatchError,
   validateRecordSet,
 } from "../../protocol/mod.ts";
-import type { TopicState } from "../controller/mod.ts";
+import { isMoving, type TopicState } from "../controller/mod.ts";
 import type {
   BrokerAddress,
   ClusterView,
   Leading,
   PartitionView,
+  QuorumView,
+  Reassignment,
+  ReassignOutcome,
   TopicSpec,
   WriteOutcome,
 } from "../handlers/context.ts";
@@ -100,7 +103,10 @@ export class ReplicatedView implements ClusterView {
       leaderId: live.has(leader) ? leader : -1,
       leaderEpoch: a.leaderEpoch,
       replicas: a.replicas,
-      isr: a.replicas.filter((r) => live.has(r)),
+      // A replica a move adds is not in sync before the move completes.
+      isr: a.replicas.filter((r) =>
+        live.has(r) && !a.addingReplicas.includes(r)
+      ),
       offline: a.replicas.filter((r) => !live.has(r)),
     };
   }
@@ -183,6 +189,49 @@ export class ReplicatedView implements ClusterView {
       );
     }
     return infoOf(t);
+  }
+
+  async reassign(
+    topic: string,
+    partition: number,
+    replicas: readonly number[] | null,
+  ): Promise<ReassignOutcome> {
+    const result = await this.#node.propose({
+      type: "reassignPartition",
+      name: topic,
+      partition,
+      replicas: replicas === null ? null : [...replicas],
+    });
+    return result.ok
+      ? { errorCode: ErrorCode.NONE, errorMessage: null }
+      : { errorCode: result.code, errorMessage: result.message };
+  }
+
+  reassignments(): Reassignment[] {
+    return this.#node.controller.topics().flatMap((t) =>
+      t.partitions.filter(isMoving).map((p) => ({
+        topic: t.name,
+        partition: p.partition,
+        replicas: p.replicas,
+        addingReplicas: p.addingReplicas,
+        removingReplicas: p.removingReplicas,
+      }))
+    );
+  }
+
+  quorum(
+    topic: string,
+    partition: number,
+  ): QuorumView | { errorCode: number; leaderId: number } {
+    const a = this.#node.controller.topic(topic)?.partitions[partition];
+    if (a === undefined) {
+      return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, leaderId: -1 };
+    }
+    return this.#node.quorum(a.groupId) ??
+      {
+        errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        leaderId: this.#node.leaderOf(a.groupId),
+      };
   }
 
   async deleteTopic(name: string): Promise<TopicInfo> {

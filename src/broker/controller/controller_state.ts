@@ -96,8 +96,8 @@ export interface HostedPartition {
   readonly partition: number;
   readonly groupId: number;
   readonly replicas: readonly number[];
-  /** Brokers the running move adds: they join the group empty. */
-  readonly addingReplicas: readonly number[];
+  /** A reassignment runs: a broker without the group joins it empty. */
+  readonly moving: boolean;
 }
 
 /** A partition whose preferred leader is live but does not lead. */
@@ -829,7 +829,7 @@ export class ControllerState implements StateMachine {
           partition: p.partition,
           groupId: p.groupId,
           replicas: p.replicas,
-          addingReplicas: p.addingReplicas,
+          moving: isMoving(p),
         }))
     );
   }

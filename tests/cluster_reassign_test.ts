@@ -1,0 +1,141 @@
+// Placement changes on a running cluster, through the raftq CLI as a user
+// runs it: transfer-leader, and a reassignment that removes the partition's
+// leader and adds a broker that joined later, while an acks=all producer
+// runs. Method: real broker processes over loopback, the real CLI, kcat to
+// read back, and the replicas' segment files compared byte for byte.
+import assert from "node:assert/strict";
+import { KafkaClient, type KafkaClient as Client } from "../src/client/mod.ts";
+import {
+  assertAckedInOrder,
+  assertSameLogs,
+  Cluster,
+  kcatConsume,
+  SequentialProducer,
+  waitFor,
+} from "./cluster_harness.ts";
+import { raftq, run } from "./harness.ts";
+
+const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
+  () => false,
+);
+/** Leader balancing runs every 3 s: two rounds and a bit. */
+const BALANCER_ROUNDS_MS = 7_000;
+
+async function leaderOf(client: Client, topic: string): Promise<number> {
+  const md = await client.metadata([topic]);
+  return md.topics[0]?.partitions[0]?.leader ?? -1;
+}
+
+/** Until the leader reports every replica's log at its own end. */
+async function waitForNoLag(client: Client, topic: string): Promise<void> {
+  await waitFor("replicas caught up", async () => {
+    const q = await client.describeQuorum(topic, 0);
+    const ends = new Set(q.replicas.map((r) => r.logEndOffset));
+    return ends.size === 1 && q.replicas.every((r) => r.voter)
+      ? true
+      : undefined;
+  });
+}
+
+Deno.test({
+  name:
+    "Cluster moves a partition off its leader onto a new broker during acks=all produce, losing nothing, after transfer-leader put the leader there",
+  ignore: !hasKcat,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const topic = "moving";
+    const cluster = await Cluster.start({ size: 4, running: 3 });
+    let client = await cluster.client();
+    try {
+      await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
+      await cluster.waitForLeaders(client, topic, { preferred: true });
+      const bootstrap = ["--bootstrap", cluster.bootstrap()];
+
+      const transferred = await raftq([
+        "cluster",
+        "transfer-leader",
+        topic,
+        "0",
+        "1",
+        ...bootstrap,
+      ]);
+      assert.equal(transferred.code, 0, transferred.stderr);
+      // The balancer keeps leadership on the new preferred leader.
+      const stableUntil = performance.now() + BALANCER_ROUNDS_MS;
+      while (performance.now() < stableUntil) {
+        assert.equal(await leaderOf(client, topic), 1);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      const notReplica = await raftq([
+        "cluster",
+        "transfer-leader",
+        topic,
+        "0",
+        "4",
+        ...bootstrap,
+      ]);
+      assert.equal(notReplica.code, 1);
+      assert.match(notReplica.stderr, /Broker 4 is not a replica/);
+
+      await cluster.restart(4);
+      await cluster.waitForBrokers(4);
+      await client.close();
+      client = await KafkaClient.connect(cluster.bootstrap(), {
+        retries: 0,
+        requestTimeoutMs: 5_000,
+      });
+      const producer = new SequentialProducer(client, topic);
+      await producer.ackedMore(50, 10_000);
+      const moved = await raftq([
+        "cluster",
+        "reassign",
+        topic,
+        "0",
+        "--replicas",
+        "2,3,4",
+        "--wait",
+        "--timeout-ms",
+        "30000",
+        "--bootstrap",
+        cluster.bootstrap(),
+      ]);
+      assert.equal(moved.code, 0, moved.stderr);
+      assert.match(new TextDecoder().decode(moved.stdout), /replicas: 2,3,4/);
+      // Production goes on on the new replicas.
+      await producer.ackedMore(50, 20_000);
+      await producer.stop();
+      await waitFor("broker 1 dropped the partition", async () => {
+        try {
+          await Deno.stat(`${cluster.member(1).dataDir}/${topic}-0`);
+          return undefined;
+        } catch (err) {
+          if (err instanceof Deno.errors.NotFound) return true;
+          throw err;
+        }
+      });
+      await cluster.waitForLeaders(client, topic, { preferred: true });
+      await waitForNoLag(client, topic);
+
+      const status = await raftq(["cluster", "status", ...bootstrap]);
+      assert.equal(status.code, 0, status.stderr);
+      const row = new TextDecoder().decode(status.stdout).split("\n").find((
+        l,
+      ) => l.startsWith(topic));
+      assert.match(row ?? "", /\s2:0,3:0,4:0$/);
+
+      const consumed = (await kcatConsume(cluster.bootstrap(), topic)).get(0) ??
+        [];
+      assertAckedInOrder(
+        consumed.map((r) => Number(r.value.slice(2))),
+        producer,
+      );
+      await client.close();
+      await cluster.stopAll();
+      await assertSameLogs(cluster, topic, 0, [2, 3, 4]);
+    } finally {
+      await client.close();
+      await cluster.destroy();
+    }
+  },
+});

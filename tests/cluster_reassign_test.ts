@@ -14,6 +14,7 @@ import {
   waitFor,
 } from "./cluster_harness.ts";
 import { raftq, run } from "./harness.ts";
+import { buildRecordBatch } from "../src/protocol/mod.ts";
 
 const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
   () => false,
@@ -138,4 +139,47 @@ Deno.test({
       await cluster.destroy();
     }
   },
+});
+
+Deno.test("Cluster moves a partition onto a new broker that must start from a snapshot and copy the data it names", async () => {
+  const topic = "far";
+  // A 1 MiB in-memory Raft log: the new replica must start from a snapshot.
+  const cluster = await Cluster.start({
+    size: 4,
+    running: 3,
+    set: ["raft.max_in_mem_log_size=1MiB"],
+  });
+  const client = await cluster.client();
+  try {
+    await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
+    const t = await cluster.waitForLeaders(client, topic, { preferred: true });
+    const { leader, replicas } = t.partitions[0]!;
+    const value = new Uint8Array(1000).fill(0x66);
+    const batch = buildRecordBatch(
+      Array.from({ length: 100 }, () => ({ value })),
+    );
+    for (let i = 0; i < 40; i++) {
+      await client.produce(topic, 0, batch, { acks: -1 });
+    }
+    await cluster.restart(4);
+    await cluster.waitForBrokers(4);
+    const target = [leader, 4, replicas.find((r) => r !== leader)!];
+    await client.reassignPartition(topic, 0, target);
+    await waitFor("the move to complete", async () => {
+      const moving = await client.listReassignments();
+      return moving.length === 0 ? true : undefined;
+    });
+    const logs = cluster.logs(4);
+    assert.match(logs, /named by a snapshot/);
+    assert.match(logs, /caught up/);
+    assert.match(cluster.logs(leader), /promoted broker 4 to voter/);
+    await client.produce(topic, 0, batch, { acks: -1 });
+    assert.equal(await client.listOffsets(topic, 0, -1n), 4_100n);
+    await waitForNoLag(client, topic);
+    await cluster.stopAll();
+    await assertSameLogs(cluster, topic, 0, target);
+  } finally {
+    await client.close();
+    await cluster.destroy();
+  }
 });

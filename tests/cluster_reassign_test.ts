@@ -27,6 +27,24 @@ async function leaderOf(client: Client, topic: string): Promise<number> {
   return md.topics[0]?.partitions[0]?.leader ?? -1;
 }
 
+/**
+ * Until the replicas' segment files are identical while they run (a
+ * follower applies the last entry once it hears it was committed), and
+ * then again once they stopped.
+ */
+async function assertSameLogsSoon(
+  cluster: Cluster,
+  topic: string,
+  nodeIds: number[],
+): Promise<void> {
+  await waitFor(
+    "identical replica logs",
+    () => assertSameLogs(cluster, topic, 0, nodeIds).then(() => true),
+  );
+  await cluster.stopAll();
+  await assertSameLogs(cluster, topic, 0, nodeIds);
+}
+
 /** Until the leader reports every replica's log at its own end. */
 async function waitForNoLag(client: Client, topic: string): Promise<void> {
   await waitFor("replicas caught up", async () => {
@@ -132,8 +150,7 @@ Deno.test({
         producer,
       );
       await client.close();
-      await cluster.stopAll();
-      await assertSameLogs(cluster, topic, 0, [2, 3, 4]);
+      await assertSameLogsSoon(cluster, topic, [2, 3, 4]);
     } finally {
       await client.close();
       await cluster.destroy();
@@ -175,9 +192,66 @@ Deno.test("Cluster moves a partition onto a new broker that must start from a sn
     assert.match(cluster.logs(leader), /promoted broker 4 to voter/);
     await client.produce(topic, 0, batch, { acks: -1 });
     assert.equal(await client.listOffsets(topic, 0, -1n), 4_100n);
-    await waitForNoLag(client, topic);
-    await cluster.stopAll();
-    await assertSameLogs(cluster, topic, 0, target);
+    await assertSameLogsSoon(cluster, topic, target);
+  } finally {
+    await client.close();
+    await cluster.destroy();
+  }
+});
+
+Deno.test("Cluster finishes a reassignment that a new partition leader resumes after the old one was killed", async () => {
+  const topic = "resumed";
+  const cluster = await Cluster.start({ size: 4, running: 3 });
+  let client = await cluster.client();
+  try {
+    await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
+    const t = await cluster.waitForLeaders(client, topic, { preferred: true });
+    const oldLeader = t.partitions[0]!.leader;
+    const batch = buildRecordBatch([{ value: new Uint8Array(10) }]);
+    await client.produce(topic, 0, batch, { acks: -1 });
+    await cluster.restart(4);
+    await cluster.waitForBrokers(4);
+    // Broker 4 is down while the move starts: it stalls at its learner step.
+    await cluster.kill9(4);
+    const target = [
+      4,
+      ...t.partitions[0]!.replicas.filter((r) => r !== oldLeader),
+    ];
+    await client.reassignPartition(topic, 0, target);
+    await waitFor(
+      "the leader to add broker 4 as a learner",
+      () =>
+        Promise.resolve(
+          /added broker 4 as a learner/.test(cluster.logs(oldLeader))
+            ? true
+            : undefined,
+        ),
+    );
+    await cluster.kill9(oldLeader);
+    await client.close();
+    client = await cluster.client();
+    await cluster.restart(4);
+    await waitFor("the move to complete", async () => {
+      const moving = await client.listReassignments();
+      return moving.length === 0 ? true : undefined;
+    });
+    const md = await cluster.waitForLeaders(client, topic, { preferred: true });
+    assert.deepEqual(md.partitions[0]!.replicas, target);
+    await client.produce(topic, 0, batch, { acks: -1 });
+    assert.equal(await client.listOffsets(topic, 0, -1n), 2n);
+    // The old leader, back, finds it holds the partition no more.
+    await cluster.restart(oldLeader);
+    const dir = `${cluster.member(oldLeader).dataDir}/${topic}-0`;
+    await waitFor("the old leader to drop the partition", async () => {
+      try {
+        await Deno.stat(dir);
+        return undefined;
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return true;
+        throw err;
+      }
+    });
+    await assertSameLogsSoon(cluster, topic, target);
   } finally {
     await client.close();
     await cluster.destroy();

@@ -105,6 +105,8 @@ interface Group {
   leader: NodeId;
   term: number;
   applied: number;
+  /** A membership change was applied while the log starts at the founding. */
+  foundingOnly: boolean;
   /** Not ticking: woken by any message, proposal, or a silent leader. */
   quiesced: boolean;
   idleTicks: number;
@@ -289,6 +291,7 @@ export class RaftHost {
       leader: 0,
       term: storage.initialState().hardState.term,
       applied: snap.meta.index,
+      foundingOnly: false,
       quiesced: false,
       idleTicks: 0,
       queued: [],
@@ -670,6 +673,7 @@ export class RaftHost {
       if (g.storage.inMemBytes > this.#options.maxInMemLogBytes) {
         this.#compact(g);
       }
+      if (g.foundingOnly) g.foundingOnly = !this.#snapshotPastFounding(g);
     }
     for (const { g, to, outcome } of reports) {
       if (this.#groups.get(g.id) !== g) continue;
@@ -701,6 +705,18 @@ export class RaftHost {
     const term = status.hardState.term;
     let index = status.lastIndex;
     for (const p of queued) {
+      if (
+        p.conf !== null && isNewMember(g, p.conf) &&
+        !this.#snapshotPastFounding(g)
+      ) {
+        p.reject(
+          new ProposalDroppedError(
+            `Cannot add node ${p.conf.nodeId} to group ${g.id} yet: its state machine cannot be snapshotted now`,
+            { leaderHint: this.nodeId },
+          ),
+        );
+        continue;
+      }
       try {
         if (p.conf === null) g.node.propose(p.data);
         else g.node.proposeConfChange(p.conf);
@@ -719,6 +735,22 @@ export class RaftHost {
         expected: index,
       },
     );
+  }
+
+  /**
+   * A group's founding membership is recorded only in its first snapshot
+   * (index 0), never in a log entry: a node added later that replayed the
+   * log from index 1 would see only the changes after the founding, and
+   * could even count itself the sole voter. So the leader snapshots before
+   * it adds the first new member, and every member snapshots after it
+   * applied a membership change (so whoever leads next has one too): a new
+   * member then starts from a snapshot that carries the whole
+   * configuration. Returns false while the state machine cannot snapshot.
+   */
+  #snapshotPastFounding(g: Group): boolean {
+    if (g.storage.snapshot().meta.index > 0) return true;
+    this.#compact(g);
+    return g.storage.snapshot().meta.index > 0;
   }
 
   #tickAll(nowMs: number, dirty: Set<Group>): void {
@@ -847,6 +879,7 @@ export class RaftHost {
       if (e.type === EntryType.ConfChange) {
         flush();
         g.confState = g.node.applyConfChange(decodeConfChange(e.data));
+        g.foundingOnly = g.storage.snapshot().meta.index === 0;
         this.#settle(g, e, undefined);
       } else if (e.data.length > 0) {
         batch.push(e);
@@ -906,6 +939,12 @@ export class RaftHost {
     }
     g.reads.clear();
   }
+}
+
+function isNewMember(g: Group, cc: ConfChange): boolean {
+  return cc.type !== "removeVoter" &&
+    !g.confState.voters.includes(cc.nodeId) &&
+    !g.confState.learners.includes(cc.nodeId);
 }
 
 function contextKey(context: Uint8Array): string {

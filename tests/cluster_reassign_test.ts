@@ -257,3 +257,70 @@ Deno.test("Cluster finishes a reassignment that a new partition leader resumes a
     await cluster.destroy();
   }
 });
+
+Deno.test("Cluster cancels a stalled reassignment: the partition keeps its replicas and the added broker drops it", async () => {
+  const topic = "stalled";
+  const cluster = await Cluster.start({ size: 4, running: 3 });
+  const client = await cluster.client();
+  try {
+    await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
+    const t = await cluster.waitForLeaders(client, topic, { preferred: true });
+    const { leader, replicas } = t.partitions[0]!;
+    await cluster.restart(4);
+    await cluster.waitForBrokers(4);
+    await cluster.kill9(4);
+    const bootstrap = ["--bootstrap", cluster.bootstrap()];
+    const target = [4, ...replicas.slice(1)].join(",");
+    const started = await raftq([
+      "cluster",
+      "reassign",
+      topic,
+      "0",
+      "--replicas",
+      target,
+      ...bootstrap,
+    ]);
+    assert.equal(started.code, 0, started.stderr);
+    await waitFor(
+      "the leader to add broker 4 as a learner",
+      () =>
+        Promise.resolve(
+          /added broker 4 as a learner/.test(cluster.logs(leader))
+            ? true
+            : undefined,
+        ),
+    );
+    const cancelled = await raftq([
+      "cluster",
+      "reassign",
+      topic,
+      "0",
+      "--cancel",
+      "--wait",
+      ...bootstrap,
+    ]);
+    assert.equal(cancelled.code, 0, cancelled.stderr);
+    // Kafka's order after a cancel: the replicas the move kept, then those
+    // it was removing.
+    assert.deepEqual(
+      (await client.metadata([topic])).topics[0]!.partitions[0]!.replicas,
+      [...replicas.slice(1), replicas[0]],
+    );
+    assert.match(cluster.logs(leader), /removed broker 4/);
+    await cluster.restart(4);
+    const dir = `${cluster.member(4).dataDir}/${topic}-0`;
+    await waitFor("broker 4 to hold no copy", async () => {
+      await cluster.waitForBrokers(4);
+      try {
+        await Deno.stat(dir);
+        return undefined;
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) return true;
+        throw err;
+      }
+    });
+  } finally {
+    await client.close();
+    await cluster.destroy();
+  }
+});

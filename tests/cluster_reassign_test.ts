@@ -15,6 +15,7 @@ import {
 } from "./cluster_harness.ts";
 import { raftq, run } from "./harness.ts";
 import { buildRecordBatch } from "../src/protocol/mod.ts";
+import kafkajs from "kafkajs";
 
 const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
   () => false,
@@ -290,6 +291,28 @@ Deno.test("Cluster cancels a stalled reassignment: the partition keeps its repli
             : undefined,
         ),
     );
+    // A Kafka admin client sees the running move.
+    const admin = new kafkajs.Kafka({
+      brokers: cluster.bootstrap().split(","),
+      logLevel: kafkajs.logLevel.NOTHING,
+    }).admin();
+    await admin.connect();
+    try {
+      const listed = await admin.listPartitionReassignments({
+        topics: [{ topic, partitions: [0] }],
+      });
+      assert.deepEqual(listed.topics, [{
+        name: topic,
+        partitions: [{
+          partition: 0,
+          replicas: [4, ...replicas.slice(1), replicas[0]],
+          addingReplicas: [4],
+          removingReplicas: [replicas[0]],
+        }],
+      }]);
+    } finally {
+      await admin.disconnect();
+    }
     const cancelled = await raftq([
       "cluster",
       "reassign",

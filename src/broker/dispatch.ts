@@ -39,6 +39,7 @@ import { handleProduce } from "./handlers/produce.ts";
 import {
   handleAlterPartitionReassignments,
   handleDescribeQuorum,
+  handleElectLeaders,
   handleListPartitionReassignments,
 } from "./handlers/reassignments.ts";
 import type { ConnectionInfo, Reply } from "./server.ts";
@@ -93,6 +94,7 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.ListGroups, { min: 0, max: 4 }, handleListGroups),
   api(ApiKey.DeleteGroups, { min: 0, max: 2 }, handleDeleteGroups),
   api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
+  api(ApiKey.ElectLeaders, { min: 0, max: 2 }, handleElectLeaders),
   api(
     ApiKey.AlterPartitionReassignments,
     { min: 0, max: 0 },

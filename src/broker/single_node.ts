@@ -8,10 +8,10 @@ import type {
   BrokerAddress,
   ClusterView,
   Leading,
+  PartitionOutcome,
   PartitionView,
   QuorumView,
   Reassignment,
-  ReassignOutcome,
   TopicSpec,
   WriteOutcome,
 } from "./handlers/context.ts";
@@ -87,7 +87,7 @@ export class SingleNodeView implements ClusterView {
     topic: string,
     partition: number,
     replicas: readonly number[] | null,
-  ): Promise<ReassignOutcome> {
+  ): Promise<PartitionOutcome> {
     const self = this.#self.nodeId;
     const answer = (errorCode: number, errorMessage: string | null) =>
       Promise.resolve({ errorCode, errorMessage });
@@ -112,6 +112,17 @@ export class SingleNodeView implements ClusterView {
       );
     }
     return answer(ErrorCode.NONE, null);
+  }
+
+  /** The one broker leads every partition it has. */
+  electPreferred(topic: string, partition: number): Promise<PartitionOutcome> {
+    const known = this.#partitions.get(topic, partition) !== undefined;
+    return Promise.resolve({
+      errorCode: known
+        ? ErrorCode.ELECTION_NOT_NEEDED
+        : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+      errorMessage: null,
+    });
   }
 
   reassignments(): Reassignment[] {

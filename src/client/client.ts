@@ -82,6 +82,9 @@ export interface PartitionQuorum {
   replicas: ReplicaPosition[];
 }
 
+/** Below the default request timeout, so that the broker answers first. */
+const ELECTION_TIMEOUT_MS = 10_000;
+
 export interface ClientOptions {
   clientId?: string;
   /** How long a request may wait for its answer [30 s]. */
@@ -340,6 +343,32 @@ export class KafkaClient {
         throw missingFromResponse("AlterPartitionReassignments", topic);
       }
       throwIfError(p.errorCode, p.errorMessage);
+    });
+  }
+
+  /**
+   * Asks for the partition's preferred replica to lead it (a PREFERRED
+   * election), waiting up to `timeoutMs`; ELECTION_NOT_NEEDED (84) when it
+   * already does is not an error.
+   */
+  electPreferredLeader(
+    topic: string,
+    partition: number,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<void> {
+    return this.#withController(async (conn) => {
+      const response = await conn.request(ApiKey.ElectLeaders, {
+        electionType: 0,
+        topicPartitions: [{ topic, partitions: [partition] }],
+        timeoutMs: opts.timeoutMs ?? ELECTION_TIMEOUT_MS,
+      });
+      throwIfError(response.errorCode);
+      const p = response.replicaElectionResults.find((t) => t.topic === topic)
+        ?.partitionResult.find((x) => x.partitionId === partition);
+      if (p === undefined) throw missingFromResponse("ElectLeaders", topic);
+      if (p.errorCode !== ErrorCode.ELECTION_NOT_NEEDED) {
+        throwIfError(p.errorCode, p.errorMessage);
+      }
     });
   }
 

@@ -23,6 +23,7 @@ export const ApiKey = {
   InitProducerId: 22,
   DescribeConfigs: 32,
   DeleteGroups: 42,
+  ElectLeaders: 43,
   AlterPartitionReassignments: 45,
   ListPartitionReassignments: 46,
   DescribeQuorum: 55,
@@ -2592,6 +2593,100 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  43: {
+    request: {
+      name: "ElectLeadersRequest",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "electionType",
+          type: "int8",
+          versions: [1, 32767],
+        },
+        {
+          name: "topicPartitions",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+          fields: [
+            {
+              name: "topic",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "int32",
+              array: true,
+              versions: [0, 32767],
+            },
+          ],
+        },
+        {
+          name: "timeoutMs",
+          type: "int32",
+          versions: [0, 32767],
+          default: 60000,
+        },
+      ],
+    },
+    response: {
+      name: "ElectLeadersResponse",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [1, 32767],
+        },
+        {
+          name: "replicaElectionResults",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "topic",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitionResult",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionId",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorMessage",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
   45: {
     request: {
       name: "AlterPartitionReassignmentsRequest",
@@ -4371,6 +4466,62 @@ export interface DeleteGroupsResponseResultsInput {
   errorCode: number;
 }
 
+export interface ElectLeadersRequest {
+  electionType: number;
+  topicPartitions: ElectLeadersRequestTopicPartitions[] | null;
+  timeoutMs: number;
+}
+
+export interface ElectLeadersRequestInput {
+  electionType?: number;
+  topicPartitions: ElectLeadersRequestTopicPartitionsInput[] | null;
+  timeoutMs?: number;
+}
+
+export interface ElectLeadersRequestTopicPartitions {
+  topic: string;
+  partitions: number[];
+}
+
+export interface ElectLeadersRequestTopicPartitionsInput {
+  topic: string;
+  partitions: number[];
+}
+
+export interface ElectLeadersResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  replicaElectionResults: ElectLeadersResponseReplicaElectionResults[];
+}
+
+export interface ElectLeadersResponseInput {
+  throttleTimeMs: number;
+  errorCode?: number;
+  replicaElectionResults: ElectLeadersResponseReplicaElectionResultsInput[];
+}
+
+export interface ElectLeadersResponseReplicaElectionResults {
+  topic: string;
+  partitionResult: ElectLeadersResponsePartitionResult[];
+}
+
+export interface ElectLeadersResponseReplicaElectionResultsInput {
+  topic: string;
+  partitionResult: ElectLeadersResponsePartitionResultInput[];
+}
+
+export interface ElectLeadersResponsePartitionResult {
+  partitionId: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface ElectLeadersResponsePartitionResultInput {
+  partitionId: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
 export interface AlterPartitionReassignmentsRequest {
   timeoutMs: number;
   topics: AlterPartitionReassignmentsRequestTopics[];
@@ -4641,6 +4792,7 @@ export interface RequestBodies {
   22: InitProducerIdRequest;
   32: DescribeConfigsRequest;
   42: DeleteGroupsRequest;
+  43: ElectLeadersRequest;
   45: AlterPartitionReassignmentsRequest;
   46: ListPartitionReassignmentsRequest;
   55: DescribeQuorumRequest;
@@ -4666,6 +4818,7 @@ export interface ResponseBodies {
   22: InitProducerIdResponse;
   32: DescribeConfigsResponse;
   42: DeleteGroupsResponse;
+  43: ElectLeadersResponse;
   45: AlterPartitionReassignmentsResponse;
   46: ListPartitionReassignmentsResponse;
   55: DescribeQuorumResponse;
@@ -4691,6 +4844,7 @@ export interface RequestInput {
   22: InitProducerIdRequestInput;
   32: DescribeConfigsRequestInput;
   42: DeleteGroupsRequestInput;
+  43: ElectLeadersRequestInput;
   45: AlterPartitionReassignmentsRequestInput;
   46: ListPartitionReassignmentsRequestInput;
   55: DescribeQuorumRequestInput;
@@ -4716,6 +4870,7 @@ export interface ResponseInput {
   22: InitProducerIdResponseInput;
   32: DescribeConfigsResponseInput;
   42: DeleteGroupsResponseInput;
+  43: ElectLeadersResponseInput;
   45: AlterPartitionReassignmentsResponseInput;
   46: ListPartitionReassignmentsResponseInput;
   55: DescribeQuorumResponseInput;

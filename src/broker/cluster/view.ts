@@ -15,10 +15,10 @@ import type {
   BrokerAddress,
   ClusterView,
   Leading,
+  PartitionOutcome,
   PartitionView,
   QuorumView,
   Reassignment,
-  ReassignOutcome,
   TopicSpec,
   WriteOutcome,
 } from "../handlers/context.ts";
@@ -29,6 +29,8 @@ import type { ClusterNode } from "./node.ts";
 
 /** How long a topic operation waits for this broker to apply it too. */
 const APPLY_WAIT_MS = 10_000;
+/** How often ElectLeaders looks whether the preferred replica leads. */
+const ELECTION_POLL_MS = 100;
 
 function infoOf(t: TopicState): TopicInfo {
   return {
@@ -195,7 +197,7 @@ export class ReplicatedView implements ClusterView {
     topic: string,
     partition: number,
     replicas: readonly number[] | null,
-  ): Promise<ReassignOutcome> {
+  ): Promise<PartitionOutcome> {
     const result = await this.#node.propose({
       type: "reassignPartition",
       name: topic,
@@ -205,6 +207,49 @@ export class ReplicatedView implements ClusterView {
     return result.ok
       ? { errorCode: ErrorCode.NONE, errorMessage: null }
       : { errorCode: result.code, errorMessage: result.message };
+  }
+
+  async electPreferred(
+    topic: string,
+    partition: number,
+    timeoutMs: number,
+  ): Promise<PartitionOutcome> {
+    const deadline = Date.now() + timeoutMs;
+    for (let first = true;; first = false) {
+      const a = this.#node.controller.topic(topic)?.partitions[partition];
+      if (a === undefined) {
+        return {
+          errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          errorMessage:
+            `Partition ${partition} of topic "${topic}" does not exist`,
+        };
+      }
+      const preferred = a.preferredLeader;
+      const live = this.#node.controller.liveBrokers().some((b) =>
+        b.nodeId === preferred
+      );
+      if (this.#node.leaderOf(a.groupId) === preferred) {
+        return {
+          errorCode: first ? ErrorCode.ELECTION_NOT_NEEDED : ErrorCode.NONE,
+          errorMessage: null,
+        };
+      }
+      if (!live || a.addingReplicas.includes(preferred)) {
+        return {
+          errorCode: ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
+          errorMessage:
+            `Preferred replica ${preferred} of "${topic}"-${partition} cannot lead now`,
+        };
+      }
+      if (Date.now() >= deadline) {
+        return {
+          errorCode: ErrorCode.REQUEST_TIMED_OUT,
+          errorMessage:
+            `Broker ${preferred} did not take the lead of "${topic}"-${partition} within ${timeoutMs} ms`,
+        };
+      }
+      await new Promise((r) => setTimeout(r, ELECTION_POLL_MS));
+    }
   }
 
   reassignments(): Reassignment[] {

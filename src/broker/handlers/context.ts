@@ -47,8 +47,8 @@ export interface Reassignment {
   readonly removingReplicas: readonly number[];
 }
 
-/** The outcome of one partition's AlterPartitionReassignments entry. */
-export interface ReassignOutcome {
+/** The outcome of one partition's entry in an admin request. */
+export interface PartitionOutcome {
   readonly errorCode: number;
   readonly errorMessage: string | null;
 }
@@ -113,7 +113,17 @@ export interface ClusterView {
     topic: string,
     partition: number,
     replicas: readonly number[] | null,
-  ): Promise<ReassignOutcome>;
+  ): Promise<PartitionOutcome>;
+  /**
+   * Waits (up to `timeoutMs`) until the partition's preferred replica leads
+   * it: ELECTION_NOT_NEEDED if it already does. Leader balancing makes the
+   * move; this only waits for it.
+   */
+  electPreferred(
+    topic: string,
+    partition: number,
+    timeoutMs: number,
+  ): Promise<PartitionOutcome>;
   /** The moves running now, by topic then partition. */
   reassignments(): Reassignment[];
   /** The replicas' positions if this broker leads the partition, else the error to answer. */

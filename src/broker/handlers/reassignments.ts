@@ -1,6 +1,6 @@
 /**
- * AlterPartitionReassignments (v0), ListPartitionReassignments (v0) and
- * DescribeQuorum (v0-1). Any broker takes a reassignment: it forwards the
+ * AlterPartitionReassignments (v0), ListPartitionReassignments (v0),
+ * ElectLeaders (v0-2, PREFERRED only) and DescribeQuorum (v0-1). Any broker takes a reassignment: it forwards the
  * command to the controller, as it does for topic creation. DescribeQuorum
  * is keyed by topic and partition and answered by the partition's leader,
  * the only broker that knows its followers' positions; there, a position
@@ -11,6 +11,8 @@ import {
   type AlterPartitionReassignmentsResponseInput,
   type DescribeQuorumRequest,
   type DescribeQuorumResponseInput,
+  type ElectLeadersRequest,
+  type ElectLeadersResponseInput,
   ErrorCode,
   type ListPartitionReassignmentsRequest,
   type ListPartitionReassignmentsResponseInput,
@@ -68,6 +70,44 @@ export function handleListPartitionReassignments(
     errorCode: ErrorCode.NONE,
     errorMessage: null,
     topics: [...byTopic.values()],
+  };
+}
+
+/** ElectLeaders' election types (KIP-460). */
+const ELECTION_PREFERRED = 0;
+
+/**
+ * Raft elects leaders by itself, so only a PREFERRED election makes sense:
+ * it waits for leader balancing to hand each partition to its preferred
+ * replica. An UNCLEAN election (a replica without the committed log) is
+ * something Raft never does.
+ */
+export async function handleElectLeaders(
+  ctx: BrokerContext,
+  req: ElectLeadersRequest,
+): Promise<ElectLeadersResponseInput> {
+  const wanted = req.topicPartitions ??
+    ctx.cluster.topics().map((t) => ({
+      topic: t.name,
+      partitions: Array.from({ length: t.partitions }, (_, i) => i),
+    }));
+  const results = await Promise.all(wanted.map(async (t) => ({
+    topic: t.topic,
+    partitionResult: await Promise.all(t.partitions.map(async (p) => ({
+      partitionId: p,
+      ...(req.electionType === ELECTION_PREFERRED
+        ? await ctx.cluster.electPreferred(t.topic, p, req.timeoutMs)
+        : {
+          errorCode: ErrorCode.INVALID_REQUEST,
+          errorMessage:
+            `Election type ${req.electionType} is not supported: raftq's Raft groups elect only leaders with the committed log`,
+        }),
+    }))),
+  })));
+  return {
+    throttleTimeMs: 0,
+    errorCode: ErrorCode.NONE,
+    replicaElectionResults: results,
   };
 }
 

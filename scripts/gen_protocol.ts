@@ -35,6 +35,10 @@ export const APIS: readonly (readonly [string, number])[] = [
   ["InitProducerId", 22],
   ["DescribeConfigs", 32],
   ["DeleteGroups", 42],
+  ["ElectLeaders", 43],
+  ["AlterPartitionReassignments", 45],
+  ["ListPartitionReassignments", 46],
+  ["DescribeQuorum", 55],
 ];
 
 interface SpecField {

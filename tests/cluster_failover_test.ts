@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { KafkaClient } from "../src/client/mod.ts";
 import { buildRecordBatch, decodeRecordBatches } from "../src/protocol/mod.ts";
 import {
+  assertAckedInOrder,
   assertSameLogs,
   Cluster,
   kcatConsume,
@@ -62,22 +63,7 @@ Deno.test({
       const consumed = (await kcatConsume(cluster.bootstrap(), topic)).get(0) ??
         [];
       const values = consumed.map((r) => Number(r.value.slice(2)));
-      // One value at a time was in flight, so the log is v-0, v-1, ... in
-      // acknowledgement order, where a value repeats only right after
-      // itself and only when one of its requests went unanswered.
-      let next = 0;
-      for (const [position, v] of values.entries()) {
-        if (v === next) {
-          next++;
-          continue;
-        }
-        assert.equal(v, next - 1, `value at offset ${position}`);
-        assert.ok(
-          producer.unanswered.has(v),
-          `v-${v} appears twice but every request for it was answered`,
-        );
-      }
-      assert.equal(next, producer.acked.length, "every acknowledged value");
+      assertAckedInOrder(values, producer);
 
       await client.close();
       // Let the followers apply the last commit before they stop.

@@ -73,12 +73,17 @@ export class Cluster {
 
   /**
    * Starts `size` [3] brokers (node ids 1..size) and waits until the
-   * controller group has a leader that knows every broker.
+   * controller group has a leader that knows every broker. With `running`,
+   * only the first `running` brokers start: the others are listed in every
+   * broker's static peers (so they are founding controller voters that are
+   * merely down) and come up later with restart(), as new brokers that
+   * hold no partitions yet.
    */
   static async start(
-    opts: { size?: number; set?: string[] } = {},
+    opts: { size?: number; running?: number; set?: string[] } = {},
   ): Promise<Cluster> {
     const size = opts.size ?? 3;
+    const running = opts.running ?? size;
     const ports = freePorts(size * 2);
     const members: ClusterMember[] = [];
     for (let i = 0; i < size; i++) {
@@ -99,8 +104,10 @@ export class Cluster {
       ...(opts.set ?? []),
     ]);
     try {
-      await Promise.all(members.map((m) => cluster.restart(m.nodeId)));
-      await cluster.waitForBrokers(size);
+      await Promise.all(
+        members.slice(0, running).map((m) => cluster.restart(m.nodeId)),
+      );
+      await cluster.waitForBrokers(running);
     } catch (err) {
       await cluster.destroy();
       throw err;
@@ -228,16 +235,19 @@ export class Cluster {
 }
 
 /**
- * Asserts that every member holds byte-identical, non-empty segment files
- * for `topic`-`partition`: replicas apply the same entries in the same
- * order, so their logs match byte for byte. Call after stopAll().
+ * Asserts that every member (or those of `nodeIds`) holds byte-identical,
+ * non-empty segment files for `topic`-`partition`: replicas apply the same
+ * entries in the same order, so their logs match byte for byte. Call after
+ * stopAll().
  */
 export async function assertSameLogs(
   cluster: Cluster,
   topic: string,
   partition: number,
+  nodeIds?: readonly number[],
 ): Promise<void> {
-  const [first, ...rest] = cluster.members;
+  const [first, ...rest] = nodeIds?.map((id) => cluster.member(id)) ??
+    cluster.members;
   assert.ok(first !== undefined);
   const expected = await cluster.logFiles(first.nodeId, topic, partition);
   const sizeBytes = [...expected.values()].reduce((n, f) => n + f.length, 0);
@@ -331,6 +341,31 @@ export class SequentialProducer {
       { timeoutMs, intervalMs: 5 },
     );
   }
+}
+
+/**
+ * Asserts that `values` (the numbers of a SequentialProducer's "v-N"
+ * values, in log order) are v-0, v-1, ... in acknowledgement order: one
+ * value was in flight at a time, so a value repeats only right after
+ * itself and only when one of its requests went unanswered.
+ */
+export function assertAckedInOrder(
+  values: readonly number[],
+  producer: SequentialProducer,
+): void {
+  let next = 0;
+  for (const [position, v] of values.entries()) {
+    if (v === next) {
+      next++;
+      continue;
+    }
+    assert.equal(v, next - 1, `value at offset ${position}`);
+    assert.ok(
+      producer.unanswered.has(v),
+      `v-${v} appears twice but every request for it was answered`,
+    );
+  }
+  assert.equal(next, producer.acked.length, "every acknowledged value");
 }
 
 export interface ConsumedRecord {

@@ -36,6 +36,12 @@ import { handleFetch } from "./handlers/fetch.ts";
 import { handleListOffsets } from "./handlers/list_offsets.ts";
 import { handleMetadata } from "./handlers/metadata.ts";
 import { handleProduce } from "./handlers/produce.ts";
+import {
+  handleAlterPartitionReassignments,
+  handleDescribeQuorum,
+  handleElectLeaders,
+  handleListPartitionReassignments,
+} from "./handlers/reassignments.ts";
 import type { ConnectionInfo, Reply } from "./server.ts";
 
 type Handler<K extends ApiKeyNum> = (
@@ -88,6 +94,19 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.ListGroups, { min: 0, max: 4 }, handleListGroups),
   api(ApiKey.DeleteGroups, { min: 0, max: 2 }, handleDeleteGroups),
   api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
+  api(ApiKey.ElectLeaders, { min: 0, max: 2 }, handleElectLeaders),
+  api(
+    ApiKey.AlterPartitionReassignments,
+    { min: 0, max: 0 },
+    handleAlterPartitionReassignments,
+  ),
+  api(
+    ApiKey.ListPartitionReassignments,
+    { min: 0, max: 0 },
+    handleListPartitionReassignments,
+  ),
+  // v2 adds listener addresses and directory ids raftq does not have.
+  api(ApiKey.DescribeQuorum, { min: 0, max: 1 }, handleDescribeQuorum),
 ] as ApiEntry<ApiKeyNum>[];
 
 const BY_KEY = new Map<number, ApiEntry<ApiKeyNum>>(

@@ -8,7 +8,10 @@ import type {
   BrokerAddress,
   ClusterView,
   Leading,
+  PartitionOutcome,
   PartitionView,
+  QuorumView,
+  Reassignment,
   TopicSpec,
   WriteOutcome,
 } from "./handlers/context.ts";
@@ -76,6 +79,73 @@ export class SingleNodeView implements ClusterView {
       replicas: [self],
       isr: [self],
       offline: [],
+    };
+  }
+
+  /** One broker holds every replica: only a move onto itself is possible. */
+  reassign(
+    topic: string,
+    partition: number,
+    replicas: readonly number[] | null,
+  ): Promise<PartitionOutcome> {
+    const self = this.#self.nodeId;
+    const answer = (errorCode: number, errorMessage: string | null) =>
+      Promise.resolve({ errorCode, errorMessage });
+    if (this.#partitions.get(topic, partition) === undefined) {
+      return answer(
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        `Partition ${partition} of topic "${topic}" does not exist`,
+      );
+    }
+    if (replicas === null) {
+      return answer(
+        ErrorCode.NO_REASSIGNMENT_IN_PROGRESS,
+        `"${topic}"-${partition} has no reassignment to cancel`,
+      );
+    }
+    if (replicas.length !== 1 || replicas[0] !== self) {
+      return answer(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `Replicas [${
+          replicas.join(", ")
+        }] for "${topic}"-${partition} are invalid: this single broker is ${self}`,
+      );
+    }
+    return answer(ErrorCode.NONE, null);
+  }
+
+  /** The one broker leads every partition it has. */
+  electPreferred(topic: string, partition: number): Promise<PartitionOutcome> {
+    const known = this.#partitions.get(topic, partition) !== undefined;
+    return Promise.resolve({
+      errorCode: known
+        ? ErrorCode.ELECTION_NOT_NEEDED
+        : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+      errorMessage: null,
+    });
+  }
+
+  reassignments(): Reassignment[] {
+    return [];
+  }
+
+  quorum(
+    topic: string,
+    partition: number,
+  ): QuorumView | { errorCode: number; leaderId: number } {
+    const p = this.#partitions.get(topic, partition);
+    if (p === undefined) {
+      return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, leaderId: -1 };
+    }
+    const end = Number(p.log.logEndOffset);
+    const self = this.#self.nodeId;
+    return {
+      leaderId: self,
+      leaderEpoch: 0,
+      commitIndex: end,
+      lastIndex: end,
+      voters: [{ replicaId: self, matchIndex: end }],
+      observers: [],
     };
   }
 

@@ -14,7 +14,7 @@ import {
   RequestTimeoutError,
 } from "../client/mod.ts";
 import { ConfigError } from "../config/mod.ts";
-import { clusterStatus } from "./cluster.ts";
+import { clusterStatus, reassign, transferLeader } from "./cluster.ts";
 import { consume } from "./consume.ts";
 import {
   deleteGroup,
@@ -53,6 +53,16 @@ function integerOption(min: number) {
     }
     return n;
   };
+}
+
+function brokerListOption(value: string): number[] {
+  const ids = value.split(",").map((x) => x.trim());
+  if (ids.some((x) => !/^\d+$/.test(x) || Number(x) < 1)) {
+    throw new InvalidArgumentError(
+      'Expected broker ids separated by commas, e.g. "2,3,4".',
+    );
+  }
+  return ids.map(Number);
 }
 
 function offsetOption(value: string): bigint {
@@ -193,10 +203,46 @@ function buildProgram(io: CliIo): Command {
     .argument("<group>")
     .action((id, opts) => deleteGroup(io, id, opts));
 
-  const cluster = program.command("cluster").description("inspect the cluster");
+  const cluster = program.command("cluster").description(
+    "inspect the cluster and place partitions",
+  );
   clientCommand(cluster, "status")
-    .description("show brokers, the controller and partition replicas")
+    .description(
+      "show brokers, the controller and partition replicas; LAG lists each " +
+        "replica as broker:entries, the Raft log entries its log is behind " +
+        "the leader's (0 = caught up)",
+    )
     .action((opts) => clusterStatus(io, opts));
+  clientCommand(cluster, "reassign")
+    .description(
+      "move a partition to other brokers (Raft membership changes, one at a time)",
+    )
+    .argument("<topic>")
+    .argument("<partition>", "partition index", integerOption(0))
+    .addOption(
+      new Option("--replicas <ids>", "target brokers, the first leads")
+        .argParser(brokerListOption).conflicts("cancel"),
+    )
+    .option("--cancel", "cancel the partition's running move")
+    .option("--wait", "return once the move is done")
+    .option(
+      "--timeout-ms <ms>",
+      "how long --wait waits",
+      integerOption(1),
+      120_000,
+    )
+    .action((topic, partition, opts) => reassign(io, topic, partition, opts));
+  clientCommand(cluster, "transfer-leader")
+    .description(
+      "make a replica the partition's preferred leader and wait until it leads",
+    )
+    .argument("<topic>")
+    .argument("<partition>", "partition index", integerOption(0))
+    .argument("<broker>", "node id of a replica", integerOption(1))
+    .option("--timeout-ms <ms>", "how long to wait", integerOption(1), 30_000)
+    .action((topic, partition, broker, opts) =>
+      transferLeader(io, topic, partition, broker, opts)
+    );
   return program;
 }
 

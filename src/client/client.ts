@@ -55,6 +55,36 @@ export interface ClusterMetadata {
   topics: TopicMetadata[];
 }
 
+/** A partition whose replicas are moving. */
+export interface PartitionReassignment {
+  topic: string;
+  partition: number;
+  /** Every broker hosting the partition while it moves. */
+  replicas: number[];
+  addingReplicas: number[];
+  removingReplicas: number[];
+}
+
+/** One replica's position in a partition's replicated log. */
+export interface ReplicaPosition {
+  nodeId: number;
+  /** As the broker reports it (raftq: its Raft log index). */
+  logEndOffset: bigint;
+  /** False for a replica still catching up before it may vote. */
+  voter: boolean;
+}
+
+/** DescribeQuorum for one partition, answered by its leader. */
+export interface PartitionQuorum {
+  leader: number;
+  leaderEpoch: number;
+  highWatermark: bigint;
+  replicas: ReplicaPosition[];
+}
+
+/** Below the default request timeout, so that the broker answers first. */
+const ELECTION_TIMEOUT_MS = 10_000;
+
 export interface ClientOptions {
   clientId?: string;
   /** How long a request may wait for its answer [30 s]. */
@@ -286,6 +316,114 @@ export class KafkaClient {
     for (const key of [...this.#leaders.keys()]) {
       if (key.startsWith(`${name}\0`)) this.#leaders.delete(key);
     }
+  }
+
+  /**
+   * Asks the controller to move a partition to `replicas` (the first
+   * becomes the preferred leader), or with null to cancel its move.
+   * Resolves once the move is accepted, not when it is done.
+   */
+  async reassignPartition(
+    topic: string,
+    partition: number,
+    replicas: number[] | null,
+  ): Promise<void> {
+    await this.#withController(async (conn) => {
+      const response = await conn.request(ApiKey.AlterPartitionReassignments, {
+        timeoutMs: this.#connOpts.requestTimeoutMs,
+        topics: [{
+          name: topic,
+          partitions: [{ partitionIndex: partition, replicas }],
+        }],
+      });
+      throwIfError(response.errorCode, response.errorMessage);
+      const p = response.responses.find((t) => t.name === topic)
+        ?.partitions.find((x) => x.partitionIndex === partition);
+      if (p === undefined) {
+        throw missingFromResponse("AlterPartitionReassignments", topic);
+      }
+      throwIfError(p.errorCode, p.errorMessage);
+    });
+  }
+
+  /**
+   * Asks for the partition's preferred replica to lead it (a PREFERRED
+   * election), waiting up to `timeoutMs`; ELECTION_NOT_NEEDED (84) when it
+   * already does is not an error.
+   */
+  electPreferredLeader(
+    topic: string,
+    partition: number,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<void> {
+    return this.#withController(async (conn) => {
+      const response = await conn.request(ApiKey.ElectLeaders, {
+        electionType: 0,
+        topicPartitions: [{ topic, partitions: [partition] }],
+        timeoutMs: opts.timeoutMs ?? ELECTION_TIMEOUT_MS,
+      });
+      throwIfError(response.errorCode);
+      const p = response.replicaElectionResults.find((t) => t.topic === topic)
+        ?.partitionResult.find((x) => x.partitionId === partition);
+      if (p === undefined) throw missingFromResponse("ElectLeaders", topic);
+      if (p.errorCode !== ErrorCode.ELECTION_NOT_NEEDED) {
+        throwIfError(p.errorCode, p.errorMessage);
+      }
+    });
+  }
+
+  /** The moves running now. */
+  listReassignments(): Promise<PartitionReassignment[]> {
+    return this.#withController(async (conn) => {
+      const response = await conn.request(ApiKey.ListPartitionReassignments, {
+        timeoutMs: this.#connOpts.requestTimeoutMs,
+        topics: null,
+      });
+      throwIfError(response.errorCode, response.errorMessage);
+      return response.topics.flatMap((t) =>
+        t.partitions.map((p) => ({
+          topic: t.name,
+          partition: p.partitionIndex,
+          replicas: p.replicas,
+          addingReplicas: p.addingReplicas,
+          removingReplicas: p.removingReplicas,
+        }))
+      );
+    });
+  }
+
+  /** Where each replica of a partition stands, from its leader. */
+  describeQuorum(topic: string, partition: number): Promise<PartitionQuorum> {
+    return this.#withLeader(topic, partition, async (conn) => {
+      const response = await conn.request(ApiKey.DescribeQuorum, {
+        topics: [{
+          topicName: topic,
+          partitions: [{ partitionIndex: partition }],
+        }],
+      });
+      throwIfError(response.errorCode, response.errorMessage);
+      const p = response.topics.find((t) => t.topicName === topic)
+        ?.partitions.find((x) => x.partitionIndex === partition);
+      if (p === undefined) throw missingFromResponse("DescribeQuorum", topic);
+      throwIfError(p.errorCode, `${topic}-${partition}`);
+      const position = (voter: boolean) =>
+      (
+        r: { replicaId: number; logEndOffset: bigint },
+      ) => ({
+        nodeId: r.replicaId,
+        logEndOffset: r.logEndOffset,
+        voter,
+      });
+      return {
+        leader: p.leaderId,
+        leaderEpoch: p.leaderEpoch,
+        highWatermark: p.highWatermark,
+        replicas: [
+          ...p.currentVoters.map(position(true)),
+          ...p.observers.map(position(false)),
+        ],
+      };
+    });
   }
 
   /** The offset for `timestamp`, or LATEST_TIMESTAMP / EARLIEST_TIMESTAMP. */

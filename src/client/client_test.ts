@@ -243,6 +243,34 @@ Deno.test("KafkaClient against a live broker", async (t) => {
         assert.match(err.join(""), /UNKNOWN_TOPIC_OR_PARTITION/);
       },
     );
+
+    await t.step(
+      "a single broker refuses moves elsewhere and describes its quorum of one",
+      async () => {
+        const self = (await client.metadata([])).brokers[0]!.nodeId;
+        await client.reassignPartition("orders", 0, [self]);
+        const refused = async (replicas: number[] | null, code: number) =>
+          await assert.rejects(
+            client.reassignPartition("orders", 0, replicas),
+            (e: unknown) => e instanceof KafkaError && e.code === code,
+          );
+        await refused([self + 1], 39); // INVALID_REPLICA_ASSIGNMENT
+        await refused(null, 85); // NO_REASSIGNMENT_IN_PROGRESS
+        await assert.rejects(
+          client.reassignPartition("orders", 9, [self]),
+          (e: unknown) => e instanceof KafkaError && e.code === 3,
+        );
+        assert.deepEqual(await client.listReassignments(), []);
+        // It already leads: ELECTION_NOT_NEEDED, which is no failure.
+        await client.electPreferredLeader("orders", 0);
+        const quorum = await client.describeQuorum("orders", 0);
+        assert.equal(quorum.leader, self);
+        assert.deepEqual(quorum.replicas.map((r) => [r.nodeId, r.voter]), [[
+          self,
+          true,
+        ]]);
+      },
+    );
   } finally {
     await client.close();
     await broker.stop();

@@ -35,6 +35,10 @@ export const CLIENT_VERSIONS = {
   [ApiKey.DescribeGroups]: { min: 0, max: 5 },
   [ApiKey.ListGroups]: { min: 0, max: 4 },
   [ApiKey.DeleteGroups]: { min: 0, max: 2 },
+  [ApiKey.ElectLeaders]: { min: 1, max: 2 },
+  [ApiKey.AlterPartitionReassignments]: { min: 0, max: 0 },
+  [ApiKey.ListPartitionReassignments]: { min: 0, max: 0 },
+  [ApiKey.DescribeQuorum]: { min: 0, max: 1 },
 } as const;
 export type ClientApi = keyof typeof CLIENT_VERSIONS;
 

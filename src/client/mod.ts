@@ -21,6 +21,9 @@ export {
   LATEST_TIMESTAMP,
   type PartitionMetadata,
   type PartitionOffset,
+  type PartitionQuorum,
+  type PartitionReassignment,
+  type ReplicaPosition,
   type TopicMetadata,
 } from "./client.ts";
 export { ConnectionError, KafkaError, RequestTimeoutError } from "./errors.ts";

@@ -23,6 +23,10 @@ export const ApiKey = {
   InitProducerId: 22,
   DescribeConfigs: 32,
   DeleteGroups: 42,
+  ElectLeaders: 43,
+  AlterPartitionReassignments: 45,
+  ListPartitionReassignments: 46,
+  DescribeQuorum: 55,
 } as const;
 export type ApiKeyNum = (typeof ApiKey)[keyof typeof ApiKey];
 
@@ -2589,6 +2593,521 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  43: {
+    request: {
+      name: "ElectLeadersRequest",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "electionType",
+          type: "int8",
+          versions: [1, 32767],
+        },
+        {
+          name: "topicPartitions",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+          fields: [
+            {
+              name: "topic",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "int32",
+              array: true,
+              versions: [0, 32767],
+            },
+          ],
+        },
+        {
+          name: "timeoutMs",
+          type: "int32",
+          versions: [0, 32767],
+          default: 60000,
+        },
+      ],
+    },
+    response: {
+      name: "ElectLeadersResponse",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [1, 32767],
+        },
+        {
+          name: "replicaElectionResults",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "topic",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitionResult",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionId",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorMessage",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  45: {
+    request: {
+      name: "AlterPartitionReassignmentsRequest",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "timeoutMs",
+          type: "int32",
+          versions: [0, 32767],
+          default: 60000,
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "replicas",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "AlterPartitionReassignmentsResponse",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorMessage",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "responses",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorMessage",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  46: {
+    request: {
+      name: "ListPartitionReassignmentsRequest",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "timeoutMs",
+          type: "int32",
+          versions: [0, 32767],
+          default: 60000,
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitionIndexes",
+              type: "int32",
+              array: true,
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "ListPartitionReassignmentsResponse",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorMessage",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "replicas",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                },
+                {
+                  name: "addingReplicas",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                },
+                {
+                  name: "removingReplicas",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  55: {
+    request: {
+      name: "DescribeQuorumRequest",
+      validVersions: [0, 2],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "topicName",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "DescribeQuorumResponse",
+      validVersions: [0, 2],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorMessage",
+          type: "string",
+          versions: [2, 32767],
+          nullableVersions: [2, 32767],
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "topicName",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorMessage",
+                  type: "string",
+                  versions: [2, 32767],
+                  nullableVersions: [2, 32767],
+                },
+                {
+                  name: "leaderId",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "leaderEpoch",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "highWatermark",
+                  type: "int64",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "currentVoters",
+                  type: "struct",
+                  array: true,
+                  versions: [0, 32767],
+                  fields: [
+                    {
+                      name: "replicaId",
+                      type: "int32",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "replicaDirectoryId",
+                      type: "uuid",
+                      versions: [2, 32767],
+                    },
+                    {
+                      name: "logEndOffset",
+                      type: "int64",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "lastFetchTimestamp",
+                      type: "int64",
+                      versions: [1, 32767],
+                      default: -1n,
+                    },
+                    {
+                      name: "lastCaughtUpTimestamp",
+                      type: "int64",
+                      versions: [1, 32767],
+                      default: -1n,
+                    },
+                  ],
+                },
+                {
+                  name: "observers",
+                  type: "struct",
+                  array: true,
+                  versions: [0, 32767],
+                  fields: [
+                    {
+                      name: "replicaId",
+                      type: "int32",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "replicaDirectoryId",
+                      type: "uuid",
+                      versions: [2, 32767],
+                    },
+                    {
+                      name: "logEndOffset",
+                      type: "int64",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "lastFetchTimestamp",
+                      type: "int64",
+                      versions: [1, 32767],
+                      default: -1n,
+                    },
+                    {
+                      name: "lastCaughtUpTimestamp",
+                      type: "int64",
+                      versions: [1, 32767],
+                      default: -1n,
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "nodes",
+          type: "struct",
+          array: true,
+          versions: [2, 32767],
+          fields: [
+            {
+              name: "nodeId",
+              type: "int32",
+              versions: [2, 32767],
+            },
+            {
+              name: "listeners",
+              type: "struct",
+              array: true,
+              versions: [2, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [2, 32767],
+                },
+                {
+                  name: "host",
+                  type: "string",
+                  versions: [2, 32767],
+                },
+                {
+                  name: "port",
+                  type: "uint16",
+                  versions: [2, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
 };
 
 export interface ProduceRequest {
@@ -3947,6 +4466,312 @@ export interface DeleteGroupsResponseResultsInput {
   errorCode: number;
 }
 
+export interface ElectLeadersRequest {
+  electionType: number;
+  topicPartitions: ElectLeadersRequestTopicPartitions[] | null;
+  timeoutMs: number;
+}
+
+export interface ElectLeadersRequestInput {
+  electionType?: number;
+  topicPartitions: ElectLeadersRequestTopicPartitionsInput[] | null;
+  timeoutMs?: number;
+}
+
+export interface ElectLeadersRequestTopicPartitions {
+  topic: string;
+  partitions: number[];
+}
+
+export interface ElectLeadersRequestTopicPartitionsInput {
+  topic: string;
+  partitions: number[];
+}
+
+export interface ElectLeadersResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  replicaElectionResults: ElectLeadersResponseReplicaElectionResults[];
+}
+
+export interface ElectLeadersResponseInput {
+  throttleTimeMs: number;
+  errorCode?: number;
+  replicaElectionResults: ElectLeadersResponseReplicaElectionResultsInput[];
+}
+
+export interface ElectLeadersResponseReplicaElectionResults {
+  topic: string;
+  partitionResult: ElectLeadersResponsePartitionResult[];
+}
+
+export interface ElectLeadersResponseReplicaElectionResultsInput {
+  topic: string;
+  partitionResult: ElectLeadersResponsePartitionResultInput[];
+}
+
+export interface ElectLeadersResponsePartitionResult {
+  partitionId: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface ElectLeadersResponsePartitionResultInput {
+  partitionId: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface AlterPartitionReassignmentsRequest {
+  timeoutMs: number;
+  topics: AlterPartitionReassignmentsRequestTopics[];
+}
+
+export interface AlterPartitionReassignmentsRequestInput {
+  timeoutMs?: number;
+  topics: AlterPartitionReassignmentsRequestTopicsInput[];
+}
+
+export interface AlterPartitionReassignmentsRequestTopics {
+  name: string;
+  partitions: AlterPartitionReassignmentsRequestPartitions[];
+}
+
+export interface AlterPartitionReassignmentsRequestTopicsInput {
+  name: string;
+  partitions: AlterPartitionReassignmentsRequestPartitionsInput[];
+}
+
+export interface AlterPartitionReassignmentsRequestPartitions {
+  partitionIndex: number;
+  replicas: number[] | null;
+}
+
+export interface AlterPartitionReassignmentsRequestPartitionsInput {
+  partitionIndex: number;
+  replicas?: number[] | null;
+}
+
+export interface AlterPartitionReassignmentsResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  responses: AlterPartitionReassignmentsResponseResponses[];
+}
+
+export interface AlterPartitionReassignmentsResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  responses: AlterPartitionReassignmentsResponseResponsesInput[];
+}
+
+export interface AlterPartitionReassignmentsResponseResponses {
+  name: string;
+  partitions: AlterPartitionReassignmentsResponsePartitions[];
+}
+
+export interface AlterPartitionReassignmentsResponseResponsesInput {
+  name: string;
+  partitions: AlterPartitionReassignmentsResponsePartitionsInput[];
+}
+
+export interface AlterPartitionReassignmentsResponsePartitions {
+  partitionIndex: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface AlterPartitionReassignmentsResponsePartitionsInput {
+  partitionIndex: number;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface ListPartitionReassignmentsRequest {
+  timeoutMs: number;
+  topics: ListPartitionReassignmentsRequestTopics[] | null;
+}
+
+export interface ListPartitionReassignmentsRequestInput {
+  timeoutMs?: number;
+  topics?: ListPartitionReassignmentsRequestTopicsInput[] | null;
+}
+
+export interface ListPartitionReassignmentsRequestTopics {
+  name: string;
+  partitionIndexes: number[];
+}
+
+export interface ListPartitionReassignmentsRequestTopicsInput {
+  name: string;
+  partitionIndexes: number[];
+}
+
+export interface ListPartitionReassignmentsResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  topics: ListPartitionReassignmentsResponseTopics[];
+}
+
+export interface ListPartitionReassignmentsResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  topics: ListPartitionReassignmentsResponseTopicsInput[];
+}
+
+export interface ListPartitionReassignmentsResponseTopics {
+  name: string;
+  partitions: ListPartitionReassignmentsResponsePartitions[];
+}
+
+export interface ListPartitionReassignmentsResponseTopicsInput {
+  name: string;
+  partitions: ListPartitionReassignmentsResponsePartitionsInput[];
+}
+
+export interface ListPartitionReassignmentsResponsePartitions {
+  partitionIndex: number;
+  replicas: number[];
+  addingReplicas: number[];
+  removingReplicas: number[];
+}
+
+export interface ListPartitionReassignmentsResponsePartitionsInput {
+  partitionIndex: number;
+  replicas: number[];
+  addingReplicas: number[];
+  removingReplicas: number[];
+}
+
+export interface DescribeQuorumRequest {
+  topics: DescribeQuorumRequestTopics[];
+}
+
+export interface DescribeQuorumRequestInput {
+  topics: DescribeQuorumRequestTopicsInput[];
+}
+
+export interface DescribeQuorumRequestTopics {
+  topicName: string;
+  partitions: DescribeQuorumRequestPartitions[];
+}
+
+export interface DescribeQuorumRequestTopicsInput {
+  topicName: string;
+  partitions: DescribeQuorumRequestPartitionsInput[];
+}
+
+export interface DescribeQuorumRequestPartitions {
+  partitionIndex: number;
+}
+
+export interface DescribeQuorumRequestPartitionsInput {
+  partitionIndex: number;
+}
+
+export interface DescribeQuorumResponse {
+  errorCode: number;
+  errorMessage: string | null;
+  topics: DescribeQuorumResponseTopics[];
+  nodes: DescribeQuorumResponseNodes[];
+}
+
+export interface DescribeQuorumResponseInput {
+  errorCode: number;
+  errorMessage?: string | null;
+  topics: DescribeQuorumResponseTopicsInput[];
+  nodes?: DescribeQuorumResponseNodesInput[];
+}
+
+export interface DescribeQuorumResponseTopics {
+  topicName: string;
+  partitions: DescribeQuorumResponsePartitions[];
+}
+
+export interface DescribeQuorumResponseTopicsInput {
+  topicName: string;
+  partitions: DescribeQuorumResponsePartitionsInput[];
+}
+
+export interface DescribeQuorumResponsePartitions {
+  partitionIndex: number;
+  errorCode: number;
+  errorMessage: string | null;
+  leaderId: number;
+  leaderEpoch: number;
+  highWatermark: bigint;
+  currentVoters: DescribeQuorumResponseObservers[];
+  observers: DescribeQuorumResponseObservers[];
+}
+
+export interface DescribeQuorumResponsePartitionsInput {
+  partitionIndex: number;
+  errorCode: number;
+  errorMessage?: string | null;
+  leaderId: number;
+  leaderEpoch: number;
+  highWatermark: bigint;
+  currentVoters: DescribeQuorumResponseObserversInput[];
+  observers: DescribeQuorumResponseObserversInput[];
+}
+
+export interface DescribeQuorumResponseObservers {
+  replicaId: number;
+  replicaDirectoryId: string;
+  logEndOffset: bigint;
+  lastFetchTimestamp: bigint;
+  lastCaughtUpTimestamp: bigint;
+}
+
+export interface DescribeQuorumResponseObserversInput {
+  replicaId: number;
+  replicaDirectoryId?: string;
+  logEndOffset: bigint;
+  lastFetchTimestamp?: bigint;
+  lastCaughtUpTimestamp?: bigint;
+}
+
+export interface DescribeQuorumResponseObservers {
+  replicaId: number;
+  replicaDirectoryId: string;
+  logEndOffset: bigint;
+  lastFetchTimestamp: bigint;
+  lastCaughtUpTimestamp: bigint;
+}
+
+export interface DescribeQuorumResponseObserversInput {
+  replicaId: number;
+  replicaDirectoryId?: string;
+  logEndOffset: bigint;
+  lastFetchTimestamp?: bigint;
+  lastCaughtUpTimestamp?: bigint;
+}
+
+export interface DescribeQuorumResponseNodes {
+  nodeId: number;
+  listeners: DescribeQuorumResponseListeners[];
+}
+
+export interface DescribeQuorumResponseNodesInput {
+  nodeId?: number;
+  listeners?: DescribeQuorumResponseListenersInput[];
+}
+
+export interface DescribeQuorumResponseListeners {
+  name: string;
+  host: string;
+  port: number;
+}
+
+export interface DescribeQuorumResponseListenersInput {
+  name?: string;
+  host?: string;
+  port?: number;
+}
+
 export interface RequestBodies {
   0: ProduceRequest;
   1: FetchRequest;
@@ -3967,6 +4792,10 @@ export interface RequestBodies {
   22: InitProducerIdRequest;
   32: DescribeConfigsRequest;
   42: DeleteGroupsRequest;
+  43: ElectLeadersRequest;
+  45: AlterPartitionReassignmentsRequest;
+  46: ListPartitionReassignmentsRequest;
+  55: DescribeQuorumRequest;
 }
 
 export interface ResponseBodies {
@@ -3989,6 +4818,10 @@ export interface ResponseBodies {
   22: InitProducerIdResponse;
   32: DescribeConfigsResponse;
   42: DeleteGroupsResponse;
+  43: ElectLeadersResponse;
+  45: AlterPartitionReassignmentsResponse;
+  46: ListPartitionReassignmentsResponse;
+  55: DescribeQuorumResponse;
 }
 
 export interface RequestInput {
@@ -4011,6 +4844,10 @@ export interface RequestInput {
   22: InitProducerIdRequestInput;
   32: DescribeConfigsRequestInput;
   42: DeleteGroupsRequestInput;
+  43: ElectLeadersRequestInput;
+  45: AlterPartitionReassignmentsRequestInput;
+  46: ListPartitionReassignmentsRequestInput;
+  55: DescribeQuorumRequestInput;
 }
 
 export interface ResponseInput {
@@ -4033,4 +4870,8 @@ export interface ResponseInput {
   22: InitProducerIdResponseInput;
   32: DescribeConfigsResponseInput;
   42: DeleteGroupsResponseInput;
+  43: ElectLeadersResponseInput;
+  45: AlterPartitionReassignmentsResponseInput;
+  46: ListPartitionReassignmentsResponseInput;
+  55: DescribeQuorumResponseInput;
 }

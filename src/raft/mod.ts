@@ -11,6 +11,7 @@ export {
   RaftHost,
   type RaftHostLogger,
   type RaftHostOptions,
+  type ReplicationStatus,
   type StartGroupOptions,
   type StateMachine,
 } from "./host/mod.ts";

@@ -22,9 +22,13 @@ import {
   ControllerState,
   encodeCommand,
   type HostedPartition,
+  isMoving,
+  type PartitionAssignment,
+  targetOf,
   type TopicState,
 } from "../controller/mod.ts";
 import { newClusterId } from "../ids.ts";
+import type { QuorumView } from "../handlers/context.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
   encodeBarrierEntry,
@@ -37,11 +41,21 @@ import { Rpc } from "./rpc.ts";
 export const CONTROLLER_GROUP = 0;
 const RPC_CONTROLLER_COMMAND = 1;
 const RPC_JOIN = 2;
+/** Asks a replica whether its log of a group is complete (no open gap). */
+const RPC_REPLICA_COMPLETE = 3;
 /** More voters only slow the controller down; Kafka's KRaft uses 3 or 5. */
 export const MAX_CONTROLLER_VOTERS = 5;
 const HEARTBEAT_MS = 1_000;
 const LEADER_REPORT_MS = 300;
 const BALANCE_MS = 3_000;
+/** How often a partition leader takes the next step of a reassignment. */
+const REASSIGN_STEP_MS = 200;
+/**
+ * A learner this close to the leader's last index is promoted: the rest
+ * arrives within a round trip, and waiting for an exact match could last
+ * forever under a steady produce load.
+ */
+const CATCH_UP_LAG_ENTRIES_MAX = 64;
 const RPC_TIMEOUT_MS = 5_000;
 
 export interface ClusterNodeOptions {
@@ -103,6 +117,8 @@ export class ClusterNode {
     (topic: string, partition: number, leading: boolean) => void
   >();
   #reconcileQueued = false;
+  /** Groups whose reassignment step is in flight: one at a time each. */
+  readonly #stepping = new Set<number>();
   #discovered: ReadonlyMap<number, Address>;
   /** The address book last given to the host, to skip identical updates. */
   #peersKey = "";
@@ -184,6 +200,13 @@ export class ClusterNode {
       }
       return encodeResult(await this.#proposeLocal(body));
     });
+    this.#rpc.handle(RPC_REPLICA_COMPLETE, (_from, body) => {
+      const groupId = new DataView(body.buffer, body.byteOffset).getUint32(0);
+      const sm = this.#hosted.get(groupId);
+      return Promise.resolve(
+        Uint8Array.of(sm !== undefined && sm.gapEnd === null ? 1 : 0),
+      );
+    });
     this.#rpc.handle(RPC_JOIN, async (from) => {
       const answer = await this.#admit(from);
       return new TextEncoder().encode(JSON.stringify(answer));
@@ -206,6 +229,7 @@ export class ClusterNode {
     this.#every(HEARTBEAT_MS, () => this.#heartbeat());
     this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
     this.#every(BALANCE_MS, () => this.#balanceLeaders());
+    this.#every(REASSIGN_STEP_MS, () => this.#driveReassignments());
     this.#every(HEARTBEAT_MS, () => this.#detectFailures());
     this.#heartbeat();
   }
@@ -270,13 +294,21 @@ export class ClusterNode {
       });
       this.#hosted.set(groupId, sm);
       const fresh = !this.#host.recoveredGroupIds().includes(groupId);
+      // Only a new partition founds its group with the replicas as voters.
+      // While a move runs, the group's real configuration is whatever its
+      // leader has made of it: a broker that does not have the group yet
+      // starts empty and learns the configuration from the leader.
+      const joining = fresh && h.moving;
       this.#host.startGroup(groupId, {
-        voters: [...h.replicas],
+        voters: joining ? [] : [...h.replicas],
         stateMachine: sm,
+        ...(joining ? { join: true } : {}),
       });
       // A new partition starts with its preferred leader campaigning, so
       // clients do not see leadership move to it a few seconds later.
-      if (fresh && h.replicas[0] === this.nodeId) this.#host.campaign(groupId);
+      if (fresh && !joining && h.replicas[0] === this.nodeId) {
+        this.#host.campaign(groupId);
+      }
     }
     for (const [groupId, sm] of this.#hosted) {
       if (wanted.has(groupId)) continue;
@@ -563,7 +595,9 @@ export class ClusterNode {
     for (const groupId of this.#leaderTerms.keys()) {
       if (groupId === CONTROLLER_GROUP) continue;
       const known = this.#controller.partitionByGroup(groupId);
-      if (known === undefined) continue;
+      // A moving partition's preferred leader may not be a voter yet; the
+      // move itself hands leadership over when it must.
+      if (known === undefined || isMoving(known.assignment)) continue;
       const preferred = known.assignment.preferredLeader;
       const sm = this.#hosted.get(groupId);
       if (sm !== undefined && sm.gapEnd !== null) {
@@ -571,11 +605,131 @@ export class ClusterNode {
         const other = known.assignment.replicas.find((r) =>
           r !== this.nodeId && live.has(r)
         );
-        if (other !== undefined) this.#host.transferLeader(groupId, other);
+        if (other !== undefined) this.#transferLeader(groupId, other);
       } else if (preferred !== this.nodeId && live.has(preferred)) {
-        this.#host.transferLeader(groupId, preferred);
+        this.#transferLeader(groupId, preferred);
       }
     }
+  }
+
+  /** A refused transfer (the target is not a voter here yet) waits for the next round. */
+  #transferLeader(groupId: number, to: number): void {
+    try {
+      this.#host.transferLeader(groupId, to);
+    } catch (err) {
+      this.#opts.log(`leadership of group ${groupId} stays: ${err}`);
+    }
+  }
+
+  /**
+   * On each partition leader: takes the next step of every reassignment
+   * of a group it leads. Each step is derived from the group's Raft
+   * configuration and the controller's target alone, so a leader elected
+   * halfway through a move (after a crash) resumes it where it stands.
+   */
+  #driveReassignments(): void {
+    for (const groupId of this.#leaderTerms.keys()) {
+      if (groupId === CONTROLLER_GROUP || this.#stepping.has(groupId)) {
+        continue;
+      }
+      const known = this.#controller.partitionByGroup(groupId);
+      if (known === undefined || !isMoving(known.assignment)) continue;
+      this.#stepping.add(groupId);
+      this.#stepReassignment(groupId, known.assignment)
+        .catch((err) => {
+          // Leadership moved or a change is still pending: next round.
+          this.#opts.log(`reassignment of group ${groupId} waits: ${err}`);
+        })
+        .finally(() => this.#stepping.delete(groupId));
+    }
+  }
+
+  /**
+   * One membership change toward the target, in an order that never loses
+   * a quorum of caught-up voters: add each new replica as a learner,
+   * promote it once caught up, move leadership off a replica being
+   * removed, remove the old replicas, then tell the controller.
+   */
+  async #stepReassignment(
+    groupId: number,
+    a: PartitionAssignment,
+  ): Promise<void> {
+    const conf = this.#host.membership(groupId);
+    if (conf === undefined) return;
+    const target = targetOf(a);
+    const members = [...conf.voters, ...conf.learners];
+    const where = `group ${groupId} (moving to [${target.join(", ")}])`;
+    const absent = target.find((r) => !members.includes(r));
+    if (absent !== undefined) {
+      await this.#host.changeMembership(groupId, {
+        type: "addLearner",
+        nodeId: absent,
+      });
+      this.#opts.log(`${where}: added broker ${absent} as a learner`);
+      return;
+    }
+    const learner = target.find((r) => conf.learners.includes(r));
+    if (learner !== undefined) {
+      if (!(await this.#caughtUp(groupId, learner))) return;
+      await this.#host.changeMembership(groupId, {
+        type: "addVoter",
+        nodeId: learner,
+      });
+      this.#opts.log(`${where}: promoted broker ${learner} to voter`);
+      return;
+    }
+    const leaving = members.find((r) => !target.includes(r));
+    if (leaving === this.nodeId) {
+      const matches = this.#host.replication(groupId)?.matchIndexes;
+      const successor = [...target].sort((x, y) =>
+        (matches?.get(y) ?? 0) - (matches?.get(x) ?? 0)
+      )[0];
+      if (successor !== undefined) {
+        this.#opts.log(`${where}: handing leadership to broker ${successor}`);
+        this.#transferLeader(groupId, successor);
+      }
+      return;
+    }
+    if (leaving !== undefined) {
+      await this.#host.changeMembership(groupId, {
+        type: "removeVoter",
+        nodeId: leaving,
+      });
+      this.#opts.log(`${where}: removed broker ${leaving}`);
+      return;
+    }
+    const result = await this.propose({
+      type: "completeReassignment",
+      groupId,
+      replicas: [...target],
+    }, { timeoutMs: RPC_TIMEOUT_MS });
+    this.#opts.log(
+      `${where}: ${
+        result.ok ? "complete" : `completion refused: ${result.message}`
+      }`,
+    );
+  }
+
+  /**
+   * A learner may vote once its Raft log is near the leader's and its
+   * partition log holds everything a snapshot named (no open gap).
+   */
+  async #caughtUp(groupId: number, nodeId: number): Promise<boolean> {
+    const status = this.#host.replication(groupId);
+    const match = status?.matchIndexes.get(nodeId);
+    if (
+      status === undefined || match === undefined ||
+      status.lastIndex - match > CATCH_UP_LAG_ENTRIES_MAX
+    ) return false;
+    const body = new Uint8Array(4);
+    new DataView(body.buffer).setUint32(0, groupId);
+    const answer = await this.#rpc.request(
+      nodeId,
+      RPC_REPLICA_COMPLETE,
+      body,
+      { timeoutMs: RPC_TIMEOUT_MS },
+    );
+    return answer[0] === 1;
   }
 
   /** The current leader of a partition group as far as this broker knows. */
@@ -585,6 +739,25 @@ export class ClusterNode {
       if (local !== 0) return local;
     }
     return this.#controller.partitionByGroup(groupId)?.assignment.leader ?? -1;
+  }
+
+  /** On a group's leader: where each member's Raft log stands. */
+  quorum(groupId: number): QuorumView | undefined {
+    const status = this.#host.replication(groupId);
+    const conf = this.#host.membership(groupId);
+    if (status === undefined || conf === undefined) return undefined;
+    const position = (replicaId: number) => ({
+      replicaId,
+      matchIndex: status.matchIndexes.get(replicaId) ?? 0,
+    });
+    return {
+      leaderId: this.nodeId,
+      leaderEpoch: this.#leaderTerms.get(groupId) ?? -1,
+      commitIndex: status.commitIndex,
+      lastIndex: status.lastIndex,
+      voters: conf.voters.map(position),
+      observers: conf.learners.map(position),
+    };
   }
 
   controllerId(): number {

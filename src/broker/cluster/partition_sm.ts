@@ -171,6 +171,15 @@ export class PartitionStateMachine implements StateMachine {
     return results;
   }
 
+  /**
+   * While a gap is open the log lacks offsets below entries already
+   * applied (parked in the gap): a snapshot now would let the host drop
+   * those entries from its log, and a restart would lose them.
+   */
+  snapshotReady(): boolean {
+    return this.#gap === null;
+  }
+
   snapshot(): Uint8Array {
     const log = this.#partition.log;
     // The snapshot lets the host drop the WAL entries behind it, so what it

@@ -10,12 +10,15 @@ import {
   InvalidBatchError,
   validateRecordSet,
 } from "../../protocol/mod.ts";
-import type { TopicState } from "../controller/mod.ts";
+import { isMoving, type TopicState } from "../controller/mod.ts";
 import type {
   BrokerAddress,
   ClusterView,
   Leading,
+  PartitionOutcome,
   PartitionView,
+  QuorumView,
+  Reassignment,
   TopicSpec,
   WriteOutcome,
 } from "../handlers/context.ts";
@@ -26,6 +29,8 @@ import type { ClusterNode } from "./node.ts";
 
 /** How long a topic operation waits for this broker to apply it too. */
 const APPLY_WAIT_MS = 10_000;
+/** How often ElectLeaders looks whether the preferred replica leads. */
+const ELECTION_POLL_MS = 100;
 
 function infoOf(t: TopicState): TopicInfo {
   return {
@@ -100,7 +105,10 @@ export class ReplicatedView implements ClusterView {
       leaderId: live.has(leader) ? leader : -1,
       leaderEpoch: a.leaderEpoch,
       replicas: a.replicas,
-      isr: a.replicas.filter((r) => live.has(r)),
+      // A replica a move adds is not in sync before the move completes.
+      isr: a.replicas.filter((r) =>
+        live.has(r) && !a.addingReplicas.includes(r)
+      ),
       offline: a.replicas.filter((r) => !live.has(r)),
     };
   }
@@ -183,6 +191,92 @@ export class ReplicatedView implements ClusterView {
       );
     }
     return infoOf(t);
+  }
+
+  async reassign(
+    topic: string,
+    partition: number,
+    replicas: readonly number[] | null,
+  ): Promise<PartitionOutcome> {
+    const result = await this.#node.propose({
+      type: "reassignPartition",
+      name: topic,
+      partition,
+      replicas: replicas === null ? null : [...replicas],
+    });
+    return result.ok
+      ? { errorCode: ErrorCode.NONE, errorMessage: null }
+      : { errorCode: result.code, errorMessage: result.message };
+  }
+
+  async electPreferred(
+    topic: string,
+    partition: number,
+    timeoutMs: number,
+  ): Promise<PartitionOutcome> {
+    const deadline = Date.now() + timeoutMs;
+    for (let first = true;; first = false) {
+      const a = this.#node.controller.topic(topic)?.partitions[partition];
+      if (a === undefined) {
+        return {
+          errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+          errorMessage:
+            `Partition ${partition} of topic "${topic}" does not exist`,
+        };
+      }
+      const preferred = a.preferredLeader;
+      const live = this.#node.controller.liveBrokers().some((b) =>
+        b.nodeId === preferred
+      );
+      if (this.#node.leaderOf(a.groupId) === preferred) {
+        return {
+          errorCode: first ? ErrorCode.ELECTION_NOT_NEEDED : ErrorCode.NONE,
+          errorMessage: null,
+        };
+      }
+      if (!live || a.addingReplicas.includes(preferred)) {
+        return {
+          errorCode: ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE,
+          errorMessage:
+            `Preferred replica ${preferred} of "${topic}"-${partition} cannot lead now`,
+        };
+      }
+      if (Date.now() >= deadline) {
+        return {
+          errorCode: ErrorCode.REQUEST_TIMED_OUT,
+          errorMessage:
+            `Broker ${preferred} did not take the lead of "${topic}"-${partition} within ${timeoutMs} ms`,
+        };
+      }
+      await new Promise((r) => setTimeout(r, ELECTION_POLL_MS));
+    }
+  }
+
+  reassignments(): Reassignment[] {
+    return this.#node.controller.topics().flatMap((t) =>
+      t.partitions.filter(isMoving).map((p) => ({
+        topic: t.name,
+        partition: p.partition,
+        replicas: p.replicas,
+        addingReplicas: p.addingReplicas,
+        removingReplicas: p.removingReplicas,
+      }))
+    );
+  }
+
+  quorum(
+    topic: string,
+    partition: number,
+  ): QuorumView | { errorCode: number; leaderId: number } {
+    const a = this.#node.controller.topic(topic)?.partitions[partition];
+    if (a === undefined) {
+      return { errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, leaderId: -1 };
+    }
+    return this.#node.quorum(a.groupId) ??
+      {
+        errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER,
+        leaderId: this.#node.leaderOf(a.groupId),
+      };
   }
 
   async deleteTopic(name: string): Promise<TopicInfo> {

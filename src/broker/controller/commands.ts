@@ -12,6 +12,7 @@ import {
   decodeVersioned,
   encodeVersioned,
   int,
+  nullable,
   recordOf,
   shape,
   str,
@@ -52,10 +53,24 @@ export type Command =
   /** `count` is the new total, as in Kafka's CreatePartitions. */
   | { type: "createPartitions"; name: string; count: number }
   | {
+    /**
+     * Starts moving a partition to the target `replicas` (the first becomes
+     * the preferred leader), as Kafka's AlterPartitionReassignments does; a
+     * mere reordering takes effect at once. `null` cancels the running move.
+     */
     type: "reassignPartition";
     name: string;
     partition: number;
-    /** The first replica becomes the preferred leader. */
+    replicas: number[] | null;
+  }
+  | {
+    /**
+     * The partition group's leader found its Raft configuration equal to
+     * `replicas`, the target of the move on Raft group `groupId`: the
+     * brokers left out may drop the partition.
+     */
+    type: "completeReassignment";
+    groupId: number;
     replicas: number[];
   }
   | { type: "allocateProducerIds"; count: number }
@@ -90,7 +105,12 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
   },
   deleteTopic: { name: str },
   createPartitions: { name: str, count: int },
-  reassignPartition: { name: str, partition: int, replicas: arrayOf(int) },
+  reassignPartition: {
+    name: str,
+    partition: int,
+    replicas: nullable(arrayOf(int)),
+  },
+  completeReassignment: { groupId: int, replicas: arrayOf(int) },
   allocateProducerIds: { count: int },
   leaderChanged: { groupId: int, leader: int, term: int },
 };

@@ -50,10 +50,21 @@ export interface BrokerState extends BrokerRegistration {
 
 export interface PartitionAssignment {
   readonly partition: number;
+  /**
+   * The brokers that host the partition's group: while a reassignment runs,
+   * the target followed by the replicas being removed (Kafka's union).
+   */
   readonly replicas: readonly number[];
+  /** Target replicas the move adds; empty when no move runs. */
+  readonly addingReplicas: readonly number[];
+  /**
+   * Replicas the move removes; empty when no move runs. The target is
+   * `replicas` without these.
+   */
+  readonly removingReplicas: readonly number[];
   /** The partition's Raft group id: from a counter, never reused after a delete. */
   readonly groupId: number;
-  /** Always replicas[0], as in Kafka. */
+  /** Always the target's first replica, as in Kafka. */
   readonly preferredLeader: number;
   /**
    * The group's Raft leader as last reported, -1 while unknown (Kafka's
@@ -85,6 +96,8 @@ export interface HostedPartition {
   readonly partition: number;
   readonly groupId: number;
   readonly replicas: readonly number[];
+  /** A reassignment runs: a broker without the group joins it empty. */
+  readonly moving: boolean;
 }
 
 /** A partition whose preferred leader is live but does not lead. */
@@ -111,7 +124,10 @@ export interface CommandAccepted {
    * changed nothing (a stale or repeated leaderChanged report).
    */
   metadataVersion: number;
-  /** createTopic, createPartitions, reassignPartition: the topic afterwards. */
+  /**
+   * createTopic, createPartitions, reassignPartition, completeReassignment:
+   * the topic afterwards.
+   */
   topic?: TopicState;
   /** allocateProducerIds: the block is firstProducerId .. firstProducerId + count - 1. */
   firstProducerId?: bigint;
@@ -151,7 +167,8 @@ const PRODUCER_ID_MAX = 2n ** 63n - 1n;
 const TOPIC_ID = /^[0-9a-f]{32}$/;
 const ZERO_TOPIC_ID = "0".repeat(32);
 
-const SNAPSHOT_VERSION = 1;
+/** 2: partitions carry addingReplicas and removingReplicas. */
+const SNAPSHOT_VERSION = 2;
 const SNAPSHOT_SHAPE = shape({
   clusterId: nullable(str),
   metadataVersion: int,
@@ -176,6 +193,8 @@ const SNAPSHOT_SHAPE = shape({
     partitions: arrayOf(shape({
       partition: int,
       replicas: arrayOf(int),
+      addingReplicas: arrayOf(int),
+      removingReplicas: arrayOf(int),
       groupId: int,
       preferredLeader: int,
       leader: int,
@@ -297,6 +316,8 @@ export class ControllerState implements StateMachine {
         return this.#planCreatePartitions(command.name, command.count);
       case "reassignPartition":
         return this.#planReassignPartition(command);
+      case "completeReassignment":
+        return this.#planCompleteReassignment(command);
       case "allocateProducerIds":
         return this.#planAllocateProducerIds(command.count);
       case "leaderChanged":
@@ -458,8 +479,8 @@ export class ControllerState implements StateMachine {
 
   #planReassignPartition(
     command: Extract<Command, { type: "reassignPartition" }>,
-  ): Commit {
-    const { name, partition, replicas } = command;
+  ): Commit | null {
+    const { name, partition, replicas: target } = command;
     const topic = this.#knownTopic(name);
     const current = topic.partitions[partition];
     if (current === undefined) {
@@ -468,12 +489,102 @@ export class ControllerState implements StateMachine {
         `Partition ${partition} of topic "${name}" does not exist: it has ${topic.partitions.length}`,
       );
     }
+    const moving = isMoving(current);
+    if (target === null) {
+      if (!moving) {
+        throw new ControllerError(
+          ErrorCode.NO_REASSIGNMENT_IN_PROGRESS,
+          `"${name}"-${partition} has no reassignment to cancel`,
+        );
+      }
+      // Back to the replicas the move started from; the group's leader
+      // undoes whatever membership changes it already made.
+      const original = current.replicas.filter((r) =>
+        !current.addingReplicas.includes(r)
+      );
+      return () => ({
+        topic: this.#updatePartition(topic, partition, (p) => ({
+          ...p,
+          replicas: [...original, ...current.addingReplicas],
+          addingReplicas: [],
+          removingReplicas: current.addingReplicas,
+          preferredLeader: original[0]!,
+        })),
+      });
+    }
+    this.#checkReplicaList(target, `"${name}"-${partition}`);
+    if (moving) {
+      // A client retrying the same request changes nothing.
+      if (sameList(targetOf(current), target)) return null;
+      throw new ControllerError(
+        ErrorCode.REASSIGNMENT_IN_PROGRESS,
+        `"${name}"-${partition} is already moving to [${
+          targetOf(current).join(", ")
+        }]: cancel that first`,
+      );
+    }
+    const adding = target.filter((r) => !current.replicas.includes(r));
+    const removing = current.replicas.filter((r) => !target.includes(r));
+    return () => ({
+      topic: this.#updatePartition(topic, partition, (p) => ({
+        ...p,
+        // A mere reordering needs no membership change: it is done at once.
+        replicas: [...target, ...removing],
+        addingReplicas: adding,
+        removingReplicas: removing,
+        preferredLeader: target[0]!,
+      })),
+    });
+  }
+
+  #planCompleteReassignment(
+    command: Extract<Command, { type: "completeReassignment" }>,
+  ): Commit | null {
+    const { groupId, replicas } = command;
+    const found = this.partitionByGroup(groupId);
+    if (found === undefined) {
+      throw new TopicError(
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        `Raft group ${groupId} is not a partition's group: its topic may have been deleted`,
+      );
+    }
+    const { topic, assignment } = found;
+    const where = `"${topic.name}"-${assignment.partition}`;
+    if (!isMoving(assignment)) {
+      // A repeated completion (the leader retrying after a lost answer).
+      if (sameList(assignment.replicas, replicas)) return null;
+      throw new ControllerError(
+        ErrorCode.NO_REASSIGNMENT_IN_PROGRESS,
+        `${where} has no reassignment to complete`,
+      );
+    }
+    const target = targetOf(assignment);
+    if (!sameList(target, replicas)) {
+      // The move was cancelled or replaced since the leader looked.
+      throw new ControllerError(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `Completion of ${where} with [${
+          replicas.join(", ")
+        }] is stale: its target is [${target.join(", ")}]`,
+      );
+    }
+    return () => ({
+      topic: this.#updatePartition(topic, assignment.partition, (p) => ({
+        ...p,
+        replicas: target,
+        addingReplicas: [],
+        removingReplicas: [],
+        leader: target.includes(p.leader) ? p.leader : UNKNOWN,
+      })),
+    });
+  }
+
+  /** Refuses a replica list Kafka would answer INVALID_REPLICA_ASSIGNMENT. */
+  #checkReplicaList(replicas: readonly number[], where: string): void {
     const bad = (why: string): never => {
       throw new ControllerError(
         ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-        `Replicas [${
-          replicas.join(", ")
-        }] for "${name}"-${partition} are invalid: ${why}`,
+        `Replicas [${replicas.join(", ")}] for ${where} are invalid: ${why}`,
       );
     };
     if (replicas.length === 0) bad("the list is empty");
@@ -485,16 +596,6 @@ export class ControllerState implements StateMachine {
       if (broker === undefined) bad(`broker ${id} is not registered`);
       if (broker?.status === "fenced") bad(`broker ${id} has unregistered`);
     }
-    return () => {
-      const updated = this.#updatePartition(topic, partition, (p) => ({
-        ...p,
-        replicas,
-        preferredLeader: replicas[0]!,
-        // A leader that stays a replica still leads: its group keeps running.
-        leader: replicas.includes(p.leader) ? p.leader : UNKNOWN,
-      }));
-      return { topic: updated };
-    };
   }
 
   #planAllocateProducerIds(count: number): Commit {
@@ -641,6 +742,8 @@ export class ControllerState implements StateMachine {
     return replicaLists.map((replicas, i) => ({
       partition: firstPartition + i,
       replicas,
+      addingReplicas: [],
+      removingReplicas: [],
       groupId: this.#nextGroupId++,
       preferredLeader: replicas[0]!,
       leader: UNKNOWN,
@@ -726,6 +829,7 @@ export class ControllerState implements StateMachine {
           partition: p.partition,
           groupId: p.groupId,
           replicas: p.replicas,
+          moving: isMoving(p),
         }))
     );
   }
@@ -834,7 +938,12 @@ function freezeTopic(topic: TopicState): TopicState {
     configs: Object.freeze({ ...topic.configs }),
     partitions: Object.freeze(
       topic.partitions.map((p) =>
-        Object.freeze({ ...p, replicas: Object.freeze([...p.replicas]) })
+        Object.freeze({
+          ...p,
+          replicas: Object.freeze([...p.replicas]),
+          addingReplicas: Object.freeze([...p.addingReplicas]),
+          removingReplicas: Object.freeze([...p.removingReplicas]),
+        })
       ),
     ),
   });
@@ -850,6 +959,20 @@ function isStale(
 ): boolean {
   return report.term < recorded.term ||
     (report.term === recorded.term && report.leader === recorded.leader);
+}
+
+/** True while a reassignment of the partition runs. */
+export function isMoving(p: PartitionAssignment): boolean {
+  return p.addingReplicas.length > 0 || p.removingReplicas.length > 0;
+}
+
+/** Where a partition's replicas are headed: `replicas` once no move runs. */
+export function targetOf(p: PartitionAssignment): readonly number[] {
+  return p.replicas.filter((r) => !p.removingReplicas.includes(r));
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 function compare(a: string, b: string): number {

@@ -334,45 +334,141 @@ Deno.test("ControllerState.createPartitions appends numbered partitions with the
   );
 });
 
-Deno.test("ControllerState.reassignPartition replaces replicas and the preferred leader", () => {
+function reassign(
+  partition: number,
+  replicas: number[] | null,
+): Command {
+  return { type: "reassignPartition", name: "t", partition, replicas };
+}
+
+function complete(groupId: number, replicas: number[]): Command {
+  return { type: "completeReassignment", groupId, replicas };
+}
+
+Deno.test("ControllerState.reassignPartition hosts the union and records what it adds and removes", () => {
+  const state = cluster(4);
+  run(state, createTopic("t", { partitions: 2, replicationFactor: 3 }));
+  const before = state.topic("t")!.partitions[1]!;
+  const target = [4, ...before.replicas.filter((r) => r !== 4).slice(1)];
+  const removed = before.replicas.filter((r) => !target.includes(r));
+  const result = accepted(run(state, reassign(1, target))[0]);
+  assert.deepEqual(result.topic!.partitions[1], {
+    ...before,
+    replicas: [...target, ...removed],
+    addingReplicas: target.filter((r) => !before.replicas.includes(r)),
+    removingReplicas: removed,
+    preferredLeader: 4,
+  });
+  // Every broker of the union hosts the group, told that it moves.
+  for (const id of [...target, ...removed]) {
+    const hosted = state.partitionsOf(id).find((h) => h.partition === 1);
+    assert.equal(hosted?.moving, true);
+  }
+});
+
+Deno.test("ControllerState.reassignPartition applies a reordering at once", () => {
+  const state = cluster(3);
+  run(state, createTopic("t", { partitions: 1, replicationFactor: 3 }));
+  const before = state.topic("t")!.partitions[0]!;
+  const reordered = [...before.replicas].reverse();
+  accepted(run(state, reassign(0, reordered))[0]);
+  assert.deepEqual(state.topic("t")!.partitions[0], {
+    ...before,
+    replicas: reordered,
+    preferredLeader: reordered[0],
+  });
+});
+
+Deno.test("ControllerState.reassignPartition refuses bad replica lists and unknown partitions, changing nothing", () => {
   const state = cluster(3);
   run(state, createTopic("t", { partitions: 2, replicationFactor: 1 }));
-  const groupId = state.topic("t")!.partitions[1]!.groupId;
-  const result = accepted(
-    run(state, {
-      type: "reassignPartition",
-      name: "t",
-      partition: 1,
-      replicas: [3, 1],
-    })[0],
-  );
-  assert.deepEqual(result.topic!.partitions[1], {
-    partition: 1,
-    replicas: [3, 1],
-    groupId,
-    preferredLeader: 3,
-    leader: -1,
-    leaderEpoch: -1,
-  });
+  run(state, register(5), { type: "unregisterBroker", nodeId: 5 });
+  const snapshot = state.snapshot();
   const bad: [Command, number][] = [
+    [reassign(2, [1]), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
+    [reassign(-1, [1]), ErrorCode.UNKNOWN_TOPIC_OR_PARTITION],
     [
-      { type: "reassignPartition", name: "t", partition: 2, replicas: [1] },
+      { type: "reassignPartition", name: "nope", partition: 0, replicas: [1] },
       ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
     ],
-    [
-      { type: "reassignPartition", name: "t", partition: 0, replicas: [] },
-      ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-    ],
-    [
-      { type: "reassignPartition", name: "t", partition: 0, replicas: [1, 1] },
-      ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-    ],
-    [
-      { type: "reassignPartition", name: "t", partition: 0, replicas: [7] },
-      ErrorCode.INVALID_REPLICA_ASSIGNMENT,
-    ],
+    [reassign(0, []), ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+    [reassign(0, [1, 1]), ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+    [reassign(0, [7]), ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+    [reassign(0, [2, 5]), ErrorCode.INVALID_REPLICA_ASSIGNMENT],
+    [reassign(0, null), ErrorCode.NO_REASSIGNMENT_IN_PROGRESS],
   ];
   for (const [command, code] of bad) rejected(run(state, command)[0], code);
+  assert.deepEqual(state.snapshot(), snapshot);
+});
+
+Deno.test("ControllerState.reassignPartition accepts a repeat of the running move and refuses another", () => {
+  const state = cluster(4);
+  run(state, createTopic("t", { partitions: 1, replicationFactor: 2 }));
+  const { replicas } = state.topic("t")!.partitions[0]!;
+  const spare = [1, 2, 3, 4].filter((r) => !replicas.includes(r));
+  accepted(run(state, reassign(0, [spare[0]!, replicas[0]!]))[0]);
+  const version = state.metadataVersion;
+  accepted(run(state, reassign(0, [spare[0]!, replicas[0]!]))[0]);
+  assert.equal(state.metadataVersion, version);
+  rejected(
+    run(state, reassign(0, [spare[1]!, replicas[0]!]))[0],
+    ErrorCode.REASSIGNMENT_IN_PROGRESS,
+  );
+});
+
+Deno.test("ControllerState.completeReassignment narrows to the target once, then repeats are no-ops", () => {
+  const state = cluster(4);
+  run(state, createTopic("t", { partitions: 1, replicationFactor: 3 }));
+  const { groupId, replicas } = state.topic("t")!.partitions[0]!;
+  const spare = [1, 2, 3, 4].find((r) => !replicas.includes(r))!;
+  const target = [spare, replicas[1]!, replicas[2]!];
+  run(state, reassign(0, target), leaderChanged(groupId, replicas[0]!, 2));
+  accepted(run(state, complete(groupId, target))[0]);
+  const after = state.topic("t")!.partitions[0]!;
+  assert.deepEqual(after.replicas, target);
+  assert.deepEqual(after.addingReplicas, []);
+  assert.deepEqual(after.removingReplicas, []);
+  // The old leader left the replicas: no leader until the group reports one.
+  assert.deepEqual(leaderOf(state, groupId), { leader: -1, term: 2 });
+  assert.deepEqual(state.partitionsOf(replicas[0]!), []);
+  const version = state.metadataVersion;
+  accepted(run(state, complete(groupId, target))[0]);
+  assert.equal(state.metadataVersion, version);
+});
+
+Deno.test("ControllerState.completeReassignment refuses a stale completion", () => {
+  const state = cluster(4);
+  run(state, createTopic("t", { partitions: 1, replicationFactor: 3 }));
+  const { groupId, replicas } = state.topic("t")!.partitions[0]!;
+  const spare = [1, 2, 3, 4].find((r) => !replicas.includes(r))!;
+  const target = [spare, replicas[1]!, replicas[2]!];
+  rejected(
+    run(state, complete(groupId, target))[0],
+    ErrorCode.NO_REASSIGNMENT_IN_PROGRESS,
+  );
+  run(state, reassign(0, target));
+  // Cancelled while the leader worked: its completion names the old target.
+  accepted(run(state, reassign(0, null))[0]);
+  const cancelled = state.topic("t")!.partitions[0]!;
+  // Kafka's order: what stays, what the move would have removed, then
+  // what it added (now being removed again).
+  const original = [replicas[1]!, replicas[2]!, replicas[0]!];
+  assert.deepEqual(cancelled.replicas, [...original, spare]);
+  assert.deepEqual(cancelled.addingReplicas, []);
+  assert.deepEqual(cancelled.removingReplicas, [spare]);
+  assert.equal(cancelled.preferredLeader, original[0]);
+  const snapshot = state.snapshot();
+  rejected(
+    run(state, complete(groupId, target))[0],
+    ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+  );
+  rejected(
+    run(state, complete(999, [...replicas]))[0],
+    ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  );
+  assert.deepEqual(state.snapshot(), snapshot);
+  accepted(run(state, complete(groupId, original))[0]);
+  assert.deepEqual(state.topic("t")!.partitions[0]!.replicas, original);
 });
 
 function leaderChanged(
@@ -471,20 +567,14 @@ Deno.test("ControllerState.leaderChanged for group 0 tracks the controller leade
   assert.deepEqual(state.controllerLeader(), { leader: 1, term: 3 });
 });
 
-Deno.test("ControllerState.reassignPartition clears the leader only when it stops being a replica", () => {
+Deno.test("ControllerState keeps a leader the move removes until the move completes", () => {
   const state = cluster(3);
   run(state, createTopic("t", { partitions: 1, replicationFactor: 2 }));
   const groupId = state.topic("t")!.partitions[0]!.groupId;
-  const reassign = (replicas: number[]): Command => ({
-    type: "reassignPartition",
-    name: "t",
-    partition: 0,
-    replicas,
-  });
-  run(state, reassign([1, 2]), leaderChanged(groupId, 2, 4));
-  accepted(run(state, reassign([3, 2]))[0]);
+  run(state, reassign(0, [1, 2]), leaderChanged(groupId, 2, 4));
+  accepted(run(state, reassign(0, [3, 1]))[0]);
   assert.deepEqual(leaderOf(state, groupId), { leader: 2, term: 4 });
-  accepted(run(state, reassign([3, 1]))[0]);
+  accepted(run(state, complete(groupId, [3, 1]))[0]);
   assert.deepEqual(leaderOf(state, groupId), { leader: -1, term: 4 });
   // The epoch stays, so the removed leader's late report is still ignored.
   accepted(run(state, leaderChanged(groupId, 2, 3))[0]);
@@ -732,12 +822,12 @@ Deno.test("ControllerState.restore(snapshot()) reproduces the state and continue
 Deno.test("ControllerState.restore refuses a malformed snapshot", () => {
   const state = new ControllerState();
   const bytes = cluster(1).snapshot();
-  bytes[0] = 2;
+  bytes[0] = 1;
   assert.throws(() => state.restore(bytes), { name: "ControllerDecodeError" });
   assert.throws(
     () =>
       state.restore(
-        new Uint8Array([1, ...new TextEncoder().encode('{"clusterId":null}')]),
+        new Uint8Array([2, ...new TextEncoder().encode('{"clusterId":null}')]),
       ),
     /Field "snapshot.metadataVersion"/,
   );

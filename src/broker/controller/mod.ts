@@ -31,9 +31,11 @@ export {
   type ControllerLeader,
   ControllerState,
   type HostedPartition,
+  isMoving,
   type LeaderMove,
   type PartitionAssignment,
   PRODUCER_ID_BLOCK_MAX,
+  targetOf,
   type TopicState,
 } from "./controller_state.ts";
 export { ControllerDecodeError } from "./shape.ts";

@@ -37,6 +37,44 @@ export type Leading =
 
 export type WriteOutcome = AppendOutcome | { ok: false; errorCode: number };
 
+/** A partition whose replicas are moving (Kafka's ongoing reassignment). */
+export interface Reassignment {
+  readonly topic: string;
+  readonly partition: number;
+  /** Every broker hosting the partition while it moves. */
+  readonly replicas: readonly number[];
+  readonly addingReplicas: readonly number[];
+  readonly removingReplicas: readonly number[];
+}
+
+/** The outcome of one partition's entry in an admin request. */
+export interface PartitionOutcome {
+  readonly errorCode: number;
+  readonly errorMessage: string | null;
+}
+
+/** How far each replica's log has come, as the partition's leader knows it. */
+export interface QuorumView {
+  readonly leaderId: number;
+  readonly leaderEpoch: number;
+  /**
+   * Positions are Raft log indexes in a cluster (a single broker, with no
+   * Raft log, gives its log end offset): commit is what is replicated to a
+   * quorum, last what the leader's log holds.
+   */
+  readonly commitIndex: number;
+  readonly lastIndex: number;
+  readonly voters: readonly ReplicaPosition[];
+  /** Learners: replicas still catching up before they may vote. */
+  readonly observers: readonly ReplicaPosition[];
+}
+
+export interface ReplicaPosition {
+  readonly replicaId: number;
+  /** The highest index known to be in the replica's log. */
+  readonly matchIndex: number;
+}
+
 /**
  * Where topics live and who leads their partitions: one broker on its own,
  * or a replicated cluster run by a controller Raft group. Handlers go
@@ -66,6 +104,33 @@ export interface ClusterView {
   checkTopic(spec: TopicSpec): void;
   createTopic(spec: TopicSpec): Promise<TopicInfo>;
   deleteTopic(name: string): Promise<TopicInfo>;
+  /**
+   * Starts moving a partition to `replicas` (the first becomes its
+   * preferred leader), or cancels its move with null; resolves once the
+   * controller accepted or refused, long before the move is done.
+   */
+  reassign(
+    topic: string,
+    partition: number,
+    replicas: readonly number[] | null,
+  ): Promise<PartitionOutcome>;
+  /**
+   * Waits (up to `timeoutMs`) until the partition's preferred replica leads
+   * it: ELECTION_NOT_NEEDED if it already does. Leader balancing makes the
+   * move; this only waits for it.
+   */
+  electPreferred(
+    topic: string,
+    partition: number,
+    timeoutMs: number,
+  ): Promise<PartitionOutcome>;
+  /** The moves running now, by topic then partition. */
+  reassignments(): Reassignment[];
+  /** The replicas' positions if this broker leads the partition, else the error to answer. */
+  quorum(
+    topic: string,
+    partition: number,
+  ): QuorumView | { errorCode: number; leaderId: number };
 }
 
 export interface TopicDefaults {

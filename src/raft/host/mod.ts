@@ -11,6 +11,7 @@ export {
   RaftHost,
   type RaftHostLogger,
   type RaftHostOptions,
+  type ReplicationStatus,
   type StartGroupOptions,
 } from "./raft_host.ts";
 export type { LeaderChange, StateMachine } from "./state_machine.ts";

@@ -66,6 +66,14 @@ export interface StartGroupOptions {
   join?: boolean;
 }
 
+/** What a group's leader knows of its followers' logs. */
+export interface ReplicationStatus {
+  lastIndex: number;
+  commitIndex: number;
+  /** Highest index known to be in each member's log, by node id. */
+  matchIndexes: ReadonlyMap<NodeId, number>;
+}
+
 export interface ProposeResult {
   index: number;
   /** What StateMachine.apply returned for this entry. */
@@ -104,6 +112,8 @@ interface Group {
   leader: NodeId;
   term: number;
   applied: number;
+  /** A membership change was applied while the log starts at the founding. */
+  foundingOnly: boolean;
   /** Not ticking: woken by any message, proposal, or a silent leader. */
   quiesced: boolean;
   idleTicks: number;
@@ -291,6 +301,7 @@ export class RaftHost {
       leader: 0,
       term: storage.initialState().hardState.term,
       applied: snap.meta.index,
+      foundingOnly: false,
       quiesced: false,
       idleTicks: 0,
       queued: [],
@@ -445,7 +456,22 @@ export class RaftHost {
     return this.#groups.get(groupId)?.leader ?? 0;
   }
 
-  /** Subscribes to leadership changes; returns the unsubscribe function. */
+  /**
+   * On the group's leader: its last log index, commit index, and the match
+   * index of every member (this node's own included); undefined elsewhere.
+   */
+  replication(groupId: number): ReplicationStatus | undefined {
+    const status = this.#groups.get(groupId)?.node.status();
+    if (status === undefined || status.progress === null) return undefined;
+    return {
+      lastIndex: status.lastIndex,
+      commitIndex: status.hardState.commit,
+      matchIndexes: new Map(
+        [...status.progress].map(([id, pr]) => [id, pr.match]),
+      ),
+    };
+  }
+
   /** A running group's current voters and learners. */
   membership(groupId: number): ConfState | undefined {
     const g = this.#groups.get(groupId);
@@ -455,6 +481,7 @@ export class RaftHost {
     };
   }
 
+  /** Subscribes to leadership changes; returns the unsubscribe function. */
   onLeaderChange(cb: (e: LeaderChange) => void): () => void {
     this.#leaderListeners.add(cb);
     return () => this.#leaderListeners.delete(cb);
@@ -656,6 +683,7 @@ export class RaftHost {
       if (g.storage.inMemBytes > this.#options.maxInMemLogBytes) {
         this.#compact(g);
       }
+      if (g.foundingOnly) g.foundingOnly = !this.#snapshotPastFounding(g);
     }
     for (const { g, to, outcome } of reports) {
       if (this.#groups.get(g.id) !== g) continue;
@@ -697,6 +725,18 @@ export class RaftHost {
       return;
     }
     for (const p of queued) {
+      if (
+        p.conf !== null && isNewMember(g, p.conf) &&
+        !this.#snapshotPastFounding(g)
+      ) {
+        p.reject(
+          new ProposalDroppedError(
+            `Cannot add node ${p.conf.nodeId} to group ${g.id} yet: its state machine cannot be snapshotted now`,
+            { leaderHint: this.nodeId },
+          ),
+        );
+        continue;
+      }
       let index: number;
       try {
         index = p.conf === null
@@ -712,6 +752,22 @@ export class RaftHost {
         reject: p.reject,
       });
     }
+  }
+
+  /**
+   * A group's founding membership is recorded only in its first snapshot
+   * (index 0), never in a log entry: a node added later that replayed the
+   * log from index 1 would see only the changes after the founding, and
+   * could even count itself the sole voter. So the leader snapshots before
+   * it adds the first new member, and every member snapshots after it
+   * applied a membership change (so whoever leads next has one too): a new
+   * member then starts from a snapshot that carries the whole
+   * configuration. Returns false while the state machine cannot snapshot.
+   */
+  #snapshotPastFounding(g: Group): boolean {
+    if (g.storage.snapshot().meta.index > 0) return true;
+    this.#compact(g);
+    return g.storage.snapshot().meta.index > 0;
   }
 
   #tickAll(nowMs: number, dirty: Set<Group>): void {
@@ -840,6 +896,7 @@ export class RaftHost {
       if (e.type === EntryType.ConfChange) {
         flush();
         g.confState = g.node.applyConfChange(decodeConfChange(e.data));
+        g.foundingOnly = g.storage.snapshot().meta.index === 0;
         this.#settle(g, e, undefined);
       } else if (e.data.length > 0) {
         batch.push(e);
@@ -879,6 +936,9 @@ export class RaftHost {
 
   #compact(g: Group): void {
     if (g.applied < g.storage.firstIndex()) return;
+    // Compacting behind a snapshot that overstates the state would lose
+    // the entries that the state still needs.
+    if (g.sm.snapshotReady?.() === false) return;
     g.storage.compact(g.applied, {
       confState: g.confState,
       data: g.sm.snapshot(),
@@ -896,6 +956,12 @@ export class RaftHost {
     }
     g.reads.clear();
   }
+}
+
+function isNewMember(g: Group, cc: ConfChange): boolean {
+  return cc.type !== "removeVoter" &&
+    !g.confState.voters.includes(cc.nodeId) &&
+    !g.confState.learners.includes(cc.nodeId);
 }
 
 function contextKey(context: Uint8Array): string {

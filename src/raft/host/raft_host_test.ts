@@ -238,6 +238,111 @@ Deno.test("RaftHost catches up a lagging replica by snapshot once the log was co
   }
 });
 
+/** A ListMachine that refuses snapshots while `ready` is false. */
+class GatedMachine extends ListMachine {
+  ready = false;
+  snapshots = 0;
+  override snapshot(): Uint8Array {
+    this.snapshots++;
+    return super.snapshot();
+  }
+  snapshotReady(): boolean {
+    return this.ready;
+  }
+}
+
+Deno.test("RaftHost keeps the log of a group whose state machine is not ready to snapshot", async () => {
+  const c = cluster([1, 2]);
+  const net = new MemoryNetwork();
+  const gated = new GatedMachine();
+  for (const id of [1, 2]) {
+    const h = new RaftHost({
+      ...c.options(id, net.transport(id)),
+      maxInMemLogBytes: 2048,
+    });
+    await h.start();
+    c.hosts.set(id, h);
+    h.startGroup(4, {
+      voters: [1, 2],
+      stateMachine: id === 1 ? gated : new ListMachine(),
+    });
+  }
+  try {
+    const host = c.hosts.get(1)!;
+    await until("leader", () => agreedLeader(c.hosts.values(), 4) !== 0);
+    if (host.leaderOf(4) !== 1) {
+      c.hosts.get(2)!.transferLeader(4, 1);
+      await until("host 1 leads", () => host.leaderOf(4) === 1);
+    }
+    const payload = "p".repeat(200);
+    for (let i = 0; i < 30; i++) {
+      await host.propose(4, enc.encode(`${i}${payload}`));
+    }
+    assert.equal(gated.snapshots, 0);
+    const status = host.replication(4)!;
+    assert.equal(status.matchIndexes.get(1), status.lastIndex);
+    await until(
+      "follower matched",
+      () => host.replication(4)?.matchIndexes.get(2) === status.lastIndex,
+    );
+    assert.equal(c.hosts.get(2)!.replication(4), undefined);
+    gated.ready = true;
+    await host.propose(4, enc.encode("last"));
+    assert.equal(gated.snapshots, 1);
+  } finally {
+    await stopAll(c);
+  }
+});
+
+Deno.test("RaftHost gives a node added to a never-compacted group the founding membership, from whichever member leads", async () => {
+  const ids = [1, 2, 3];
+  const c = cluster(ids);
+  const net = new MemoryNetwork();
+  for (const id of ids) {
+    const h = new RaftHost(c.options(id, net.transport(id)));
+    await h.start();
+    c.hosts.set(id, h);
+    if (id !== 3) {
+      h.startGroup(6, { voters: [1, 2], stateMachine: new ListMachine() });
+    }
+  }
+  try {
+    const founders = [c.hosts.get(1)!, c.hosts.get(2)!];
+    await until("leader", () => agreedLeader(founders, 6) !== 0);
+    const first = agreedLeader(founders, 6);
+    const leader = c.hosts.get(first)!;
+    await leader.propose(6, enc.encode("before"));
+    await leader.changeMembership(6, { type: "addLearner", nodeId: 3 });
+    // The other founder, which only applied the change, leads when node 3
+    // shows up.
+    const second = first === 1 ? 2 : 1;
+    await until(
+      "the other founder applied the change",
+      () => c.hosts.get(second)!.membership(6)?.learners.length === 1,
+    );
+    leader.transferLeader(6, second);
+    await until("leadership moved", () => agreedLeader(founders, 6) === second);
+    c.hosts.get(3)!.startGroup(6, {
+      voters: [],
+      stateMachine: new ListMachine(),
+      join: true,
+    });
+    const next = c.hosts.get(second)!;
+    await next.changeMembership(6, { type: "addVoter", nodeId: 3 });
+    await next.propose(6, enc.encode("after"));
+    await until(
+      "node 3 applied the change",
+      () => c.hosts.get(3)!.membership(6)?.voters.length === 3,
+    );
+    assert.deepEqual(c.hosts.get(3)!.membership(6), {
+      voters: [1, 2, 3],
+      learners: [],
+    });
+  } finally {
+    await stopAll(c);
+  }
+});
+
 Deno.test("RaftHost quiesces an idle group and wakes it when the leader's host goes silent", async () => {
   const ids = [1, 2, 3];
   const c = cluster(ids);

@@ -13,6 +13,12 @@ export interface StateMachine {
   apply(entries: Entry[]): void | unknown[];
   /** Serialises the state at the last applied entry (the host compacts the log behind it). */
   snapshot(): Uint8Array;
+  /**
+   * False while a snapshot would claim more than the state holds (data it
+   * names is still being copied in): the host then keeps the log and asks
+   * again later. Absent means always ready.
+   */
+  snapshotReady?(): boolean;
   /** Replaces the state by a snapshot (from this host's WAL or from the leader). */
   restore(data: Uint8Array): void;
 }

@@ -1,0 +1,82 @@
+/**
+ * Goal: a replica restored from a snapshot that names offsets its log lacks
+ * refuses to be snapshotted until it has copied them, so that a snapshot
+ * never claims data the replica does not hold. Method: two real partition
+ * logs in temp dirs; one applies entries and snapshots, the other restores
+ * that snapshot, applies a later entry behind the gap, then fills it.
+ */
+import assert from "node:assert/strict";
+import { EntryType } from "../../raft/mod.ts";
+import { buildRecordBatch } from "../../protocol/mod.ts";
+import { Flusher } from "../../storage/mod.ts";
+import { PartitionManager } from "../partitions.ts";
+import { encodeProduceEntry, PartitionStateMachine } from "./partition_sm.ts";
+
+function manager(dir: string): PartitionManager {
+  return new PartitionManager({
+    dataDir: dir,
+    flusher: new Flusher(),
+    visibleOnAppend: true,
+    defaults: {
+      segmentBytes: 1 << 20,
+      segmentMs: 3_600_000,
+      retentionMs: -1,
+      retentionBytes: -1,
+      indexIntervalBytes: 4096,
+      maxMessageBytes: 1 << 20,
+    },
+  });
+}
+
+function batch(value: string): Uint8Array {
+  return buildRecordBatch([{ value: new TextEncoder().encode(value) }]);
+}
+
+function produceEntry(index: number, value: string) {
+  return {
+    term: 1,
+    index,
+    type: EntryType.Normal,
+    data: encodeProduceEntry(batch(value)),
+  };
+}
+
+Deno.test("PartitionStateMachine refuses snapshots while a restored gap is open", () => {
+  const dirs = [Deno.makeTempDirSync(), Deno.makeTempDirSync()];
+  try {
+    const [leaderManager, replicaManager] = dirs.map(manager);
+    const open = (
+      m: PartitionManager,
+      onGap: (from: bigint, to: bigint) => void = () => {},
+    ) =>
+      new PartitionStateMachine(
+        m.openPartition({ name: "t", configs: {} }, 0),
+        { manager: m, onGap },
+      );
+    const leader = open(leaderManager!);
+    leader.apply([1, 2, 3].map((i) => produceEntry(i, `v${i}`)));
+    assert.equal(leader.snapshotReady(), true);
+    const snapshot = leader.snapshot();
+
+    const gaps: [bigint, bigint][] = [];
+    const replica = open(replicaManager!, (from, to) => gaps.push([from, to]));
+    replica.restore(snapshot);
+    assert.deepEqual(gaps, [[0n, 3n]]);
+    assert.equal(replica.snapshotReady(), false);
+    // An entry committed after the snapshot waits behind the gap.
+    replica.apply([produceEntry(4, "v4")]);
+    assert.equal(replica.snapshotReady(), false);
+    assert.equal(replica.partition.log.logEndOffset, 0n);
+
+    const copied = new Uint8Array([
+      ...batch("v1"),
+      ...batch("v2"),
+      ...batch("v3"),
+    ]);
+    assert.equal(replica.fillGap(copied), true);
+    assert.equal(replica.snapshotReady(), true);
+    assert.equal(replica.partition.log.logEndOffset, 4n);
+  } finally {
+    for (const d of dirs) Deno.removeSync(d, { recursive: true });
+  }
+});

@@ -5,7 +5,7 @@ import { KafkaClient } from "../src/client/mod.ts";
 import { buildRecordBatch, decodeRecordBatches } from "../src/protocol/mod.ts";
 import {
   assertAckedInOrder,
-  assertSameLogs,
+  assertSameLogsSoon,
   Cluster,
   kcatConsume,
   SequentialProducer,
@@ -17,7 +17,6 @@ const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
   () => false,
 );
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const encoder = new TextEncoder();
 
 Deno.test({
@@ -66,10 +65,7 @@ Deno.test({
       assertAckedInOrder(values, producer);
 
       await client.close();
-      // Let the followers apply the last commit before they stop.
-      await sleep(500);
-      await cluster.stopAll();
-      await assertSameLogs(cluster, topic, 0);
+      await assertSameLogsSoon(cluster, topic, { partitions: [0] });
     } finally {
       await client.close();
       await cluster.destroy();

@@ -276,6 +276,28 @@ export async function assertSameLogs(
   }
 }
 
+/**
+ * Waits until the replicas' segment files are identical while they run (a
+ * follower applies the last entry only once it hears that it committed),
+ * then stops every broker and compares them again.
+ */
+export async function assertSameLogsSoon(
+  cluster: Cluster,
+  topic: string,
+  opts: { partitions: readonly number[]; nodeIds?: readonly number[] },
+): Promise<void> {
+  for (const p of opts.partitions) {
+    await waitFor(
+      `identical replica logs of ${topic}-${p}`,
+      () => assertSameLogs(cluster, topic, p, opts.nodeIds).then(() => true),
+    );
+  }
+  await cluster.stopAll();
+  for (const p of opts.partitions) {
+    await assertSameLogs(cluster, topic, p, opts.nodeIds);
+  }
+}
+
 const RETRY_PAUSE_MS = 20;
 /** A value still unacknowledged after this long means the cluster is stuck. */
 const GIVE_UP_MS = 30_000;

@@ -75,7 +75,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "Cluster elects a new controller after the controller's broker is killed, and a topic created then works",
+    "Cluster elects a new controller after the controller's broker is killed, fails the dead broker because its port refuses connections, and a topic created then works",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -87,8 +87,9 @@ Deno.test({
       await client.close();
       await cluster.kill9(controller);
       client = await cluster.client();
-      // The controller marks the dead broker failed after missing its
-      // heartbeats; new placements then use the live brokers only.
+      // The new controller marks the dead broker failed once it missed a
+      // heartbeat and its port refuses connections (well before a whole
+      // session of silence); new placements then use the live brokers only.
       const md = await waitFor(
         "a new controller and 2 live brokers",
         async () => {
@@ -101,6 +102,12 @@ Deno.test({
         { timeoutMs: 20_000 },
       );
       assert.ok(!md.brokers.some((b) => b.nodeId === controller));
+      assert.match(
+        cluster.logs(md.controllerId),
+        new RegExp(
+          `broker ${controller} missed a heartbeat and its Kafka port refuses connections: failed`,
+        ),
+      );
 
       await client.createTopic("after", {
         partitions: 2,

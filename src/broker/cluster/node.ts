@@ -35,6 +35,7 @@ import {
   encodeProduceEntry,
   PartitionStateMachine,
 } from "./partition_sm.ts";
+import { refusesConnections } from "./liveness.ts";
 import { fetchFromReplica } from "./replica_fetch.ts";
 import { Rpc } from "./rpc.ts";
 
@@ -117,6 +118,8 @@ export class ClusterNode {
     (topic: string, partition: number, leading: boolean) => void
   >();
   #reconcileQueued = false;
+  /** Brokers whose Kafka port is being tried by #detectFailures. */
+  readonly #probing = new Set<number>();
   /** Groups whose reassignment step is in flight: one at a time each. */
   readonly #stepping = new Set<number>();
   #discovered: ReadonlyMap<number, Address>;
@@ -555,20 +558,43 @@ export class ClusterNode {
     });
   }
 
-  /** On the controller's leader: brokers silent for too long are failed. */
+  /**
+   * On the controller's leader: brokers silent for a whole session are
+   * failed, and so, sooner, are brokers that missed a heartbeat and whose
+   * Kafka port refuses connections (the process is gone): clients then
+   * stop being sent to them seconds earlier.
+   */
   #detectFailures(): void {
     if (this.#host.leaderOf(CONTROLLER_GROUP) !== this.nodeId) return;
-    const sessionMs = HEARTBEAT_MS * 6;
     const now = Date.now();
     for (const b of this.#controller.brokers()) {
       if (b.status !== "online" || b.nodeId === this.nodeId) continue;
-      if (now - b.lastSeenMs > sessionMs) {
-        this.#opts.log(`broker ${b.nodeId} missed its heartbeats: failed`);
-        this.propose({ type: "markBrokerFailed", nodeId: b.nodeId }).catch(
-          () => {},
-        );
+      const silentMs = now - b.lastSeenMs;
+      if (silentMs > HEARTBEAT_MS * 6) {
+        this.#markFailed(b.nodeId, "missed its heartbeats");
+      } else if (silentMs > HEARTBEAT_MS * 2 && !this.#probing.has(b.nodeId)) {
+        this.#probing.add(b.nodeId);
+        refusesConnections({ host: b.kafkaHost, port: b.kafkaPort }, {
+          timeoutMs: HEARTBEAT_MS,
+        }).then((refused) => {
+          const still = this.#controller.brokers().find((x) =>
+            x.nodeId === b.nodeId
+          );
+          if (refused && still?.lastSeenMs === b.lastSeenMs) {
+            this.#markFailed(
+              b.nodeId,
+              "missed a heartbeat and its Kafka port refuses connections",
+            );
+          }
+        }).finally(() => this.#probing.delete(b.nodeId));
       }
     }
+  }
+
+  #markFailed(nodeId: number, why: string): void {
+    if (this.#stopped) return;
+    this.#opts.log(`broker ${nodeId} ${why}: failed`);
+    this.propose({ type: "markBrokerFailed", nodeId }).catch(() => {});
   }
 
   /** Tells the controller about groups this node leads that it has wrong. */

@@ -225,7 +225,7 @@ export class PartitionManager {
   append(
     p: Partition,
     records: Uint8Array,
-    opts: { leaderEpoch?: number } = {},
+    opts: { leaderEpoch?: number; crcChecked?: boolean } = {},
   ): AppendOutcome {
     if (records.length > p.maxMessageBytes) {
       return {
@@ -237,7 +237,7 @@ export class PartitionManager {
     }
     let headers: BatchHeader[];
     try {
-      headers = validateRecordSet(records);
+      headers = validateRecordSet(records, opts);
     } catch (err) {
       if (err instanceof InvalidBatchError) return { ok: false, error: err };
       throw err;

@@ -170,6 +170,23 @@ Deno.test("decodeRecordBatches rejects a batch whose CRC does not match", () => 
   );
 });
 
+Deno.test("validateRecordSet refuses a bad CRC unless told the bytes were checked before", () => {
+  const values = [bytes("a"), bytes("b")];
+  const batch = buildRecordBatch(values.map((value) => ({ value })));
+  batch[batch.length - 1]! ^= 1;
+  assert.throws(
+    () => validateRecordSet(batch),
+    (e) => e instanceof InvalidBatchError && e.problem === "bad-crc",
+  );
+  const [header] = validateRecordSet(batch, { crcChecked: true });
+  assert.equal(header?.recordsCount, 2);
+  // The structure is still checked: a cut batch is refused either way.
+  assert.throws(
+    () => validateRecordSet(batch.subarray(0, 70), { crcChecked: true }),
+    (e) => e instanceof InvalidBatchError && e.problem === "bad-length",
+  );
+});
+
 Deno.test("decodeRecordBatches reads a batch built by kafkajs", async () => {
   const require = createRequire(import.meta.url);
   const base = "../../node_modules/kafkajs/src/protocol/recordBatch/";

@@ -64,11 +64,17 @@ export async function waitFor<T>(
 export class Cluster {
   readonly members: readonly ClusterMember[];
   readonly #set: readonly string[];
+  readonly #peersOf: (m: ClusterMember) => string;
   readonly #processes = new Map<number, BrokerProcess>();
 
-  private constructor(members: ClusterMember[], set: string[]) {
+  private constructor(
+    members: ClusterMember[],
+    set: string[],
+    peersOf: (m: ClusterMember) => string,
+  ) {
     this.members = members;
     this.#set = set;
+    this.#peersOf = peersOf;
   }
 
   /**
@@ -77,10 +83,17 @@ export class Cluster {
    * only the first `running` brokers start: the others are listed in every
    * broker's static peers (so they are founding controller voters that are
    * merely down) and come up later with restart(), as new brokers that
-   * hold no partitions yet.
+   * hold no partitions yet. With `founders`, only the first `founders`
+   * brokers list each other; the later ones list everyone, as a broker
+   * added to a running cluster is configured.
    */
   static async start(
-    opts: { size?: number; running?: number; set?: string[] } = {},
+    opts: {
+      size?: number;
+      running?: number;
+      founders?: number;
+      set?: string[];
+    } = {},
   ): Promise<Cluster> {
     const size = opts.size ?? 3;
     const running = opts.running ?? size;
@@ -96,13 +109,15 @@ export class Cluster {
         bootstrap: `127.0.0.1:${kafkaPort}`,
       });
     }
-    const peers = members.map((m) => `${m.nodeId}@127.0.0.1:${m.raftPort}`)
-      .join(",");
+    const peersOf = (list: ClusterMember[]) =>
+      `discovery.peers=${
+        list.map((m) => `${m.nodeId}@127.0.0.1:${m.raftPort}`).join(",")
+      }`;
+    const founders = members.slice(0, opts.founders ?? size);
     const cluster = new Cluster(members, [
       "discovery.type=static",
-      `discovery.peers=${peers}`,
       ...(opts.set ?? []),
-    ]);
+    ], (m) => peersOf(founders.includes(m) ? founders : members));
     try {
       await Promise.all(
         members.slice(0, running).map((m) => cluster.restart(m.nodeId)),
@@ -136,7 +151,12 @@ export class Cluster {
     const broker = await startBroker({
       dataDir: m.dataDir,
       port: m.kafkaPort,
-      set: [`node_id=${nodeId}`, `raft_port=${m.raftPort}`, ...this.#set],
+      set: [
+        `node_id=${nodeId}`,
+        `raft_port=${m.raftPort}`,
+        this.#peersOf(m),
+        ...this.#set,
+      ],
     });
     this.#processes.set(nodeId, broker);
   }

@@ -44,6 +44,10 @@ const RPC_CONTROLLER_COMMAND = 1;
 const RPC_JOIN = 2;
 /** Asks a replica whether its log of a group is complete (no open gap). */
 const RPC_REPLICA_COMPLETE = 3;
+/** Answers with the controller group's voters, if this broker runs it. */
+const RPC_CONTROLLER_VOTERS = 4;
+/** How long a first start asks the other brokers whether a cluster exists. */
+const PROBE_TIMEOUT_MS = 2_000;
 /** More voters only slow the controller down; Kafka's KRaft uses 3 or 5. */
 export const MAX_CONTROLLER_VOTERS = 5;
 const HEARTBEAT_MS = 1_000;
@@ -123,6 +127,12 @@ export class ClusterNode {
   /** Groups whose reassignment step is in flight: one at a time each. */
   readonly #stepping = new Set<number>();
   #discovered: ReadonlyMap<number, Address>;
+  /**
+   * Raft addresses that brokers not yet known to discovery or the
+   * controller sent with their join requests: a broker added to a static
+   * cluster is in no other list until it has registered.
+   */
+  readonly #introduced = new Map<number, Address>();
   /** The address book last given to the host, to skip identical updates. */
   #peersKey = "";
   #stopped = false;
@@ -210,9 +220,15 @@ export class ClusterNode {
         Uint8Array.of(sm !== undefined && sm.gapEnd === null ? 1 : 0),
       );
     });
-    this.#rpc.handle(RPC_JOIN, async (from) => {
+    this.#rpc.handle(RPC_JOIN, async (from, body) => {
+      this.#introduce(from, body);
       const answer = await this.#admit(from);
       return new TextEncoder().encode(JSON.stringify(answer));
+    });
+    this.#rpc.handle(RPC_CONTROLLER_VOTERS, (from, body) => {
+      this.#introduce(from, body);
+      const voters = this.#host.membership(CONTROLLER_GROUP)?.voters ?? [];
+      return Promise.resolve(new TextEncoder().encode(JSON.stringify(voters)));
     });
     if (this.#host.recoveredGroupIds().includes(CONTROLLER_GROUP)) {
       // Membership comes from the WAL: discovery is not needed to rejoin.
@@ -221,7 +237,8 @@ export class ClusterNode {
         stateMachine: controllerSm,
       });
     } else {
-      const { voters, join } = await this.#opts.founding();
+      const { voters, join } = await this.#formedVoters() ??
+        await this.#opts.founding();
       this.#host.startGroup(CONTROLLER_GROUP, {
         voters,
         stateMachine: controllerSm,
@@ -375,7 +392,7 @@ export class ClusterNode {
    * WAL, so brokers are reachable even while discovery is down.
    */
   #updatePeers(): void {
-    const peers = new Map<number, Address>();
+    const peers = new Map<number, Address>(this.#introduced);
     for (const b of this.#controller.brokers()) {
       if (b.nodeId === this.nodeId || b.raftPort === 0) continue;
       peers.set(b.nodeId, { hostname: b.raftHost, port: b.raftPort });
@@ -385,6 +402,37 @@ export class ClusterNode {
     if (key === this.#peersKey) return;
     this.#peersKey = key;
     this.#host.setPeers(peers);
+  }
+
+  /** This broker's Raft address, sent with the requests of a first start. */
+  #introduction(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.#opts.advertisedRaft));
+  }
+
+  /** Remembers the Raft address a broker sent, so it can be answered. */
+  #introduce(nodeId: number, body: Uint8Array): void {
+    let address: Address;
+    try {
+      address = JSON.parse(new TextDecoder().decode(body));
+    } catch {
+      return;
+    }
+    if (
+      typeof address?.hostname !== "string" ||
+      !Number.isInteger(address.port) || address.port < 1 ||
+      address.port > 65535
+    ) {
+      return;
+    }
+    const known = this.#introduced.get(nodeId);
+    if (known?.hostname === address.hostname && known.port === address.port) {
+      return;
+    }
+    this.#introduced.set(nodeId, {
+      hostname: address.hostname,
+      port: address.port,
+    });
+    this.#updatePeers();
   }
 
   /**
@@ -420,6 +468,58 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * On a first start, the controller's voters as a running broker knows
+   * them, if any does: a broker started after the cluster formed (say, with
+   * static peers that now list it too) joins that cluster instead of
+   * founding one of its own with a voter list the others never agreed to.
+   * A founder that starts late finds itself among the voters and takes its
+   * place. Undefined when no broker answers with a formed group.
+   */
+  async #formedVoters(): Promise<
+    { voters: number[]; join: boolean } | undefined
+  > {
+    const deadline = Date.now() + PROBE_TIMEOUT_MS;
+    const ask = async (id: number): Promise<number[]> => {
+      // Connections to the peers are still being opened at first.
+      for (;;) {
+        try {
+          return JSON.parse(
+            new TextDecoder().decode(
+              await this.#rpc.request(
+                id,
+                RPC_CONTROLLER_VOTERS,
+                this.#introduction(),
+                // Short: a reply is lost while the peer's first connection
+                // back to a broker it has just heard of is being opened.
+                {
+                  timeoutMs: Math.max(1, Math.min(200, deadline - Date.now())),
+                },
+              ),
+            ),
+          );
+        } catch (err) {
+          if (Date.now() >= deadline) throw err;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    };
+    const answers = await Promise.allSettled(
+      [...this.#discovered.keys()].filter((id) => id !== this.nodeId).map(ask),
+    );
+    for (const a of answers) {
+      if (a.status !== "fulfilled" || a.value.length === 0) continue;
+      const voters = a.value;
+      if (!voters.includes(this.nodeId)) {
+        this.#opts.log(
+          `the cluster already formed with controller voters [${voters}]: joining it`,
+        );
+      }
+      return { voters, join: !voters.includes(this.nodeId) };
+    }
+    return undefined;
+  }
+
   /** Asks the founders (or the leader they name) to add this broker. */
   async #requestJoin(founders: number[]): Promise<void> {
     let targets = [...founders];
@@ -428,7 +528,7 @@ export class ClusterNode {
         try {
           const answer = JSON.parse(
             new TextDecoder().decode(
-              await this.#rpc.request(target, RPC_JOIN, new Uint8Array(0), {
+              await this.#rpc.request(target, RPC_JOIN, this.#introduction(), {
                 timeoutMs: RPC_TIMEOUT_MS,
               }),
             ),

@@ -8,11 +8,13 @@ import {
   EtcdServer,
 } from "../src/discovery/testing/etcd_server.ts";
 import { freePorts, waitFor } from "./cluster_harness.ts";
-import { type BrokerProcess, removeDir, run, startBroker } from "./harness.ts";
-
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
+import {
+  type BrokerProcess,
+  hasKcat,
+  removeDir,
+  run,
+  startBroker,
+} from "./harness.ts";
 
 Deno.test({
   name:

@@ -11,11 +11,7 @@ import {
   SequentialProducer,
   waitFor,
 } from "./cluster_harness.ts";
-import { run } from "./harness.ts";
-
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
+import { hasKcat } from "./harness.ts";
 
 const encoder = new TextEncoder();
 

@@ -166,6 +166,19 @@ export class Cluster {
     return this.#processes.get(nodeId)?.logs() ?? "";
   }
 
+  /** Until a running member's log matches `pattern`. */
+  async waitForLog(
+    nodeId: number,
+    pattern: RegExp,
+    opts: { timeoutMs?: number } = {},
+  ): Promise<void> {
+    await waitFor(
+      `broker ${nodeId} to log ${pattern}`,
+      () => Promise.resolve(pattern.test(this.logs(nodeId)) ? true : undefined),
+      opts,
+    );
+  }
+
   /** kill -9: no shutdown code runs. */
   async kill9(nodeId: number): Promise<void> {
     const p = this.#processes.get(nodeId);

@@ -4,7 +4,11 @@
 // runs. Method: real broker processes over loopback, the real CLI, kcat to
 // read back, and the replicas' segment files compared byte for byte.
 import assert from "node:assert/strict";
-import { KafkaClient, type KafkaClient as Client } from "../src/client/mod.ts";
+import {
+  KafkaClient,
+  type KafkaClient as Client,
+  type PartitionMetadata,
+} from "../src/client/mod.ts";
 import {
   assertAckedInOrder,
   assertSameLogsSoon,
@@ -13,19 +17,49 @@ import {
   SequentialProducer,
   waitFor,
 } from "./cluster_harness.ts";
-import { raftq, run } from "./harness.ts";
+import { hasKcat, raftq } from "./harness.ts";
 import { buildRecordBatch } from "../src/protocol/mod.ts";
 import kafkajs from "kafkajs";
 
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
 /** Leader balancing runs every 3 s: two rounds and a bit. */
 const BALANCER_ROUNDS_MS = 7_000;
 
 async function leaderOf(client: Client, topic: string): Promise<number> {
   const md = await client.metadata([topic]);
   return md.topics[0]?.partitions[0]?.leader ?? -1;
+}
+
+interface FourBrokers {
+  cluster: Cluster;
+  /** Replaceable: the client set last is the one closed at the end. */
+  client: Client;
+  partition: PartitionMetadata;
+}
+
+/**
+ * Runs `fn` on a cluster of 4 brokers of which 3 run, where `topic` has one
+ * partition of 3 replicas led by its preferred one; tears it down after.
+ */
+async function onFourBrokers(
+  topic: string,
+  opts: { set?: string[] },
+  fn: (ctx: FourBrokers) => Promise<void>,
+): Promise<void> {
+  const cluster = await Cluster.start({ size: 4, running: 3, ...opts });
+  let client = await cluster.client();
+  try {
+    await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
+    const t = await cluster.waitForLeaders(client, topic, { preferred: true });
+    const ctx: FourBrokers = { cluster, client, partition: t.partitions[0]! };
+    try {
+      await fn(ctx);
+    } finally {
+      client = ctx.client;
+    }
+  } finally {
+    await client.close();
+    await cluster.destroy();
+  }
 }
 
 /** Until a broker no longer has the partition's data directory. */
@@ -65,11 +99,8 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const topic = "moving";
-    const cluster = await Cluster.start({ size: 4, running: 3 });
-    let client = await cluster.client();
-    try {
-      await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
-      await cluster.waitForLeaders(client, topic, { preferred: true });
+    await onFourBrokers(topic, {}, async (ctx) => {
+      const { cluster } = ctx;
       const bootstrap = ["--bootstrap", cluster.bootstrap()];
 
       const transferred = await raftq([
@@ -84,7 +115,7 @@ Deno.test({
       // The balancer keeps leadership on the new preferred leader.
       const stableUntil = performance.now() + BALANCER_ROUNDS_MS;
       while (performance.now() < stableUntil) {
-        assert.equal(await leaderOf(client, topic), 1);
+        assert.equal(await leaderOf(ctx.client, topic), 1);
         await new Promise((r) => setTimeout(r, 250));
       }
       const notReplica = await raftq([
@@ -100,12 +131,12 @@ Deno.test({
 
       await cluster.restart(4);
       await cluster.waitForBrokers(4);
-      await client.close();
-      client = await KafkaClient.connect(cluster.bootstrap(), {
+      await ctx.client.close();
+      ctx.client = await KafkaClient.connect(cluster.bootstrap(), {
         retries: 0,
         requestTimeoutMs: 5_000,
       });
-      const producer = new SequentialProducer(client, topic);
+      const producer = new SequentialProducer(ctx.client, topic);
       await producer.ackedMore(50, 10_000);
       const moved = await raftq([
         "cluster",
@@ -126,8 +157,8 @@ Deno.test({
       await producer.ackedMore(50, 20_000);
       await producer.stop();
       await waitForDropped(cluster, 1, topic);
-      await cluster.waitForLeaders(client, topic, { preferred: true });
-      await waitForNoLag(client, topic);
+      await cluster.waitForLeaders(ctx.client, topic, { preferred: true });
+      await waitForNoLag(ctx.client, topic);
 
       const status = await raftq(["cluster", "status", ...bootstrap]);
       assert.equal(status.code, 0, status.stderr);
@@ -142,104 +173,86 @@ Deno.test({
         consumed.map((r) => Number(r.value.slice(2))),
         producer,
       );
-      await client.close();
+      await ctx.client.close();
       await assertSameLogsSoon(cluster, topic, {
         partitions: [0],
         nodeIds: [2, 3, 4],
       });
-    } finally {
-      await client.close();
-      await cluster.destroy();
-    }
+    });
   },
 });
 
 Deno.test("Cluster moves a partition onto a new broker that must start from a snapshot and copy the data it names", async () => {
   const topic = "far";
   // A 1 MiB in-memory Raft log: the new replica must start from a snapshot.
-  const cluster = await Cluster.start({
-    size: 4,
-    running: 3,
-    set: ["raft.max_in_mem_log_size=1MiB"],
-  });
-  const client = await cluster.client();
-  try {
-    await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
-    const t = await cluster.waitForLeaders(client, topic, { preferred: true });
-    const { leader, replicas } = t.partitions[0]!;
-    const value = new Uint8Array(1000).fill(0x66);
-    const batch = buildRecordBatch(
-      Array.from({ length: 100 }, () => ({ value })),
-    );
-    for (let i = 0; i < 40; i++) {
+  const set = ["raft.max_in_mem_log_size=1MiB"];
+  await onFourBrokers(
+    topic,
+    { set },
+    async ({ cluster, client, partition }) => {
+      const { leader, replicas } = partition;
+      const value = new Uint8Array(1000).fill(0x66);
+      const batch = buildRecordBatch(
+        Array.from({ length: 100 }, () => ({ value })),
+      );
+      for (let i = 0; i < 40; i++) {
+        await client.produce(topic, 0, batch, { acks: -1 });
+      }
+      await cluster.restart(4);
+      await cluster.waitForBrokers(4);
+      const target = [leader, 4, replicas.find((r) => r !== leader)!];
+      await client.reassignPartition(topic, 0, target);
+      await waitFor("the move to complete", async () => {
+        const moving = await client.listReassignments();
+        return moving.length === 0 ? true : undefined;
+      });
+      const logs = cluster.logs(4);
+      assert.match(logs, /named by a snapshot/);
+      assert.match(logs, /caught up/);
+      assert.match(cluster.logs(leader), /promoted broker 4 to voter/);
       await client.produce(topic, 0, batch, { acks: -1 });
-    }
-    await cluster.restart(4);
-    await cluster.waitForBrokers(4);
-    const target = [leader, 4, replicas.find((r) => r !== leader)!];
-    await client.reassignPartition(topic, 0, target);
-    await waitFor("the move to complete", async () => {
-      const moving = await client.listReassignments();
-      return moving.length === 0 ? true : undefined;
-    });
-    const logs = cluster.logs(4);
-    assert.match(logs, /named by a snapshot/);
-    assert.match(logs, /caught up/);
-    assert.match(cluster.logs(leader), /promoted broker 4 to voter/);
-    await client.produce(topic, 0, batch, { acks: -1 });
-    assert.equal(await client.listOffsets(topic, 0, -1n), 4_100n);
-    await assertSameLogsSoon(cluster, topic, {
-      partitions: [0],
-      nodeIds: target,
-    });
-  } finally {
-    await client.close();
-    await cluster.destroy();
-  }
+      assert.equal(await client.listOffsets(topic, 0, -1n), 4_100n);
+      await assertSameLogsSoon(cluster, topic, {
+        partitions: [0],
+        nodeIds: target,
+      });
+    },
+  );
 });
 
 Deno.test("Cluster finishes a reassignment that a new partition leader resumes after the old one was killed", async () => {
   const topic = "resumed";
-  const cluster = await Cluster.start({ size: 4, running: 3 });
-  let client = await cluster.client();
-  try {
-    await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
-    const t = await cluster.waitForLeaders(client, topic, { preferred: true });
-    const oldLeader = t.partitions[0]!.leader;
+  await onFourBrokers(topic, {}, async (ctx) => {
+    const { cluster, partition } = ctx;
+    const oldLeader = partition.leader;
     const batch = buildRecordBatch([{ value: new Uint8Array(10) }]);
-    await client.produce(topic, 0, batch, { acks: -1 });
+    await ctx.client.produce(topic, 0, batch, { acks: -1 });
     await cluster.restart(4);
     await cluster.waitForBrokers(4);
     // Broker 4 is down while the move starts: it stalls at its learner step.
     await cluster.kill9(4);
     const target = [
       4,
-      ...t.partitions[0]!.replicas.filter((r) => r !== oldLeader),
+      ...partition.replicas.filter((r) => r !== oldLeader),
     ];
-    await client.reassignPartition(topic, 0, target);
-    await waitFor(
-      "the leader to add broker 4 as a learner",
-      () =>
-        Promise.resolve(
-          /added broker 4 as a learner/.test(cluster.logs(oldLeader))
-            ? true
-            : undefined,
-        ),
-    );
+    await ctx.client.reassignPartition(topic, 0, target);
+    await cluster.waitForLog(oldLeader, /added broker 4 as a learner/);
     await cluster.kill9(oldLeader);
-    await client.close();
-    client = await cluster.client();
+    await ctx.client.close();
+    ctx.client = await cluster.client();
     await cluster.restart(4);
     await waitFor("the move to complete", async () => {
-      const moving = await client.listReassignments();
+      const moving = await ctx.client.listReassignments();
       return moving.length === 0 ? true : undefined;
     });
     // A PREFERRED election waits for leader balancing to move it to 4.
-    await client.electPreferredLeader(topic, 0, { timeoutMs: 20_000 });
-    const md = await cluster.waitForLeaders(client, topic, { preferred: true });
+    await ctx.client.electPreferredLeader(topic, 0, { timeoutMs: 20_000 });
+    const md = await cluster.waitForLeaders(ctx.client, topic, {
+      preferred: true,
+    });
     assert.deepEqual(md.partitions[0]!.replicas, target);
-    await client.produce(topic, 0, batch, { acks: -1 });
-    assert.equal(await client.listOffsets(topic, 0, -1n), 2n);
+    await ctx.client.produce(topic, 0, batch, { acks: -1 });
+    assert.equal(await ctx.client.listOffsets(topic, 0, -1n), 2n);
     // The old leader, back, finds it holds the partition no more.
     await cluster.restart(oldLeader);
     await waitForDropped(cluster, oldLeader, topic);
@@ -247,20 +260,13 @@ Deno.test("Cluster finishes a reassignment that a new partition leader resumes a
       partitions: [0],
       nodeIds: target,
     });
-  } finally {
-    await client.close();
-    await cluster.destroy();
-  }
+  });
 });
 
 Deno.test("Cluster cancels a stalled reassignment: the partition keeps its replicas and its leader removes the learner it added", async () => {
   const topic = "stalled";
-  const cluster = await Cluster.start({ size: 4, running: 3 });
-  const client = await cluster.client();
-  try {
-    await client.createTopic(topic, { partitions: 1, replicationFactor: 3 });
-    const t = await cluster.waitForLeaders(client, topic, { preferred: true });
-    const { leader, replicas } = t.partitions[0]!;
+  await onFourBrokers(topic, {}, async ({ cluster, client, partition }) => {
+    const { leader, replicas } = partition;
     await cluster.restart(4);
     await cluster.waitForBrokers(4);
     await cluster.kill9(4);
@@ -276,15 +282,7 @@ Deno.test("Cluster cancels a stalled reassignment: the partition keeps its repli
       ...bootstrap,
     ]);
     assert.equal(started.code, 0, started.stderr);
-    await waitFor(
-      "the leader to add broker 4 as a learner",
-      () =>
-        Promise.resolve(
-          /added broker 4 as a learner/.test(cluster.logs(leader))
-            ? true
-            : undefined,
-        ),
-    );
+    await cluster.waitForLog(leader, /added broker 4 as a learner/);
     // A Kafka admin client sees the running move.
     const admin = new kafkajs.Kafka({
       brokers: cluster.bootstrap().split(","),
@@ -325,8 +323,5 @@ Deno.test("Cluster cancels a stalled reassignment: the partition keeps its repli
     );
     // The leader undid its step: the learner it added is gone.
     assert.match(cluster.logs(leader), /removed broker 4/);
-  } finally {
-    await client.close();
-    await cluster.destroy();
-  }
+  });
 });

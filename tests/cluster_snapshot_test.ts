@@ -4,7 +4,7 @@
 // ends with segments byte-identical to the others'.
 import assert from "node:assert/strict";
 import { buildRecordBatch } from "../src/protocol/mod.ts";
-import { assertSameLogsSoon, Cluster, waitFor } from "./cluster_harness.ts";
+import { assertSameLogsSoon, Cluster } from "./cluster_harness.ts";
 
 Deno.test("a replica behind the leader's compaction catches up by snapshot", async () => {
   // A 1 MiB in-memory Raft log makes every group snapshot and compact often.
@@ -27,14 +27,8 @@ Deno.test("a replica behind the leader's compaction catches up by snapshot", asy
       await client.produce("snap", 0, batch, { acks: -1 });
     }
     await cluster.restart(lagging);
-    await waitFor(
-      "the returning replica to copy the missing data",
-      () =>
-        Promise.resolve(
-          /caught up/.test(cluster.logs(lagging)) ? true : undefined,
-        ),
-      { timeoutMs: 60_000 },
-    );
+    // The returning replica copies the data the snapshot named.
+    await cluster.waitForLog(lagging, /caught up/, { timeoutMs: 60_000 });
     assert.match(cluster.logs(lagging), /named by a snapshot/);
     await client.produce("snap", 0, batch, { acks: -1 });
     const end = await client.listOffsets("snap", 0, -1n);

@@ -7,12 +7,9 @@ import kafkajs from "kafkajs";
 import { KafkaError } from "../src/client/mod.ts";
 import { ErrorCode } from "../src/protocol/mod.ts";
 import { assertSameLogsSoon, Cluster, kcatConsume } from "./cluster_harness.ts";
-import { run } from "./harness.ts";
+import { hasKcat, run } from "./harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
 
 const TOPIC = "replicated";
 const PARTITIONS = 6;

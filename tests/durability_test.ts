@@ -3,12 +3,9 @@
 // a partition is cut off on restart without losing acknowledged data.
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
-import { removeDir, run, startBroker } from "./harness.ts";
+import { hasKcat, removeDir, run, startBroker } from "./harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
 
 async function consumeAll(bootstrap: string, topic: string): Promise<string[]> {
   const out = await run("kcat", [

@@ -2,11 +2,7 @@
 // consumer instances in one group split a topic's partitions between them.
 import assert from "node:assert/strict";
 import { KafkaClient } from "../src/client/mod.ts";
-import { removeDir, run, startBroker } from "./harness.ts";
-
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
+import { hasKcat, removeDir, run, startBroker } from "./harness.ts";
 
 Deno.test({
   name:

@@ -166,6 +166,11 @@ export async function run(
   };
 }
 
+/** Whether kcat (librdkafka's CLI) is installed: tests that drive it need it. */
+export const hasKcat: boolean = await run("kcat", ["-V"]).then((r) =>
+  r.code === 0
+).catch(() => false);
+
 /** Runs `deno run -A main.ts <args>`: the raftq CLI as a user runs it. */
 export function raftq(
   args: string[],

@@ -2,12 +2,9 @@
 // delete) and its producer with gzip batches, read back by kcat.
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
-import { removeDir, run, startBroker } from "./harness.ts";
+import { hasKcat, removeDir, run, startBroker } from "./harness.ts";
 
 const { Kafka, CompressionTypes, logLevel } = kafkajs;
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
 
 function client(bootstrap: string) {
   return new Kafka({

@@ -3,11 +3,8 @@
 import assert from "node:assert/strict";
 import { KafkaClient } from "../src/client/mod.ts";
 import { decodeRecordBatches } from "../src/protocol/mod.ts";
-import { removeDir, run, startBroker } from "./harness.ts";
+import { hasKcat, removeDir, run, startBroker } from "./harness.ts";
 
-const hasKcat = await run("kcat", ["-V"]).then((r) => r.code === 0).catch(
-  () => false,
-);
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 

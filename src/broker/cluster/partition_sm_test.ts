@@ -8,24 +8,12 @@
 import assert from "node:assert/strict";
 import { EntryType } from "../../raft/mod.ts";
 import { buildRecordBatch } from "../../protocol/mod.ts";
-import { Flusher } from "../../storage/mod.ts";
-import { PartitionManager } from "../partitions.ts";
+import type { PartitionManager } from "../partitions.ts";
+import { testPartitionManager } from "../testing.ts";
 import { encodeProduceEntry, PartitionStateMachine } from "./partition_sm.ts";
 
 function manager(dir: string): PartitionManager {
-  return new PartitionManager({
-    dataDir: dir,
-    flusher: new Flusher(),
-    visibleOnAppend: true,
-    defaults: {
-      segmentBytes: 1 << 20,
-      segmentMs: 3_600_000,
-      retentionMs: -1,
-      retentionBytes: -1,
-      indexIntervalBytes: 4096,
-      maxMessageBytes: 1 << 20,
-    },
-  });
+  return testPartitionManager(dir, { visibleOnAppend: true });
 }
 
 function batch(value: string): Uint8Array {

@@ -541,14 +541,7 @@ export class ControllerState implements StateMachine {
     command: Extract<Command, { type: "completeReassignment" }>,
   ): Commit | null {
     const { groupId, replicas } = command;
-    const found = this.partitionByGroup(groupId);
-    if (found === undefined) {
-      throw new TopicError(
-        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-        `Raft group ${groupId} is not a partition's group: its topic may have been deleted`,
-      );
-    }
-    const { topic, assignment } = found;
+    const { topic, assignment } = this.#knownGroup(groupId);
     const where = `"${topic.name}"-${assignment.partition}`;
     if (!isMoving(assignment)) {
       // A repeated completion (the leader retrying after a lost answer).
@@ -640,14 +633,7 @@ export class ControllerState implements StateMachine {
         return {};
       };
     }
-    const found = this.partitionByGroup(groupId);
-    if (found === undefined) {
-      throw new TopicError(
-        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-        `Raft group ${groupId} is not a partition's group: its topic may have been deleted`,
-      );
-    }
-    const { topic, assignment } = found;
+    const { topic, assignment } = this.#knownGroup(groupId);
     // Staleness first: a late report from a broker that a reassignment has
     // since removed is a harmless race, not a bad request.
     const recorded = {
@@ -760,6 +746,20 @@ export class ControllerState implements StateMachine {
       );
     }
     return broker;
+  }
+
+  /** The partition a Raft group serves; throws when there is none. */
+  #knownGroup(
+    groupId: number,
+  ): { topic: TopicState; assignment: PartitionAssignment } {
+    const found = this.partitionByGroup(groupId);
+    if (found === undefined) {
+      throw new TopicError(
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+        `Raft group ${groupId} is not a partition's group: its topic may have been deleted`,
+      );
+    }
+    return found;
   }
 
   #knownTopic(name: string): TopicState {

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import type { JoinGroupRequest } from "../../protocol/mod.ts";
 import { Flusher } from "../../storage/mod.ts";
-import { PartitionManager } from "../partitions.ts";
+import { testPartitionManager } from "../testing.ts";
 import { SingleNodeView } from "../single_node.ts";
 import { TopicStore } from "../topics.ts";
 import {
@@ -58,18 +58,9 @@ const PARTITIONS = 3;
 
 function openCoordinator(dir: string, timers: Timers) {
   const flusher = new Flusher();
-  const partitions = new PartitionManager({
-    dataDir: dir,
-    flusher,
+  const partitions = testPartitionManager(dir, {
     visibleOnAppend: false,
-    defaults: {
-      segmentBytes: 1 << 20,
-      segmentMs: 3_600_000,
-      retentionMs: -1,
-      retentionBytes: -1,
-      indexIntervalBytes: 4096,
-      maxMessageBytes: 1 << 20,
-    },
+    flusher,
   });
   const topics = TopicStore.open(dir);
   // Reopening the same directory finds the topics already there.

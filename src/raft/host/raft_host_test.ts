@@ -50,6 +50,11 @@ interface Cluster {
   hosts: Map<NodeId, RaftHost>;
   dirs: Map<NodeId, string>;
   options(id: NodeId, transport?: Transport): RaftHostOptions;
+  /** Starts host `id` (replacing any before it) with these options. */
+  start(
+    id: NodeId,
+    opts?: { transport?: Transport; maxInMemLogBytes?: number },
+  ): Promise<RaftHost>;
 }
 
 function cluster(ids: NodeId[]): Cluster {
@@ -59,7 +64,7 @@ function cluster(ids: NodeId[]): Cluster {
   const dirs = new Map(
     ids.map((id) => [id, Deno.makeTempDirSync({ prefix: `raft-host-${id}-` })]),
   );
-  return {
+  const c: Cluster = {
     hosts: new Map(),
     dirs,
     options: (id, transport) => ({
@@ -77,7 +82,19 @@ function cluster(ids: NodeId[]): Cluster {
       maxInMemLogBytes: 1 << 20,
       ...(transport === undefined ? {} : { transport }),
     }),
+    async start(id, opts = {}) {
+      const h = new RaftHost({
+        ...c.options(id, opts.transport),
+        ...(opts.maxInMemLogBytes === undefined
+          ? {}
+          : { maxInMemLogBytes: opts.maxInMemLogBytes }),
+      });
+      await h.start();
+      c.hosts.set(id, h);
+      return h;
+    },
   };
+  return c;
 }
 
 /** The node that every given host agrees leads `groupId`, or 0. */
@@ -97,9 +114,7 @@ Deno.test("RaftHost over TCP elects, commits and applies in the same order on al
   const c = cluster(ids);
   const machines = new Map<string, ListMachine>();
   for (const id of ids) {
-    const h = new RaftHost(c.options(id));
-    await h.start();
-    c.hosts.set(id, h);
+    const h = await c.start(id);
     for (const groupId of [1, 2]) {
       const sm = new ListMachine();
       machines.set(`${id}/${groupId}`, sm);
@@ -166,9 +181,7 @@ Deno.test("RaftHost resumes groups from its WAL after a restart", async () => {
   const c = cluster(ids);
   const net = new MemoryNetwork();
   for (const id of ids) {
-    const h = new RaftHost(c.options(id, net.transport(id)));
-    await h.start();
-    c.hosts.set(id, h);
+    const h = await c.start(id, { transport: net.transport(id) });
     h.startGroup(7, { voters: ids, stateMachine: new ListMachine() });
   }
   try {
@@ -180,9 +193,9 @@ Deno.test("RaftHost resumes groups from its WAL after a restart", async () => {
 
     const restartId = ids.find((id) => id !== leaderId)!;
     await c.hosts.get(restartId)!.stop();
-    const again = new RaftHost(c.options(restartId, net.transport(restartId)));
-    await again.start();
-    c.hosts.set(restartId, again);
+    const again = await c.start(restartId, {
+      transport: net.transport(restartId),
+    });
     assert.deepEqual(again.recoveredGroupIds(), [7]);
     const sm = new ListMachine();
     // Founding voters come from the WAL: an empty list here must not matter.
@@ -204,12 +217,10 @@ Deno.test("RaftHost catches up a lagging replica by snapshot once the log was co
   const net = new MemoryNetwork();
   const machines = new Map<NodeId, ListMachine>();
   for (const id of ids) {
-    const h = new RaftHost({
-      ...c.options(id, net.transport(id)),
+    const h = await c.start(id, {
+      transport: net.transport(id),
       maxInMemLogBytes: 2048,
     });
-    await h.start();
-    c.hosts.set(id, h);
     const sm = new ListMachine();
     machines.set(id, sm);
     h.startGroup(3, { voters: ids, stateMachine: sm });
@@ -256,12 +267,10 @@ Deno.test("RaftHost keeps the log of a group whose state machine is not ready to
   const net = new MemoryNetwork();
   const gated = new GatedMachine();
   for (const id of [1, 2]) {
-    const h = new RaftHost({
-      ...c.options(id, net.transport(id)),
+    const h = await c.start(id, {
+      transport: net.transport(id),
       maxInMemLogBytes: 2048,
     });
-    await h.start();
-    c.hosts.set(id, h);
     h.startGroup(4, {
       voters: [1, 2],
       stateMachine: id === 1 ? gated : new ListMachine(),
@@ -299,9 +308,7 @@ Deno.test("RaftHost gives a node added to a never-compacted group the founding m
   const c = cluster(ids);
   const net = new MemoryNetwork();
   for (const id of ids) {
-    const h = new RaftHost(c.options(id, net.transport(id)));
-    await h.start();
-    c.hosts.set(id, h);
+    const h = await c.start(id, { transport: net.transport(id) });
     if (id !== 3) {
       h.startGroup(6, { voters: [1, 2], stateMachine: new ListMachine() });
     }
@@ -348,9 +355,7 @@ Deno.test("RaftHost quiesces an idle group and wakes it when the leader's host g
   const c = cluster(ids);
   const net = new MemoryNetwork();
   for (const id of ids) {
-    const h = new RaftHost(c.options(id, net.transport(id)));
-    await h.start();
-    c.hosts.set(id, h);
+    const h = await c.start(id, { transport: net.transport(id) });
     h.startGroup(5, { voters: ids, stateMachine: new ListMachine() });
   }
   try {
@@ -436,9 +441,7 @@ Deno.test("RaftHost makes votes and appended entries durable before it acknowled
         return inner.send(to, env);
       },
     };
-    const h = new RaftHost(c.options(id, checking));
-    await h.start();
-    c.hosts.set(id, h);
+    const h = await c.start(id, { transport: checking });
     h.startGroup(1, { voters: ids, stateMachine: new ListMachine() });
   }
   try {

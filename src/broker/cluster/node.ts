@@ -314,19 +314,23 @@ export class ClusterNode {
       });
       this.#hosted.set(groupId, sm);
       const fresh = !this.#host.recoveredGroupIds().includes(groupId);
-      // Only a new partition founds its group with the replicas as voters.
-      // While a move runs, the group's real configuration is whatever its
-      // leader has made of it: a broker that does not have the group yet
-      // starts empty and learns the configuration from the leader.
-      const joining = fresh && h.moving;
+      // A broker that a running move adds starts the group empty and learns
+      // its configuration from the leader. Every other replica founds it
+      // with the replicas no move is adding, which is the configuration
+      // until a first membership change; after one, the leader's log starts
+      // at a snapshot that carries the real configuration and overrides
+      // these. (A founding replica that comes up for the first time during
+      // a move must not start empty: it would replay a log that lacks the
+      // founding voters.)
+      const joining = fresh && h.adding.includes(this.nodeId);
       this.#host.startGroup(groupId, {
-        voters: joining ? [] : [...h.replicas],
+        voters: joining ? [] : h.replicas.filter((r) => !h.adding.includes(r)),
         stateMachine: sm,
         ...(joining ? { join: true } : {}),
       });
       // A new partition starts with its preferred leader campaigning, so
       // clients do not see leadership move to it a few seconds later.
-      if (fresh && !joining && h.replicas[0] === this.nodeId) {
+      if (fresh && !h.moving && h.replicas[0] === this.nodeId) {
         this.#host.campaign(groupId);
       }
     }

@@ -96,8 +96,10 @@ export interface HostedPartition {
   readonly partition: number;
   readonly groupId: number;
   readonly replicas: readonly number[];
-  /** A reassignment runs: a broker without the group joins it empty. */
+  /** A reassignment runs. */
   readonly moving: boolean;
+  /** The brokers the running reassignment adds (none when none runs). */
+  readonly adding: readonly number[];
 }
 
 /** A partition whose preferred leader is live but does not lead. */
@@ -830,6 +832,7 @@ export class ControllerState implements StateMachine {
           groupId: p.groupId,
           replicas: p.replicas,
           moving: isMoving(p),
+          adding: p.addingReplicas,
         }))
     );
   }

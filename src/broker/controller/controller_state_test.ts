@@ -359,11 +359,21 @@ Deno.test("ControllerState.reassignPartition hosts the union and records what it
     removingReplicas: removed,
     preferredLeader: 4,
   });
-  // Every broker of the union hosts the group, told that it moves.
+  // Every broker of the union hosts the group, told that it moves and
+  // which brokers the move adds (those start the group empty).
   for (const id of [...target, ...removed]) {
     const hosted = state.partitionsOf(id).find((h) => h.partition === 1);
     assert.equal(hosted?.moving, true);
+    assert.deepEqual(
+      hosted?.adding,
+      result.topic!.partitions[1]!.addingReplicas,
+    );
   }
+  const still = state.topic("t")!.partitions[0]!;
+  const idle = state.partitionsOf(still.replicas[0]!).find((h) =>
+    h.partition === 0
+  );
+  assert.deepEqual(idle && [idle.moving, idle.adding], [false, []]);
 });
 
 Deno.test("ControllerState.reassignPartition applies a reordering at once", () => {

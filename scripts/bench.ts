@@ -13,7 +13,11 @@ import { parseArgs } from "node:util";
 import { buildRecordBatch, readBatchHeader } from "../src/protocol/mod.ts";
 import { KafkaClient } from "../src/client/mod.ts";
 import { removeDir, startBroker } from "../tests/harness.ts";
-import { Cluster, SequentialProducer } from "../tests/cluster_harness.ts";
+import {
+  Cluster,
+  SequentialProducer,
+  waitFor,
+} from "../tests/cluster_harness.ts";
 import { benchNats, NATS_WINDOW, natsUnavailable } from "./bench_nats.ts";
 
 const { values: flags } = parseArgs({
@@ -307,9 +311,10 @@ try {
 
 /**
  * Kills the leader of `topic`-0 FAILOVER_KILLS times while a producer sends
- * one acks=all message at a time, and returns each time from SIGKILL to
- * the first acknowledgement after it, in ms. The killed broker restarts and
- * takes its leadership back between kills.
+ * one acks=all message at a time, and returns, in ms, each time from SIGKILL
+ * to the first acknowledgement after it and to the first Metadata answer
+ * without the killed broker. The killed broker restarts and takes its
+ * leadership back between kills.
  */
 async function failoverTimes(cluster: Cluster, topic: string) {
   const admin = await cluster.client();
@@ -318,18 +323,27 @@ async function failoverTimes(cluster: Cluster, topic: string) {
     requestTimeoutMs: 5_000,
   });
   const producer = new SequentialProducer(client, topic);
-  const times: number[] = [];
+  const acked: number[] = [];
+  const dropped: number[] = [];
   try {
     for (let kill = 0; kill < FAILOVER_KILLS; kill++) {
       const md = await cluster.waitForLeaders(admin, topic, {
         preferred: true,
       });
+      const victim = md.partitions[0]!.leader;
       await producer.ackedMore(20, 10_000);
       const t0 = performance.now();
-      await cluster.kill9(md.partitions[0]!.leader);
+      await cluster.kill9(victim);
+      const gone = waitFor("the killed broker to leave Metadata", async () => {
+        const now = await admin.metadata([]);
+        return now.brokers.some((b) => b.nodeId === victim)
+          ? undefined
+          : performance.now() - t0;
+      }, { intervalMs: 50 });
       await producer.ackedMore(1, 30_000);
-      times.push(performance.now() - t0);
-      await cluster.restart(md.partitions[0]!.leader);
+      acked.push(performance.now() - t0);
+      dropped.push(await gone);
+      await cluster.restart(victim);
       await cluster.waitForBrokers(cluster.members.length);
     }
   } finally {
@@ -337,7 +351,8 @@ async function failoverTimes(cluster: Cluster, topic: string) {
     await client.close();
     await admin.close();
   }
-  return times.sort((a, b) => a - b);
+  const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+  return { acked: sorted(acked), dropped: sorted(dropped) };
 }
 
 const natsMissing = flags.only === ""
@@ -417,21 +432,28 @@ if (!flags["no-cluster"]) {
       replicationFactor: 3,
     });
     const times = await failoverTimes(cluster, "cluster-failover");
-    const result: Row = {
-      workload:
-        `cluster failover, SIGKILL leader to first ack (${FAILOVER_KILLS} kills; p99 = max)`,
-      driver: "raftq client",
-      msgsPerSec: null,
-      mbPerSec: null,
-      p50Ms: percentile(times, 0.5),
-      p99Ms: times.at(-1) ?? null,
-      vsNats: null,
-    };
-    rows.push(result);
-    if (!flags.json) {
-      console.error(
-        `${result.workload} ${times.map((t) => t.toFixed(0)).join(", ")} ms`,
-      );
+    for (
+      const [what, ms] of [
+        ["to first ack", times.acked],
+        ["to broker gone from Metadata", times.dropped],
+      ] as const
+    ) {
+      const result: Row = {
+        workload:
+          `cluster failover, SIGKILL leader ${what} (${FAILOVER_KILLS} kills; p99 = max)`,
+        driver: "raftq client",
+        msgsPerSec: null,
+        mbPerSec: null,
+        p50Ms: percentile(ms, 0.5),
+        p99Ms: ms.at(-1) ?? null,
+        vsNats: null,
+      };
+      rows.push(result);
+      if (!flags.json) {
+        console.error(
+          `${result.workload} ${ms.map((t) => t.toFixed(0)).join(", ")} ms`,
+        );
+      }
     }
   } finally {
     await admin.close();

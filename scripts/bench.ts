@@ -12,7 +12,7 @@
 import { parseArgs } from "node:util";
 import { buildRecordBatch, readBatchHeader } from "../src/protocol/mod.ts";
 import { KafkaClient } from "../src/client/mod.ts";
-import { removeDir, startBroker } from "../tests/harness.ts";
+import { hasKcat, removeDir, startBroker } from "../tests/harness.ts";
 import {
   Cluster,
   SequentialProducer,
@@ -182,8 +182,28 @@ function kcatInput(messageBytes: number, count: number): Uint8Array {
   return out;
 }
 
-const hasKcat = await new Deno.Command("kcat", { args: ["-V"], stdout: "null" })
-  .output().then((o) => o.success).catch(() => false);
+/** kcat producing stdin lines, batching as librdkafka users tune it. */
+function kcatProduceArgs(
+  bootstrap: string,
+  topic: string,
+  acks: -1 | 1,
+): string[] {
+  return [
+    "-b",
+    bootstrap,
+    "-P",
+    "-t",
+    topic,
+    "-X",
+    `acks=${acks === -1 ? "all" : "1"}`,
+    "-X",
+    "linger.ms=5",
+    "-X",
+    "batch.size=1000000",
+    "-X",
+    "queue.buffering.max.kbytes=1048576",
+  ];
+}
 
 const broker = await startBroker({ set: ["log.segment_bytes=256MiB"] });
 const client = await KafkaClient.connect(broker.bootstrap);
@@ -256,21 +276,11 @@ try {
           const input = kcatInput(messageBytes, Math.max(count, 1000));
           const kcatTopic = `${topic}-kcat`;
           await client.createTopic(kcatTopic, { partitions });
-          const elapsed = await timed("kcat", [
-            "-b",
-            broker.bootstrap,
-            "-P",
-            "-t",
-            kcatTopic,
-            "-X",
-            `acks=${acks === -1 ? "all" : "1"}`,
-            "-X",
-            "linger.ms=5",
-            "-X",
-            "batch.size=1000000",
-            "-X",
-            "queue.buffering.max.kbytes=1048576",
-          ], input);
+          const elapsed = await timed(
+            "kcat",
+            kcatProduceArgs(broker.bootstrap, kcatTopic, acks),
+            input,
+          );
           const n = Math.max(count, 1000);
           row(name, "kcat", { msgs: n, bytes: n * messageBytes, elapsed });
         }
@@ -409,21 +419,11 @@ if (!flags["no-cluster"]) {
           1000,
           Math.min(Math.round((peak.msgs / peak.elapsed) * SECONDS), 300_000),
         );
-        const elapsed = await timed("kcat", [
-          "-b",
-          cluster.bootstrap(),
-          "-P",
-          "-t",
-          topic,
-          "-X",
-          "acks=all",
-          "-X",
-          "linger.ms=5",
-          "-X",
-          "batch.size=1000000",
-          "-X",
-          "queue.buffering.max.kbytes=1048576",
-        ], kcatInput(1024, n));
+        const elapsed = await timed(
+          "kcat",
+          kcatProduceArgs(cluster.bootstrap(), topic, -1),
+          kcatInput(1024, n),
+        );
         row(name, "kcat", { msgs: n, bytes: n * 1024, elapsed });
       }
     }

@@ -11,6 +11,8 @@ import { freePorts, waitFor } from "./cluster_harness.ts";
 import {
   type BrokerProcess,
   hasKcat,
+  kcatProduce,
+  kcatValues,
   removeDir,
   run,
   startBroker,
@@ -63,28 +65,9 @@ Deno.test({
           undefined;
       });
       const values = Array.from({ length: 300 }, (_, i) => `etcd-${i}`);
-      const produce = await run("kcat", [
-        "-b",
-        b1.bootstrap,
-        "-P",
-        "-t",
-        "found",
-        "-X",
-        "acks=all",
-      ], { stdin: new TextEncoder().encode(values.join("\n") + "\n") });
-      assert.equal(produce.code, 0, produce.stderr);
-      const consume = await run("kcat", [
-        "-b",
-        b3.bootstrap,
-        "-C",
-        "-t",
-        "found",
-        "-e",
-        "-q",
-      ]);
-      assert.equal(consume.code, 0, consume.stderr);
+      await kcatProduce(b1.bootstrap, "found", values, ["-X", "acks=all"]);
       assert.deepEqual(
-        new TextDecoder().decode(consume.stdout).trimEnd().split("\n").sort(),
+        (await kcatValues(b3.bootstrap, "found")).sort(),
         [...values].sort(),
       );
 
@@ -94,17 +77,8 @@ Deno.test({
         const ids = (await watcher.list()).map((b) => b.nodeId);
         return !ids.includes(3) || undefined;
       }, { timeoutMs: 25_000 });
-      const after = await run("kcat", [
-        "-b",
-        b1.bootstrap,
-        "-C",
-        "-t",
-        "found",
-        "-e",
-        "-q",
-      ]);
       assert.equal(
-        new TextDecoder().decode(after.stdout).trimEnd().split("\n").length,
+        (await kcatValues(b1.bootstrap, "found")).length,
         values.length,
         "the two remaining brokers still serve every message",
       );
@@ -125,16 +99,7 @@ Deno.test({
       });
       brokers[2] = b3again;
       const more = Array.from({ length: 50 }, (_, i) => `later-${i}`);
-      const produceMore = await run("kcat", [
-        "-b",
-        b1.bootstrap,
-        "-P",
-        "-t",
-        "found",
-        "-X",
-        "acks=all",
-      ], { stdin: new TextEncoder().encode(more.join("\n") + "\n") });
-      assert.equal(produceMore.code, 0, produceMore.stderr);
+      await kcatProduce(b1.bootstrap, "found", more, ["-X", "acks=all"]);
       const segment = (dir: string) =>
         Deno.readFileSync(`${dir}/found-0/00000000000000000000.log`);
       await waitFor("broker 3 to catch up without etcd", () =>

@@ -7,11 +7,10 @@ import {
   assertAckedInOrder,
   assertSameLogsSoon,
   Cluster,
-  kcatConsume,
   SequentialProducer,
   waitFor,
 } from "./cluster_harness.ts";
-import { hasKcat } from "./harness.ts";
+import { hasKcat, kcatConsume } from "./harness.ts";
 
 const encoder = new TextEncoder();
 

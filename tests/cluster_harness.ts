@@ -13,7 +13,7 @@ import {
   type TopicMetadata,
 } from "../src/client/mod.ts";
 import { buildRecordBatch } from "../src/protocol/mod.ts";
-import { type BrokerProcess, removeDir, run, startBroker } from "./harness.ts";
+import { type BrokerProcess, removeDir, startBroker } from "./harness.ts";
 
 export interface ClusterMember {
   readonly nodeId: number;
@@ -421,44 +421,4 @@ export function assertAckedInOrder(
     );
   }
   assert.equal(next, producer.acked.length, "every acknowledged value");
-}
-
-export interface ConsumedRecord {
-  offset: bigint;
-  key: string;
-  value: string;
-}
-
-/**
- * Reads every partition of `topic` from the beginning to its current end
- * with kcat (librdkafka), by partition in offset order.
- */
-export async function kcatConsume(
-  bootstrap: string,
-  topic: string,
-): Promise<Map<number, ConsumedRecord[]>> {
-  const out = await run("kcat", [
-    "-b",
-    bootstrap,
-    "-C",
-    "-t",
-    topic,
-    "-o",
-    "beginning",
-    "-e",
-    "-q",
-    "-f",
-    "%p\\t%o\\t%k\\t%s\\n",
-  ], { timeoutMs: 60_000 });
-  if (out.code !== 0) throw new Error(`kcat -C failed: ${out.stderr}`);
-  const byPartition = new Map<number, ConsumedRecord[]>();
-  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
-    if (line === "") continue;
-    const [p, offset, key, value] = line.split("\t");
-    if (value === undefined) throw new Error(`Bad kcat line "${line}"`);
-    const list = byPartition.get(Number(p)) ?? [];
-    list.push({ offset: BigInt(offset!), key: key!, value });
-    byPartition.set(Number(p), list);
-  }
-  return byPartition;
 }

@@ -13,11 +13,10 @@ import {
   assertAckedInOrder,
   assertSameLogsSoon,
   Cluster,
-  kcatConsume,
   SequentialProducer,
   waitFor,
 } from "./cluster_harness.ts";
-import { hasKcat, raftq } from "./harness.ts";
+import { hasKcat, kcatConsume, raftq } from "./harness.ts";
 import { buildRecordBatch } from "../src/protocol/mod.ts";
 import kafkajs from "kafkajs";
 

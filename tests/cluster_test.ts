@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { KafkaError } from "../src/client/mod.ts";
 import { ErrorCode } from "../src/protocol/mod.ts";
-import { assertSameLogsSoon, Cluster, kcatConsume } from "./cluster_harness.ts";
-import { hasKcat, run } from "./harness.ts";
+import { assertSameLogsSoon, Cluster } from "./cluster_harness.ts";
+import { hasKcat, kcatConsume, run } from "./harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
 

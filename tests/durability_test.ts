@@ -3,25 +3,15 @@
 // a partition is cut off on restart without losing acknowledged data.
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
-import { hasKcat, removeDir, run, startBroker } from "./harness.ts";
+import {
+  hasKcat,
+  kcatProduce,
+  kcatValues,
+  removeDir,
+  startBroker,
+} from "./harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
-
-async function consumeAll(bootstrap: string, topic: string): Promise<string[]> {
-  const out = await run("kcat", [
-    "-b",
-    bootstrap,
-    "-C",
-    "-t",
-    topic,
-    "-e",
-    "-f",
-    "%s\\n",
-  ]);
-  assert.equal(out.code, 0, out.stderr);
-  const text = new TextDecoder().decode(out.stdout).trimEnd();
-  return text === "" ? [] : text.split("\n");
-}
 
 Deno.test({
   name: "acks=all messages survive kill -9 mid-produce and a torn tail",
@@ -81,7 +71,7 @@ Deno.test({
     const second = await startBroker({ dataDir });
     try {
       assert.match(second.logs(), /trunc/i, "recovery reported the torn tail");
-      const got = new Set(await consumeAll(second.bootstrap, "durable"));
+      const got = new Set(await kcatValues(second.bootstrap, "durable"));
       const lost = acked.filter((m) => !got.has(m));
       assert.deepEqual(
         lost.slice(0, 10),
@@ -89,20 +79,12 @@ Deno.test({
         `${lost.length} acknowledged messages lost`,
       );
       // The log accepts new writes after recovery.
-      const more = await run("kcat", [
-        "-b",
-        second.bootstrap,
-        "-P",
-        "-t",
-        "durable",
+      await kcatProduce(second.bootstrap, "durable", ["after-restart"], [
         "-p",
         "0",
-      ], {
-        stdin: new TextEncoder().encode("after-restart\n"),
-      });
-      assert.equal(more.code, 0, more.stderr);
+      ]);
       assert.ok(
-        (await consumeAll(second.bootstrap, "durable")).includes(
+        (await kcatValues(second.bootstrap, "durable")).includes(
           "after-restart",
         ),
       );

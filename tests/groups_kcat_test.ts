@@ -2,7 +2,7 @@
 // consumer instances in one group split a topic's partitions between them.
 import assert from "node:assert/strict";
 import { KafkaClient } from "../src/client/mod.ts";
-import { hasKcat, removeDir, run, startBroker } from "./harness.ts";
+import { hasKcat, kcatProduce, removeDir, startBroker } from "./harness.ts";
 
 Deno.test({
   name:
@@ -61,15 +61,7 @@ Deno.test({
       const b = consumer();
       await new Promise((r) => setTimeout(r, 6_000));
       const lines = Array.from({ length: 200 }, (_, i) => `k${i}:m${i}`);
-      const produced = await run("kcat", [
-        "-b",
-        broker.bootstrap,
-        "-P",
-        "-t",
-        "shared",
-        "-K:",
-      ], { stdin: new TextEncoder().encode(lines.join("\n") + "\n") });
-      assert.equal(produced.code, 0, produced.stderr);
+      await kcatProduce(broker.bootstrap, "shared", lines, ["-K:"]);
       const deadline = Date.now() + 30_000;
       while (a.rows.length + b.rows.length < 200 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 100));

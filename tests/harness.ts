@@ -182,3 +182,67 @@ export function raftq(
 export async function removeDir(dir: string): Promise<void> {
   await Deno.remove(dir, { recursive: true }).catch(() => {});
 }
+
+export interface ConsumedRecord {
+  offset: bigint;
+  key: string;
+  value: string;
+}
+
+/**
+ * Reads every partition of `topic` from the beginning to its current end
+ * with kcat (librdkafka), by partition in offset order.
+ */
+export async function kcatConsume(
+  bootstrap: string,
+  topic: string,
+): Promise<Map<number, ConsumedRecord[]>> {
+  const out = await run("kcat", [
+    "-b",
+    bootstrap,
+    "-C",
+    "-t",
+    topic,
+    "-o",
+    "beginning",
+    "-e",
+    "-q",
+    "-f",
+    "%p\\t%o\\t%k\\t%s\\n",
+  ], { timeoutMs: 60_000 });
+  if (out.code !== 0) throw new Error(`kcat -C failed: ${out.stderr}`);
+  const byPartition = new Map<number, ConsumedRecord[]>();
+  for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+    if (line === "") continue;
+    const [p, offset, key, value] = line.split("\t");
+    if (value === undefined) throw new Error(`Bad kcat line "${line}"`);
+    const list = byPartition.get(Number(p)) ?? [];
+    list.push({ offset: BigInt(offset!), key: key!, value });
+    byPartition.set(Number(p), list);
+  }
+  return byPartition;
+}
+
+/** Produces `lines` (one message each) to `topic` with kcat; `args` adds options. */
+export async function kcatProduce(
+  bootstrap: string,
+  topic: string,
+  lines: readonly string[],
+  args: readonly string[] = [],
+): Promise<void> {
+  const out = await run("kcat", ["-b", bootstrap, "-P", "-t", topic, ...args], {
+    stdin: new TextEncoder().encode(lines.map((l) => `${l}\n`).join("")),
+  });
+  if (out.code !== 0) throw new Error(`kcat -P failed: ${out.stderr}`);
+}
+
+/** Every message value of `topic` read with kcat, partition by partition. */
+export async function kcatValues(
+  bootstrap: string,
+  topic: string,
+): Promise<string[]> {
+  const byPartition = await kcatConsume(bootstrap, topic);
+  return [...byPartition.keys()].sort((x, y) => x - y).flatMap((p) =>
+    byPartition.get(p)!.map((r) => r.value)
+  );
+}

@@ -1,7 +1,10 @@
 /**
- * A single raftq broker: opens its data directory, recovers every partition,
- * and serves Kafka clients until stopped. The cluster issue adds the Raft
- * host, discovery and the controller behind the same BrokerContext.
+ * A raftq broker: opens its data directory, starts its Raft host (the
+ * controller group and the group of every partition replica it holds) and
+ * serves Kafka clients until stopped. One broker on its own is a cluster of
+ * one, the same program as every member of a larger cluster: memory
+ * discovery founds a one-voter controller group, and restarting the same
+ * data dir with static or etcd discovery lets other brokers join it.
  */
 import type { Config } from "../config/mod.ts";
 import {
@@ -9,30 +12,15 @@ import {
   createDiscovery,
   type Discovery,
 } from "../discovery/mod.ts";
-import { Flusher, writeFileAtomic } from "../storage/mod.ts";
-import {
-  ClusterNode,
-  ControllerProducerIds,
-  MAX_CONTROLLER_VOTERS,
-} from "./cluster/node.ts";
+import { ClusterNode, MAX_CONTROLLER_VOTERS } from "./cluster/node.ts";
 import { ReplicatedView } from "./cluster/view.ts";
 import { createDispatcher } from "./dispatch.ts";
-import { newClusterId } from "./ids.ts";
-import type {
-  BrokerAddress,
-  BrokerContext,
-  ClusterView,
-} from "./handlers/context.ts";
+import type { BrokerAddress, BrokerContext } from "./handlers/context.ts";
 import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { PartitionManager } from "./partitions.ts";
-import {
-  ProducerIdAllocator,
-  type ProducerIdSource,
-} from "./producers/producer_ids.ts";
+import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
-import { SingleNodeView } from "./single_node.ts";
-import { TopicStore } from "./topics.ts";
 
 /** Offsets are dropped by the coordinator's own retention, not by the log's. */
 const OFFSETS_TOPIC_CONFIGS = { "retention.ms": "-1", "retention.bytes": "-1" };
@@ -40,6 +28,13 @@ const OFFSETS_TOPIC_CONFIGS = { "retention.ms": "-1", "retention.bytes": "-1" };
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** How often retention is enforced (Kafka's log.retention.check.interval.ms). */
 const RETENTION_CHECK_MS = 60_000;
+/**
+ * How long a broker found through etcd waits, on its very first start, for
+ * the brokers started with it to register before the cluster is founded.
+ */
+const FOUNDING_SETTLE_MS = 3_000;
+/** How long a broker on its own waits to see itself registered before serving. */
+const ALONE_READY_MS = 10_000;
 
 export interface Broker {
   /** The port Kafka clients connect to (useful when bind_port is 0). */
@@ -49,30 +44,35 @@ export interface Broker {
   stop(): Promise<void>;
 }
 
-function readClusterId(dataDir: string): string {
-  const file = `${dataDir}/meta.json`;
-  try {
-    return (JSON.parse(Deno.readTextFileSync(file)) as { clusterId: string })
-      .clusterId;
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw err;
+/**
+ * Before brokers on their own ran Raft, they kept topics in topics.json and
+ * no Raft log. Such a data dir cannot be read now, and starting on it would
+ * truncate its logs to what the (empty) Raft log can replay: refuse it.
+ */
+function refuseOldLayout(dataDir: string): void {
+  const exists = (path: string) => {
+    try {
+      Deno.statSync(path);
+      return true;
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return false;
+      throw err;
+    }
+  };
+  if (exists(`${dataDir}/topics.json`) && !exists(`${dataDir}/raft`)) {
+    throw new RangeError(
+      `Data dir "${dataDir}" holds a single-broker layout from before raftq 0.2 (topics.json, no raft/): this version cannot read it, move it away or point data_dir elsewhere`,
+    );
   }
-  const clusterId = newClusterId();
-  writeFileAtomic(file, JSON.stringify({ clusterId }));
-  return clusterId;
 }
 
 /**
- * How long a broker found through etcd waits, on its very first start, for
- * the brokers started with it to register before the cluster is founded.
- */
-const FOUNDING_SETTLE_MS = 3_000;
-
-/**
- * Starts this broker's part of a replicated cluster. Static discovery lists
- * every broker and so the controller's voters; with etcd the brokers that
- * registered together found the cluster (one founding record, claimed
- * atomically in etcd) and later ones join it.
+ * Starts this broker's Raft host and its place in the cluster. Memory
+ * discovery founds a cluster of one; static discovery lists every broker
+ * and so the controller's voters; with etcd the brokers that registered
+ * together found the cluster (one founding record, claimed atomically in
+ * etcd) and later ones join it. A data dir that already holds the
+ * controller group keeps its membership, whatever discovery says.
  */
 async function startClusterNode(
   config: Config,
@@ -94,9 +94,15 @@ async function startClusterNode(
       }): static discovery lists every broker, this one included`,
     );
   }
+  const alone = config.discovery.type === "memory";
+  // Nobody dials a broker on its own: a free loopback port keeps two of
+  // them on one machine (tests, a second `deno task dev`) from clashing.
+  const listen = alone
+    ? { hostname: "127.0.0.1", port: 0 }
+    : { hostname: config.bindAddr, port: config.raftPort };
   const raft = {
     hostname: staticSelf?.host ?? config.advertisedHost,
-    port: staticSelf?.port ?? config.raftPort,
+    port: alone ? 0 : staticSelf?.port ?? config.raftPort,
   };
   const info: BrokerInfo = {
     nodeId: config.nodeId,
@@ -134,7 +140,7 @@ async function startClusterNode(
       };
     },
     peers: peersOf(await discovery.list()),
-    listen: { hostname: config.bindAddr, port: config.raftPort },
+    listen,
     advertisedRaft: raft,
     log: opts.log,
   });
@@ -144,6 +150,11 @@ async function startClusterNode(
   });
   // Brokers that registered while this one was starting.
   node.setPeers(peersOf(await discovery.list()));
+  if (alone) {
+    // Its own votes elect it at once; Kafka clients that arrive next must
+    // find it registered, or auto-created topics would have no broker.
+    await node.registered(ALONE_READY_MS);
+  }
   await discovery.update({ ...info, status: "online" });
   return { node, discovery };
 }
@@ -151,19 +162,11 @@ async function startClusterNode(
 export async function startBroker(config: Config): Promise<Broker> {
   const dataDir = config.dataDir;
   Deno.mkdirSync(dataDir, { recursive: true });
+  refuseOldLayout(dataDir);
   const log = (message: string) =>
     console.error(`raftq[${config.nodeId}]: ${message}`);
-  const clustered = config.discovery.type !== "memory";
-  const flusher = new Flusher({
-    policy: config.log.flushMode === "always"
-      ? { mode: "always" }
-      : { mode: "interval", intervalMs: config.log.flushIntervalMs },
-    onError: (_log, err) => log(`background sync failed: ${err}`),
-  });
   const partitions = new PartitionManager({
     dataDir,
-    flusher,
-    visibleOnAppend: config.log.flushMode === "interval",
     defaults: {
       segmentBytes: config.log.segmentBytes,
       segmentMs: config.log.segmentMs,
@@ -188,111 +191,52 @@ export async function startBroker(config: Config): Promise<Broker> {
     // bind_port 0 asks the OS for a port; clients must be told the real one.
     port: config.advertisedPort === 0 ? server.port : config.advertisedPort,
   };
-  const internal = new Set([OFFSETS_TOPIC]);
-
-  let node: ClusterNode | null = null;
-  let discovery: Discovery | null = null;
-  let view: ClusterView;
-  let groupsReady = false;
+  const { node, discovery } = await startClusterNode(config, {
+    partitions,
+    self,
+    log,
+  });
+  const view = new ReplicatedView(node, { internal: new Set([OFFSETS_TOPIC]) });
   const offsetsPartitions = config.groups.offsetsPartitions;
-  let producerIds: ProducerIdSource;
-  let ensureOffsetsTopic: () => void;
-  if (clustered) {
-    const started = await startClusterNode(config, { partitions, self, log });
-    const n = started.node;
-    node = n;
-    discovery = started.discovery;
-    const replicated = new ReplicatedView(n, { internal });
-    producerIds = new ControllerProducerIds(n);
-    view = replicated;
-    let creating = false;
-    ensureOffsetsTopic = () => {
-      if (creating || replicated.topic(OFFSETS_TOPIC) !== undefined) return;
-      creating = true;
-      replicated.createTopic({
-        name: OFFSETS_TOPIC,
-        partitions: offsetsPartitions,
-        replicationFactor: Math.min(3, replicated.liveBrokers()),
-        configs: OFFSETS_TOPIC_CONFIGS,
-      }).catch((err) => log(`creating ${OFFSETS_TOPIC} failed: ${err}`))
-        .finally(() => (creating = false));
-    };
-    // The coordinator of a group is the leader of its offsets partition:
-    // it reads the partition back when it takes over, and forgets it after.
-    n.onLeadership((topic, partition, leading) => {
-      if (topic !== OFFSETS_TOPIC) return;
-      log(
-        `${
-          leading ? "coordinating" : "no longer coordinating"
-        } the groups of ${OFFSETS_TOPIC}-${partition}`,
-      );
-      if (leading) coordinator.load(partition);
-      else coordinator.unload(partition);
-    });
-    groupsReady = true;
-  } else {
-    const topics = TopicStore.open(dataDir);
-    for (const t of topics.list()) partitions.openTopic(t);
-    producerIds = ProducerIdAllocator.open(dataDir);
-    view = new SingleNodeView({
-      self,
-      clusterId: readClusterId(dataDir),
-      topics,
-      partitions,
-      internal,
-      onDeleted: (info) => {
-        if (!groupsReady) return;
-        coordinator.removeTopicOffsets(info.name).catch((err) =>
-          log(`removing offsets of deleted topic "${info.name}" failed: ${err}`)
-        );
-      },
-    });
-    const loadAll = () => {
-      for (let i = 0; i < offsetsPartitions; i++) coordinator.load(i);
-    };
-    ensureOffsetsTopic = () => {
-      if (topics.get(OFFSETS_TOPIC) !== undefined) return;
-      partitions.openTopic(topics.create({
-        name: OFFSETS_TOPIC,
-        partitions: offsetsPartitions,
-        replicationFactor: 1,
-        configs: OFFSETS_TOPIC_CONFIGS,
-        liveBrokers: 1,
-      }));
-      loadAll();
-    };
-    if (topics.get(OFFSETS_TOPIC) !== undefined) {
-      groupsReady = true;
-      setTimeout(() => {
-        try {
-          loadAll();
-        } catch (err) {
-          log(`loading ${OFFSETS_TOPIC} failed: ${err}`);
-          throw err;
-        }
-      }, 0);
-    }
-  }
-  const cluster = view;
-  // Declared after the view it writes through; the callbacks above run later.
-  const coordinator: GroupCoordinator = new GroupCoordinator({
-    log: new PartitionOffsetsLog(cluster, offsetsPartitions),
+  let creating = false;
+  const ensureOffsetsTopic = () => {
+    if (creating || view.topic(OFFSETS_TOPIC) !== undefined) return;
+    creating = true;
+    view.createTopic({
+      name: OFFSETS_TOPIC,
+      partitions: offsetsPartitions,
+      replicationFactor: Math.min(3, view.liveBrokers()),
+      configs: OFFSETS_TOPIC_CONFIGS,
+    }).catch((err) => log(`creating ${OFFSETS_TOPIC} failed: ${err}`))
+      .finally(() => (creating = false));
+  };
+  const coordinator = new GroupCoordinator({
+    log: new PartitionOffsetsLog(view, offsetsPartitions),
     timers: realTimers,
     initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,
     offsetsRetentionMs: config.groups.offsetsRetentionMs,
     partitionExists: (topic, index) =>
-      topic !== OFFSETS_TOPIC &&
-      index < (cluster.topic(topic)?.partitions ?? 0),
-    ...(clustered
-      ? { owns: (p: number) => cluster.leading(OFFSETS_TOPIC, p).ok }
-      : {}),
+      topic !== OFFSETS_TOPIC && index < (view.topic(topic)?.partitions ?? 0),
+    owns: (p: number) => view.leading(OFFSETS_TOPIC, p).ok,
   });
-  // Kafka creates the offsets topic on first use, not at start.
-  const groups = () => {
-    groupsReady = true;
-    ensureOffsetsTopic();
-    return coordinator;
-  };
+  // The coordinator of a group is the leader of its offsets partition: it
+  // reads the partition back when it takes over, and forgets it after.
+  node.onLeadership((topic, partition, leading) => {
+    if (topic !== OFFSETS_TOPIC) return;
+    log(
+      `${
+        leading ? "coordinating" : "no longer coordinating"
+      } the groups of ${OFFSETS_TOPIC}-${partition}`,
+    );
+    if (leading) coordinator.load(partition);
+    else coordinator.unload(partition);
+  });
+  // Each broker drops the offsets of the groups it coordinates.
+  node.onTopicDeleted((topic) => {
+    coordinator.removeTopicOffsets(topic).catch((err) =>
+      log(`removing offsets of deleted topic "${topic}" failed: ${err}`)
+    );
+  });
 
   const stopping = new AbortController();
   const ctx: BrokerContext = {
@@ -303,8 +247,12 @@ export async function startBroker(config: Config): Promise<Broker> {
       partitions: config.topics.defaultPartitions,
       replicationFactor: config.topics.defaultReplicationFactor,
     },
-    groups,
-    producerIds,
+    // Kafka creates the offsets topic on first use, not at start.
+    groups: () => {
+      ensureOffsetsTopic();
+      return coordinator;
+    },
+    producerIds: new ControllerProducerIds(node),
     stopping: stopping.signal,
     log,
   };
@@ -314,12 +262,10 @@ export async function startBroker(config: Config): Promise<Broker> {
   const retention = setInterval(() => {
     const deleted = partitions.enforceRetention();
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
-    if (groupsReady) {
-      coordinator.expireOffsets().then(
-        (n) => n > 0 && log(`expired ${n} committed offset(s)`),
-        (err) => log(`expiring committed offsets failed: ${err}`),
-      );
-    }
+    coordinator.expireOffsets().then(
+      (n) => n > 0 && log(`expired ${n} committed offset(s)`),
+      (err) => log(`expiring committed offsets failed: ${err}`),
+    );
   }, RETENTION_CHECK_MS);
 
   let resolveClosed!: () => void;
@@ -331,9 +277,8 @@ export async function startBroker(config: Config): Promise<Broker> {
       clearInterval(retention);
       coordinator.close();
       await server.stop();
-      await node?.stop();
-      await discovery?.close();
-      flusher.close();
+      await node.stop();
+      await discovery.close();
       partitions.closeAll();
       resolveClosed();
     })();

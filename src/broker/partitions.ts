@@ -1,8 +1,8 @@
 /**
- * The partitions this broker serves: one PartitionLog each, group-committed
- * through one Flusher, with wake-ups for fetches that long-poll. In the
- * cluster issue a partition's Raft group applies committed batches to the
- * same log through `appendValidated`.
+ * The partition replicas this broker holds: one PartitionLog each, with
+ * wake-ups for fetches that long-poll. A partition's Raft group applies its
+ * committed record sets through `append`; the Raft WAL, not this log, is
+ * what makes them durable.
  */
 import {
   type BatchHeader,
@@ -11,12 +11,11 @@ import {
   readBatchHeader,
   validateRecordSet,
 } from "../protocol/mod.ts";
-import { type Flusher, type LogOptions, PartitionLog } from "../storage/mod.ts";
+import { type LogOptions, PartitionLog } from "../storage/mod.ts";
 import {
   ProducerSequenceError,
   ProducerStateTable,
 } from "./producers/producer_state.ts";
-import type { TopicInfo } from "./topics.ts";
 
 export interface PartitionDefaults {
   segmentBytes: number;
@@ -35,7 +34,7 @@ export class Partition {
   /** Idempotent producers' recent batches, consulted by every append. */
   readonly producers = new ProducerStateTable();
   readonly #waiters = new Set<() => void>();
-  /** Offsets below this are durable and visible to consumers. */
+  /** Offsets below this are committed and visible to consumers. */
   #highWatermark: bigint;
 
   constructor(
@@ -130,39 +129,18 @@ export class RecordTooLargeError extends RangeError {
 export class PartitionManager {
   readonly #dataDir: string;
   readonly #defaults: PartitionDefaults;
-  readonly #flusher: Flusher;
   readonly #partitions = new Map<string, Partition>();
-  /**
-   * With flush mode "interval" nothing waits for fsync, so data is visible
-   * once appended; otherwise consumers see only what is on disk, and so
-   * never read a message that a crash could take back.
-   */
-  readonly #visibleOnAppend: boolean;
 
-  constructor(
-    opts: {
-      dataDir: string;
-      defaults: PartitionDefaults;
-      flusher: Flusher;
-      visibleOnAppend: boolean;
-    },
-  ) {
-    this.#visibleOnAppend = opts.visibleOnAppend;
+  constructor(opts: { dataDir: string; defaults: PartitionDefaults }) {
     this.#dataDir = opts.dataDir;
     this.#defaults = opts.defaults;
-    this.#flusher = opts.flusher;
   }
 
   #dir(topic: string, index: number): string {
     return `${this.#dataDir}/${topic}-${index}`;
   }
 
-  /** Opens (recovering if needed) every partition of a topic. */
-  openTopic(topic: TopicInfo): void {
-    for (let i = 0; i < topic.partitions; i++) this.openPartition(topic, i);
-  }
-
-  /** Opens (recovering if needed) one partition; a cluster hosts only some. */
+  /** Opens (recovering if needed) one partition replica. */
   openPartition(
     topic: { name: string; configs: Readonly<Record<string, string>> },
     index: number,
@@ -185,7 +163,6 @@ export class PartitionManager {
   dropPartition(p: Partition): void {
     const key = partitionKey(p.topic, p.index);
     if (this.#partitions.get(key) === p) {
-      this.#flusher.forget(p.log);
       p.log.close();
       this.#partitions.delete(key);
     }
@@ -202,23 +179,12 @@ export class PartitionManager {
     rebuildProducerState(p);
   }
 
-  /** Closes a topic's logs and deletes their data. */
-  dropTopic(topic: TopicInfo): void {
-    for (let i = 0; i < topic.partitions; i++) {
-      const p = this.#partitions.get(partitionKey(topic.name, i));
-      if (p !== undefined) this.dropPartition(p);
-      else PartitionLog.destroy(this.#dir(topic.name, i));
-    }
-  }
-
   get(topic: string, index: number): Partition | undefined {
     return this.#partitions.get(partitionKey(topic, index));
   }
 
   /**
-   * Validates and appends a produced record set. The append is synchronous
-   * (so requests on one connection keep their order); durability is awaited
-   * separately with `durable`. Batches of idempotent producers are checked
+   * Validates and appends a committed record set. Batches of idempotent producers are checked
    * here, on the path every replica runs: a retry is answered with the
    * offsets of the copy already in the log and not appended again.
    */
@@ -266,14 +232,6 @@ export class PartitionManager {
       offset += BigInt(h.lastOffsetDelta) + 1n;
     }
     return { ok: true, baseOffset, lastOffset };
-  }
-
-  /** Resolves once everything up to `lastOffset` is on disk and visible. */
-  async durable(p: Partition, lastOffset: bigint): Promise<void> {
-    await this.#flusher.durable(p.log, lastOffset);
-    p.advanceHighWatermark(
-      this.#visibleOnAppend ? p.log.logEndOffset : p.log.durableEndOffset,
-    );
   }
 
   /** Applies time and size retention to every partition. */

@@ -114,7 +114,10 @@ function buildProgram(io: CliIo): Command {
     .option("--port <n>", "bind_port, the Kafka listener (0: any free port)")
     .option("--data-dir <dir>", "data_dir")
     .option("--raft-port <n>", "raft_port")
-    .option("--peers <list>", 'discovery.peers, "id@host:raft_port,..."')
+    .option(
+      "--peers <list>",
+      'discovery.peers, "id@host:raft_port,..." (sets discovery.type static)',
+    )
     .option("--set <key=value>", "set any config key (repeatable)", collect, [])
     .action((opts) => serve(io, opts));
 

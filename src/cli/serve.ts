@@ -25,6 +25,15 @@ const FLAG_KEYS = {
 export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
   // Named flags come after --set so that the more specific spelling wins.
   const overrides = [...opts.set];
+  // Listing peers means static discovery, even over a config file that
+  // says memory (the default broker.yaml does): this is how a broker that
+  // ran on its own is restarted as the first member of a cluster.
+  if (
+    opts.peers !== undefined &&
+    !opts.set.some((s) => s.startsWith("discovery.type="))
+  ) {
+    overrides.push("discovery.type=static");
+  }
   for (const [flag, key] of Object.entries(FLAG_KEYS)) {
     const value = opts[flag as keyof typeof FLAG_KEYS];
     if (value !== undefined) overrides.push(`${key}=${value}`);

@@ -45,7 +45,7 @@ export interface LoadOptions {
 const ENV_PREFIX = "RAFTQ_";
 
 const FIELD_BY_KEY = new Map(FIELDS.map((f) => [f.key, f]));
-/** Every mapping that groups fields ("raft", "log", "log.flush"). */
+/** Every mapping that groups fields ("raft", "log"). */
 const SECTIONS = new Set(
   FIELDS.flatMap((f) =>
     f.key.split(".").slice(0, -1).map((_, i, parts) =>
@@ -54,7 +54,7 @@ const SECTIONS = new Set(
   ),
 );
 
-/** The environment variable that sets a key: log.flush.mode → RAFTQ_LOG__FLUSH__MODE. */
+/** The environment variable that sets a key: raft.election_rtt → RAFTQ_RAFT__ELECTION_RTT. */
 export function envName(key: string): string {
   return ENV_PREFIX + key.toUpperCase().replaceAll(".", "__");
 }

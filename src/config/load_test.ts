@@ -73,8 +73,6 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       retentionMs: 7 * 86_400_000,
       retentionBytes: -1,
       indexIntervalBytes: 4096,
-      flushMode: "always",
-      flushIntervalMs: 1000,
     },
     topics: {
       autoCreate: true,
@@ -242,7 +240,7 @@ Deno.test("loadConfig accepts -1 only where it means unlimited", () => {
 
 Deno.test("loadConfig reports several problems together", () => {
   withFile(
-    "bind_port: x\nraft:\n  electon_rtt: 1\nlog:\n  flush:\n    mode: never\n",
+    "bind_port: x\nraft:\n  electon_rtt: 1\nlog:\n  segment_ms: never\n",
     (file) => {
       const err = problemsOf(() =>
         loadConfig({
@@ -253,7 +251,7 @@ Deno.test("loadConfig reports several problems together", () => {
       );
       assert.deepEqual(err.problems.map((p) => p.path).sort(), [
         "bind_port",
-        "log.flush.mode",
+        "log.segment_ms",
         "nope",
         "raft.electon_rtt",
         "topics.auto_create",
@@ -304,10 +302,10 @@ Deno.test("loadConfig applies defaults < file < environment < flags", () => {
 
 Deno.test("loadConfig maps `__` in environment names to nesting and keeps `_`", () => {
   const config = loadConfig({
-    env: { RAFTQ_RAFT__ELECTION_RTT: "30", RAFTQ_LOG__FLUSH__MODE: "interval" },
+    env: { RAFTQ_RAFT__ELECTION_RTT: "30", RAFTQ_LOG__SEGMENT_MS: "1h" },
   });
   assert.equal(config.raft.electionRtt, 30);
-  assert.equal(config.log.flushMode, "interval");
+  assert.equal(config.log.segmentMs, 3_600_000);
 });
 
 Deno.test("loadConfig reads node ids in the seed's text form", () => {
@@ -402,8 +400,8 @@ Deno.test("parseSizeBytes tells binary units from SI ones", () => {
 
 Deno.test("describeConfig gives every field its env name and a parseable default", () => {
   const rows = describeConfig();
-  const flush = rows.find((r) => r.key === "log.flush.mode");
-  assert.equal(flush?.env, "RAFTQ_LOG__FLUSH__MODE");
-  assert.equal(flush?.default, "always");
+  const election = rows.find((r) => r.key === "raft.election_rtt");
+  assert.equal(election?.env, "RAFTQ_RAFT__ELECTION_RTT");
+  assert.equal(election?.default, 10);
   assert.equal(new Set(rows.map((r) => r.key)).size, rows.length);
 });

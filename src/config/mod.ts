@@ -18,6 +18,6 @@ export {
   loadConfig,
   type LoadOptions,
 } from "./load.ts";
-export type { Config, DiscoveryType, FlushMode } from "./schema.ts";
+export type { Config, DiscoveryType } from "./schema.ts";
 export type { Peer } from "./kinds.ts";
 export { parseDurationMs, parseSizeBytes } from "./units.ts";

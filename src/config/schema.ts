@@ -20,7 +20,6 @@ import {
 } from "./kinds.ts";
 
 export type DiscoveryType = "memory" | "static" | "etcd";
-export type FlushMode = "always" | "interval";
 
 export interface Config {
   /** Numeric broker id, unique in the cluster. */
@@ -70,8 +69,6 @@ export interface Config {
     /** -1: no size limit. */
     readonly retentionBytes: number;
     readonly indexIntervalBytes: number;
-    readonly flushMode: FlushMode;
-    readonly flushIntervalMs: number;
   };
   readonly topics: {
     readonly autoCreate: boolean;
@@ -323,20 +320,6 @@ export const FIELDS: readonly Field[] = [
     kind: size({ min: 1 }),
     default: 4096,
     doc: "Log bytes between two offset index entries",
-  },
-  {
-    key: "log.flush.mode",
-    prop: "log.flushMode",
-    kind: oneOf(["always", "interval"]),
-    default: "always",
-    doc: "fsync on every append, or every flush.interval_ms",
-  },
-  {
-    key: "log.flush.interval_ms",
-    prop: "log.flushIntervalMs",
-    kind: duration({ min: 1 }),
-    default: "1s",
-    doc: "fsync period when flush.mode is interval",
   },
   {
     key: "topics.auto_create",

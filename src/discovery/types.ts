@@ -14,6 +14,7 @@ export interface BrokerInfo {
   host: string;
   kafkaPort: number;
   raftHost: string;
+  /** 0: the broker takes no Raft connections (one on its own). */
   raftPort: number;
   status: BrokerStatus;
   /** Optional, refreshed by update(). */
@@ -120,7 +121,7 @@ export function brokerInfoProblem(value: unknown): string | undefined {
   if (typeof b.raftHost !== "string" || b.raftHost === "") {
     return bad("raftHost");
   }
-  if (!isPort(b.raftPort, { zeroAllowed: false })) return bad("raftPort");
+  if (!isPort(b.raftPort, { zeroAllowed: true })) return bad("raftPort");
   if (!STATUSES.includes(b.status as BrokerStatus)) return bad("status");
   if (b.load !== undefined) {
     const load = b.load as Record<string, unknown> | null;

@@ -121,6 +121,9 @@ export class ClusterNode {
   readonly #leadershipListeners = new Set<
     (topic: string, partition: number, leading: boolean) => void
   >();
+  readonly #deletionListeners = new Set<(topic: string) => void>();
+  /** Topic ids by name at the last reconcile, to tell deletions apart. */
+  #knownTopics = new Map<string, string>();
   #reconcileQueued = false;
   /** Brokers whose Kafka port is being tried by #detectFailures. */
   readonly #probing = new Set<number>();
@@ -246,6 +249,7 @@ export class ClusterNode {
       });
       if (join) this.#requestJoin(voters);
     }
+    this.#campaignIfAlone(CONTROLLER_GROUP);
     this.#every(HEARTBEAT_MS, () => this.#heartbeat());
     this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
     this.#every(BALANCE_MS, () => this.#balanceLeaders());
@@ -272,7 +276,60 @@ export class ClusterNode {
       if (this.#stopped) return;
       this.#updatePeers();
       this.#reconcile();
+      this.#noticeDeletions();
     });
+  }
+
+  /**
+   * A group whose only voter is this broker need not wait an election
+   * timeout after a start: its own vote elects it.
+   */
+  #campaignIfAlone(groupId: number): void {
+    const voters = this.#host.membership(groupId)?.voters;
+    if (voters?.length === 1 && voters[0] === this.nodeId) {
+      this.#host.campaign(groupId);
+    }
+  }
+
+  #noticeDeletions(): void {
+    const now = new Map(
+      this.#controller.topics().map((t) => [t.name, t.topicId]),
+    );
+    for (const [name, topicId] of this.#knownTopics) {
+      if (now.get(name) === topicId) continue;
+      for (const cb of this.#deletionListeners) {
+        try {
+          cb(name);
+        } catch (err) {
+          this.#opts.log(`topic deletion listener failed: ${err}`);
+        }
+      }
+    }
+    this.#knownTopics = now;
+  }
+
+  /** Calls `cb(topic)` once this broker has applied the deletion of a topic. */
+  onTopicDeleted(cb: (topic: string) => void): () => void {
+    this.#deletionListeners.add(cb);
+    return () => this.#deletionListeners.delete(cb);
+  }
+
+  /**
+   * Resolves once the controller state lists this broker online, or
+   * rejects after `timeoutMs`.
+   */
+  async registered(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const online = () =>
+      this.#controller.liveBrokers().some((b) => b.nodeId === this.nodeId);
+    while (!online()) {
+      if (Date.now() >= deadline) {
+        throw new Error(
+          `Broker ${this.nodeId} was not registered by the controller within ${timeoutMs} ms`,
+        );
+      }
+      await this.waitForMetadata(deadline - Date.now());
+    }
   }
 
   /** Resolves at the next applied controller command (or after timeoutMs). */
@@ -332,6 +389,8 @@ export class ClusterNode {
       // clients do not see leadership move to it a few seconds later.
       if (fresh && !h.moving && h.replicas[0] === this.nodeId) {
         this.#host.campaign(groupId);
+      } else {
+        this.#campaignIfAlone(groupId);
       }
     }
     for (const [groupId, sm] of this.#hosted) {
@@ -943,46 +1002,5 @@ export class ClusterNode {
     for (const t of this.#timers) clearInterval(t);
     this.#rpc.close();
     await this.#host.stop();
-  }
-}
-
-const PRODUCER_ID_BLOCK = 1000;
-
-/**
- * Producer ids for a cluster: blocks handed out by the controller, so no
- * two brokers (and no restart) ever give the same id to two producers.
- */
-export class ControllerProducerIds {
-  readonly #node: ClusterNode;
-  #next = 0n;
-  #end = 0n;
-  #refill: Promise<void> | null = null;
-
-  constructor(node: ClusterNode) {
-    this.#node = node;
-  }
-
-  async next(): Promise<bigint> {
-    while (this.#next >= this.#end) {
-      this.#refill ??= this.#allocate().finally(() => (this.#refill = null));
-      await this.#refill;
-    }
-    return this.#next++;
-  }
-
-  async #allocate(): Promise<void> {
-    const result = await this.#node.propose({
-      type: "allocateProducerIds",
-      count: PRODUCER_ID_BLOCK,
-    });
-    if (!result.ok || result.firstProducerId === undefined) {
-      throw new Error(
-        `The controller handed out no producer ids: ${
-          result.ok ? "no block in its answer" : result.message
-        }`,
-      );
-    }
-    this.#next = result.firstProducerId;
-    this.#end = result.firstProducerId + BigInt(PRODUCER_ID_BLOCK);
   }
 }

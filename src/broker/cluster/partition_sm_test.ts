@@ -13,7 +13,7 @@ import { testPartitionManager } from "../testing.ts";
 import { encodeProduceEntry, PartitionStateMachine } from "./partition_sm.ts";
 
 function manager(dir: string): PartitionManager {
-  return testPartitionManager(dir, { visibleOnAppend: true });
+  return testPartitionManager(dir);
 }
 
 function batch(value: string): Uint8Array {

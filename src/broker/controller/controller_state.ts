@@ -347,7 +347,8 @@ export class ControllerState implements StateMachine {
     checkName("Kafka host", broker.kafkaHost);
     checkName("Raft host", broker.raftHost);
     checkPort("Kafka port", broker.kafkaPort);
-    checkPort("Raft port", broker.raftPort);
+    // 0: a broker on its own, which takes no Raft connections.
+    if (broker.raftPort !== 0) checkPort("Raft port", broker.raftPort);
     if (lastSeenMs < 0) {
       throw new ControllerError(
         ErrorCode.INVALID_REQUEST,

@@ -1,12 +1,10 @@
 /**
- * Hands out producer ids for InitProducerId. Ids are reserved in blocks and
- * the end of the reserved block is persisted before any id of it is given
- * out, so a restart (even kill -9) continues past every id ever handed out
- * and never gives one to two producers.
+ * Producer ids for InitProducerId, handed out in blocks by the controller
+ * group, so no two brokers (and no restart) ever give one id to two
+ * producers.
  */
-import { writeFileAtomic } from "../../storage/mod.ts";
+import type { Command, CommandResult } from "../controller/mod.ts";
 
-const DEFAULT_BLOCK_SIZE = 1000n;
 /** Producer epochs are int16; Kafka hands out a new id when one runs out. */
 export const PRODUCER_EPOCH_MAX = 32_766;
 
@@ -15,55 +13,45 @@ export interface ProducerIdSource {
   next(): Promise<bigint>;
 }
 
-/** A single broker's ids, reserved in blocks in its data directory. */
-export class ProducerIdAllocator implements ProducerIdSource {
-  readonly #file: string;
-  readonly #blockSize: bigint;
-  #next: bigint;
-  /** Ids below this are reserved on disk. Invariant: next <= reservedEnd. */
-  #reservedEnd: bigint;
+/** Whatever applies a command on the controller's leader. */
+export interface ControllerCommands {
+  propose(command: Command): Promise<CommandResult>;
+}
 
-  private constructor(file: string, start: bigint, blockSize: bigint) {
-    this.#file = file;
-    this.#blockSize = blockSize;
-    this.#next = start;
-    this.#reservedEnd = start;
+const PRODUCER_ID_BLOCK = 1000;
+
+/** Blocks of ids from the controller, one block requested at a time. */
+export class ControllerProducerIds implements ProducerIdSource {
+  readonly #controller: ControllerCommands;
+  #next = 0n;
+  #end = 0n;
+  #refill: Promise<void> | null = null;
+
+  constructor(controller: ControllerCommands) {
+    this.#controller = controller;
   }
 
-  static open(
-    dataDir: string,
-    options: { blockSize?: bigint } = {},
-  ): ProducerIdAllocator {
-    const file = `${dataDir}/producer_ids.json`;
-    let start = 0n;
-    try {
-      const parsed = JSON.parse(Deno.readTextFileSync(file)) as {
-        reservedEnd: string;
-      };
-      start = BigInt(parsed.reservedEnd);
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+  async next(): Promise<bigint> {
+    while (this.#next >= this.#end) {
+      this.#refill ??= this.#allocate().finally(() => (this.#refill = null));
+      await this.#refill;
     }
-    return new ProducerIdAllocator(
-      file,
-      start,
-      options.blockSize ?? DEFAULT_BLOCK_SIZE,
-    );
+    return this.#next++;
   }
 
-  /** A producer id never handed out before, by this broker or an earlier run. */
-  next(): Promise<bigint> {
-    if (this.#next === this.#reservedEnd) {
-      this.#reserve(this.#reservedEnd + this.#blockSize);
+  async #allocate(): Promise<void> {
+    const result = await this.#controller.propose({
+      type: "allocateProducerIds",
+      count: PRODUCER_ID_BLOCK,
+    });
+    if (!result.ok || result.firstProducerId === undefined) {
+      throw new Error(
+        `The controller handed out no producer ids: ${
+          result.ok ? "no block in its answer" : result.message
+        }`,
+      );
     }
-    return Promise.resolve(this.#next++);
-  }
-
-  #reserve(end: bigint): void {
-    writeFileAtomic(
-      this.#file,
-      JSON.stringify({ reservedEnd: end.toString() }),
-    );
-    this.#reservedEnd = end;
+    this.#next = result.firstProducerId;
+    this.#end = result.firstProducerId + BigInt(PRODUCER_ID_BLOCK);
   }
 }

@@ -4,7 +4,6 @@
  * looks inside records, so real record encoding is not needed here. Never
  * imported by production code.
  */
-import { crc32c } from "../protocol/crc32c.ts";
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD,
@@ -12,6 +11,7 @@ import {
   Off,
   validateRecordSet,
 } from "../protocol/record_batch.ts";
+import { crc32c } from "../util/mod.ts";
 
 export interface TestBatchOptions {
   /** Records the batch claims to hold (default 1). */

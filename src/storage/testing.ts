@@ -10,7 +10,7 @@ import {
   type BatchHeader,
   Off,
   validateRecordSet,
-} from "../protocol/record_batch.ts";
+} from "../protocol/mod.ts";
 import { crc32c } from "../util/mod.ts";
 
 export interface TestBatchOptions {

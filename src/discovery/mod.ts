@@ -12,7 +12,8 @@
  * write-once record they keep, so that brokers meeting an empty cluster agree
  * on who founds it.
  *
- * Imports nothing from raftq but src/util and the types of src/config.
+ * Imports nothing from raftq (src/util at most): the config slices it takes
+ * (DiscoveryConfig, StaticPeer) are declared here.
  */
 export { createDiscovery } from "./create.ts";
 export { EtcdDiscovery, LEASE_TTL_SECONDS_DEFAULT } from "./etcd.ts";
@@ -29,4 +30,5 @@ export {
   DiscoveryStateError,
   DiscoveryUnavailableError,
   type FoundingRecord,
+  type StaticPeer,
 } from "./types.ts";

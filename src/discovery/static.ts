@@ -1,4 +1,3 @@
-import type { Peer } from "../config/mod.ts";
 import { SelfSlot, settled } from "./self_slot.ts";
 import {
   type BrokerInfo,
@@ -9,6 +8,7 @@ import {
   type DiscoveryListener,
   type FoundingRecord,
   Listeners,
+  type StaticPeer,
 } from "./types.ts";
 
 /**
@@ -34,7 +34,7 @@ export class StaticDiscovery implements Discovery {
   #listeners: Listeners;
 
   constructor(
-    peers: readonly Peer[],
+    peers: readonly StaticPeer[],
     opts: { log?: (msg: string) => void } = {},
   ) {
     if (peers.length === 0) {

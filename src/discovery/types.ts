@@ -3,8 +3,6 @@
  * broker announces about itself, and the listener fan-out that each
  * implementation uses to deliver events.
  */
-import type { Peer } from "../config/mod.ts";
-
 export type BrokerStatus = "starting" | "online" | "draining";
 
 /** What one broker tells the others about itself. */
@@ -62,6 +60,18 @@ export interface FoundingRecord {
   founder: number;
 }
 
+/**
+ * One voter of a static cluster, as config's `discovery.peers` yields it.
+ * Declared here, like DiscoveryConfig, so discovery imports nothing of
+ * src/config: main.ts hands it its slice as plain data.
+ */
+export interface StaticPeer {
+  readonly nodeId: number;
+  readonly host: string;
+  /** The peer's raft_port. */
+  readonly port: number;
+}
+
 /** The `discovery` slice of the config. */
 export interface DiscoveryConfig {
   type: "memory" | "static" | "etcd";
@@ -70,7 +80,7 @@ export interface DiscoveryConfig {
   password: string;
   timeoutMs: number;
   prefix: string;
-  peers: readonly Peer[];
+  peers: readonly StaticPeer[];
 }
 
 export interface DiscoveryOptions {

@@ -1,13 +1,13 @@
 /**
  * Kafka wire protocol: request/response codecs for the APIs raftq speaks
  * (generated from Kafka's message definitions), request framing, error
- * codes, record batches, CRC-32C and compression.
+ * codes, record batches and compression.
  *
  * Seams: none. The broker feeds frames from FrameDecoder to
  * decodeRequestHeader/decodeRequest and writes encodeResponse's frames; the
  * client does the reverse with encodeRequest/decodeResponse. This module
- * imports nothing from raftq, not even src/util, so storage can use its
- * batch header helpers freely.
+ * imports nothing from raftq but src/util (for CRC-32C), so storage can use
+ * its batch header helpers freely.
  */
 export {
   decodeRequest,
@@ -41,5 +41,4 @@ export {
   type RecordInput,
 } from "./records.ts";
 export { CompressionError } from "./compression.ts";
-export * from "./crc32c.ts";
 export * from "./record_batch.ts";

@@ -4,7 +4,7 @@
  * only sets the base offset and the partition leader epoch, both outside the
  * CRC, so no checksum is recomputed.
  */
-import { crc32c } from "./crc32c.ts";
+import { crc32c } from "../util/mod.ts";
 
 export const BATCH_HEADER_BYTES = 61;
 /** Bytes before `batchLength`'s payload starts: baseOffset + batchLength. */

@@ -2,9 +2,9 @@
  * Magic-v2 record batches as a client sees them: building one from records
  * and reading the records back out of a fetched record set.
  */
+import { crc32c } from "../util/mod.ts";
 import { Reader, Writer } from "./codec.ts";
 import { compress, decompress } from "./compression.ts";
-import { crc32c } from "./crc32c.ts";
 import {
   BATCH_HEADER_BYTES,
   batchCompression,

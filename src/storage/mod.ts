@@ -9,8 +9,8 @@
  *
  * Seams: the broker gives each log its directory and options; a Raft
  * partition state machine drives append/truncateTo/deleteRecordsBefore.
- * Imports only protocol's record-batch header and CRC (by file) and util;
- * never the broker or raft.
+ * Imports only protocol's mod.ts (for the record-batch header) and util
+ * (for CRC-32C); never the broker or raft.
  */
 export {
   DEFAULT_LOG_OPTIONS,

@@ -5,9 +5,8 @@
  * appends (see Flusher). A Raft state machine can drive it directly: append
  * committed batches, truncate on conflicts, advance the start on snapshots.
  */
-import { crc32c } from "../protocol/crc32c.ts";
-import { type BatchHeader, Off, stampBatch } from "../protocol/record_batch.ts";
-import { assert } from "../util/mod.ts";
+import { type BatchHeader, Off, stampBatch } from "../protocol/mod.ts";
+import { assert, crc32c } from "../util/mod.ts";
 import { syncDirectory, writeFileAtomic } from "./atomic_file.ts";
 import { MAX_RELATIVE_OFFSET, Segment, segmentFileName } from "./segment.ts";
 

@@ -16,7 +16,7 @@ import {
   batchCrcOk,
   completeBatchSize,
   Off,
-} from "../protocol/record_batch.ts";
+} from "../protocol/mod.ts";
 import { assert } from "../util/mod.ts";
 import {
   OFFSET_INDEX_FORMAT,

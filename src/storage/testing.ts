@@ -4,14 +4,14 @@
  * looks inside records, so real record encoding is not needed here. Never
  * imported by production code.
  */
-import { crc32c } from "../protocol/crc32c.ts";
 import {
   BATCH_HEADER_BYTES,
   BATCH_LOG_OVERHEAD,
   type BatchHeader,
   Off,
   validateRecordSet,
-} from "../protocol/record_batch.ts";
+} from "../protocol/mod.ts";
+import { crc32c } from "../util/mod.ts";
 
 export interface TestBatchOptions {
   /** Records the batch claims to hold (default 1). */

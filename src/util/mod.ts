@@ -1,5 +1,8 @@
 /**
  * Shared leaf: assertions and small helpers that every module may import.
- * Imports nothing from raftq.
+ * CRC-32C lives here because both Kafka record batches (protocol, storage)
+ * and Raft's write-ahead log checksum with it, and raft may not import
+ * protocol. Imports nothing from raftq.
  */
 export { assert, AssertionError } from "./assert.ts";
+export { crc32c } from "./crc32c.ts";

@@ -11,8 +11,7 @@
  * point. Deleting only a prefix keeps replay equivalent: a deleted record can
  * only have affected indices that are compacted anyway.
  */
-import { crc32c } from "../../protocol/crc32c.ts";
-import { assert } from "../../util/mod.ts";
+import { assert, crc32c } from "../../util/mod.ts";
 import type { Entry, HardState, Snapshot } from "../core/mod.ts";
 import {
   ByteReader,

@@ -10,8 +10,7 @@ import {
   type Record,
   type RecordInput,
 } from "../../protocol/mod.ts";
-import type { ClusterView } from "../handlers/context.ts";
-import type { Partition } from "../partitions.ts";
+import type { AppendOutcome, Partition } from "../partitions.ts";
 
 export const OFFSETS_TOPIC = "__consumer_offsets";
 const READ_CHUNK_BYTES = 1 << 20;
@@ -24,20 +23,38 @@ export interface OffsetsLog {
   read(partition: number): Iterable<Record>;
 }
 
+/**
+ * The part of the cluster the offsets log writes through, declared here so
+ * that groups need nothing from the handlers (which import the coordinator).
+ * The handlers' ClusterView has this shape, so the broker passes its view.
+ */
+export interface OffsetsCluster {
+  /** The local partition when this broker leads it, else the error code. */
+  leading(
+    topic: string,
+    index: number,
+  ): { ok: true; partition: Partition } | { ok: false; errorCode: number };
+  /** Appends a record set to a led partition; resolves once durable. */
+  write(
+    p: Partition,
+    records: Uint8Array,
+  ): Promise<AppendOutcome | { ok: false; errorCode: number }>;
+}
+
 export class OffsetsLogError extends Error {
   override name = "OffsetsLogError";
 }
 
 /**
  * An OffsetsLog on this broker's partitions of OFFSETS_TOPIC, written through
- * the ClusterView: appended directly on a single broker, replicated through
+ * the cluster: appended directly on a single broker, replicated through
  * the partition's Raft group in a cluster.
  */
 export class PartitionOffsetsLog implements OffsetsLog {
   readonly partitionCount: number;
-  readonly #cluster: ClusterView;
+  readonly #cluster: OffsetsCluster;
 
-  constructor(cluster: ClusterView, partitionCount: number) {
+  constructor(cluster: OffsetsCluster, partitionCount: number) {
     this.#cluster = cluster;
     this.partitionCount = partitionCount;
   }

@@ -1,0 +1,315 @@
+/**
+ * Committed offsets, held in memory per group and changed only through the
+ * offsets log: a commit, a deletion or an expiry reaches memory once its
+ * records are durable. An offsets partition's offsets are rebuilt by
+ * replaying its log (latest record per key wins). The group metadata kept
+ * beside them in that log is written and read back here too, so this is
+ * the one place that knows the log's records; the groups themselves are
+ * the coordinator's.
+ */
+import { GroupError } from "./group_error.ts";
+import type { OffsetsLog } from "./offsets_log.ts";
+import {
+  type CommittedOffset,
+  decodeGroup,
+  decodeKey,
+  decodeOffset,
+  encodeGroup,
+  encodeKey,
+  encodeOffset,
+  keyId,
+  type OffsetsKey,
+  type StoredGroup,
+} from "./offsets_records.ts";
+
+export interface OffsetsStoreOptions {
+  log: OffsetsLog;
+  /** The offsets partition that holds a group's records. */
+  partitionFor(groupId: string): number;
+  /** The clock commits are stamped with and retention runs on. */
+  now(): number;
+  /** How long committed offsets of an empty group are kept. */
+  offsetsRetentionMs: number;
+  /** Whether a topic partition exists, for OffsetCommit. */
+  partitionExists(topic: string, partition: number): boolean;
+}
+
+/** The topics of an OffsetCommit request. */
+export type CommitTopics = readonly {
+  name: string;
+  partitions: readonly {
+    partitionIndex: number;
+    committedOffset: bigint;
+    committedLeaderEpoch: number;
+    committedMetadata: string | null;
+  }[];
+}[];
+
+export type CommitAnswer = {
+  name: string;
+  partitions: { partitionIndex: number; errorCode: number }[];
+}[];
+
+export interface OffsetAnswer {
+  partitionIndex: number;
+  committedOffset: bigint;
+  committedLeaderEpoch: number;
+  metadata: string | null;
+  errorCode: number;
+}
+
+/** One committed offset, as a removal decides on it. */
+export interface OffsetEntry {
+  groupId: string;
+  topic: string;
+  value: CommittedOffset;
+}
+
+/** Kafka's offset.metadata.max.bytes. */
+const OFFSET_METADATA_MAX_BYTES = 4096;
+
+/** Every partition of a commit answered with one code. */
+export function commitError(
+  topics: CommitTopics,
+  errorCode: number,
+): CommitAnswer {
+  return topics.map((t) => ({
+    name: t.name,
+    partitions: t.partitions.map((p) => ({
+      partitionIndex: p.partitionIndex,
+      errorCode,
+    })),
+  }));
+}
+
+/** The in-memory key of a group's offset: `topic\0partition`. */
+function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}
+
+function splitPartitionKey(key: string): { topic: string; partition: number } {
+  const [topic, index] = key.split("\u0000") as [string, string];
+  return { topic, partition: Number(index) };
+}
+
+function offsetTombstone(groupId: string, key: string) {
+  return {
+    key: encodeKey({ kind: "offset", groupId, ...splitPartitionKey(key) }),
+    value: null,
+  };
+}
+
+export class OffsetsStore {
+  readonly #opts: OffsetsStoreOptions;
+  /** group id → `topic\0partition` → committed offset. */
+  readonly #offsets = new Map<string, Map<string, CommittedOffset>>();
+
+  constructor(opts: OffsetsStoreOptions) {
+    this.#opts = opts;
+  }
+
+  /** Ids of the groups that have committed offsets. */
+  groupIds(): IterableIterator<string> {
+    return this.#offsets.keys();
+  }
+
+  has(groupId: string): boolean {
+    return this.#offsets.has(groupId);
+  }
+
+  /**
+   * Rebuilds one partition's offsets from its log, and answers the
+   * metadata of the groups found beside them, by group id.
+   */
+  load(partition: number): Map<string, StoredGroup> {
+    const latest = new Map<string, { key: OffsetsKey; value: Uint8Array }>();
+    for (const record of this.#opts.log.read(partition)) {
+      if (record.key === null) continue;
+      const key = decodeKey(record.key);
+      if (record.value === null) latest.delete(keyId(key));
+      else latest.set(keyId(key), { key, value: record.value });
+    }
+    const groups = new Map<string, StoredGroup>();
+    for (const { key, value } of latest.values()) {
+      if (key.kind === "offset") {
+        this.#offsetsOf(key.groupId).set(
+          partitionKey(key.topic, key.partition),
+          decodeOffset(value),
+        );
+      } else {
+        groups.set(key.groupId, decodeGroup(value));
+      }
+    }
+    return groups;
+  }
+
+  /** Forgets one partition's offsets (this broker stopped leading it). */
+  unload(partition: number): void {
+    for (const groupId of [...this.#offsets.keys()]) {
+      if (this.#opts.partitionFor(groupId) === partition) {
+        this.#offsets.delete(groupId);
+      }
+    }
+  }
+
+  /** Commits a group's offsets; answers once their records are durable. */
+  async commit(groupId: string, topics: CommitTopics): Promise<CommitAnswer> {
+    const nowMs = BigInt(this.#opts.now());
+    const writes: {
+      topic: string;
+      partition: number;
+      value: CommittedOffset;
+    }[] = [];
+    const answers = topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map((p) => {
+        let errorCode: number = GroupError.NONE;
+        if (!this.#opts.partitionExists(t.name, p.partitionIndex)) {
+          errorCode = GroupError.UNKNOWN_TOPIC_OR_PARTITION;
+        } else if (
+          (p.committedMetadata?.length ?? 0) > OFFSET_METADATA_MAX_BYTES
+        ) {
+          errorCode = GroupError.OFFSET_METADATA_TOO_LARGE;
+        } else {
+          writes.push({
+            topic: t.name,
+            partition: p.partitionIndex,
+            value: {
+              offset: p.committedOffset,
+              leaderEpoch: p.committedLeaderEpoch,
+              metadata: p.committedMetadata,
+              commitTimestampMs: nowMs,
+            },
+          });
+        }
+        return { partitionIndex: p.partitionIndex, errorCode };
+      }),
+    }));
+    if (writes.length === 0) return answers;
+    try {
+      await this.#opts.log.append(
+        this.#opts.partitionFor(groupId),
+        writes.map(({ topic, partition, value }) => ({
+          key: encodeKey({ kind: "offset", groupId, topic, partition }),
+          value: encodeOffset(value),
+        })),
+      );
+    } catch {
+      return commitError(topics, GroupError.COORDINATOR_NOT_AVAILABLE);
+    }
+    const offsets = this.#offsetsOf(groupId);
+    for (const w of writes) {
+      offsets.set(partitionKey(w.topic, w.partition), w.value);
+    }
+    return answers;
+  }
+
+  /**
+   * Committed offsets of a group: of the named topics' partitions, or of
+   * every partition it committed when `topics` is null. -1 where none.
+   */
+  fetch(
+    groupId: string,
+    topics: readonly { name: string; partitionIndexes: number[] }[] | null,
+  ): { name: string; partitions: OffsetAnswer[] }[] {
+    const offsets = this.#offsets.get(groupId) ?? new Map();
+    const answer = (topic: string, partitionIndex: number): OffsetAnswer => {
+      const c = offsets.get(partitionKey(topic, partitionIndex));
+      return {
+        partitionIndex,
+        committedOffset: c?.offset ?? -1n,
+        committedLeaderEpoch: c?.leaderEpoch ?? -1,
+        metadata: c === undefined ? "" : c.metadata,
+        errorCode: GroupError.NONE,
+      };
+    };
+    if (topics !== null) {
+      return topics.map((t) => ({
+        name: t.name,
+        partitions: t.partitionIndexes.map((i) => answer(t.name, i)),
+      }));
+    }
+    const byTopic = new Map<string, OffsetAnswer[]>();
+    for (const key of offsets.keys()) {
+      const { topic, partition } = splitPartitionKey(key);
+      const list = byTopic.get(topic) ?? [];
+      list.push(answer(topic, partition));
+      byTopic.set(topic, list);
+    }
+    return [...byTopic].map(([name, partitions]) => ({ name, partitions }));
+  }
+
+  /** Writes a group's metadata; resolves once it is durable. */
+  writeGroup(groupId: string, stored: StoredGroup): Promise<void> {
+    return this.#opts.log.append(this.#opts.partitionFor(groupId), [{
+      key: encodeKey({ kind: "group", groupId }),
+      value: encodeGroup(stored),
+    }]);
+  }
+
+  /** Tombstones a group's metadata and offsets, then forgets its offsets. */
+  async deleteGroup(groupId: string): Promise<void> {
+    const tombstones = [...(this.#offsets.get(groupId)?.keys() ?? [])].map(
+      (key) => offsetTombstone(groupId, key),
+    );
+    tombstones.push({
+      key: encodeKey({ kind: "group", groupId }),
+      value: null,
+    });
+    await this.#opts.log.append(this.#opts.partitionFor(groupId), tombstones);
+    this.#offsets.delete(groupId);
+  }
+
+  /**
+   * Drops committed offsets matching `drop` by writing tombstones; memory
+   * follows once they are durable. Answers how many went.
+   */
+  async remove(drop: (entry: OffsetEntry) => boolean): Promise<number> {
+    const byPartition = new Map<number, { groupId: string; key: string }[]>();
+    for (const [groupId, offsets] of this.#offsets) {
+      for (const [key, value] of offsets) {
+        const { topic } = splitPartitionKey(key);
+        if (!drop({ groupId, topic, value })) continue;
+        const p = this.#opts.partitionFor(groupId);
+        const list = byPartition.get(p) ?? [];
+        list.push({ groupId, key });
+        byPartition.set(p, list);
+      }
+    }
+    let removed = 0;
+    for (const [partition, entries] of byPartition) {
+      await this.#opts.log.append(
+        partition,
+        entries.map(({ groupId, key }) => offsetTombstone(groupId, key)),
+      );
+      for (const { groupId, key } of entries) {
+        const offsets = this.#offsets.get(groupId);
+        offsets?.delete(key);
+        if (offsets?.size === 0) this.#offsets.delete(groupId);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Expires offsets committed longer than the retention ago, of the groups
+   * `eligible` names (Kafka's offsets.retention.minutes applies to empty
+   * groups only, which the coordinator knows).
+   */
+  expire(eligible: (groupId: string) => boolean): Promise<number> {
+    const cutoff = BigInt(this.#opts.now() - this.#opts.offsetsRetentionMs);
+    return this.remove((e) =>
+      eligible(e.groupId) && e.value.commitTimestampMs < cutoff
+    );
+  }
+
+  #offsetsOf(groupId: string): Map<string, CommittedOffset> {
+    let map = this.#offsets.get(groupId);
+    if (map === undefined) {
+      map = new Map();
+      this.#offsets.set(groupId, map);
+    }
+    return map;
+  }
+}

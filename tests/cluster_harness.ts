@@ -85,7 +85,8 @@ export class Cluster {
    * merely down) and come up later with restart(), as new brokers that
    * hold no partitions yet. With `founders`, only the first `founders`
    * brokers list each other; the later ones list everyone, as a broker
-   * added to a running cluster is configured.
+   * added to a running cluster is configured. With `running: 0` nothing
+   * starts.
    */
   static async start(
     opts: {
@@ -122,7 +123,7 @@ export class Cluster {
       await Promise.all(
         members.slice(0, running).map((m) => cluster.restart(m.nodeId)),
       );
-      await cluster.waitForBrokers(running);
+      if (running > 0) await cluster.waitForBrokers(running);
     } catch (err) {
       await cluster.destroy();
       throw err;
@@ -142,8 +143,11 @@ export class Cluster {
       .map((m) => m.bootstrap).join(",");
   }
 
-  /** Starts a member that is not running, with the arguments it had. */
-  async restart(nodeId: number): Promise<void> {
+  /**
+   * Starts a member that is not running, with the arguments it had; with
+   * `alone`, on memory discovery, as a broker on its own.
+   */
+  async restart(nodeId: number, opts: { alone?: boolean } = {}): Promise<void> {
     if (this.#processes.has(nodeId)) {
       throw new Error(`Broker ${nodeId} is already running`);
     }
@@ -154,8 +158,9 @@ export class Cluster {
       set: [
         `node_id=${nodeId}`,
         `raft_port=${m.raftPort}`,
-        this.#peersOf(m),
-        ...this.#set,
+        ...(opts.alone === true
+          ? this.#set.filter((s) => !s.startsWith("discovery."))
+          : [this.#peersOf(m), ...this.#set]),
       ],
     });
     this.#processes.set(nodeId, broker);

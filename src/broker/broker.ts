@@ -15,7 +15,8 @@ import {
 import { ClusterNode, MAX_CONTROLLER_VOTERS } from "./cluster/node.ts";
 import { ReplicatedView } from "./cluster/view.ts";
 import { createDispatcher } from "./dispatch.ts";
-import type { BrokerAddress, BrokerContext } from "./handlers/context.ts";
+import type { BrokerContext } from "./handlers/context.ts";
+import type { BrokerAddress } from "./ports.ts";
 import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { PartitionManager } from "./partitions.ts";

@@ -90,6 +90,17 @@ async function partitionOf(
   return p;
 }
 
+/** The partition indexes of a topic, in order. */
+async function partitionsOf(
+  client: KafkaClient,
+  topic: string,
+): Promise<number[]> {
+  const md = await client.metadata([topic]);
+  const t = md.topics.find((x) => x.name === topic && x.errorCode === 0);
+  if (t === undefined) throw new CommandError(`Topic "${topic}" not found`);
+  return t.partitions.map((p) => p.partition).sort((a, b) => a - b);
+}
+
 /** Polls `done` until it holds; false once `timeoutMs` ran out. */
 async function waitUntil(
   done: () => Promise<boolean>,
@@ -111,13 +122,14 @@ export interface ReassignOptions extends ClientCommandOptions {
 }
 
 /**
- * Moves a partition to new replicas through Raft membership changes (or
- * cancels its move); with --wait, returns once the move is done.
+ * Moves a partition, or with no partition every partition of the topic, to
+ * new replicas through Raft membership changes (or cancels the move); with
+ * --wait, returns once every move is done.
  */
 export function reassign(
   io: CliIo,
   topic: string,
-  partition: number,
+  partition: number | undefined,
   opts: ReassignOptions,
 ): Promise<void> {
   return withClient(opts, async (client) => {
@@ -125,28 +137,36 @@ export function reassign(
     if (replicas === undefined) {
       throw new CommandError("Give --replicas or --cancel");
     }
-    await client.reassignPartition(topic, partition, replicas);
+    const indexes = partition === undefined
+      ? await partitionsOf(client, topic)
+      : [partition];
+    for (const index of indexes) {
+      await client.reassignPartition(topic, index, replicas);
+    }
+    const names = indexes.map((i) => `${topic}-${i}`).join(", ");
     if (opts.wait !== true) {
       io.stdout(
         replicas === null
-          ? `Cancelling the move of ${topic}-${partition}\n`
-          : `Moving ${topic}-${partition} to [${replicas.join(",")}]\n`,
+          ? `Cancelling the move of ${names}\n`
+          : `Moving ${names} to [${replicas.join(",")}]\n`,
       );
       return;
     }
     const done = await waitUntil(async () => {
       const moving = await client.listReassignments();
       return !moving.some((r) =>
-        r.topic === topic && r.partition === partition
+        r.topic === topic && indexes.includes(r.partition)
       );
     }, opts.timeoutMs);
     if (!done) {
       throw new CommandError(
-        `${topic}-${partition} is still moving after ${opts.timeoutMs} ms`,
+        `${names} still moving after ${opts.timeoutMs} ms`,
       );
     }
-    const p = await partitionOf(client, topic, partition);
-    io.stdout(`${topic}-${partition} replicas: ${p.replicas.join(",")}\n`);
+    for (const index of indexes) {
+      const p = await partitionOf(client, topic, index);
+      io.stdout(`${topic}-${index} replicas: ${p.replicas.join(",")}\n`);
+    }
   });
 }
 

@@ -218,10 +218,14 @@ function buildProgram(io: CliIo): Command {
     .action((opts) => clusterStatus(io, opts));
   clientCommand(cluster, "reassign")
     .description(
-      "move a partition to other brokers (Raft membership changes, one at a time)",
+      "move a partition, or every partition of a topic, to other brokers (Raft membership changes, one at a time)",
     )
     .argument("<topic>")
-    .argument("<partition>", "partition index", integerOption(0))
+    .argument(
+      "[partition]",
+      "partition index (all partitions when left out)",
+      integerOption(0),
+    )
     .addOption(
       new Option("--replicas <ids>", "target brokers, the first leads")
         .argParser(brokerListOption).conflicts("cancel"),

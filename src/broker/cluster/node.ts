@@ -28,7 +28,7 @@ import {
   type TopicState,
 } from "../controller/mod.ts";
 import { newClusterId } from "../ids.ts";
-import type { QuorumView } from "../handlers/context.ts";
+import type { QuorumView } from "../ports.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
   encodeBarrierEntry,

@@ -21,7 +21,7 @@ import type {
   Reassignment,
   TopicSpec,
   WriteOutcome,
-} from "../handlers/context.ts";
+} from "../ports.ts";
 import { type Partition, RecordTooLargeError } from "../partitions.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
 import { newTopicId } from "../ids.ts";

@@ -3,17 +3,19 @@
 // offsets rebuilt by replaying the log. The membership state machine itself
 // is tested in group_test.ts.
 import assert from "node:assert/strict";
-import { Flusher } from "../../storage/mod.ts";
+import { ErrorCode } from "../../protocol/mod.ts";
 import { testPartitionManager } from "../testing.ts";
-import { SingleNodeView } from "../single_node.ts";
-import { TopicStore } from "../topics.ts";
 import {
   GroupCoordinator,
   GroupError,
   partitionForGroup,
   type Timers,
 } from "./coordinator.ts";
-import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./offsets_log.ts";
+import {
+  OFFSETS_TOPIC,
+  type OffsetsCluster,
+  PartitionOffsetsLog,
+} from "./offsets_log.ts";
 import { joinNew, joinRequest, ManualTimers, syncAll, V5 } from "./testing.ts";
 
 const PARTITIONS = 3;
@@ -26,31 +28,30 @@ function openCoordinator(
   timers: Timers,
   ownership: Ownership = {},
 ) {
-  const flusher = new Flusher();
-  const partitions = testPartitionManager(dir, {
-    visibleOnAppend: false,
-    flusher,
-  });
-  const topics = TopicStore.open(dir);
-  // Reopening the same directory finds the topics already there.
-  const topic = (name: string, count: number) =>
-    topics.get(name) ?? topics.create({
-      name,
-      partitions: count,
-      replicationFactor: 1,
-      configs: {},
-      liveBrokers: 1,
-    });
-  partitions.openTopic(topic(OFFSETS_TOPIC, PARTITIONS));
-  partitions.openTopic(topic("t", 2));
-  const cluster = new SingleNodeView({
-    self: { nodeId: 1, host: "localhost", port: 9092 },
-    clusterId: "test",
-    topics,
-    partitions,
-    internal: new Set([OFFSETS_TOPIC]),
-    onDeleted: () => {},
-  });
+  const partitions = testPartitionManager(dir);
+  for (let i = 0; i < PARTITIONS; i++) {
+    partitions.openPartition({ name: OFFSETS_TOPIC, configs: {} }, i);
+  }
+  for (let i = 0; i < 2; i++) {
+    partitions.openPartition({ name: "t", configs: {} }, i);
+  }
+  // One replica that leads every partition: each write is applied and
+  // visible at once, as a one-voter group's commit makes it.
+  const cluster: OffsetsCluster = {
+    leading: (topic, index) => {
+      const partition = partitions.get(topic, index);
+      return partition === undefined
+        ? { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION }
+        : { ok: true, partition };
+    },
+    write: (partition, records) => {
+      const outcome = partitions.append(partition, records);
+      if (outcome.ok) {
+        partition.advanceHighWatermark(partition.log.logEndOffset);
+      }
+      return Promise.resolve(outcome);
+    },
+  };
   const coordinator = new GroupCoordinator({
     log: new PartitionOffsetsLog(cluster, PARTITIONS),
     timers,
@@ -64,7 +65,6 @@ function openCoordinator(
     coordinator,
     close() {
       coordinator.close();
-      flusher.close();
       partitions.closeAll();
     },
   };

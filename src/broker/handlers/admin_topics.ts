@@ -12,7 +12,8 @@ import {
   ErrorCode,
 } from "../../protocol/mod.ts";
 import { TopicError } from "../topics.ts";
-import type { BrokerContext, RequestInfo, TopicSpec } from "./context.ts";
+import type { TopicSpec } from "../ports.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const TOPIC_CONFIG_SOURCE = 1;
 

@@ -1,149 +1,17 @@
 /**
- * What request handlers may touch: the broker's identity, its topic registry
- * and partitions, and the topic operations that combine both. Handlers are
- * plain functions of (context, request) so they can be tested without sockets.
+ * What request handlers may touch: the broker's identity, the cluster's
+ * ports (ports.ts), the group coordinator and producer ids. Handlers are
+ * plain functions of (context, request) so they can be tested without
+ * sockets.
  */
 import type { GroupCoordinator } from "../groups/coordinator.ts";
-import type { AppendOutcome, Partition } from "../partitions.ts";
 import type { ProducerIdSource } from "../producers/producer_ids.ts";
-import type { TopicInfo } from "../topics.ts";
-
-export interface BrokerIdentity {
-  readonly nodeId: number;
-  readonly host: string;
-  readonly port: number;
-}
-
-/** A broker as Metadata lists it. */
-export interface BrokerAddress {
-  readonly nodeId: number;
-  readonly host: string;
-  readonly port: number;
-}
-
-/** One partition's placement as Metadata reports it. */
-export interface PartitionView {
-  /** -1 while no leader is known (clients then see LEADER_NOT_AVAILABLE). */
-  readonly leaderId: number;
-  readonly leaderEpoch: number;
-  readonly replicas: readonly number[];
-  readonly isr: readonly number[];
-  readonly offline: readonly number[];
-}
-
-export type Leading =
-  | { ok: true; partition: Partition }
-  | { ok: false; errorCode: number };
-
-export type WriteOutcome = AppendOutcome | { ok: false; errorCode: number };
-
-/** A partition whose replicas are moving (Kafka's ongoing reassignment). */
-export interface Reassignment {
-  readonly topic: string;
-  readonly partition: number;
-  /** Every broker hosting the partition while it moves. */
-  readonly replicas: readonly number[];
-  readonly addingReplicas: readonly number[];
-  readonly removingReplicas: readonly number[];
-}
-
-/** The outcome of one partition's entry in an admin request. */
-export interface PartitionOutcome {
-  readonly errorCode: number;
-  readonly errorMessage: string | null;
-}
-
-/** How far each replica's log has come, as the partition's leader knows it. */
-export interface QuorumView {
-  readonly leaderId: number;
-  readonly leaderEpoch: number;
-  /**
-   * Positions are Raft log indexes in a cluster (a single broker, with no
-   * Raft log, gives its log end offset): commit is what is replicated to a
-   * quorum, last what the leader's log holds.
-   */
-  readonly commitIndex: number;
-  readonly lastIndex: number;
-  readonly voters: readonly ReplicaPosition[];
-  /** Learners: replicas still catching up before they may vote. */
-  readonly observers: readonly ReplicaPosition[];
-}
-
-export interface ReplicaPosition {
-  readonly replicaId: number;
-  /** The highest index known to be in the replica's log. */
-  readonly matchIndex: number;
-}
-
-/**
- * Where topics live and who leads their partitions: one broker on its own,
- * or a replicated cluster run by a controller Raft group. Handlers go
- * through this and never learn which.
- */
-export interface ClusterView {
-  clusterId(): string;
-  /** -1 while no controller is elected. */
-  controllerId(): number;
-  brokers(): BrokerAddress[];
-  /** Brokers that can take a replica now. */
-  liveBrokers(): number;
-  topic(name: string): TopicInfo | undefined;
-  topicById(topicId: string): TopicInfo | undefined;
-  topics(): TopicInfo[];
-  partitionView(topic: TopicInfo, index: number): PartitionView;
-  /** The local partition when this broker leads it, else the error to answer. */
-  leading(topic: string, index: number): Leading;
-  /**
-   * Appends a record set to a partition this broker leads, resolving once it
-   * is durable (one broker) or committed and applied (a cluster). Whatever is
-   * synchronous happens before this returns, so the order of calls is the
-   * order of offsets.
-   */
-  write(p: Partition, records: Uint8Array): Promise<WriteOutcome>;
-  /** Throws TopicError with the Kafka code if the topic could not be created. */
-  checkTopic(spec: TopicSpec): void;
-  createTopic(spec: TopicSpec): Promise<TopicInfo>;
-  deleteTopic(name: string): Promise<TopicInfo>;
-  /**
-   * Starts moving a partition to `replicas` (the first becomes its
-   * preferred leader), or cancels its move with null; resolves once the
-   * controller accepted or refused, long before the move is done.
-   */
-  reassign(
-    topic: string,
-    partition: number,
-    replicas: readonly number[] | null,
-  ): Promise<PartitionOutcome>;
-  /**
-   * Waits (up to `timeoutMs`) until the partition's preferred replica leads
-   * it: ELECTION_NOT_NEEDED if it already does. Leader balancing makes the
-   * move; this only waits for it.
-   */
-  electPreferred(
-    topic: string,
-    partition: number,
-    timeoutMs: number,
-  ): Promise<PartitionOutcome>;
-  /** The moves running now, by topic then partition. */
-  reassignments(): Reassignment[];
-  /** The replicas' positions if this broker leads the partition, else the error to answer. */
-  quorum(
-    topic: string,
-    partition: number,
-  ): QuorumView | { errorCode: number; leaderId: number };
-}
+import type { BrokerAddress, ClusterView } from "../ports.ts";
 
 export interface TopicDefaults {
   readonly autoCreate: boolean;
   readonly partitions: number;
   readonly replicationFactor: number;
-}
-
-export interface TopicSpec {
-  name: string;
-  partitions: number;
-  replicationFactor: number;
-  configs: Record<string, string>;
 }
 
 /** Who sent a request, and in which version. */
@@ -154,7 +22,7 @@ export interface RequestInfo {
 }
 
 export interface BrokerContext {
-  readonly self: BrokerIdentity;
+  readonly self: BrokerAddress;
   readonly cluster: ClusterView;
   readonly topicDefaults: TopicDefaults;
   /**

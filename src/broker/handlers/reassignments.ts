@@ -17,7 +17,8 @@ import {
   type ListPartitionReassignmentsRequest,
   type ListPartitionReassignmentsResponseInput,
 } from "../../protocol/mod.ts";
-import type { BrokerContext, ReplicaPosition } from "./context.ts";
+import type { ReplicaPosition } from "../ports.ts";
+import type { BrokerContext } from "./context.ts";
 
 export async function handleAlterPartitionReassignments(
   ctx: BrokerContext,

@@ -21,8 +21,12 @@ import {
   type Transport,
 } from "../transport/mod.ts";
 import { type RecoveredGroup, Wal, WalStorage } from "../wal/mod.ts";
-import { clearImmediate, setImmediate } from "node:timers";
-import { assert } from "../../util/mod.ts";
+import {
+  assert,
+  type Clock,
+  realClock,
+  type TimerHandle,
+} from "../../util/mod.ts";
 import { Mulberry32 } from "./rng.ts";
 import type { LeaderChange, StateMachine } from "./state_machine.ts";
 
@@ -56,6 +60,14 @@ export interface RaftHostOptions {
   /** Inbound messages queued beyond which new ones are dropped (Raft retries). Default 1,000,000. */
   maxInboundMessages?: number;
   logger?: RaftHostLogger;
+  /** Every timer and time reading of the host (simulations pass a simulated one). Default realClock. */
+  clock?: Clock;
+  /**
+   * Seeds each group's election-timeout randomness (derived per node and
+   * group), so that a simulation replays. Absent, each group draws its seed
+   * from the OS.
+   */
+  rngSeed?: number;
 }
 
 export interface StartGroupOptions {
@@ -93,7 +105,7 @@ interface QueuedProposal extends Waiter<ProposeResult> {
 interface PendingRead extends Waiter<number> {
   /** Set once the ReadState arrived; served when applied reaches it. */
   index: number;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 /** What became of a message, told to the core after the turn's Readies are advanced. */
@@ -153,13 +165,14 @@ export class RaftHost {
   readonly #quiesceTicks: number;
   readonly #maxPending: number;
   readonly #maxInbound: number;
+  readonly #clock: Clock;
   #inbound: Envelope[] = [];
   /** Groups with queued proposals or fresh local requests. */
   #touched = new Set<Group>();
   #wal: Wal | null = null;
   #recovered = new Map<number, RecoveredGroup>();
-  #tickTimer: ReturnType<typeof setInterval> | undefined;
-  #turnTimer: ReturnType<typeof setImmediate> | undefined;
+  #tickTimer: TimerHandle | undefined;
+  #turnTimer: TimerHandle | undefined;
   #turnInFlight: Promise<void> | null = null;
   /** Work arrived while a turn was in flight: run another right after it. */
   #turnWanted = false;
@@ -196,6 +209,7 @@ export class RaftHost {
     this.#quiesceTicks = options.quiesceTicks ?? options.electionTicks;
     this.#maxPending = options.maxPendingProposals ?? 100_000;
     this.#maxInbound = options.maxInboundMessages ?? 1_000_000;
+    this.#clock = options.clock ?? realClock;
     this.#transport = options.transport ?? new TcpTransport({
       nodeId: options.nodeId,
       listen: options.listen,
@@ -224,7 +238,7 @@ export class RaftHost {
       app: (from, data) => this.#deliverApp(from, data),
     });
     this.#running = true;
-    this.#tickTimer = setInterval(() => {
+    this.#tickTimer = this.#clock.setInterval(() => {
       this.#tickDue = true;
       this.#schedule();
     }, this.#options.tickMs);
@@ -234,8 +248,8 @@ export class RaftHost {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    clearInterval(this.#tickTimer);
-    if (this.#turnTimer !== undefined) clearImmediate(this.#turnTimer);
+    this.#clock.clearInterval(this.#tickTimer);
+    this.#clock.clearImmediate(this.#turnTimer);
     this.#turnTimer = undefined;
     await this.#turnInFlight;
     for (const id of [...this.#groups.keys()]) this.stopGroup(id);
@@ -290,7 +304,9 @@ export class RaftHost {
       maxSizePerMsg: o.maxSizePerMsg,
       maxInflightMsgs: o.maxInflightMsgs,
       applied: snap.meta.index,
-      rng: new Mulberry32(),
+      rng: o.rngSeed === undefined
+        ? new Mulberry32()
+        : new Mulberry32(groupSeed(o.rngSeed, { nodeId: o.nodeId, groupId })),
     });
     const g: Group = {
       id: groupId,
@@ -423,7 +439,7 @@ export class RaftHost {
     this.#touch(g);
     return new Promise((resolve, reject) => {
       const timeoutMs = 2 * this.#options.electionTicks * this.#options.tickMs;
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         g.reads.delete(key);
         reject(
           new ProposalDroppedError(
@@ -570,15 +586,18 @@ export class RaftHost {
     }
     if (this.#turnTimer !== undefined) return;
     // setImmediate, not setTimeout(0): chained timeouts are clamped to ~2 ms, which would add up per commit.
-    this.#turnTimer = setImmediate(() => {
+    this.#turnTimer = this.#clock.setImmediate(() => {
       this.#turnTimer = undefined;
-      this.#turnInFlight = this.#turn().finally(() => {
+      const turn = this.#turn().finally(() => {
         this.#turnInFlight = null;
         if (this.#turnWanted) {
           this.#turnWanted = false;
           this.#schedule();
         }
       });
+      this.#turnInFlight = turn;
+      // A simulated clock waits for the turn (its WAL sync is real I/O) before its next event.
+      return turn;
     });
   }
 
@@ -629,7 +648,7 @@ export class RaftHost {
    */
   async #turn(): Promise<void> {
     if (!this.#running) return;
-    const nowMs = performance.now();
+    const nowMs = this.#clock.nowMs();
     const dirty = this.#touched;
     this.#touched = new Set();
     this.#stepInbound(dirty);
@@ -911,7 +930,7 @@ export class RaftHost {
     for (const [key, read] of g.reads) {
       if (read.index >= 0 && read.index <= g.applied) {
         g.reads.delete(key);
-        clearTimeout(read.timer);
+        this.#clock.clearTimeout(read.timer);
         read.resolve(read.index);
       }
     }
@@ -951,7 +970,7 @@ export class RaftHost {
     for (const w of g.inFlight.values()) w.reject(err);
     g.inFlight.clear();
     for (const r of g.reads.values()) {
-      clearTimeout(r.timer);
+      this.#clock.clearTimeout(r.timer);
       r.reject(err);
     }
     g.reads.clear();
@@ -962,6 +981,19 @@ function isNewMember(g: Group, cc: ConfChange): boolean {
   return cc.type !== "removeVoter" &&
     !g.confState.voters.includes(cc.nodeId) &&
     !g.confState.learners.includes(cc.nodeId);
+}
+
+/** Distinct replicas of one group, and groups of one node, must not draw the same timeouts. */
+function groupSeed(
+  seed: number,
+  ids: { nodeId: NodeId; groupId: number },
+): number {
+  let h = seed >>> 0;
+  for (const v of [ids.nodeId, ids.groupId]) {
+    h = Math.imul(h ^ v, 0x9e3779b1) >>> 0;
+    h ^= h >>> 16;
+  }
+  return h;
 }
 
 function contextKey(context: Uint8Array): string {

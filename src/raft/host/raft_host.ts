@@ -50,6 +50,19 @@ export interface RaftHostOptions {
   maxInflightMsgs: number;
   /** A group whose in-memory log passes this is snapshotted and compacted. */
   maxInMemLogBytes: number;
+  /**
+   * A group that applied this many entries since its last snapshot is
+   * snapshotted, bounding what a restart replays. Default 0: only
+   * maxInMemLogBytes triggers snapshots.
+   */
+  snapshotEntries?: number;
+  /**
+   * Entries kept in memory behind a snapshot, so that a follower slightly
+   * behind catches up from the log rather than by a whole snapshot; within
+   * half of maxInMemLogBytes, so that keeping them cannot retrigger the
+   * byte bound at once. Not kept across a restart. Default 0.
+   */
+  compactionOverheadEntries?: number;
   /** Replaces the TCP transport (tests use MemoryTransport). */
   transport?: Transport;
   walSegmentBytes?: number;
@@ -84,6 +97,16 @@ export interface ReplicationStatus {
   commitIndex: number;
   /** Highest index known to be in each member's log, by node id. */
   matchIndexes: ReadonlyMap<NodeId, number>;
+}
+
+/** Where a running group's log stands on this node (tests and metrics). */
+export interface LogStatus {
+  /** Index of the latest snapshot (0: none yet). */
+  snapshotIndex: number;
+  /** Oldest entry still held; entries from here to snapshotIndex are the compaction overhead. */
+  firstIndex: number;
+  lastIndex: number;
+  applied: number;
 }
 
 export interface ProposeResult {
@@ -166,6 +189,8 @@ export class RaftHost {
   readonly #maxPending: number;
   readonly #maxInbound: number;
   readonly #clock: Clock;
+  readonly #snapshotEntries: number;
+  readonly #compactionOverheadEntries: number;
   #inbound: Envelope[] = [];
   /** Groups with queued proposals or fresh local requests. */
   #touched = new Set<Group>();
@@ -205,7 +230,19 @@ export class RaftHost {
         `Invalid RaftHost nodeId ${options.nodeId}: must be a positive integer`,
       );
     }
+    for (
+      const key of ["snapshotEntries", "compactionOverheadEntries"] as const
+    ) {
+      const v = options[key];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) {
+        throw new RangeError(
+          `Invalid RaftHost option ${key}: ${v} is not a non-negative integer`,
+        );
+      }
+    }
     this.#options = options;
+    this.#snapshotEntries = options.snapshotEntries ?? 0;
+    this.#compactionOverheadEntries = options.compactionOverheadEntries ?? 0;
     this.#quiesceTicks = options.quiesceTicks ?? options.electionTicks;
     this.#maxPending = options.maxPendingProposals ?? 100_000;
     this.#maxInbound = options.maxInboundMessages ?? 1_000_000;
@@ -342,7 +379,8 @@ export class RaftHost {
     // Keep what the WAL would replay so that a restart in this process resumes it.
     const storage = g.storage;
     const last = storage.lastIndex();
-    const first = storage.firstIndex();
+    // The compaction overhead is not replayed: keep what a WAL replay would rebuild.
+    const first = storage.snapshot().meta.index + 1;
     this.#recovered.set(groupId, {
       hardState: storage.initialState().hardState,
       snapshot: storage.snapshot(),
@@ -485,6 +523,17 @@ export class RaftHost {
       matchIndexes: new Map(
         [...status.progress].map(([id, pr]) => [id, pr.match]),
       ),
+    };
+  }
+
+  /** Where a running group's log stands on this node; undefined when not running. */
+  logStatus(groupId: number): LogStatus | undefined {
+    const g = this.#groups.get(groupId);
+    return g === undefined ? undefined : {
+      snapshotIndex: g.storage.snapshot().meta.index,
+      firstIndex: g.storage.firstIndex(),
+      lastIndex: g.storage.lastIndex(),
+      applied: g.applied,
     };
   }
 
@@ -699,9 +748,7 @@ export class RaftHost {
     for (const [g, rd] of readies) {
       if (this.#groups.get(g.id) !== g) continue; // stopped during the sync
       g.node.advance(rd);
-      if (g.storage.inMemBytes > this.#options.maxInMemLogBytes) {
-        this.#compact(g);
-      }
+      this.#maybeSnapshot(g);
       if (g.foundingOnly) g.foundingOnly = !this.#snapshotPastFounding(g);
     }
     for (const { g, to, outcome } of reports) {
@@ -953,14 +1000,25 @@ export class RaftHost {
     }
   }
 
+  /** Snapshots a group whose log passed maxInMemLogBytes or that applied snapshotEntries since its last snapshot. */
+  #maybeSnapshot(g: Group): void {
+    const overBytes = g.storage.inMemBytes > this.#options.maxInMemLogBytes;
+    const overEntries = this.#snapshotEntries > 0 &&
+      g.applied - g.storage.snapshot().meta.index >= this.#snapshotEntries;
+    if (overBytes || overEntries) this.#compact(g);
+  }
+
   #compact(g: Group): void {
-    if (g.applied < g.storage.firstIndex()) return;
+    // Nothing applied since the snapshot (the compaction overhead may hold older entries).
+    if (g.applied <= g.storage.snapshot().meta.index) return;
     // Compacting behind a snapshot that overstates the state would lose
     // the entries that the state still needs.
     if (g.sm.snapshotReady?.() === false) return;
     g.storage.compact(g.applied, {
       confState: g.confState,
       data: g.sm.snapshot(),
+      retainEntries: this.#compactionOverheadEntries,
+      retainBytesMax: this.#options.maxInMemLogBytes / 2,
     });
   }
 

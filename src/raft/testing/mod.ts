@@ -10,6 +10,7 @@ export { SafetyChecker, SimViolationError } from "./checker.ts";
 export { TestCluster, type TestClusterOptions } from "./cluster.ts";
 export { encodePayload, type ReadyEffects, SimReplica } from "./replica.ts";
 export { SeededRng } from "./rng.ts";
+export { SimClock } from "./sim_clock.ts";
 export { until } from "./until.ts";
 export {
   replayCommand,

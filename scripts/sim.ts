@@ -5,9 +5,14 @@
  *   deno task sim --seeds 1000 [--seed-start 1]   sweep seeds, stop at the first failure
  *   options: --nodes N --groups M --fault-ticks T
  *            --unsafe skipVoteLogCheck|commitPreviousTerm (test-only broken rules)
+ *   deno task sim --host [--seed 42 | --seeds 50] [--proposals N]
+ *            three real RaftHosts with WALs on disk under a simulated clock
  */
 import { parseArgs } from "node:util";
 import {
+  HostSimFailure,
+  hostSimOptionsFromSeed,
+  runHostSimulation,
   runSimulation,
   SimFailure,
   type SimOptions,
@@ -30,7 +35,36 @@ function nonNegativeInt(
   return n;
 }
 
-function main(): number {
+async function mainHost(
+  seeds: { start: number; count: number; single: boolean },
+  proposals: number | undefined,
+): Promise<number> {
+  const startedMs = performance.now();
+  for (let seed = seeds.start; seed < seeds.start + seeds.count; seed++) {
+    try {
+      const result = await runHostSimulation(
+        hostSimOptionsFromSeed(
+          seed,
+          proposals === undefined ? {} : { proposals },
+        ),
+      );
+      if (seeds.single) {
+        console.log(`host seed ${seed} ok: ${JSON.stringify(result)}`);
+      }
+    } catch (e) {
+      if (!(e instanceof HostSimFailure)) throw e;
+      console.error(e.message);
+      return 1;
+    }
+  }
+  const elapsedMs = Math.round(performance.now() - startedMs);
+  console.log(
+    `${seeds.count} host seed(s) from ${seeds.start} passed in ${elapsedMs} ms`,
+  );
+  return 0;
+}
+
+async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
@@ -41,6 +75,8 @@ function main(): number {
       groups: { type: "string" },
       "fault-ticks": { type: "string" },
       unsafe: { type: "string" },
+      host: { type: "boolean" },
+      proposals: { type: "string" },
     },
     strict: true,
   });
@@ -69,6 +105,12 @@ function main(): number {
   const count = single !== undefined
     ? 1
     : nonNegativeInt("seeds", values.seeds) ?? 100;
+  if (values.host === true) {
+    return await mainHost(
+      { start, count, single: single !== undefined },
+      nonNegativeInt("proposals", values.proposals),
+    );
+  }
   const startedMs = performance.now();
   for (let seed = start; seed < start + count; seed++) {
     try {
@@ -87,4 +129,4 @@ function main(): number {
   return 0;
 }
 
-Deno.exit(main());
+Deno.exit(await main());

@@ -7,6 +7,7 @@
 export * from "./core/mod.ts";
 export {
   type LeaderChange,
+  type LogStatus,
   type ProposeResult,
   RaftHost,
   type RaftHostLogger,

@@ -7,6 +7,7 @@
  * nothing above raft.
  */
 export {
+  type LogStatus,
   type ProposeResult,
   RaftHost,
   type RaftHostLogger,

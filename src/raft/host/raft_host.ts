@@ -21,8 +21,12 @@ import {
   type Transport,
 } from "../transport/mod.ts";
 import { type RecoveredGroup, Wal, WalStorage } from "../wal/mod.ts";
-import { clearImmediate, setImmediate } from "node:timers";
-import { assert } from "../../util/mod.ts";
+import {
+  assert,
+  type Clock,
+  realClock,
+  type TimerHandle,
+} from "../../util/mod.ts";
 import { Mulberry32 } from "./rng.ts";
 import type { LeaderChange, StateMachine } from "./state_machine.ts";
 
@@ -46,6 +50,19 @@ export interface RaftHostOptions {
   maxInflightMsgs: number;
   /** A group whose in-memory log passes this is snapshotted and compacted. */
   maxInMemLogBytes: number;
+  /**
+   * A group that applied this many entries since its last snapshot is
+   * snapshotted, bounding what a restart replays. Default 0: only
+   * maxInMemLogBytes triggers snapshots.
+   */
+  snapshotEntries?: number;
+  /**
+   * Entries kept in memory behind a snapshot, so that a follower slightly
+   * behind catches up from the log rather than by a whole snapshot; within
+   * half of maxInMemLogBytes, so that keeping them cannot retrigger the
+   * byte bound at once. Not kept across a restart. Default 0.
+   */
+  compactionOverheadEntries?: number;
   /** Replaces the TCP transport (tests use MemoryTransport). */
   transport?: Transport;
   walSegmentBytes?: number;
@@ -56,6 +73,14 @@ export interface RaftHostOptions {
   /** Inbound messages queued beyond which new ones are dropped (Raft retries). Default 1,000,000. */
   maxInboundMessages?: number;
   logger?: RaftHostLogger;
+  /** Every timer and time reading of the host (simulations pass a simulated one). Default realClock. */
+  clock?: Clock;
+  /**
+   * Seeds each group's election-timeout randomness (derived per node and
+   * group), so that a simulation replays. Absent, each group draws its seed
+   * from the OS.
+   */
+  rngSeed?: number;
 }
 
 export interface StartGroupOptions {
@@ -72,6 +97,16 @@ export interface ReplicationStatus {
   commitIndex: number;
   /** Highest index known to be in each member's log, by node id. */
   matchIndexes: ReadonlyMap<NodeId, number>;
+}
+
+/** Where a running group's log stands on this node (tests and metrics). */
+export interface LogStatus {
+  /** Index of the latest snapshot (0: none yet). */
+  snapshotIndex: number;
+  /** Oldest entry still held; entries from here to snapshotIndex are the compaction overhead. */
+  firstIndex: number;
+  lastIndex: number;
+  applied: number;
 }
 
 export interface ProposeResult {
@@ -93,7 +128,7 @@ interface QueuedProposal extends Waiter<ProposeResult> {
 interface PendingRead extends Waiter<number> {
   /** Set once the ReadState arrived; served when applied reaches it. */
   index: number;
-  timer: ReturnType<typeof setTimeout>;
+  timer: TimerHandle;
 }
 
 /** What became of a message, told to the core after the turn's Readies are advanced. */
@@ -153,13 +188,16 @@ export class RaftHost {
   readonly #quiesceTicks: number;
   readonly #maxPending: number;
   readonly #maxInbound: number;
+  readonly #clock: Clock;
+  readonly #snapshotEntries: number;
+  readonly #compactionOverheadEntries: number;
   #inbound: Envelope[] = [];
   /** Groups with queued proposals or fresh local requests. */
   #touched = new Set<Group>();
   #wal: Wal | null = null;
   #recovered = new Map<number, RecoveredGroup>();
-  #tickTimer: ReturnType<typeof setInterval> | undefined;
-  #turnTimer: ReturnType<typeof setImmediate> | undefined;
+  #tickTimer: TimerHandle | undefined;
+  #turnTimer: TimerHandle | undefined;
   #turnInFlight: Promise<void> | null = null;
   /** Work arrived while a turn was in flight: run another right after it. */
   #turnWanted = false;
@@ -192,10 +230,23 @@ export class RaftHost {
         `Invalid RaftHost nodeId ${options.nodeId}: must be a positive integer`,
       );
     }
+    for (
+      const key of ["snapshotEntries", "compactionOverheadEntries"] as const
+    ) {
+      const v = options[key];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v >= 0)) {
+        throw new RangeError(
+          `Invalid RaftHost option ${key}: ${v} is not a non-negative integer`,
+        );
+      }
+    }
     this.#options = options;
+    this.#snapshotEntries = options.snapshotEntries ?? 0;
+    this.#compactionOverheadEntries = options.compactionOverheadEntries ?? 0;
     this.#quiesceTicks = options.quiesceTicks ?? options.electionTicks;
     this.#maxPending = options.maxPendingProposals ?? 100_000;
     this.#maxInbound = options.maxInboundMessages ?? 1_000_000;
+    this.#clock = options.clock ?? realClock;
     this.#transport = options.transport ?? new TcpTransport({
       nodeId: options.nodeId,
       listen: options.listen,
@@ -224,7 +275,7 @@ export class RaftHost {
       app: (from, data) => this.#deliverApp(from, data),
     });
     this.#running = true;
-    this.#tickTimer = setInterval(() => {
+    this.#tickTimer = this.#clock.setInterval(() => {
       this.#tickDue = true;
       this.#schedule();
     }, this.#options.tickMs);
@@ -234,8 +285,8 @@ export class RaftHost {
   async stop(): Promise<void> {
     if (!this.#running) return;
     this.#running = false;
-    clearInterval(this.#tickTimer);
-    if (this.#turnTimer !== undefined) clearImmediate(this.#turnTimer);
+    this.#clock.clearInterval(this.#tickTimer);
+    this.#clock.clearImmediate(this.#turnTimer);
     this.#turnTimer = undefined;
     await this.#turnInFlight;
     for (const id of [...this.#groups.keys()]) this.stopGroup(id);
@@ -290,7 +341,9 @@ export class RaftHost {
       maxSizePerMsg: o.maxSizePerMsg,
       maxInflightMsgs: o.maxInflightMsgs,
       applied: snap.meta.index,
-      rng: new Mulberry32(),
+      rng: o.rngSeed === undefined
+        ? new Mulberry32()
+        : new Mulberry32(groupSeed(o.rngSeed, { nodeId: o.nodeId, groupId })),
     });
     const g: Group = {
       id: groupId,
@@ -326,7 +379,8 @@ export class RaftHost {
     // Keep what the WAL would replay so that a restart in this process resumes it.
     const storage = g.storage;
     const last = storage.lastIndex();
-    const first = storage.firstIndex();
+    // The compaction overhead is not replayed: keep what a WAL replay would rebuild.
+    const first = storage.snapshot().meta.index + 1;
     this.#recovered.set(groupId, {
       hardState: storage.initialState().hardState,
       snapshot: storage.snapshot(),
@@ -423,7 +477,7 @@ export class RaftHost {
     this.#touch(g);
     return new Promise((resolve, reject) => {
       const timeoutMs = 2 * this.#options.electionTicks * this.#options.tickMs;
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         g.reads.delete(key);
         reject(
           new ProposalDroppedError(
@@ -469,6 +523,17 @@ export class RaftHost {
       matchIndexes: new Map(
         [...status.progress].map(([id, pr]) => [id, pr.match]),
       ),
+    };
+  }
+
+  /** Where a running group's log stands on this node; undefined when not running. */
+  logStatus(groupId: number): LogStatus | undefined {
+    const g = this.#groups.get(groupId);
+    return g === undefined ? undefined : {
+      snapshotIndex: g.storage.snapshot().meta.index,
+      firstIndex: g.storage.firstIndex(),
+      lastIndex: g.storage.lastIndex(),
+      applied: g.applied,
     };
   }
 
@@ -570,15 +635,18 @@ export class RaftHost {
     }
     if (this.#turnTimer !== undefined) return;
     // setImmediate, not setTimeout(0): chained timeouts are clamped to ~2 ms, which would add up per commit.
-    this.#turnTimer = setImmediate(() => {
+    this.#turnTimer = this.#clock.setImmediate(() => {
       this.#turnTimer = undefined;
-      this.#turnInFlight = this.#turn().finally(() => {
+      const turn = this.#turn().finally(() => {
         this.#turnInFlight = null;
         if (this.#turnWanted) {
           this.#turnWanted = false;
           this.#schedule();
         }
       });
+      this.#turnInFlight = turn;
+      // A simulated clock waits for the turn (its WAL sync is real I/O) before its next event.
+      return turn;
     });
   }
 
@@ -629,7 +697,7 @@ export class RaftHost {
    */
   async #turn(): Promise<void> {
     if (!this.#running) return;
-    const nowMs = performance.now();
+    const nowMs = this.#clock.nowMs();
     const dirty = this.#touched;
     this.#touched = new Set();
     this.#stepInbound(dirty);
@@ -680,9 +748,7 @@ export class RaftHost {
     for (const [g, rd] of readies) {
       if (this.#groups.get(g.id) !== g) continue; // stopped during the sync
       g.node.advance(rd);
-      if (g.storage.inMemBytes > this.#options.maxInMemLogBytes) {
-        this.#compact(g);
-      }
+      this.#maybeSnapshot(g);
       if (g.foundingOnly) g.foundingOnly = !this.#snapshotPastFounding(g);
     }
     for (const { g, to, outcome } of reports) {
@@ -911,7 +977,7 @@ export class RaftHost {
     for (const [key, read] of g.reads) {
       if (read.index >= 0 && read.index <= g.applied) {
         g.reads.delete(key);
-        clearTimeout(read.timer);
+        this.#clock.clearTimeout(read.timer);
         read.resolve(read.index);
       }
     }
@@ -934,14 +1000,25 @@ export class RaftHost {
     }
   }
 
+  /** Snapshots a group whose log passed maxInMemLogBytes or that applied snapshotEntries since its last snapshot. */
+  #maybeSnapshot(g: Group): void {
+    const overBytes = g.storage.inMemBytes > this.#options.maxInMemLogBytes;
+    const overEntries = this.#snapshotEntries > 0 &&
+      g.applied - g.storage.snapshot().meta.index >= this.#snapshotEntries;
+    if (overBytes || overEntries) this.#compact(g);
+  }
+
   #compact(g: Group): void {
-    if (g.applied < g.storage.firstIndex()) return;
+    // Nothing applied since the snapshot (the compaction overhead may hold older entries).
+    if (g.applied <= g.storage.snapshot().meta.index) return;
     // Compacting behind a snapshot that overstates the state would lose
     // the entries that the state still needs.
     if (g.sm.snapshotReady?.() === false) return;
     g.storage.compact(g.applied, {
       confState: g.confState,
       data: g.sm.snapshot(),
+      retainEntries: this.#compactionOverheadEntries,
+      retainBytesMax: this.#options.maxInMemLogBytes / 2,
     });
   }
 
@@ -951,7 +1028,7 @@ export class RaftHost {
     for (const w of g.inFlight.values()) w.reject(err);
     g.inFlight.clear();
     for (const r of g.reads.values()) {
-      clearTimeout(r.timer);
+      this.#clock.clearTimeout(r.timer);
       r.reject(err);
     }
     g.reads.clear();
@@ -962,6 +1039,19 @@ function isNewMember(g: Group, cc: ConfChange): boolean {
   return cc.type !== "removeVoter" &&
     !g.confState.voters.includes(cc.nodeId) &&
     !g.confState.learners.includes(cc.nodeId);
+}
+
+/** Distinct replicas of one group, and groups of one node, must not draw the same timeouts. */
+function groupSeed(
+  seed: number,
+  ids: { nodeId: NodeId; groupId: number },
+): number {
+  let h = seed >>> 0;
+  for (const v of [ids.nodeId, ids.groupId]) {
+    h = Math.imul(h ^ v, 0x9e3779b1) >>> 0;
+    h ^= h >>> 16;
+  }
+  return h;
 }
 
 function contextKey(context: Uint8Array): string {

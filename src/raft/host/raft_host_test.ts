@@ -53,7 +53,11 @@ interface Cluster {
   /** Starts host `id` (replacing any before it) with these options. */
   start(
     id: NodeId,
-    opts?: { transport?: Transport; maxInMemLogBytes?: number },
+    opts?:
+      & { transport?: Transport }
+      & Partial<
+        Omit<RaftHostOptions, "transport">
+      >,
   ): Promise<RaftHost>;
 }
 
@@ -83,12 +87,8 @@ function cluster(ids: NodeId[]): Cluster {
       ...(transport === undefined ? {} : { transport }),
     }),
     async start(id, opts = {}) {
-      const h = new RaftHost({
-        ...c.options(id, opts.transport),
-        ...(opts.maxInMemLogBytes === undefined
-          ? {}
-          : { maxInMemLogBytes: opts.maxInMemLogBytes }),
-      });
+      const { transport, ...overrides } = opts;
+      const h = new RaftHost({ ...c.options(id, transport), ...overrides });
       await h.start();
       c.hosts.set(id, h);
       return h;
@@ -247,6 +247,128 @@ Deno.test("RaftHost catches up a lagging replica by snapshot once the log was co
   } finally {
     await stopAll(c);
   }
+});
+
+Deno.test("RaftHost snapshots a group once it applied snapshotEntries entries since its last snapshot", async () => {
+  const c = cluster([1, 2]);
+  try {
+    // Two one-voter groups: host 1 snapshots by entry count, host 2 only by bytes.
+    const counted = await c.start(1, { snapshotEntries: 10 });
+    const bytesOnly = await c.start(2);
+    counted.startGroup(1, { voters: [1], stateMachine: new ListMachine() });
+    bytesOnly.startGroup(2, { voters: [2], stateMachine: new ListMachine() });
+    await until("leaders", () => counted.leaderOf(1) === 1);
+    await until("leaders", () => bytesOnly.leaderOf(2) === 2);
+    for (let i = 0; i < 25; i++) {
+      await counted.propose(1, enc.encode(`a${i}`));
+      await bytesOnly.propose(2, enc.encode(`b${i}`));
+    }
+    // Index 1 is the leader's no-op; the proposals are 2..26.
+    assert.deepEqual(counted.logStatus(1), {
+      snapshotIndex: 20,
+      firstIndex: 21,
+      lastIndex: 26,
+      applied: 26,
+    });
+    assert.deepEqual(bytesOnly.logStatus(2), {
+      snapshotIndex: 0,
+      firstIndex: 1,
+      lastIndex: 26,
+      applied: 26,
+    });
+  } finally {
+    await stopAll(c);
+  }
+});
+
+Deno.test("RaftHost keeps compactionOverheadEntries entries behind a snapshot", async () => {
+  const c = cluster([1]);
+  try {
+    const host = await c.start(1, {
+      snapshotEntries: 10,
+      compactionOverheadEntries: 4,
+    });
+    host.startGroup(1, { voters: [1], stateMachine: new ListMachine() });
+    await until("leader", () => host.leaderOf(1) === 1);
+    for (let i = 0; i < 25; i++) await host.propose(1, enc.encode(`a${i}`));
+    assert.deepEqual(host.logStatus(1), {
+      snapshotIndex: 20,
+      firstIndex: 17,
+      lastIndex: 26,
+      applied: 26,
+    });
+  } finally {
+    await stopAll(c);
+  }
+});
+
+/** A ListMachine that counts the snapshots it was restored from. */
+class RestoreCountingMachine extends ListMachine {
+  restores = 0;
+  override restore(data: Uint8Array): void {
+    this.restores++;
+    super.restore(data);
+  }
+}
+
+/** How a follower that missed 8 entries catches up after the leader snapshotted every 4. */
+async function catchUpAfterSnapshots(
+  compactionOverheadEntries: number,
+): Promise<{ restores: number; items: string[] }> {
+  const ids = [1, 2, 3];
+  const c = cluster(ids);
+  const net = new MemoryNetwork();
+  const machines = new Map<NodeId, RestoreCountingMachine>();
+  for (const id of ids) {
+    const h = await c.start(id, {
+      transport: net.transport(id),
+      snapshotEntries: 4,
+      compactionOverheadEntries,
+    });
+    const sm = new RestoreCountingMachine();
+    machines.set(id, sm);
+    h.startGroup(5, { voters: ids, stateMachine: sm });
+  }
+  try {
+    await until("leader", () => agreedLeader(c.hosts.values(), 5) !== 0);
+    const leaderId = agreedLeader(c.hosts.values(), 5);
+    const leader = c.hosts.get(leaderId)!;
+    const lagging = ids.find((id) => id !== leaderId)!;
+    for (const id of ids) if (id !== lagging) net.cut(id, lagging);
+    for (let i = 0; i < 8; i++) await leader.propose(5, enc.encode(`${i}`));
+    assert.ok(leader.logStatus(5)!.snapshotIndex >= 8);
+    net.heal();
+    const sm = machines.get(lagging)!;
+    await until("lagging follower caught up", () => sm.items.length === 8);
+    return { restores: sm.restores, items: sm.items };
+  } finally {
+    await stopAll(c);
+  }
+}
+
+Deno.test("RaftHost with compactionOverheadEntries catches up a follower slightly behind from the log, not a snapshot", async () => {
+  const expected = Array.from({ length: 8 }, (_, i) => `${i}`);
+  assert.deepEqual(await catchUpAfterSnapshots(20), {
+    restores: 0,
+    items: expected,
+  });
+  assert.deepEqual(await catchUpAfterSnapshots(0), {
+    restores: 1,
+    items: expected,
+  });
+});
+
+Deno.test("RaftHost rejects negative or fractional snapshotEntries and compactionOverheadEntries", () => {
+  const c = cluster([1]);
+  for (
+    const bad of [
+      { snapshotEntries: -1 },
+      { compactionOverheadEntries: 1.5 },
+    ]
+  ) {
+    assert.throws(() => new RaftHost({ ...c.options(1), ...bad }), RangeError);
+  }
+  Deno.removeSync(c.dirs.get(1)!, { recursive: true });
 });
 
 /** A ListMachine that refuses snapshots while `ready` is false. */

@@ -1,4 +1,5 @@
 import type { NodeId } from "../core/mod.ts";
+import { type Clock, realClock } from "../../util/mod.ts";
 import { ByteWriter } from "../wal/mod.ts";
 import {
   checkAppMessageSize,
@@ -17,6 +18,12 @@ import type { Address, InboundHandlers, Transport } from "./transport.ts";
 export class MemoryNetwork {
   readonly #nodes = new Map<NodeId, MemoryTransport>();
   readonly #cut = new Set<string>();
+  /** What lastHeardMs answers in: the hosts' clock (a simulation's, or real time). */
+  readonly clock: Clock;
+
+  constructor(options: { clock?: Clock } = {}) {
+    this.clock = options.clock ?? realClock;
+  }
 
   /** Creates the transport of `nodeId` on this network. */
   transport(nodeId: NodeId): MemoryTransport {
@@ -123,7 +130,7 @@ export class MemoryTransport implements Transport {
 
   /** @internal called by the sending side's sendApp. */
   deliverApp(from: NodeId, data: Uint8Array): void {
-    this.#lastHeard.set(from, performance.now());
+    this.#lastHeard.set(from, this.#network.clock.nowMs());
     this.#handlers?.app(from, data);
   }
 
@@ -131,7 +138,7 @@ export class MemoryTransport implements Transport {
     // Without sockets, liveness is reachability itself.
     return this.#network.reach(this.#nodeId, peer) === undefined
       ? (this.#lastHeard.get(peer) ?? -Infinity)
-      : performance.now();
+      : this.#network.clock.nowMs();
   }
 
   close(): Promise<void> {

@@ -98,18 +98,42 @@ export class WalStorage implements RaftStorage {
   /**
    * Records the state machine's snapshot taken at applied `index` and drops
    * the entries it covers, in memory and (after later rolls) on disk.
+   *
+   * `retainEntries` of the covered entries (the newest ones) stay in memory
+   * so that a follower slightly behind catches up from the log instead of
+   * by a snapshot; only as many as keep the whole in-memory log within
+   * `retainBytesMax`. They are not kept across a reopen: replay resumes
+   * the log after the snapshot.
    */
   compact(
     index: number,
-    options: { confState: ConfState; data: Uint8Array },
+    options: {
+      confState: ConfState;
+      data: Uint8Array;
+      retainEntries?: number;
+      retainBytesMax?: number;
+    },
   ): Snapshot {
     const snapshot = this.#mem.createSnapshot(index, options);
-    this.#mem.compact(index);
-    this.#wal.compact(this.#groupId, snapshot);
     const last = this.#mem.lastIndex();
-    this.#inMemBytes = last > index
+    let bytes = last > index
       ? sumBytes(this.#mem.entries(index + 1, last + 1, Infinity))
       : 0;
+    const floor = Math.max(
+      this.#mem.firstIndex(),
+      index - (options.retainEntries ?? 0) + 1,
+    );
+    const bytesMax = options.retainBytesMax ?? Infinity;
+    let keepFrom = index + 1;
+    while (keepFrom > floor) {
+      const e = this.#mem.entries(keepFrom - 1, keepFrom, Infinity)[0]!;
+      if (bytes + entrySizeBytes(e) > bytesMax) break;
+      bytes += entrySizeBytes(e);
+      keepFrom--;
+    }
+    if (keepFrom > this.#mem.firstIndex()) this.#mem.compact(keepFrom - 1);
+    this.#wal.compact(this.#groupId, snapshot);
+    this.#inMemBytes = bytes;
     return snapshot;
   }
 }

@@ -156,6 +156,8 @@ export class ClusterNode {
       maxSizePerMsg: 1024 * 1024,
       maxInflightMsgs: 256,
       maxInMemLogBytes: raft.maxInMemLogSizeBytes,
+      snapshotEntries: raft.snapshotEntries,
+      compactionOverheadEntries: raft.compactionOverhead,
       logger: {
         info: (m) => opts.log(`raft: ${m}`),
         warn: (m) => opts.log(`raft: ${m}`),

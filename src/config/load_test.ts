@@ -64,8 +64,6 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       maxBatchSize: 500,
       maxBatchBytes: 4 * 2 ** 20,
       batchTimeoutMs: 0,
-      writeCacheBytes: 64 * 2 ** 20,
-      readCacheBytes: 64 * 2 ** 20,
     },
     log: {
       segmentBytes: 2 ** 30,

@@ -59,8 +59,6 @@ export interface Config {
     readonly maxBatchSize: number;
     readonly maxBatchBytes: number;
     readonly batchTimeoutMs: number;
-    readonly writeCacheBytes: number;
-    readonly readCacheBytes: number;
   };
   readonly log: {
     readonly segmentBytes: number;
@@ -276,20 +274,6 @@ export const FIELDS: readonly Field[] = [
     default: "0ms",
     doc:
       "Longest a record set waits for its partition's in-flight Raft entry to commit, to go out merged with the sets that waited with it; a partition with nothing in flight proposes at once, and 0 never waits, so nothing is merged",
-  },
-  {
-    key: "performance.write_cache_size",
-    prop: "performance.writeCacheBytes",
-    kind: size({ min: 0 }),
-    default: "64MiB",
-    doc: "Write buffer memory",
-  },
-  {
-    key: "performance.read_cache_size",
-    prop: "performance.readCacheBytes",
-    kind: size({ min: 0 }),
-    default: "64MiB",
-    doc: "Read cache memory for recent log data",
   },
   {
     key: "log.segment_bytes",

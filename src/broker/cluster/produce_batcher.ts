@@ -141,10 +141,12 @@ export class ProduceBatcher<T> {
       proposed = Promise.reject(err);
     }
     proposed.then((outcomes) => {
-      if (outcomes.length !== batch.length) {
+      // Not one outcome per set (an entry applied behind a gap has none):
+      // fail every caller rather than leave one waiting forever.
+      if (!Array.isArray(outcomes) || outcomes.length !== batch.length) {
         fail(
           new RangeError(
-            `Entry of ${batch.length} record sets to group ${groupId} applied with ${outcomes.length} outcomes`,
+            `Entry of ${batch.length} record sets to group ${groupId} applied without one outcome per set`,
           ),
         );
         return;

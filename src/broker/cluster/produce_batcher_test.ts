@@ -117,7 +117,7 @@ Deno.test("ProduceBatcher.produce never merges with batchTimeoutMs 0 or maxBatch
   }
 });
 
-Deno.test("ProduceBatcher.produce rejects every caller of a failed entry", async () => {
+Deno.test("ProduceBatcher.produce rejects every caller of a failed or unmatched entry", async () => {
   const { proposed, produce, commit } = setup();
   const first = produce(1, "a");
   const merged = [produce(1, "b"), produce(1, "c")];
@@ -128,8 +128,13 @@ Deno.test("ProduceBatcher.produce rejects every caller of a failed entry", async
   assert.equal(await first, "a@0");
   for (const p of merged) await assert.rejects(p, (e) => e === err);
   // The lane is idle again: the next set goes out at once.
-  void produce(1, "d");
+  const unmatched = [produce(1, "d"), produce(1, "e")];
   assert.deepEqual(proposed.at(-1)?.sets, ["d"]);
+  proposed.at(-1)!.resolve([]);
+  await assert.rejects(unmatched[0]!, RangeError);
+  await settle();
+  proposed.at(-1)!.resolve(null as unknown as string[]);
+  await assert.rejects(unmatched[1]!, RangeError);
 });
 
 Deno.test("ProduceBatcher.close sends the waiting sets and waits no more", () => {

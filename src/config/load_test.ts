@@ -63,9 +63,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
     performance: {
       maxBatchSize: 500,
       maxBatchBytes: 4 * 2 ** 20,
-      batchTimeoutMs: 2,
-      writeCacheBytes: 64 * 2 ** 20,
-      readCacheBytes: 64 * 2 ** 20,
+      batchTimeoutMs: 0,
     },
     log: {
       segmentBytes: 2 ** 30,

@@ -58,8 +58,6 @@ export interface Config {
     readonly maxBatchSize: number;
     readonly maxBatchBytes: number;
     readonly batchTimeoutMs: number;
-    readonly writeCacheBytes: number;
-    readonly readCacheBytes: number;
   };
   readonly log: {
     readonly segmentBytes: number;
@@ -255,35 +253,24 @@ export const FIELDS: readonly Field[] = [
     prop: "performance.maxBatchSize",
     kind: integer({ min: 1, max: 1_000_000 }),
     default: 500,
-    doc: "Most proposals merged into one Raft entry",
+    doc:
+      "Most produced record sets merged into one Raft entry of a partition; 1 turns merging off",
   },
   {
     key: "performance.max_batch_bytes",
     prop: "performance.maxBatchBytes",
     kind: size({ min: 1 }),
     default: "4MiB",
-    doc: "Most bytes merged into one Raft entry",
+    doc:
+      "Most record set bytes merged into one Raft entry; a larger set is proposed alone",
   },
   {
     key: "performance.batch_timeout",
     prop: "performance.batchTimeoutMs",
     kind: duration({ min: 0, max: 60_000 }),
-    default: "2ms",
-    doc: "Longest wait for more proposals before an entry is proposed",
-  },
-  {
-    key: "performance.write_cache_size",
-    prop: "performance.writeCacheBytes",
-    kind: size({ min: 0 }),
-    default: "64MiB",
-    doc: "Write buffer memory",
-  },
-  {
-    key: "performance.read_cache_size",
-    prop: "performance.readCacheBytes",
-    kind: size({ min: 0 }),
-    default: "64MiB",
-    doc: "Read cache memory for recent log data",
+    default: "0ms",
+    doc:
+      "Longest a record set waits for its partition's in-flight Raft entry to commit, to go out merged with the sets that waited with it; a partition with nothing in flight proposes at once, and 0 never waits, so nothing is merged",
   },
   {
     key: "log.segment_bytes",

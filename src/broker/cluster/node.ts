@@ -32,9 +32,10 @@ import type { QuorumView } from "../ports.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
   encodeBarrierEntry,
-  encodeProduceEntry,
+  encodeProduceEntries,
   PartitionStateMachine,
 } from "./partition_sm.ts";
+import { ProduceBatcher } from "./produce_batcher.ts";
 import { refusesConnections } from "./liveness.ts";
 import { fetchFromReplica } from "./replica_fetch.ts";
 import { Rpc } from "./rpc.ts";
@@ -112,6 +113,7 @@ export class ClusterNode {
   readonly #host: RaftHost;
   readonly #controller = new ControllerState();
   readonly #rpc: Rpc;
+  readonly #batcher: ProduceBatcher<AppendOutcome>;
   readonly #hosted = new Map<number, PartitionStateMachine>();
   /** This node's view of each group's term while it leads, for reports. */
   readonly #leaderTerms = new Map<number, number>();
@@ -164,6 +166,19 @@ export class ClusterNode {
       },
     });
     this.#rpc = new Rpc(this.#host);
+    const perf = opts.config.performance;
+    this.#batcher = new ProduceBatcher({
+      maxBatchSize: perf.maxBatchSize,
+      maxBatchBytes: perf.maxBatchBytes,
+      batchTimeoutMs: perf.batchTimeoutMs,
+      propose: async (groupId, sets) => {
+        const { result } = await this.#host.propose(
+          groupId,
+          encodeProduceEntries(sets),
+        );
+        return result as AppendOutcome[];
+      },
+    });
     this.#discovered = opts.peers;
   }
 
@@ -984,11 +999,7 @@ export class ClusterNode {
   /** Replicates a validated record set; resolves once committed and applied. */
   async produce(groupId: number, records: Uint8Array): Promise<ProduceOutcome> {
     try {
-      const { result } = await this.#host.propose(
-        groupId,
-        encodeProduceEntry(records),
-      );
-      return result as AppendOutcome;
+      return await this.#batcher.produce(groupId, records);
     } catch (err) {
       if (
         err instanceof NotLeaderError || err instanceof ProposalDroppedError
@@ -1002,6 +1013,7 @@ export class ClusterNode {
   async stop(): Promise<void> {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
+    this.#batcher.close();
     this.#rpc.close();
     await this.#host.stop();
   }

@@ -1,7 +1,8 @@
 /**
  * Goal: a replica restored from a snapshot that names offsets its log lacks
  * refuses to be snapshotted until it has copied them, so that a snapshot
- * never claims data the replica does not hold. Method: two real partition
+ * never claims data the replica does not hold; a merged produce entry is
+ * applied set by set, each with its own outcome. Method: real partition
  * logs in temp dirs; one applies entries and snapshots, the other restores
  * that snapshot, applies a later entry behind the gap, then fills it.
  */
@@ -10,14 +11,26 @@ import { EntryType } from "../../raft/mod.ts";
 import { buildRecordBatch } from "../../protocol/mod.ts";
 import type { PartitionManager } from "../partitions.ts";
 import { testPartitionManager } from "../testing.ts";
-import { encodeProduceEntry, PartitionStateMachine } from "./partition_sm.ts";
+import { ProducerSequenceError } from "../producers/producer_state.ts";
+import {
+  decodeProduceEntry,
+  encodeProduceEntries,
+  encodeProduceEntry,
+  PartitionStateMachine,
+} from "./partition_sm.ts";
 
 function manager(dir: string): PartitionManager {
   return testPartitionManager(dir);
 }
 
-function batch(value: string): Uint8Array {
-  return buildRecordBatch([{ value: new TextEncoder().encode(value) }]);
+function batch(
+  value: string,
+  opts: { producerId?: bigint; baseSequence?: number } = {},
+): Uint8Array {
+  return buildRecordBatch([{ value: new TextEncoder().encode(value) }], {
+    ...opts,
+    producerEpoch: 0,
+  });
 }
 
 function produceEntry(index: number, value: string) {
@@ -66,5 +79,51 @@ Deno.test("PartitionStateMachine refuses snapshots while a restored gap is open"
     assert.equal(replica.partition.log.logEndOffset, 4n);
   } finally {
     for (const d of dirs) Deno.removeSync(d, { recursive: true });
+  }
+});
+
+Deno.test("PartitionStateMachine.apply gives each set of a merged entry its own outcome", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const m = manager(dir);
+    const sm = new PartitionStateMachine(
+      m.openPartition({ name: "t", configs: {} }, 0),
+      { manager: m, onGap: () => {} },
+    );
+    const first = batch("a", { producerId: 7n, baseSequence: 0 });
+    const sets = [
+      first,
+      first, // a retry: a duplicate, answered with the first one's offsets
+      batch("gap", { producerId: 7n, baseSequence: 5 }), // out of sequence
+      batch("c"),
+    ];
+    const merged = encodeProduceEntries(sets);
+    assert.deepEqual(decodeProduceEntry(merged), sets);
+    // A single set keeps the old entry kind, which still decodes.
+    assert.deepEqual(encodeProduceEntries([first]), encodeProduceEntry(first));
+    const [single, outcomes] = sm.apply([
+      produceEntry(1, "x"),
+      { term: 1, index: 2, type: EntryType.Normal, data: merged },
+    ]);
+    assert.deepEqual(single, [{ ok: true, baseOffset: 0n, lastOffset: 0n }]);
+    assert.equal(outcomes?.length, 4);
+    assert.deepEqual(outcomes?.[0], {
+      ok: true,
+      baseOffset: 1n,
+      lastOffset: 1n,
+    });
+    assert.deepEqual(outcomes?.[1], outcomes?.[0]);
+    assert.ok(
+      outcomes?.[2]?.ok === false &&
+        outcomes[2].error instanceof ProducerSequenceError,
+    );
+    assert.deepEqual(outcomes?.[3], {
+      ok: true,
+      baseOffset: 2n,
+      lastOffset: 2n,
+    });
+    assert.equal(sm.partition.log.logEndOffset, 3n);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
   }
 });

@@ -1,6 +1,6 @@
 /**
- * The broker: Kafka client server, request handlers, topics and partitions.
- * Imports config, protocol and storage (raft and discovery with the cluster
- * issue); nothing imports the broker but the CLI.
+ * The broker: Kafka client server, request handlers, the controller and
+ * partition Raft groups, consumer groups. Imports raft, storage, protocol,
+ * discovery and config; nothing imports the broker but the CLI.
  */
 export { type Broker, startBroker } from "./broker.ts";

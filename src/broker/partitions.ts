@@ -101,8 +101,8 @@ const SCAN_CHUNK_BYTES = 1 << 20;
 
 /**
  * Replays the batch headers of a log into its producer state table. The
- * whole retained log is read: producer-state snapshots (which would bound
- * this to the tail) come with the cluster issue.
+ * whole retained log is read: producer-state snapshots would bound this to
+ * the tail.
  */
 function rebuildProducerState(p: Partition): void {
   const log = p.log;

@@ -245,7 +245,7 @@ Deno.test("KafkaClient against a live broker", async (t) => {
     );
 
     await t.step(
-      "a single broker refuses moves elsewhere and describes its quorum of one",
+      "a broker on its own refuses moves onto unknown brokers and describes its quorum of one",
       async () => {
         const self = (await client.metadata([])).brokers[0]!.nodeId;
         await client.reassignPartition("orders", 0, [self]);

@@ -1,8 +1,8 @@
 /**
  * The state machine of one partition's Raft group: committed entries carry
  * produced record sets, and applying one appends it to the partition log
- * through the same PartitionManager.append a single broker uses, so every
- * replica assigns the same offsets and makes the same idempotence calls.
+ * through PartitionManager.append, so every replica assigns the same
+ * offsets and makes the same idempotence calls.
  *
  * The Raft WAL is what makes an entry durable; the partition log is synced
  * only when the host asks for a snapshot, whose content is just the log's

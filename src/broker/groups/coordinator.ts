@@ -61,8 +61,8 @@ export interface CoordinatorOptions {
   /** Whether a topic partition exists, for OffsetCommit. */
   partitionExists(topic: string, partition: number): boolean;
   /**
-   * Whether this broker coordinates the groups of an offsets partition (in
-   * a cluster: leads it). Absent: always, as a single broker does.
+   * Whether this broker coordinates the groups of an offsets partition
+   * (leads it). Absent: always (unit tests).
    */
   owns?(partition: number): boolean;
 }

@@ -20,7 +20,7 @@ import { joinNew, joinRequest, ManualTimers, syncAll, V5 } from "./testing.ts";
 
 const PARTITIONS = 3;
 
-/** Where a test coordinator's `owns` differs from a single broker's. */
+/** Where a test coordinator's `owns` differs from owning every partition. */
 type Ownership = { owns?: (partition: number) => boolean };
 
 function openCoordinator(

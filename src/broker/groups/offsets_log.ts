@@ -1,8 +1,7 @@
 /**
  * The coordinator's view of `__consumer_offsets`: append records to one of
- * its partitions (resolving once durable, on the same path as a produce) and
- * read a partition back from the start to rebuild state. The cluster issue
- * puts a Raft group under each partition without changing this seam.
+ * its partitions (resolving once committed, on the same path as a produce)
+ * and read a partition back from the start to rebuild state.
  */
 import {
   buildRecordBatch,
@@ -46,9 +45,8 @@ export class OffsetsLogError extends Error {
 }
 
 /**
- * An OffsetsLog on this broker's partitions of OFFSETS_TOPIC, written through
- * the cluster: appended directly on a single broker, replicated through
- * the partition's Raft group in a cluster.
+ * An OffsetsLog on this broker's partitions of OFFSETS_TOPIC, written
+ * through each partition's Raft group like any produce.
  */
 export class PartitionOffsetsLog implements OffsetsLog {
   readonly partitionCount: number;

@@ -832,7 +832,9 @@ export class RaftHost {
    */
   #snapshotPastFounding(g: Group): boolean {
     if (g.storage.snapshot().meta.index > 0) return true;
-    this.#compact(g);
+    // Nothing may stay behind this snapshot: a kept entry 1 would be sent
+    // to the new member instead of the snapshot, and the founding with it.
+    this.#compact(g, { retainEntries: 0 });
     return g.storage.snapshot().meta.index > 0;
   }
 
@@ -1008,7 +1010,12 @@ export class RaftHost {
     if (overBytes || overEntries) this.#compact(g);
   }
 
-  #compact(g: Group): void {
+  #compact(
+    g: Group,
+    opts: { retainEntries: number } = {
+      retainEntries: this.#compactionOverheadEntries,
+    },
+  ): void {
     // Nothing applied since the snapshot (the compaction overhead may hold older entries).
     if (g.applied <= g.storage.snapshot().meta.index) return;
     // Compacting behind a snapshot that overstates the state would lose
@@ -1017,7 +1024,7 @@ export class RaftHost {
     g.storage.compact(g.applied, {
       confState: g.confState,
       data: g.sm.snapshot(),
-      retainEntries: this.#compactionOverheadEntries,
+      retainEntries: opts.retainEntries,
       retainBytesMax: this.#options.maxInMemLogBytes / 2,
     });
   }

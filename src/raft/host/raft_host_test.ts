@@ -425,14 +425,25 @@ Deno.test("RaftHost keeps the log of a group whose state machine is not ready to
   }
 });
 
-Deno.test("RaftHost gives a node added to a never-compacted group the founding membership, from whichever member leads", async () => {
+/**
+ * A node joins a group that never snapshotted: it must start from the
+ * snapshot the leader takes before adding it, never from replaying the log
+ * (which lacks the founding voters), whatever the compaction overhead keeps.
+ */
+async function joinNeverCompacted(compactionOverheadEntries: number) {
   const ids = [1, 2, 3];
   const c = cluster(ids);
   const net = new MemoryNetwork();
+  const machines = new Map<NodeId, ListMachine>();
   for (const id of ids) {
-    const h = await c.start(id, { transport: net.transport(id) });
+    const h = await c.start(id, {
+      transport: net.transport(id),
+      compactionOverheadEntries,
+    });
     if (id !== 3) {
-      h.startGroup(6, { voters: [1, 2], stateMachine: new ListMachine() });
+      const sm = new ListMachine();
+      machines.set(id, sm);
+      h.startGroup(6, { voters: [1, 2], stateMachine: sm });
     }
   }
   try {
@@ -451,9 +462,11 @@ Deno.test("RaftHost gives a node added to a never-compacted group the founding m
     );
     leader.transferLeader(6, second);
     await until("leadership moved", () => agreedLeader(founders, 6) === second);
+    const joiner = new ListMachine();
+    machines.set(3, joiner);
     c.hosts.get(3)!.startGroup(6, {
       voters: [],
-      stateMachine: new ListMachine(),
+      stateMachine: joiner,
       join: true,
     });
     const next = c.hosts.get(second)!;
@@ -467,9 +480,22 @@ Deno.test("RaftHost gives a node added to a never-compacted group the founding m
       voters: [1, 2, 3],
       learners: [],
     });
+    await until(
+      "node 3 applied everything",
+      () => (machines.get(3)?.items.length ?? 0) >= 2,
+    );
+    assert.deepEqual(machines.get(3)!.items, machines.get(second)!.items);
   } finally {
     await stopAll(c);
   }
+}
+
+Deno.test("RaftHost gives a node added to a never-compacted group the founding membership, from whichever member leads", async () => {
+  await joinNeverCompacted(0);
+});
+
+Deno.test("RaftHost gives a joining node the founding snapshot even when compactionOverheadEntries would keep the log behind it", async () => {
+  await joinNeverCompacted(100);
 });
 
 Deno.test("RaftHost quiesces an idle group and wakes it when the leader's host goes silent", async () => {

@@ -3,17 +3,31 @@
 // static peers; two empty brokers join it, the CLI raises the topic and the
 // offsets topic to RF=3, and then kill -9 of the original broker loses no
 // acknowledged message: the others serve every message and the group's
-// committed offset.
+// committed offset. The same growth works with etcd discovery.
 import assert from "node:assert/strict";
 import { KafkaClient } from "../src/client/mod.ts";
 import { decodeRecordBatches } from "../src/protocol/mod.ts";
 import {
+  etcdAvailable,
+  EtcdServer,
+} from "../src/discovery/testing/etcd_server.ts";
+import {
   assertAckedInOrder,
   Cluster,
+  freePorts,
   SequentialProducer,
   waitFor,
 } from "./cluster_harness.ts";
-import { raftq } from "./harness.ts";
+import {
+  type BrokerProcess,
+  hasKcat,
+  kcatProduce,
+  kcatValues,
+  raftq,
+  removeDir,
+  run,
+  startBroker,
+} from "./harness.ts";
 
 const TOPIC = "growing";
 const GROUP = "grower";
@@ -121,4 +135,77 @@ Deno.test("Cluster grows from one broker's data dir to three, and survives kill 
   } finally {
     await cluster.destroy();
   }
+});
+
+Deno.test({
+  name:
+    "Cluster grows from one broker's data dir to three brokers found through etcd",
+  ignore: !etcdAvailable() || !hasKcat,
+  async fn() {
+    const etcd = await EtcdServer.start();
+    const raftPorts = freePorts(3);
+    const dataDir = await Deno.makeTempDir({ prefix: "raftq-grow-etcd-" });
+    const onEtcd = (nodeId: number) => [
+      `node_id=${nodeId}`,
+      `raft_port=${raftPorts[nodeId - 1]}`,
+      "discovery.type=etcd",
+      `discovery.endpoints=${etcd.endpoint}`,
+    ];
+    const running: BrokerProcess[] = [];
+    try {
+      const alone = await startBroker({ dataDir });
+      const values = Array.from({ length: 200 }, (_, i) => `alone-${i}`);
+      await kcatProduce(alone.bootstrap, "etcd-grown", values, [
+        "-X",
+        "acks=all",
+      ]);
+      await alone.stop();
+
+      // The data dir keeps its controller group: etcd only introduces the
+      // brokers, the new ones find it formed and join.
+      const first = await startBroker({ dataDir, set: onEtcd(1) });
+      running.push(first);
+      running.push(
+        ...await Promise.all(
+          [2, 3].map((id) => startBroker({ set: onEtcd(id) })),
+        ),
+      );
+      const [, second, third] = running as [
+        BrokerProcess,
+        BrokerProcess,
+        BrokerProcess,
+      ];
+      assert.match(
+        second.logs() + third.logs(),
+        /the cluster already formed with controller voters \[1\]: joining it/,
+      );
+      await waitFor("three live brokers", async () => {
+        const md = await run("kcat", ["-b", first.bootstrap, "-L", "-J"]);
+        const parsed = JSON.parse(new TextDecoder().decode(md.stdout));
+        return parsed.brokers?.length === 3 || undefined;
+      });
+      const moved = await raftq([
+        "cluster",
+        "reassign",
+        "etcd-grown",
+        "--replicas",
+        "1,2,3",
+        "--wait",
+        "--bootstrap",
+        first.bootstrap,
+      ]);
+      assert.equal(moved.code, 0, moved.stderr);
+      await first.kill9();
+      const after = `${second.bootstrap},${third.bootstrap}`;
+      await waitFor("the others to serve every message", async () => {
+        const read = await kcatValues(after, "etcd-grown").catch(() => []);
+        return read.length === values.length || undefined;
+      });
+      assert.deepEqual(await kcatValues(after, "etcd-grown"), values);
+    } finally {
+      await Promise.all(running.map((b) => b.kill9()));
+      await etcd.stop();
+      await removeDir(dataDir);
+    }
+  },
 });

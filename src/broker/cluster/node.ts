@@ -812,9 +812,27 @@ export class ClusterNode {
         );
         if (other !== undefined) this.#transferLeader(groupId, other);
       } else if (preferred !== this.nodeId && live.has(preferred)) {
-        this.#transferLeader(groupId, preferred);
+        this.#transferWhenCaughtUp(groupId, preferred);
       }
     }
+  }
+
+  /**
+   * A leader refuses proposals while a transfer waits for its target to
+   * catch up: a broker that has just restarted gets its partitions back
+   * only once its log is near the leader's and complete.
+   */
+  #transferWhenCaughtUp(groupId: number, to: number): void {
+    this.#caughtUp(groupId, to).then((caughtUp) => {
+      if (
+        caughtUp && !this.#handingOff &&
+        this.#host.leaderOf(groupId) === this.nodeId
+      ) {
+        this.#transferLeader(groupId, to);
+      }
+    }, () => {
+      // Unreachable or slow: the next round asks again.
+    });
   }
 
   /** A refused transfer (the target is not a voter here yet) waits for the next round. */

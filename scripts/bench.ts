@@ -46,6 +46,8 @@ if (!Number.isInteger(INFLIGHT_PER_PARTITION) || INFLIGHT_PER_PARTITION < 1) {
 }
 const CLUSTER_PARTITIONS = 6;
 const FAILOVER_KILLS = 5;
+/** Partitions of the rolling-restart topic, one sequential producer each. */
+const ROLLING_PARTITIONS = 3;
 
 interface Row {
   workload: string;
@@ -365,6 +367,54 @@ async function failoverTimes(cluster: Cluster, topic: string) {
   return { acked: sorted(acked), dropped: sorted(dropped) };
 }
 
+/**
+ * Stops (SIGTERM, a clean shutdown that hands leaderships off first) or
+ * kills (SIGKILL) each broker in turn and starts it again, waiting until
+ * it is back and leads its preferred partitions (so it is in sync) before
+ * the next, while one producer per partition of `topic` sends one acks=all
+ * message at a time. Returns the longest time, in ms, that any message
+ * waited from its first send to its acknowledgement, retries included.
+ */
+async function rollingRestartStall(
+  cluster: Cluster,
+  topic: string,
+  signal: "SIGTERM" | "SIGKILL",
+): Promise<number> {
+  const admin = await cluster.client();
+  const client = await KafkaClient.connect(cluster.bootstrap(), {
+    retries: 0,
+    requestTimeoutMs: 5_000,
+  });
+  const producers = Array.from(
+    { length: ROLLING_PARTITIONS },
+    (_, partition) => new SequentialProducer(client, topic, { partition }),
+  );
+  const ackedMore = (count: number, timeoutMs: number) =>
+    Promise.all(producers.map((p) => p.ackedMore(count, timeoutMs)));
+  try {
+    await cluster.waitForLeaders(admin, topic, { preferred: true });
+    await ackedMore(20, 10_000);
+    for (const p of producers) p.resetAckMsMax();
+    for (const m of cluster.members) {
+      if (signal === "SIGTERM") await cluster.stop(m.nodeId);
+      else await cluster.kill9(m.nodeId);
+      await ackedMore(10, 30_000);
+      await cluster.restart(m.nodeId);
+      await cluster.waitForBrokers(cluster.members.length);
+      await cluster.waitForLeaders(admin, topic, {
+        preferred: true,
+        timeoutMs: 30_000,
+      });
+      await ackedMore(10, 10_000);
+    }
+  } finally {
+    await Promise.allSettled(producers.map((p) => p.stop()));
+    await client.close();
+    await admin.close();
+  }
+  return Math.max(...producers.map((p) => p.ackMsMax));
+}
+
 const natsMissing = flags.only === ""
   ? await natsUnavailable()
   : "--only runs raftq rows only";
@@ -453,6 +503,31 @@ if (!flags["no-cluster"]) {
         console.error(
           `${result.workload} ${ms.map((t) => t.toFixed(0)).join(", ")} ms`,
         );
+      }
+    }
+    await admin.createTopic("cluster-rolling", {
+      partitions: ROLLING_PARTITIONS,
+      replicationFactor: 3,
+    });
+    for (const signal of ["SIGTERM", "SIGKILL"] as const) {
+      const stallMs = await rollingRestartStall(
+        cluster,
+        "cluster-rolling",
+        signal,
+      );
+      const result: Row = {
+        workload:
+          `cluster rolling restart (${signal} each broker), longest produce stall (acks=all, p=${ROLLING_PARTITIONS}; p99 = max)`,
+        driver: "raftq client",
+        msgsPerSec: null,
+        mbPerSec: null,
+        p50Ms: null,
+        p99Ms: stallMs,
+        vsNats: null,
+      };
+      rows.push(result);
+      if (!flags.json) {
+        console.error(`${result.workload} ${stallMs.toFixed(0)} ms`);
       }
     }
   } finally {

@@ -192,6 +192,18 @@ export class Cluster {
     await p.kill9();
   }
 
+  /**
+   * SIGTERM: the broker shuts down cleanly (it hands off its leaderships
+   * first). Resolves, once it exited, with everything it wrote to stderr.
+   */
+  async stop(nodeId: number): Promise<string> {
+    const p = this.#processes.get(nodeId);
+    if (p === undefined) throw new Error(`Broker ${nodeId} is not running`);
+    this.#processes.delete(nodeId);
+    await p.stop();
+    return p.logs();
+  }
+
   /** Stops every running broker with SIGTERM (a clean shutdown). */
   async stopAll(): Promise<void> {
     const running = [...this.#processes.values()];
@@ -342,29 +354,48 @@ const GIVE_UP_MS = 30_000;
 const encoder = new TextEncoder();
 
 /**
- * Produces "v-0", "v-1", ... to one partition, one request at a time with
- * acks=all, retrying each value until acknowledged. It records the order of
- * acknowledgements and which values had a request that went unanswered
- * (the connection died or timed out): only those may be written twice.
+ * Produces "v-0", "v-1", ... to one partition (0 unless given), one request
+ * at a time with acks=all, retrying each value until acknowledged. It
+ * records the order of acknowledgements, which values had a request that
+ * went unanswered (the connection died or timed out): only those may be
+ * written twice, and the longest wait of a value from its first send to
+ * its acknowledgement, retries included.
  */
 export class SequentialProducer {
   readonly acked: number[] = [];
   readonly unanswered = new Set<number>();
+  /** The slowest value's time from first send to acknowledgement. */
+  ackMsMax = 0;
   #stopped = false;
   readonly done: Promise<void>;
 
-  constructor(client: KafkaClient, topic: string) {
-    this.done = this.#run(client, topic);
+  constructor(
+    client: KafkaClient,
+    topic: string,
+    opts: { partition?: number } = {},
+  ) {
+    this.done = this.#run(client, topic, opts.partition ?? 0);
   }
 
-  async #run(client: KafkaClient, topic: string): Promise<void> {
+  /** Forgets the slowest wait so far (say, one from before a warm-up). */
+  resetAckMsMax(): void {
+    this.ackMsMax = 0;
+  }
+
+  async #run(
+    client: KafkaClient,
+    topic: string,
+    partition: number,
+  ): Promise<void> {
     for (let i = 0; !this.#stopped; i++) {
       const batch = buildRecordBatch([{ value: encoder.encode(`v-${i}`) }]);
-      const deadline = performance.now() + GIVE_UP_MS;
+      const sentMs = performance.now();
+      const deadline = sentMs + GIVE_UP_MS;
       for (;;) {
         try {
-          await client.produce(topic, 0, batch, { acks: -1 });
+          await client.produce(topic, partition, batch, { acks: -1 });
           this.acked.push(i);
+          this.ackMsMax = Math.max(this.ackMsMax, performance.now() - sentMs);
           break;
         } catch (err) {
           if (

@@ -274,6 +274,12 @@ export async function startBroker(config: Config): Promise<Broker> {
   let stopped: Promise<void> | null = null;
   const stop = () => {
     stopped ??= (async () => {
+      // Clients are still served meanwhile: a produce to a group whose
+      // leadership moved gets NOT_LEADER_OR_FOLLOWER and goes to the new
+      // leader, which needed no election timeout to take over.
+      await node.handOff(config.shutdown.timeoutMs).catch((err) =>
+        log(`stopping: leadership hand-off failed: ${err}`)
+      );
       stopping.abort();
       clearInterval(retention);
       coordinator.close();

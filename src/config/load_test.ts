@@ -87,6 +87,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       maxConnections: 10000,
       maxInflightRequests: 100,
     },
+    shutdown: { timeoutMs: 10_000 },
   });
 });
 

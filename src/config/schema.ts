@@ -85,6 +85,10 @@ export interface Config {
     /** Per connection. */
     readonly maxInflightRequests: number;
   };
+  readonly shutdown: {
+    /** How long a stopping broker waits for its groups' leadership to move. */
+    readonly timeoutMs: number;
+  };
 }
 
 export interface Field {
@@ -371,5 +375,12 @@ export const FIELDS: readonly Field[] = [
     kind: integer({ min: 1, max: 100_000 }),
     default: 100,
     doc: "Requests read ahead per connection before it is paused",
+  },
+  {
+    key: "shutdown.timeout",
+    prop: "shutdown.timeoutMs",
+    kind: duration({ min: 0, max: 600_000 }),
+    default: "10s",
+    doc: "How long a stopping broker tries to hand its leaderships over",
   },
 ];

@@ -63,6 +63,8 @@ const REASSIGN_STEP_MS = 200;
  */
 const CATCH_UP_LAG_ENTRIES_MAX = 64;
 const RPC_TIMEOUT_MS = 5_000;
+/** How often a stopping broker checks which groups it still leads. */
+const HAND_OFF_POLL_MS = 20;
 
 export interface ClusterNodeOptions {
   config: Config;
@@ -82,6 +84,15 @@ export interface ClusterNodeOptions {
   /** Where other brokers reach this broker's Raft transport. */
   advertisedRaft: Address;
   log(message: string): void;
+}
+
+/** What a hand-off before stopping achieved. */
+export interface HandOffOutcome {
+  /** Groups whose leadership moved to another replica. */
+  moved: number;
+  /** Groups still led by this broker when the time ran out. */
+  left: number;
+  elapsedMs: number;
 }
 
 /** The outcome of a produce routed through a partition's Raft group. */
@@ -141,6 +152,8 @@ export class ClusterNode {
   /** The address book last given to the host, to skip identical updates. */
   #peersKey = "";
   #stopped = false;
+  /** Set by handOff: no heartbeats or balancing that would undo it. */
+  #handingOff = false;
 
   private constructor(opts: ClusterNodeOptions) {
     this.#opts = opts;
@@ -722,6 +735,8 @@ export class ClusterNode {
   }
 
   #heartbeat(): void {
+    // A registration would mark this broker online again.
+    if (this.#handingOff) return;
     const { config, kafka, advertisedRaft } = this.#opts;
     this.propose({
       type: "registerBroker",
@@ -797,6 +812,7 @@ export class ClusterNode {
 
   /** Hands led partitions back to their preferred, live replica. */
   #balanceLeaders(): void {
+    if (this.#handingOff) return;
     const live = new Set(this.#controller.liveBrokers().map((b) => b.nodeId));
     for (const groupId of this.#leaderTerms.keys()) {
       if (groupId === CONTROLLER_GROUP) continue;
@@ -813,9 +829,27 @@ export class ClusterNode {
         );
         if (other !== undefined) this.#transferLeader(groupId, other);
       } else if (preferred !== this.nodeId && live.has(preferred)) {
-        this.#transferLeader(groupId, preferred);
+        this.#transferWhenCaughtUp(groupId, preferred);
       }
     }
+  }
+
+  /**
+   * A leader refuses proposals while a transfer waits for its target to
+   * catch up: a broker that has just restarted gets its partitions back
+   * only once its log is near the leader's and complete.
+   */
+  #transferWhenCaughtUp(groupId: number, to: number): void {
+    this.#caughtUp(groupId, to).then((caughtUp) => {
+      if (
+        caughtUp && !this.#handingOff &&
+        this.#host.leaderOf(groupId) === this.nodeId
+      ) {
+        this.#transferLeader(groupId, to);
+      }
+    }, () => {
+      // Unreachable or slow: the next round asks again.
+    });
   }
 
   /** A refused transfer (the target is not a voter here yet) waits for the next round. */
@@ -1008,6 +1042,89 @@ export class ClusterNode {
       }
       throw err;
     }
+  }
+
+  /**
+   * Before a clean stop: hands the leadership of every group this broker
+   * leads (the controller group included) to the most caught-up other
+   * voter, and resolves once it leads none of them any more, or after
+   * `timeoutMs`. From the start this broker campaigns no more, stops
+   * balancing, and has the controller mark it failed, so that clients and
+   * the other brokers' balancing look elsewhere; its next start registers
+   * it again. A group without another voter stays led until stop().
+   */
+  async handOff(timeoutMs: number): Promise<HandOffOutcome> {
+    const startMs = Date.now();
+    this.#handingOff = true;
+    this.#host.holdCampaigns();
+    const movable = () =>
+      [CONTROLLER_GROUP, ...this.#hosted.keys()].filter((groupId) =>
+        this.#host.leaderOf(groupId) === this.nodeId &&
+        (this.#host.membership(groupId)?.voters ?? []).some((v) =>
+          v !== this.nodeId
+        )
+      );
+    const led = movable();
+    const outcome = (left: number): HandOffOutcome => ({
+      moved: led.length - left,
+      left,
+      elapsedMs: Date.now() - startMs,
+    });
+    if (led.length === 0) return outcome(0);
+    this.#opts.log(
+      `stopping: handing the leadership of ${led.length} group(s) to other replicas`,
+    );
+    const marked = this.propose({
+      type: "markBrokerFailed",
+      nodeId: this.nodeId,
+    }, { timeoutMs }).catch(() => {});
+    // The core abandons a transfer that did not finish within an election
+    // timeout; until then a new target would only restart it.
+    const { rttMs, electionRtt } = this.#opts.config.raft;
+    const asked = new Map<number, number>();
+    let left = led;
+    while (left.length > 0 && Date.now() - startMs < timeoutMs) {
+      for (const groupId of left) {
+        const askedMs = asked.get(groupId);
+        if (
+          askedMs !== undefined && Date.now() - askedMs < rttMs * electionRtt
+        ) {
+          continue;
+        }
+        const successor = this.#successor(groupId);
+        if (successor === undefined) continue;
+        asked.set(groupId, Date.now());
+        this.#transferLeader(groupId, successor);
+      }
+      await new Promise((r) => setTimeout(r, HAND_OFF_POLL_MS));
+      left = movable();
+    }
+    const result = outcome(left.length);
+    this.#opts.log(
+      `stopping: handed off ${result.moved} of ${led.length} group(s) in ${result.elapsedMs} ms` +
+        (left.length > 0
+          ? `; ${left.length} still led when shutdown.timeout (${timeoutMs} ms) ran out`
+          : ""),
+    );
+    await Promise.race([
+      marked,
+      new Promise((r) => setTimeout(r, HAND_OFF_POLL_MS)),
+    ]);
+    return result;
+  }
+
+  /**
+   * The voter (not this broker) whose log is furthest along: one whose
+   * match index is the leader's last index takes over at once.
+   */
+  #successor(groupId: number): number | undefined {
+    const matches = this.#host.replication(groupId)?.matchIndexes;
+    const voters = (this.#host.membership(groupId)?.voters ?? []).filter((v) =>
+      v !== this.nodeId
+    );
+    return voters.sort((x, y) =>
+      (matches?.get(y) ?? 0) - (matches?.get(x) ?? 0)
+    )[0];
   }
 
   async stop(): Promise<void> {

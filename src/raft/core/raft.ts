@@ -123,6 +123,8 @@ export class Raft {
   #randomizedElectionTicks = 0;
   /** Leader: the voter we hand leadership to; 0 = none. */
   #leadTransferee: NodeId = 0;
+  /** Set for good once the node is leaving: it never campaigns again. */
+  #campaignsHeld = false;
   /** Leader: index of the last conf change proposed; a new one waits until it is applied. */
   #pendingConfIndex = 0;
   /** Leader: reads waiting for a heartbeat quorum, in arrival order. */
@@ -303,9 +305,20 @@ export class Raft {
 
   // ---- elections ---------------------------------------------------------------
 
+  /**
+   * From now on this node never starts an election, not even when a
+   * leader's TimeoutNow asks it to; it still votes. A node that is being
+   * shut down hands its leaderships away and must not win one back.
+   */
+  holdCampaigns(): void {
+    this.#campaignsHeld = true;
+  }
+
   /** Starts an election (or a pre-election) unless this node may not. */
   hup(options: { transfer: boolean }): void {
-    if (this.role === "leader" || !this.promotable()) return;
+    if (
+      this.role === "leader" || !this.promotable() || this.#campaignsHeld
+    ) return;
     // A conf change committed but not applied may change who votes: wait for it.
     const unapplied = this.log.slice(
       Math.max(this.log.applied + 1, this.log.firstIndex()),

@@ -43,6 +43,11 @@ export class RawNode {
     this.#raft.tick();
   }
 
+  /** This node stops starting elections for good (it still votes). */
+  holdCampaigns(): void {
+    this.#raft.holdCampaigns();
+  }
+
   /** Starts an election now (skipping the timeout). */
   campaign(): void {
     this.#raft.hup({ transfer: false });

@@ -206,6 +206,8 @@ export class RaftHost {
   #syncing = false;
   #readSeq = 0;
   #running = false;
+  /** Set by holdCampaigns: no group of this host campaigns any more. */
+  #campaignsHeld = false;
 
   constructor(options: RaftHostOptions) {
     for (
@@ -345,6 +347,7 @@ export class RaftHost {
         ? new Mulberry32()
         : new Mulberry32(groupSeed(o.rngSeed, { nodeId: o.nodeId, groupId })),
     });
+    if (this.#campaignsHeld) node.holdCampaigns();
     const g: Group = {
       id: groupId,
       node,
@@ -503,6 +506,18 @@ export class RaftHost {
     this.#wake(g);
     g.node.transferLeadership(to);
     this.#touch(g);
+  }
+
+  /**
+   * From now on no group of this host (nor one started later) starts an
+   * election, on a timeout, campaign() or a leader's TimeoutNow; groups
+   * still vote, and leaders keep leading until they transfer. For a
+   * stopping host that hands its leaderships away: it must not win any
+   * back, and votes are what the others need to elect a successor.
+   */
+  holdCampaigns(): void {
+    this.#campaignsHeld = true;
+    for (const g of this.#groups.values()) g.node.holdCampaigns();
   }
 
   /** The leader this node knows of (0 = none). */

@@ -534,6 +534,47 @@ Deno.test("RaftHost quiesces an idle group and wakes it when the leader's host g
   }
 });
 
+Deno.test("RaftHost.holdCampaigns keeps a host from taking leadership, even by transfer, while it still votes", async () => {
+  const ids = [1, 2, 3];
+  const c = cluster(ids);
+  const net = new MemoryNetwork();
+  for (const id of ids) {
+    const h = await c.start(id, { transport: net.transport(id) });
+    h.startGroup(7, { voters: ids, stateMachine: new ListMachine() });
+  }
+  try {
+    await until("leader", () => agreedLeader(c.hosts.values(), 7) !== 0);
+    const leaderId = agreedLeader(c.hosts.values(), 7);
+    const [heldId, otherId] = ids.filter((id) => id !== leaderId) as [
+      NodeId,
+      NodeId,
+    ];
+    const held = c.hosts.get(heldId)!;
+    held.holdCampaigns();
+    // A group started after the hold is held too.
+    for (const id of ids) {
+      c.hosts.get(id)!.startGroup(8, {
+        voters: ids,
+        stateMachine: new ListMachine(),
+      });
+    }
+    held.campaign(8);
+    c.hosts.get(leaderId)!.transferLeader(7, heldId);
+    // Three election timeouts (10 ticks of 10 ms): a transfer would be done.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(agreedLeader(c.hosts.values(), 7), leaderId);
+    assert.notEqual(held.leaderOf(8), heldId);
+    // The held host's vote still elects a successor when the leader goes.
+    await c.hosts.get(leaderId)!.stop();
+    await until(
+      "the other host leads",
+      () => agreedLeader([held, c.hosts.get(otherId)!], 7) === otherId,
+    );
+  } finally {
+    await stopAll(c);
+  }
+});
+
 /** Reads what is durable in a host's WAL right now, from a copy of its files. */
 function durableState(dataDir: string, groupId: number) {
   const copy = Deno.makeTempDirSync();

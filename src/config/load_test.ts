@@ -49,7 +49,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       checkQuorum: true,
       snapshotEntries: 10000,
       compactionOverhead: 5000,
-      maxInMemLogSizeBytes: 256 * 2 ** 20,
+      maxInMemLogSizeBytes: 16 * 2 ** 20,
     },
     discovery: {
       type: "memory",

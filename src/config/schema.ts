@@ -200,8 +200,9 @@ export const FIELDS: readonly Field[] = [
     key: "raft.max_in_mem_log_size",
     prop: "raft.maxInMemLogSizeBytes",
     kind: size({ min: 1 }),
-    default: "256MiB",
-    doc: "Bound on unpersisted Raft log in memory, per host",
+    default: "16MiB",
+    doc:
+      "Raft log a group keeps in memory; past it the group snapshots and compacts",
   },
   {
     key: "discovery.type",

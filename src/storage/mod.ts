@@ -4,7 +4,7 @@
  * - `PartitionLog`: a directory of segments (`<base offset>.log`, `.index`,
  *   `.timeindex`) holding record batches as producers sent them, with only the
  *   base offset and leader epoch stamped. Appends are synchronous and not yet
- *   durable; `sync()` fdatasyncs.
+ *   durable; `sync()` fdatasyncs, `syncAsync()` does so off the event loop.
  *   Open recovers a torn or corrupt tail.
  *
  * Seams: the broker gives each log its directory and options; a Raft

@@ -1,10 +1,11 @@
 /**
  * Kafka's per-partition log: a directory of segments named by base offset.
  * Appends are synchronous writes of whole record sets to the active segment;
- * durability is a separate `sync()`, called when the owner decides (a Raft
- * state machine syncs before each snapshot: until then its WAL holds the
- * data). The state machine drives the log directly: it appends committed
- * batches, truncates on conflicts and advances the start on snapshots.
+ * durability is a separate `sync()` or `syncAsync()`, called when the owner
+ * decides (a Raft state machine syncs in the background as data piles up,
+ * and before each snapshot: until then its WAL holds the data). The state
+ * machine drives the log directly: it appends committed batches, truncates
+ * on conflicts and advances the start on snapshots.
  */
 import { type BatchHeader, Off, stampBatch } from "../protocol/mod.ts";
 import { assert, crc32c } from "../util/mod.ts";
@@ -111,9 +112,12 @@ export class PartitionLog {
   #durableEndOffset: bigint;
   #unsynced = new Set<Segment>();
   // Directory entries created or removed, and how many of those a finished
-  // sync covers.
+  // sync covers; counters, so a background sync cannot claim later changes.
   #directoryChanges = 0;
   #directorySynced = 0;
+  // The end each running syncAsync may make durable; truncateTo lowers
+  // them, so no sync claims offsets rewritten after it began.
+  #syncTargets = new Set<{ end: bigint }>();
   #closed = false;
 
   private constructor(
@@ -320,6 +324,51 @@ export class PartitionLog {
   }
 
   /**
+   * Like sync(), but the fdatasyncs run off the event loop, so appends (and
+   * everything else) go on meanwhile. When it resolves, durableEndOffset
+   * covers what was appended before the call; later appends wait for the
+   * next sync. A sync() or close() in between is harmless.
+   */
+  async syncAsync(): Promise<void> {
+    this.#checkOpen();
+    const target = { end: this.logEndOffset };
+    const directoryChanges = this.#directoryChanges;
+    const segments = [...this.#unsynced];
+    const syncs = segments.map((segment) =>
+      segment.syncAsync().catch((error) => {
+        // A segment deleted meanwhile (retention, truncation) or a log
+        // closed meanwhile (close() syncs first) has nothing left to lose.
+        if (!this.#closed && this.#segments.includes(segment)) throw error;
+      })
+    );
+    if (directoryChanges !== this.#directorySynced) {
+      syncs.push(syncDirectoryAsync(this.#dir));
+    }
+    this.#syncTargets.add(target);
+    try {
+      await Promise.all(syncs);
+    } finally {
+      this.#syncTargets.delete(target);
+    }
+    // close() synced everything itself before closing the files.
+    if (this.#closed) return;
+    if (directoryChanges > this.#directorySynced) {
+      this.#directorySynced = directoryChanges;
+    }
+    const active = this.#active;
+    for (const segment of segments) {
+      // Written again meanwhile, or already handled by a sync() or deletion.
+      if (segment.hasUnsyncedWrites || !this.#unsynced.delete(segment)) {
+        continue;
+      }
+      if (segment !== active) segment.writeIndexFiles();
+    }
+    if (target.end > this.#durableEndOffset) {
+      this.#durableEndOffset = target.end;
+    }
+  }
+
+  /**
    * Whole batches from the one holding `offset`, up to `maxBytes` but always
    * at least that batch (KIP-74), from one segment, and only batches that end
    * below `maxOffset` (exclusive; the high watermark). Empty at the end.
@@ -485,6 +534,9 @@ export class PartitionLog {
     this.#directoryChanges++;
     const end = this.logEndOffset;
     if (this.#durableEndOffset > end) this.#durableEndOffset = end;
+    for (const target of this.#syncTargets) {
+      if (target.end > end) target.end = end;
+    }
     const first = this.#segments[0]!.baseOffset;
     if (this.#logStartOffset > end || this.#logStartOffset < first) {
       // The start follows the end down, and must not reappear higher at open.
@@ -580,4 +632,13 @@ function readLogStartOffset(dir: string): bigint | null {
 // or the new value, never a torn one.
 function writeLogStartOffset(dir: string, offset: bigint): void {
   writeFileAtomic(`${dir}/${LOG_START_FILE}`, `${offset}\n`);
+}
+
+async function syncDirectoryAsync(dir: string): Promise<void> {
+  const handle = await Deno.open(dir, { read: true });
+  try {
+    await handle.sync();
+  } finally {
+    handle.close();
+  }
 }

@@ -667,3 +667,45 @@ Deno.test("PartitionLog.append with logAppendTimeMs rewrites maxTimestamp and th
     log.close();
   });
 });
+
+async function withDirAsync(fn: (dir: string) => Promise<void>) {
+  const dir = Deno.makeTempDirSync({ prefix: "raftq-storage-" });
+  try {
+    await fn(dir);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+Deno.test("PartitionLog.syncAsync makes durable what was appended before the call, not appends made while it runs", async () => {
+  await withDirAsync(async (dir) => {
+    const log = PartitionLog.open(dir, { segmentBytes: BATCH_BYTES });
+    appendSet(log, [{}]);
+    appendSet(log, [{}]);
+    const syncing = log.syncAsync();
+    appendSet(log, [{}]);
+    await syncing;
+    assert.equal(log.durableEndOffset, 2n);
+    // The first segment was sealed and synced, so its index files exist.
+    assert.ok(Deno.statSync(`${dir}/00000000000000000000.index`).isFile);
+    await log.syncAsync();
+    assert.equal(log.durableEndOffset, 3n);
+    log.close();
+  });
+});
+
+Deno.test("PartitionLog.syncAsync leaves durableEndOffset below offsets a truncation rewrote while it ran", async () => {
+  await withDirAsync(async (dir) => {
+    const log = PartitionLog.open(dir);
+    appendSet(log, [{}, {}, {}]);
+    const syncing = log.syncAsync();
+    log.truncateTo(1n);
+    appendSet(log, [{ fill: 7 }]);
+    await syncing;
+    // Offset 1 now holds a batch written after the sync began.
+    assert.equal(log.durableEndOffset, 1n);
+    log.sync();
+    assert.equal(log.durableEndOffset, 2n);
+    log.close();
+  });
+});

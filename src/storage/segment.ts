@@ -336,6 +336,17 @@ export class Segment {
     return true;
   }
 
+  /**
+   * fdatasyncs off the event loop the writes made before the call; writes
+   * made while it runs stay unsynced.
+   */
+  async syncAsync(): Promise<void> {
+    if (!this.hasUnsyncedWrites) return;
+    const changes = this.#changes;
+    await this.#file.syncData();
+    this.#markSynced(changes);
+  }
+
   #markSynced(changes: number): void {
     if (changes > this.#syncedChanges) this.#syncedChanges = changes;
   }

@@ -127,3 +127,28 @@ Deno.test("PartitionStateMachine.apply gives each set of a merged entry its own 
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("PartitionStateMachine syncs its log in the background once 4 MiB are unsynced", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const m = manager(dir);
+    const partition = m.openPartition({ name: "t", configs: {} }, 0);
+    const sm = new PartitionStateMachine(partition, {
+      manager: m,
+      onGap: () => {},
+    });
+    const value = "x".repeat(512 * 1024);
+    sm.apply([1, 2].map((i) => produceEntry(i, value)));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(partition.log.durableEndOffset, 0n, "1 MiB waits");
+    sm.apply([3, 4, 5, 6, 7, 8, 9, 10].map((i) => produceEntry(i, value)));
+    const deadline = Date.now() + 5_000;
+    while (partition.log.durableEndOffset === 0n && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(partition.log.durableEndOffset, 10n);
+    m.closeAll();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

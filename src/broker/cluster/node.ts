@@ -29,6 +29,12 @@ import {
 } from "../controller/mod.ts";
 import { newClusterId } from "../ids.ts";
 import type { QuorumView } from "../ports.ts";
+import {
+  type Clock,
+  realClock,
+  sleep,
+  type TimerHandle,
+} from "../../util/mod.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
   encodeBarrierEntry,
@@ -82,6 +88,11 @@ export interface ClusterNodeOptions {
   /** Where other brokers reach this broker's Raft transport. */
   advertisedRaft: Address;
   log(message: string): void;
+  /**
+   * Runs the Raft host, the periodic jobs, retry sleeps and deadlines, so
+   * that a simulator can drive the node (default: real time).
+   */
+  clock?: Clock;
 }
 
 /** The outcome of a produce routed through a partition's Raft group. */
@@ -110,6 +121,7 @@ function notController(message: string): CommandResult {
 
 export class ClusterNode {
   readonly #opts: ClusterNodeOptions;
+  readonly #clock: Clock;
   readonly #host: RaftHost;
   readonly #controller = new ControllerState();
   readonly #rpc: Rpc;
@@ -118,7 +130,7 @@ export class ClusterNode {
   /** This node's view of each group's term while it leads, for reports. */
   readonly #leaderTerms = new Map<number, number>();
   readonly #reporting = new Set<number>();
-  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #timers: TimerHandle[] = [];
   readonly #metadataWaiters = new Set<() => void>();
   readonly #leadershipListeners = new Set<
     (topic: string, partition: number, leading: boolean) => void
@@ -144,6 +156,7 @@ export class ClusterNode {
 
   private constructor(opts: ClusterNodeOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock ?? realClock;
     const raft = opts.config.raft;
     this.#host = new RaftHost({
       nodeId: opts.config.nodeId,
@@ -164,8 +177,9 @@ export class ClusterNode {
         info: (m) => opts.log(`raft: ${m}`),
         warn: (m) => opts.log(`raft: ${m}`),
       },
+      clock: this.#clock,
     });
-    this.#rpc = new Rpc(this.#host);
+    this.#rpc = new Rpc(this.#host, { clock: this.#clock });
     const perf = opts.config.performance;
     this.#batcher = new ProduceBatcher({
       maxBatchSize: perf.maxBatchSize,
@@ -276,7 +290,7 @@ export class ClusterNode {
   }
 
   #every(ms: number, fn: () => void): void {
-    this.#timers.push(setInterval(() => {
+    this.#timers.push(this.#clock.setInterval(() => {
       if (!this.#stopped) fn();
     }, ms));
   }
@@ -336,26 +350,27 @@ export class ClusterNode {
    * rejects after `timeoutMs`.
    */
   async registered(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.#clock.nowMs() + timeoutMs;
     const online = () =>
       this.#controller.liveBrokers().some((b) => b.nodeId === this.nodeId);
     while (!online()) {
-      if (Date.now() >= deadline) {
+      if (this.#clock.nowMs() >= deadline) {
         throw new Error(
           `Broker ${this.nodeId} was not registered by the controller within ${timeoutMs} ms`,
         );
       }
-      await this.waitForMetadata(deadline - Date.now());
+      await this.waitForMetadata(deadline - this.#clock.nowMs());
     }
   }
 
   /** Resolves at the next applied controller command (or after timeoutMs). */
   waitForMetadata(timeoutMs: number): Promise<void> {
+    const clock = this.#clock;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
+      const timer = clock.setTimeout(done, timeoutMs);
       const waiters = this.#metadataWaiters;
       function done() {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         waiters.delete(done);
         resolve();
       }
@@ -559,7 +574,7 @@ export class ClusterNode {
   async #formedVoters(): Promise<
     { voters: number[]; join: boolean } | undefined
   > {
-    const deadline = Date.now() + PROBE_TIMEOUT_MS;
+    const deadline = this.#clock.nowMs() + PROBE_TIMEOUT_MS;
     const ask = async (id: number): Promise<number[]> => {
       // Connections to the peers are still being opened at first.
       for (;;) {
@@ -573,14 +588,17 @@ export class ClusterNode {
                 // Short: a reply is lost while the peer's first connection
                 // back to a broker it has just heard of is being opened.
                 {
-                  timeoutMs: Math.max(1, Math.min(200, deadline - Date.now())),
+                  timeoutMs: Math.max(
+                    1,
+                    Math.min(200, deadline - this.#clock.nowMs()),
+                  ),
                 },
               ),
             ),
           );
         } catch (err) {
-          if (Date.now() >= deadline) throw err;
-          await new Promise((r) => setTimeout(r, 50));
+          if (this.#clock.nowMs() >= deadline) throw err;
+          await sleep(this.#clock, 50);
         }
       }
     };
@@ -619,7 +637,7 @@ export class ClusterNode {
           // Unreachable or slow: try the next one.
         }
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(this.#clock, 500);
     }
   }
 
@@ -637,7 +655,7 @@ export class ClusterNode {
           b.nodeId === leader
         );
         if (leader === this.nodeId || broker === undefined) {
-          await new Promise((r) => setTimeout(r, 200));
+          await sleep(this.#clock, 200);
           continue;
         }
         try {
@@ -656,11 +674,11 @@ export class ClusterNode {
             this.#opts.log(`partition ${p.topic}-${p.index} caught up`);
           } else if (p.log.logEndOffset === before) {
             // The leader had nothing for us yet (it may be catching up too).
-            await new Promise((r) => setTimeout(r, 200));
+            await sleep(this.#clock, 200);
           }
         } catch (err) {
           this.#opts.log(`catching up ${p.topic}-${p.index}: ${err}`);
-          await new Promise((r) => setTimeout(r, 200));
+          await sleep(this.#clock, 200);
         }
       }
     } finally {
@@ -698,9 +716,9 @@ export class ClusterNode {
     opts: { timeoutMs?: number } = {},
   ): Promise<CommandResult> {
     const bytes = encodeCommand(command);
-    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    const deadline = this.#clock.nowMs() + (opts.timeoutMs ?? 10_000);
     let last: CommandResult = notController("No controller elected yet");
-    while (!this.#stopped && Date.now() < deadline) {
+    while (!this.#stopped && this.#clock.nowMs() < deadline) {
       const leader = this.#host.leaderOf(CONTROLLER_GROUP);
       if (leader === this.nodeId) {
         last = await this.#proposeLocal(bytes);
@@ -708,7 +726,10 @@ export class ClusterNode {
         try {
           last = decodeResult(
             await this.#rpc.request(leader, RPC_CONTROLLER_COMMAND, bytes, {
-              timeoutMs: Math.min(RPC_TIMEOUT_MS, deadline - Date.now()),
+              timeoutMs: Math.min(
+                RPC_TIMEOUT_MS,
+                deadline - this.#clock.nowMs(),
+              ),
             }),
           );
         } catch (err) {
@@ -716,7 +737,7 @@ export class ClusterNode {
         }
       }
       if (last.ok || last.code !== ErrorCode.NOT_CONTROLLER) return last;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(this.#clock, 50);
     }
     return last;
   }
@@ -732,6 +753,8 @@ export class ClusterNode {
         raftHost: advertisedRaft.hostname,
         raftPort: advertisedRaft.port,
       },
+      // Wall time, not the clock's: the controller compares it with its own
+      // reading, and the clock's origin differs from process to process.
       lastSeenMs: Date.now(),
     }, { timeoutMs: HEARTBEAT_MS * 2 }).catch(() => {
       // The next heartbeat tries again; the controller may be electing.
@@ -746,6 +769,7 @@ export class ClusterNode {
    */
   #detectFailures(): void {
     if (this.#host.leaderOf(CONTROLLER_GROUP) !== this.nodeId) return;
+    // Wall time, like the lastSeenMs that brokers' heartbeats carry.
     const now = Date.now();
     for (const b of this.#controller.brokers()) {
       if (b.status !== "online" || b.nodeId === this.nodeId) continue;
@@ -1012,7 +1036,7 @@ export class ClusterNode {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    for (const t of this.#timers) clearInterval(t);
+    for (const t of this.#timers) this.#clock.clearInterval(t);
     this.#batcher.close();
     this.#rpc.close();
     await this.#host.stop();

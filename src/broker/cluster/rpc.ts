@@ -4,6 +4,7 @@
  * hand controller commands to the controller's leader; delivery is best
  * effort, so every request has a timeout and callers retry.
  */
+import { type Clock, realClock } from "../../util/mod.ts";
 
 const KIND_REQUEST = 1;
 const KIND_RESPONSE = 2;
@@ -46,10 +47,13 @@ export class Rpc {
     { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }
   >();
   readonly #unsubscribe: () => void;
+  readonly #clock: Clock;
   #nextId = 1;
 
-  constructor(channel: AppChannel) {
+  /** `clock` times out requests (default: real time). */
+  constructor(channel: AppChannel, options: { clock?: Clock } = {}) {
     this.#channel = channel;
+    this.#clock = options.clock ?? realClock;
     this.#unsubscribe = channel.onAppMessage((from, data) =>
       this.#receive(from, data)
     );
@@ -68,7 +72,7 @@ export class Rpc {
     const id = this.#nextId++ >>> 0;
     const frame = frameOf({ kind: KIND_REQUEST, id, method }, body);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#pending.delete(id);
         reject(
           new RpcError(
@@ -78,11 +82,11 @@ export class Rpc {
       }, opts.timeoutMs);
       this.#pending.set(id, {
         resolve: (b) => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           resolve(b);
         },
         reject: (e) => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           reject(e);
         },
       });

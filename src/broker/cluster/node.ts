@@ -44,19 +44,15 @@ import {
 import { ProduceBatcher } from "./produce_batcher.ts";
 import { refusesConnections } from "./liveness.ts";
 import { fetchFromReplica } from "./replica_fetch.ts";
-import { Rpc } from "./rpc.ts";
+import { CONTROLLER_GROUP, Membership } from "./membership.ts";
+import {
+  Rpc,
+  RPC_CONTROLLER_COMMAND,
+  RPC_REPLICA_COMPLETE,
+  RPC_TIMEOUT_MS,
+} from "./rpc.ts";
 
-export const CONTROLLER_GROUP = 0;
-const RPC_CONTROLLER_COMMAND = 1;
-const RPC_JOIN = 2;
-/** Asks a replica whether its log of a group is complete (no open gap). */
-const RPC_REPLICA_COMPLETE = 3;
-/** Answers with the controller group's voters, if this broker runs it. */
-const RPC_CONTROLLER_VOTERS = 4;
-/** How long a first start asks the other brokers whether a cluster exists. */
-const PROBE_TIMEOUT_MS = 2_000;
-/** More voters only slow the controller down; Kafka's KRaft uses 3 or 5. */
-export const MAX_CONTROLLER_VOTERS = 5;
+export { CONTROLLER_GROUP, MAX_CONTROLLER_VOTERS } from "./membership.ts";
 const HEARTBEAT_MS = 1_000;
 const LEADER_REPORT_MS = 300;
 const BALANCE_MS = 3_000;
@@ -68,7 +64,6 @@ const REASSIGN_STEP_MS = 200;
  * forever under a steady produce load.
  */
 const CATCH_UP_LAG_ENTRIES_MAX = 64;
-const RPC_TIMEOUT_MS = 5_000;
 
 export interface ClusterNodeOptions {
   config: Config;
@@ -143,16 +138,9 @@ export class ClusterNode {
   readonly #probing = new Set<number>();
   /** Groups whose reassignment step is in flight: one at a time each. */
   readonly #stepping = new Set<number>();
-  #discovered: ReadonlyMap<number, Address>;
-  /**
-   * Raft addresses that brokers not yet known to discovery or the
-   * controller sent with their join requests: a broker added to a static
-   * cluster is in no other list until it has registered.
-   */
-  readonly #introduced = new Map<number, Address>();
-  /** The address book last given to the host, to skip identical updates. */
-  #peersKey = "";
-  #stopped = false;
+  readonly #membership: Membership;
+  /** Aborted by stop(): every loop and periodic job of the node ends. */
+  readonly #stopping = new AbortController();
 
   private constructor(opts: ClusterNodeOptions) {
     this.#opts = opts;
@@ -193,7 +181,21 @@ export class ClusterNode {
         return result as AppendOutcome[];
       },
     });
-    this.#discovered = opts.peers;
+    this.#membership = new Membership({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      rpc: this.#rpc,
+      peers: opts.peers,
+      advertisedRaft: opts.advertisedRaft,
+      clock: this.#clock,
+      signal: this.#stopping.signal,
+      log: opts.log,
+    });
+  }
+
+  get #stopped(): boolean {
+    return this.#stopping.signal.aborted;
   }
 
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
@@ -254,16 +256,6 @@ export class ClusterNode {
         Uint8Array.of(sm !== undefined && sm.gapEnd === null ? 1 : 0),
       );
     });
-    this.#rpc.handle(RPC_JOIN, async (from, body) => {
-      this.#introduce(from, body);
-      const answer = await this.#admit(from);
-      return new TextEncoder().encode(JSON.stringify(answer));
-    });
-    this.#rpc.handle(RPC_CONTROLLER_VOTERS, (from, body) => {
-      this.#introduce(from, body);
-      const voters = this.#host.membership(CONTROLLER_GROUP)?.voters ?? [];
-      return Promise.resolve(new TextEncoder().encode(JSON.stringify(voters)));
-    });
     if (this.#host.recoveredGroupIds().includes(CONTROLLER_GROUP)) {
       // Membership comes from the WAL: discovery is not needed to rejoin.
       this.#host.startGroup(CONTROLLER_GROUP, {
@@ -271,14 +263,14 @@ export class ClusterNode {
         stateMachine: controllerSm,
       });
     } else {
-      const { voters, join } = await this.#formedVoters() ??
+      const { voters, join } = await this.#membership.formedVoters() ??
         await this.#opts.founding();
       this.#host.startGroup(CONTROLLER_GROUP, {
         voters,
         stateMachine: controllerSm,
         ...(join ? { join: true } : {}),
       });
-      if (join) this.#requestJoin(voters);
+      if (join) this.#membership.requestJoin(voters);
     }
     this.#campaignIfAlone(CONTROLLER_GROUP);
     this.#every(HEARTBEAT_MS, () => this.#heartbeat());
@@ -305,7 +297,7 @@ export class ClusterNode {
     queueMicrotask(() => {
       this.#reconcileQueued = false;
       if (this.#stopped) return;
-      this.#updatePeers();
+      this.#membership.updatePeers();
       this.#reconcile();
       this.#noticeDeletions();
     });
@@ -477,168 +469,7 @@ export class ClusterNode {
 
   /** Replaces the Raft addresses of the other brokers (from discovery). */
   setPeers(peers: ReadonlyMap<number, Address>): void {
-    this.#discovered = peers;
-    this.#updatePeers();
-  }
-
-  /**
-   * Discovery's addresses, completed by those the controller state recorded
-   * when brokers registered: after a restart the state comes back from the
-   * WAL, so brokers are reachable even while discovery is down.
-   */
-  #updatePeers(): void {
-    const peers = new Map<number, Address>(this.#introduced);
-    for (const b of this.#controller.brokers()) {
-      if (b.nodeId === this.nodeId || b.raftPort === 0) continue;
-      peers.set(b.nodeId, { hostname: b.raftHost, port: b.raftPort });
-    }
-    for (const [id, address] of this.#discovered) peers.set(id, address);
-    const key = JSON.stringify([...peers].sort((a, b) => a[0] - b[0]));
-    if (key === this.#peersKey) return;
-    this.#peersKey = key;
-    this.#host.setPeers(peers);
-  }
-
-  /** This broker's Raft address, sent with the requests of a first start. */
-  #introduction(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.#opts.advertisedRaft));
-  }
-
-  /** Remembers the Raft address a broker sent, so it can be answered. */
-  #introduce(nodeId: number, body: Uint8Array): void {
-    let address: Address;
-    try {
-      address = JSON.parse(new TextDecoder().decode(body));
-    } catch {
-      return;
-    }
-    if (
-      typeof address?.hostname !== "string" ||
-      !Number.isInteger(address.port) || address.port < 1 ||
-      address.port > 65535
-    ) {
-      return;
-    }
-    const known = this.#introduced.get(nodeId);
-    if (known?.hostname === address.hostname && known.port === address.port) {
-      return;
-    }
-    this.#introduced.set(nodeId, {
-      hostname: address.hostname,
-      port: address.port,
-    });
-    this.#updatePeers();
-  }
-
-  /**
-   * On the controller's leader: adds a broker that joined after the cluster
-   * was founded, as a voter while there are fewer than five, else as a
-   * learner that follows the metadata without voting.
-   */
-  async #admit(
-    nodeId: number,
-  ): Promise<{ ok: boolean; leaderHint: number; message: string }> {
-    const leader = this.#host.leaderOf(CONTROLLER_GROUP);
-    if (leader !== this.nodeId) {
-      return { ok: false, leaderHint: leader, message: "not the controller" };
-    }
-    const status = this.#host.membership(CONTROLLER_GROUP);
-    if (status?.voters.includes(nodeId) || status?.learners.includes(nodeId)) {
-      return { ok: true, leaderHint: leader, message: "already a member" };
-    }
-    const asVoter = (status?.voters.length ?? 0) < MAX_CONTROLLER_VOTERS;
-    try {
-      await this.#host.changeMembership(CONTROLLER_GROUP, {
-        type: asVoter ? "addVoter" : "addLearner",
-        nodeId,
-      });
-      this.#opts.log(
-        `broker ${nodeId} joined the controller group as a ${
-          asVoter ? "voter" : "learner"
-        }`,
-      );
-      return { ok: true, leaderHint: leader, message: "added" };
-    } catch (err) {
-      return { ok: false, leaderHint: 0, message: `${err}` };
-    }
-  }
-
-  /**
-   * On a first start, the controller's voters as a running broker knows
-   * them, if any does: a broker started after the cluster formed (say, with
-   * static peers that now list it too) joins that cluster instead of
-   * founding one of its own with a voter list the others never agreed to.
-   * A founder that starts late finds itself among the voters and takes its
-   * place. Undefined when no broker answers with a formed group.
-   */
-  async #formedVoters(): Promise<
-    { voters: number[]; join: boolean } | undefined
-  > {
-    const deadline = this.#clock.nowMs() + PROBE_TIMEOUT_MS;
-    const ask = async (id: number): Promise<number[]> => {
-      // Connections to the peers are still being opened at first.
-      for (;;) {
-        try {
-          return JSON.parse(
-            new TextDecoder().decode(
-              await this.#rpc.request(
-                id,
-                RPC_CONTROLLER_VOTERS,
-                this.#introduction(),
-                // Short: a reply is lost while the peer's first connection
-                // back to a broker it has just heard of is being opened.
-                {
-                  timeoutMs: Math.max(
-                    1,
-                    Math.min(200, deadline - this.#clock.nowMs()),
-                  ),
-                },
-              ),
-            ),
-          );
-        } catch (err) {
-          if (this.#clock.nowMs() >= deadline) throw err;
-          await sleep(this.#clock, 50);
-        }
-      }
-    };
-    const answers = await Promise.allSettled(
-      [...this.#discovered.keys()].filter((id) => id !== this.nodeId).map(ask),
-    );
-    for (const a of answers) {
-      if (a.status !== "fulfilled" || a.value.length === 0) continue;
-      const voters = a.value;
-      if (!voters.includes(this.nodeId)) {
-        this.#opts.log(
-          `the cluster already formed with controller voters [${voters}]: joining it`,
-        );
-      }
-      return { voters, join: !voters.includes(this.nodeId) };
-    }
-    return undefined;
-  }
-
-  /** Asks the founders (or the leader they name) to add this broker. */
-  async #requestJoin(founders: number[]): Promise<void> {
-    let targets = [...founders];
-    while (!this.#stopped) {
-      for (const target of targets) {
-        try {
-          const answer = JSON.parse(
-            new TextDecoder().decode(
-              await this.#rpc.request(target, RPC_JOIN, this.#introduction(), {
-                timeoutMs: RPC_TIMEOUT_MS,
-              }),
-            ),
-          ) as { ok: boolean; leaderHint: number; message: string };
-          if (answer.ok) return;
-          if (answer.leaderHint > 0) targets = [answer.leaderHint, ...founders];
-        } catch {
-          // Unreachable or slow: try the next one.
-        }
-      }
-      await sleep(this.#clock, 500);
-    }
+    this.#membership.setPeers(peers);
   }
 
   #filling = new Set<number>();
@@ -1035,7 +866,7 @@ export class ClusterNode {
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
+    this.#stopping.abort();
     for (const t of this.#timers) this.#clock.clearInterval(t);
     this.#batcher.close();
     this.#rpc.close();

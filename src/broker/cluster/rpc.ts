@@ -6,6 +6,21 @@
  */
 import { type Clock, realClock } from "../../util/mod.ts";
 
+/*
+ * The methods brokers serve, in one table so that no two share a number.
+ * Each is handled beside the code that calls it.
+ */
+/** Has the controller's leader apply a command (node.ts). */
+export const RPC_CONTROLLER_COMMAND = 1;
+/** Asks the controller's leader to add the sender to its group (membership.ts). */
+export const RPC_JOIN = 2;
+/** Asks a replica whether its log of a group is complete, no gap open (reassignment.ts). */
+export const RPC_REPLICA_COMPLETE = 3;
+/** Answers with the controller group's voters, if this broker runs it (membership.ts). */
+export const RPC_CONTROLLER_VOTERS = 4;
+/** How long a broker waits on another's answer, or on a command it proposes. */
+export const RPC_TIMEOUT_MS = 5_000;
+
 const KIND_REQUEST = 1;
 const KIND_RESPONSE = 2;
 const HEADER_BYTES = 1 + 4 + 1;

@@ -21,7 +21,6 @@ import {
   type CommandResult,
   ControllerState,
   encodeCommand,
-  type HostedPartition,
   isMoving,
   type PartitionAssignment,
   targetOf,
@@ -37,13 +36,12 @@ import {
 } from "../../util/mod.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
-  encodeBarrierEntry,
   encodeProduceEntries,
-  PartitionStateMachine,
+  type PartitionStateMachine,
 } from "./partition_sm.ts";
 import { ProduceBatcher } from "./produce_batcher.ts";
 import { refusesConnections } from "./liveness.ts";
-import { fetchFromReplica } from "./replica_fetch.ts";
+import { Hosting } from "./hosting.ts";
 import { CONTROLLER_GROUP, Membership } from "./membership.ts";
 import {
   Rpc,
@@ -121,24 +119,16 @@ export class ClusterNode {
   readonly #controller = new ControllerState();
   readonly #rpc: Rpc;
   readonly #batcher: ProduceBatcher<AppendOutcome>;
-  readonly #hosted = new Map<number, PartitionStateMachine>();
-  /** This node's view of each group's term while it leads, for reports. */
-  readonly #leaderTerms = new Map<number, number>();
   readonly #reporting = new Set<number>();
   readonly #timers: TimerHandle[] = [];
   readonly #metadataWaiters = new Set<() => void>();
-  readonly #leadershipListeners = new Set<
-    (topic: string, partition: number, leading: boolean) => void
-  >();
-  readonly #deletionListeners = new Set<(topic: string) => void>();
-  /** Topic ids by name at the last reconcile, to tell deletions apart. */
-  #knownTopics = new Map<string, string>();
   #reconcileQueued = false;
   /** Brokers whose Kafka port is being tried by #detectFailures. */
   readonly #probing = new Set<number>();
   /** Groups whose reassignment step is in flight: one at a time each. */
   readonly #stepping = new Set<number>();
   readonly #membership: Membership;
+  readonly #hosting: Hosting;
   /** Aborted by stop(): every loop and periodic job of the node ends. */
   readonly #stopping = new AbortController();
 
@@ -192,6 +182,15 @@ export class ClusterNode {
       signal: this.#stopping.signal,
       log: opts.log,
     });
+    this.#hosting = new Hosting({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      partitions: opts.partitions,
+      clock: this.#clock,
+      signal: this.#stopping.signal,
+      log: opts.log,
+    });
   }
 
   get #stopped(): boolean {
@@ -227,16 +226,7 @@ export class ClusterNode {
       },
     };
     this.#host.onLeaderChange((e) => {
-      const wasLeading = this.#leaderTerms.has(e.groupId);
-      if (e.leader === this.nodeId) this.#leaderTerms.set(e.groupId, e.term);
-      else this.#leaderTerms.delete(e.groupId);
-      if (e.groupId !== CONTROLLER_GROUP) {
-        if (e.leader === this.nodeId && !wasLeading) {
-          this.#announceLeadership(e.groupId, e.term);
-        } else if (e.leader !== this.nodeId && wasLeading) {
-          this.#emitLeadership(e.groupId, false);
-        }
-      }
+      this.#hosting.leaderChanged(e);
       if (e.groupId === CONTROLLER_GROUP && e.leader === this.nodeId) {
         this.#becomeController();
       }
@@ -251,7 +241,7 @@ export class ClusterNode {
     });
     this.#rpc.handle(RPC_REPLICA_COMPLETE, (_from, body) => {
       const groupId = new DataView(body.buffer, body.byteOffset).getUint32(0);
-      const sm = this.#hosted.get(groupId);
+      const sm = this.#hosting.hosted.get(groupId);
       return Promise.resolve(
         Uint8Array.of(sm !== undefined && sm.gapEnd === null ? 1 : 0),
       );
@@ -272,7 +262,7 @@ export class ClusterNode {
       });
       if (join) this.#membership.requestJoin(voters);
     }
-    this.#campaignIfAlone(CONTROLLER_GROUP);
+    this.#hosting.campaignIfAlone(CONTROLLER_GROUP);
     this.#every(HEARTBEAT_MS, () => this.#heartbeat());
     this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
     this.#every(BALANCE_MS, () => this.#balanceLeaders());
@@ -298,43 +288,14 @@ export class ClusterNode {
       this.#reconcileQueued = false;
       if (this.#stopped) return;
       this.#membership.updatePeers();
-      this.#reconcile();
-      this.#noticeDeletions();
+      this.#hosting.reconcile();
+      this.#hosting.noticeDeletions();
     });
-  }
-
-  /**
-   * A group whose only voter is this broker need not wait an election
-   * timeout after a start: its own vote elects it.
-   */
-  #campaignIfAlone(groupId: number): void {
-    const voters = this.#host.membership(groupId)?.voters;
-    if (voters?.length === 1 && voters[0] === this.nodeId) {
-      this.#host.campaign(groupId);
-    }
-  }
-
-  #noticeDeletions(): void {
-    const now = new Map(
-      this.#controller.topics().map((t) => [t.name, t.topicId]),
-    );
-    for (const [name, topicId] of this.#knownTopics) {
-      if (now.get(name) === topicId) continue;
-      for (const cb of this.#deletionListeners) {
-        try {
-          cb(name);
-        } catch (err) {
-          this.#opts.log(`topic deletion listener failed: ${err}`);
-        }
-      }
-    }
-    this.#knownTopics = now;
   }
 
   /** Calls `cb(topic)` once this broker has applied the deletion of a topic. */
   onTopicDeleted(cb: (topic: string) => void): () => void {
-    this.#deletionListeners.add(cb);
-    return () => this.#deletionListeners.delete(cb);
+    return this.#hosting.onTopicDeleted(cb);
   }
 
   /**
@@ -370,62 +331,6 @@ export class ClusterNode {
     });
   }
 
-  #reconcile(): void {
-    const wanted = new Map<number, HostedPartition>();
-    for (const h of this.#controller.partitionsOf(this.nodeId)) {
-      wanted.set(h.groupId, h);
-    }
-    for (const [groupId, h] of wanted) {
-      if (this.#hosted.has(groupId)) continue;
-      const topic = this.#controller.topic(h.topic);
-      if (topic === undefined) continue;
-      const partition = this.#opts.partitions.openPartition(
-        { name: topic.name, configs: topic.configs },
-        h.partition,
-      );
-      const sm: PartitionStateMachine = new PartitionStateMachine(partition, {
-        manager: this.#opts.partitions,
-        onGap: (from, to) => {
-          this.#opts.log(
-            `partition ${h.topic}-${h.partition} lacks offsets ${from}..${to} named by a snapshot: copying them from a replica`,
-          );
-          // Not inside the host's apply, which called restore().
-          queueMicrotask(() => this.#fillGap(groupId, sm));
-        },
-      });
-      this.#hosted.set(groupId, sm);
-      const fresh = !this.#host.recoveredGroupIds().includes(groupId);
-      // A broker that a running move adds starts the group empty and learns
-      // its configuration from the leader. Every other replica founds it
-      // with the replicas no move is adding, which is the configuration
-      // until a first membership change; after one, the leader's log starts
-      // at a snapshot that carries the real configuration and overrides
-      // these. (A founding replica that comes up for the first time during
-      // a move must not start empty: it would replay a log that lacks the
-      // founding voters.)
-      const joining = fresh && h.adding.includes(this.nodeId);
-      this.#host.startGroup(groupId, {
-        voters: joining ? [] : h.replicas.filter((r) => !h.adding.includes(r)),
-        stateMachine: sm,
-        ...(joining ? { join: true } : {}),
-      });
-      // A new partition starts with its preferred leader campaigning, so
-      // clients do not see leadership move to it a few seconds later.
-      if (fresh && !h.moving && h.replicas[0] === this.nodeId) {
-        this.#host.campaign(groupId);
-      } else {
-        this.#campaignIfAlone(groupId);
-      }
-    }
-    for (const [groupId, sm] of this.#hosted) {
-      if (wanted.has(groupId)) continue;
-      this.#hosted.delete(groupId);
-      this.#leaderTerms.delete(groupId);
-      this.#host.removeGroup(groupId);
-      this.#opts.partitions.dropPartition(sm.partition);
-    }
-  }
-
   /**
    * Calls `cb(topic, partition, true)` once this broker leads a partition
    * and has applied everything committed before (so its log is complete),
@@ -434,87 +339,12 @@ export class ClusterNode {
   onLeadership(
     cb: (topic: string, partition: number, leading: boolean) => void,
   ): () => void {
-    this.#leadershipListeners.add(cb);
-    return () => this.#leadershipListeners.delete(cb);
-  }
-
-  #emitLeadership(groupId: number, leading: boolean): void {
-    const sm = this.#hosted.get(groupId);
-    if (sm === undefined) return;
-    for (const cb of this.#leadershipListeners) {
-      try {
-        cb(sm.partition.topic, sm.partition.index, leading);
-      } catch (err) {
-        this.#opts.log(`leadership listener failed: ${err}`);
-      }
-    }
-  }
-
-  /**
-   * A new leader has committed entries it may not have applied yet; a
-   * barrier entry, once applied here, proves it has applied them all.
-   */
-  #announceLeadership(groupId: number, term: number): void {
-    this.#host.propose(groupId, encodeBarrierEntry()).then(
-      () => {
-        if (this.#leaderTerms.get(groupId) === term) {
-          this.#emitLeadership(groupId, true);
-        }
-      },
-      () => {
-        // Leadership moved on before the barrier applied: nothing to tell.
-      },
-    );
+    return this.#hosting.onLeadership(cb);
   }
 
   /** Replaces the Raft addresses of the other brokers (from discovery). */
   setPeers(peers: ReadonlyMap<number, Address>): void {
     this.#membership.setPeers(peers);
-  }
-
-  #filling = new Set<number>();
-
-  /** Copies what a snapshot named from the group's leader into the log. */
-  async #fillGap(groupId: number, sm: PartitionStateMachine): Promise<void> {
-    if (this.#filling.has(groupId)) return;
-    this.#filling.add(groupId);
-    try {
-      const p = sm.partition;
-      while (!this.#stopped && sm.gapEnd !== null) {
-        const leader = this.#host.leaderOf(groupId);
-        const broker = this.#controller.brokers().find((b) =>
-          b.nodeId === leader
-        );
-        if (leader === this.nodeId || broker === undefined) {
-          await sleep(this.#clock, 200);
-          continue;
-        }
-        try {
-          const records = await fetchFromReplica(
-            { host: broker.kafkaHost, port: broker.kafkaPort },
-            {
-              topic: p.topic,
-              partition: p.index,
-              offset: p.log.logEndOffset,
-              maxBytes: 4 * 1024 * 1024,
-              replicaId: this.nodeId,
-            },
-          );
-          const before = p.log.logEndOffset;
-          if (sm.fillGap(records)) {
-            this.#opts.log(`partition ${p.topic}-${p.index} caught up`);
-          } else if (p.log.logEndOffset === before) {
-            // The leader had nothing for us yet (it may be catching up too).
-            await sleep(this.#clock, 200);
-          }
-        } catch (err) {
-          this.#opts.log(`catching up ${p.topic}-${p.index}: ${err}`);
-          await sleep(this.#clock, 200);
-        }
-      }
-    } finally {
-      this.#filling.delete(groupId);
-    }
   }
 
   #becomeController(): void {
@@ -634,7 +464,7 @@ export class ClusterNode {
 
   /** Tells the controller about groups this node leads that it has wrong. */
   #reportLeaders(): void {
-    for (const [groupId, term] of this.#leaderTerms) {
+    for (const [groupId, term] of this.#hosting.leaderTerms) {
       if (groupId === CONTROLLER_GROUP || this.#reporting.has(groupId)) {
         continue;
       }
@@ -653,32 +483,23 @@ export class ClusterNode {
   /** Hands led partitions back to their preferred, live replica. */
   #balanceLeaders(): void {
     const live = new Set(this.#controller.liveBrokers().map((b) => b.nodeId));
-    for (const groupId of this.#leaderTerms.keys()) {
+    for (const groupId of this.#hosting.leaderTerms.keys()) {
       if (groupId === CONTROLLER_GROUP) continue;
       const known = this.#controller.partitionByGroup(groupId);
       // A moving partition's preferred leader may not be a voter yet; the
       // move itself hands leadership over when it must.
       if (known === undefined || isMoving(known.assignment)) continue;
       const preferred = known.assignment.preferredLeader;
-      const sm = this.#hosted.get(groupId);
+      const sm = this.#hosting.hosted.get(groupId);
       if (sm !== undefined && sm.gapEnd !== null) {
         // This replica's log is still incomplete: let a complete one lead.
         const other = known.assignment.replicas.find((r) =>
           r !== this.nodeId && live.has(r)
         );
-        if (other !== undefined) this.#transferLeader(groupId, other);
+        if (other !== undefined) this.#hosting.transferLeader(groupId, other);
       } else if (preferred !== this.nodeId && live.has(preferred)) {
-        this.#transferLeader(groupId, preferred);
+        this.#hosting.transferLeader(groupId, preferred);
       }
-    }
-  }
-
-  /** A refused transfer (the target is not a voter here yet) waits for the next round. */
-  #transferLeader(groupId: number, to: number): void {
-    try {
-      this.#host.transferLeader(groupId, to);
-    } catch (err) {
-      this.#opts.log(`leadership of group ${groupId} stays: ${err}`);
     }
   }
 
@@ -689,7 +510,7 @@ export class ClusterNode {
    * halfway through a move (after a crash) resumes it where it stands.
    */
   #driveReassignments(): void {
-    for (const groupId of this.#leaderTerms.keys()) {
+    for (const groupId of this.#hosting.leaderTerms.keys()) {
       if (groupId === CONTROLLER_GROUP || this.#stepping.has(groupId)) {
         continue;
       }
@@ -747,7 +568,7 @@ export class ClusterNode {
       )[0];
       if (successor !== undefined) {
         this.#opts.log(`${where}: handing leadership to broker ${successor}`);
-        this.#transferLeader(groupId, successor);
+        this.#hosting.transferLeader(groupId, successor);
       }
       return;
     }
@@ -795,7 +616,7 @@ export class ClusterNode {
 
   /** The current leader of a partition group as far as this broker knows. */
   leaderOf(groupId: number): number {
-    if (this.#hosted.has(groupId) || groupId === CONTROLLER_GROUP) {
+    if (this.#hosting.hosted.has(groupId) || groupId === CONTROLLER_GROUP) {
       const local = this.#host.leaderOf(groupId);
       if (local !== 0) return local;
     }
@@ -813,7 +634,7 @@ export class ClusterNode {
     });
     return {
       leaderId: this.nodeId,
-      leaderEpoch: this.#leaderTerms.get(groupId) ?? -1,
+      leaderEpoch: this.#hosting.leaderTerms.get(groupId) ?? -1,
       commitIndex: status.commitIndex,
       lastIndex: status.lastIndex,
       voters: conf.voters.map(position),
@@ -837,7 +658,7 @@ export class ClusterNode {
     if (a === undefined) {
       return { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
     }
-    const sm = this.#hosted.get(a.groupId);
+    const sm = this.#hosting.hosted.get(a.groupId);
     const leader = this.#host.leaderOf(a.groupId);
     // A replica still copying data a snapshot named cannot serve it yet.
     if (sm === undefined || leader !== this.nodeId || sm.gapEnd !== null) {

@@ -22,8 +22,6 @@ import {
   ControllerState,
   encodeCommand,
   isMoving,
-  type PartitionAssignment,
-  targetOf,
   type TopicState,
 } from "../controller/mod.ts";
 import { newClusterId } from "../ids.ts";
@@ -43,25 +41,13 @@ import { ProduceBatcher } from "./produce_batcher.ts";
 import { refusesConnections } from "./liveness.ts";
 import { Hosting } from "./hosting.ts";
 import { CONTROLLER_GROUP, Membership } from "./membership.ts";
-import {
-  Rpc,
-  RPC_CONTROLLER_COMMAND,
-  RPC_REPLICA_COMPLETE,
-  RPC_TIMEOUT_MS,
-} from "./rpc.ts";
+import { REASSIGN_STEP_MS, Reassignment } from "./reassignment.ts";
+import { Rpc, RPC_CONTROLLER_COMMAND, RPC_TIMEOUT_MS } from "./rpc.ts";
 
 export { CONTROLLER_GROUP, MAX_CONTROLLER_VOTERS } from "./membership.ts";
 const HEARTBEAT_MS = 1_000;
 const LEADER_REPORT_MS = 300;
 const BALANCE_MS = 3_000;
-/** How often a partition leader takes the next step of a reassignment. */
-const REASSIGN_STEP_MS = 200;
-/**
- * A learner this close to the leader's last index is promoted: the rest
- * arrives within a round trip, and waiting for an exact match could last
- * forever under a steady produce load.
- */
-const CATCH_UP_LAG_ENTRIES_MAX = 64;
 
 export interface ClusterNodeOptions {
   config: Config;
@@ -125,10 +111,9 @@ export class ClusterNode {
   #reconcileQueued = false;
   /** Brokers whose Kafka port is being tried by #detectFailures. */
   readonly #probing = new Set<number>();
-  /** Groups whose reassignment step is in flight: one at a time each. */
-  readonly #stepping = new Set<number>();
   readonly #membership: Membership;
   readonly #hosting: Hosting;
+  readonly #reassignment: Reassignment;
   /** Aborted by stop(): every loop and periodic job of the node ends. */
   readonly #stopping = new AbortController();
 
@@ -191,6 +176,15 @@ export class ClusterNode {
       signal: this.#stopping.signal,
       log: opts.log,
     });
+    this.#reassignment = new Reassignment({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      groups: this.#hosting,
+      rpc: this.#rpc,
+      propose: (command, o) => this.propose(command, o),
+      log: opts.log,
+    });
   }
 
   get #stopped(): boolean {
@@ -239,13 +233,6 @@ export class ClusterNode {
       }
       return encodeResult(await this.#proposeLocal(body));
     });
-    this.#rpc.handle(RPC_REPLICA_COMPLETE, (_from, body) => {
-      const groupId = new DataView(body.buffer, body.byteOffset).getUint32(0);
-      const sm = this.#hosting.hosted.get(groupId);
-      return Promise.resolve(
-        Uint8Array.of(sm !== undefined && sm.gapEnd === null ? 1 : 0),
-      );
-    });
     if (this.#host.recoveredGroupIds().includes(CONTROLLER_GROUP)) {
       // Membership comes from the WAL: discovery is not needed to rejoin.
       this.#host.startGroup(CONTROLLER_GROUP, {
@@ -266,7 +253,7 @@ export class ClusterNode {
     this.#every(HEARTBEAT_MS, () => this.#heartbeat());
     this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
     this.#every(BALANCE_MS, () => this.#balanceLeaders());
-    this.#every(REASSIGN_STEP_MS, () => this.#driveReassignments());
+    this.#every(REASSIGN_STEP_MS, () => this.#reassignment.drive());
     this.#every(HEARTBEAT_MS, () => this.#detectFailures());
     this.#heartbeat();
   }
@@ -501,117 +488,6 @@ export class ClusterNode {
         this.#hosting.transferLeader(groupId, preferred);
       }
     }
-  }
-
-  /**
-   * On each partition leader: takes the next step of every reassignment
-   * of a group it leads. Each step is derived from the group's Raft
-   * configuration and the controller's target alone, so a leader elected
-   * halfway through a move (after a crash) resumes it where it stands.
-   */
-  #driveReassignments(): void {
-    for (const groupId of this.#hosting.leaderTerms.keys()) {
-      if (groupId === CONTROLLER_GROUP || this.#stepping.has(groupId)) {
-        continue;
-      }
-      const known = this.#controller.partitionByGroup(groupId);
-      if (known === undefined || !isMoving(known.assignment)) continue;
-      this.#stepping.add(groupId);
-      this.#stepReassignment(groupId, known.assignment)
-        .catch((err) => {
-          // Leadership moved or a change is still pending: next round.
-          this.#opts.log(`reassignment of group ${groupId} waits: ${err}`);
-        })
-        .finally(() => this.#stepping.delete(groupId));
-    }
-  }
-
-  /**
-   * One membership change toward the target, in an order that never loses
-   * a quorum of caught-up voters: add each new replica as a learner,
-   * promote it once caught up, move leadership off a replica being
-   * removed, remove the old replicas, then tell the controller.
-   */
-  async #stepReassignment(
-    groupId: number,
-    a: PartitionAssignment,
-  ): Promise<void> {
-    const conf = this.#host.membership(groupId);
-    if (conf === undefined) return;
-    const target = targetOf(a);
-    const members = [...conf.voters, ...conf.learners];
-    const where = `group ${groupId} (moving to [${target.join(", ")}])`;
-    const absent = target.find((r) => !members.includes(r));
-    if (absent !== undefined) {
-      await this.#host.changeMembership(groupId, {
-        type: "addLearner",
-        nodeId: absent,
-      });
-      this.#opts.log(`${where}: added broker ${absent} as a learner`);
-      return;
-    }
-    const learner = target.find((r) => conf.learners.includes(r));
-    if (learner !== undefined) {
-      if (!(await this.#caughtUp(groupId, learner))) return;
-      await this.#host.changeMembership(groupId, {
-        type: "addVoter",
-        nodeId: learner,
-      });
-      this.#opts.log(`${where}: promoted broker ${learner} to voter`);
-      return;
-    }
-    const leaving = members.find((r) => !target.includes(r));
-    if (leaving === this.nodeId) {
-      const matches = this.#host.replication(groupId)?.matchIndexes;
-      const successor = [...target].sort((x, y) =>
-        (matches?.get(y) ?? 0) - (matches?.get(x) ?? 0)
-      )[0];
-      if (successor !== undefined) {
-        this.#opts.log(`${where}: handing leadership to broker ${successor}`);
-        this.#hosting.transferLeader(groupId, successor);
-      }
-      return;
-    }
-    if (leaving !== undefined) {
-      await this.#host.changeMembership(groupId, {
-        type: "removeVoter",
-        nodeId: leaving,
-      });
-      this.#opts.log(`${where}: removed broker ${leaving}`);
-      return;
-    }
-    const result = await this.propose({
-      type: "completeReassignment",
-      groupId,
-      replicas: [...target],
-    }, { timeoutMs: RPC_TIMEOUT_MS });
-    this.#opts.log(
-      `${where}: ${
-        result.ok ? "complete" : `completion refused: ${result.message}`
-      }`,
-    );
-  }
-
-  /**
-   * A learner may vote once its Raft log is near the leader's and its
-   * partition log holds everything a snapshot named (no open gap).
-   */
-  async #caughtUp(groupId: number, nodeId: number): Promise<boolean> {
-    const status = this.#host.replication(groupId);
-    const match = status?.matchIndexes.get(nodeId);
-    if (
-      status === undefined || match === undefined ||
-      status.lastIndex - match > CATCH_UP_LAG_ENTRIES_MAX
-    ) return false;
-    const body = new Uint8Array(4);
-    new DataView(body.buffer).setUint32(0, groupId);
-    const answer = await this.#rpc.request(
-      nodeId,
-      RPC_REPLICA_COMPLETE,
-      body,
-      { timeoutMs: RPC_TIMEOUT_MS },
-    );
-    return answer[0] === 1;
   }
 
   /** The current leader of a partition group as far as this broker knows. */

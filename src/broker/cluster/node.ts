@@ -1,11 +1,20 @@
 /**
  * A broker's place in a replicated cluster: one RaftHost running the
  * controller group (group 0, the cluster metadata) and the Raft group of
- * every partition replica this broker holds. The node keeps the hosted
- * groups in line with the controller's assignments, tells the controller
- * which partitions it leads, registers and heartbeats this broker, and on
- * the controller's leader detects failed brokers. Produce requests become
- * proposals to the partition's group.
+ * every partition replica this broker holds. The node wires the pieces
+ * together and runs their periodic jobs on one Clock:
+ *
+ * - membership.ts: founding or joining the controller group, admitting
+ *   later brokers, the peers' address book;
+ * - hosting.ts: the partition groups this broker runs, kept in line with
+ *   the controller's assignments, their gap fills and leadership events;
+ * - supervision.ts: heartbeats, failure detection, leader reports and
+ *   preferred-leader balancing;
+ * - reassignment.ts: the steps of a partition move on its leader.
+ *
+ * The node itself routes controller commands to the controller's leader
+ * (propose) and turns produce requests into proposals to a partition's
+ * group.
  */
 import type { Config } from "../../config/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
@@ -21,10 +30,8 @@ import {
   type CommandResult,
   ControllerState,
   encodeCommand,
-  isMoving,
   type TopicState,
 } from "../controller/mod.ts";
-import { newClusterId } from "../ids.ts";
 import type { QuorumView } from "../ports.ts";
 import {
   type Clock,
@@ -38,16 +45,18 @@ import {
   type PartitionStateMachine,
 } from "./partition_sm.ts";
 import { ProduceBatcher } from "./produce_batcher.ts";
-import { refusesConnections } from "./liveness.ts";
 import { Hosting } from "./hosting.ts";
 import { CONTROLLER_GROUP, Membership } from "./membership.ts";
 import { REASSIGN_STEP_MS, Reassignment } from "./reassignment.ts";
+import {
+  BALANCE_MS,
+  HEARTBEAT_MS,
+  LEADER_REPORT_MS,
+  Supervision,
+} from "./supervision.ts";
 import { Rpc, RPC_CONTROLLER_COMMAND, RPC_TIMEOUT_MS } from "./rpc.ts";
 
 export { CONTROLLER_GROUP, MAX_CONTROLLER_VOTERS } from "./membership.ts";
-const HEARTBEAT_MS = 1_000;
-const LEADER_REPORT_MS = 300;
-const BALANCE_MS = 3_000;
 
 export interface ClusterNodeOptions {
   config: Config;
@@ -105,15 +114,13 @@ export class ClusterNode {
   readonly #controller = new ControllerState();
   readonly #rpc: Rpc;
   readonly #batcher: ProduceBatcher<AppendOutcome>;
-  readonly #reporting = new Set<number>();
   readonly #timers: TimerHandle[] = [];
   readonly #metadataWaiters = new Set<() => void>();
   #reconcileQueued = false;
-  /** Brokers whose Kafka port is being tried by #detectFailures. */
-  readonly #probing = new Set<number>();
   readonly #membership: Membership;
   readonly #hosting: Hosting;
   readonly #reassignment: Reassignment;
+  readonly #supervision: Supervision;
   /** Aborted by stop(): every loop and periodic job of the node ends. */
   readonly #stopping = new AbortController();
 
@@ -176,13 +183,31 @@ export class ClusterNode {
       signal: this.#stopping.signal,
       log: opts.log,
     });
+    const propose = (command: Command, o?: { timeoutMs?: number }) =>
+      this.propose(command, o);
     this.#reassignment = new Reassignment({
       nodeId: opts.config.nodeId,
       host: this.#host,
       controller: this.#controller,
       groups: this.#hosting,
       rpc: this.#rpc,
-      propose: (command, o) => this.propose(command, o),
+      propose,
+      log: opts.log,
+    });
+    this.#supervision = new Supervision({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      groups: this.#hosting,
+      registration: {
+        nodeId: opts.config.nodeId,
+        kafkaHost: opts.kafka.host,
+        kafkaPort: opts.kafka.port,
+        raftHost: opts.advertisedRaft.hostname,
+        raftPort: opts.advertisedRaft.port,
+      },
+      propose,
+      signal: this.#stopping.signal,
       log: opts.log,
     });
   }
@@ -222,7 +247,7 @@ export class ClusterNode {
     this.#host.onLeaderChange((e) => {
       this.#hosting.leaderChanged(e);
       if (e.groupId === CONTROLLER_GROUP && e.leader === this.nodeId) {
-        this.#becomeController();
+        this.#supervision.becomeController();
       }
     });
     this.#rpc.handle(RPC_CONTROLLER_COMMAND, async (_from, body) => {
@@ -250,12 +275,12 @@ export class ClusterNode {
       if (join) this.#membership.requestJoin(voters);
     }
     this.#hosting.campaignIfAlone(CONTROLLER_GROUP);
-    this.#every(HEARTBEAT_MS, () => this.#heartbeat());
-    this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
-    this.#every(BALANCE_MS, () => this.#balanceLeaders());
+    this.#every(HEARTBEAT_MS, () => this.#supervision.heartbeat());
+    this.#every(LEADER_REPORT_MS, () => this.#supervision.reportLeaders());
+    this.#every(BALANCE_MS, () => this.#supervision.balanceLeaders());
     this.#every(REASSIGN_STEP_MS, () => this.#reassignment.drive());
-    this.#every(HEARTBEAT_MS, () => this.#detectFailures());
-    this.#heartbeat();
+    this.#every(HEARTBEAT_MS, () => this.#supervision.detectFailures());
+    this.#supervision.heartbeat();
   }
 
   #every(ms: number, fn: () => void): void {
@@ -334,15 +359,6 @@ export class ClusterNode {
     this.#membership.setPeers(peers);
   }
 
-  #becomeController(): void {
-    this.#opts.log("became the controller");
-    if (this.#controller.clusterId === null) {
-      this.propose({ type: "initCluster", clusterId: newClusterId() }).catch((
-        err,
-      ) => this.#opts.log(`could not initialise the cluster id: ${err}`));
-    }
-  }
-
   async #proposeLocal(command: Uint8Array): Promise<CommandResult> {
     try {
       const { result } = await this.#host.propose(CONTROLLER_GROUP, command);
@@ -388,106 +404,6 @@ export class ClusterNode {
       await sleep(this.#clock, 50);
     }
     return last;
-  }
-
-  #heartbeat(): void {
-    const { config, kafka, advertisedRaft } = this.#opts;
-    this.propose({
-      type: "registerBroker",
-      broker: {
-        nodeId: config.nodeId,
-        kafkaHost: kafka.host,
-        kafkaPort: kafka.port,
-        raftHost: advertisedRaft.hostname,
-        raftPort: advertisedRaft.port,
-      },
-      // Wall time, not the clock's: the controller compares it with its own
-      // reading, and the clock's origin differs from process to process.
-      lastSeenMs: Date.now(),
-    }, { timeoutMs: HEARTBEAT_MS * 2 }).catch(() => {
-      // The next heartbeat tries again; the controller may be electing.
-    });
-  }
-
-  /**
-   * On the controller's leader: brokers silent for a whole session are
-   * failed, and so, sooner, are brokers that missed a heartbeat and whose
-   * Kafka port refuses connections (the process is gone): clients then
-   * stop being sent to them seconds earlier.
-   */
-  #detectFailures(): void {
-    if (this.#host.leaderOf(CONTROLLER_GROUP) !== this.nodeId) return;
-    // Wall time, like the lastSeenMs that brokers' heartbeats carry.
-    const now = Date.now();
-    for (const b of this.#controller.brokers()) {
-      if (b.status !== "online" || b.nodeId === this.nodeId) continue;
-      const silentMs = now - b.lastSeenMs;
-      if (silentMs > HEARTBEAT_MS * 6) {
-        this.#markFailed(b.nodeId, "missed its heartbeats");
-      } else if (silentMs > HEARTBEAT_MS * 2 && !this.#probing.has(b.nodeId)) {
-        this.#probing.add(b.nodeId);
-        refusesConnections({ host: b.kafkaHost, port: b.kafkaPort }, {
-          timeoutMs: HEARTBEAT_MS,
-        }).then((refused) => {
-          const still = this.#controller.brokers().find((x) =>
-            x.nodeId === b.nodeId
-          );
-          if (refused && still?.lastSeenMs === b.lastSeenMs) {
-            this.#markFailed(
-              b.nodeId,
-              "missed a heartbeat and its Kafka port refuses connections",
-            );
-          }
-        }).finally(() => this.#probing.delete(b.nodeId));
-      }
-    }
-  }
-
-  #markFailed(nodeId: number, why: string): void {
-    if (this.#stopped) return;
-    this.#opts.log(`broker ${nodeId} ${why}: failed`);
-    this.propose({ type: "markBrokerFailed", nodeId }).catch(() => {});
-  }
-
-  /** Tells the controller about groups this node leads that it has wrong. */
-  #reportLeaders(): void {
-    for (const [groupId, term] of this.#hosting.leaderTerms) {
-      if (groupId === CONTROLLER_GROUP || this.#reporting.has(groupId)) {
-        continue;
-      }
-      const known = this.#controller.partitionByGroup(groupId);
-      if (known === undefined) continue;
-      const a = known.assignment;
-      if (a.leader === this.nodeId && a.leaderEpoch === term) continue;
-      this.#reporting.add(groupId);
-      this.propose(
-        { type: "leaderChanged", groupId, leader: this.nodeId, term },
-        { timeoutMs: RPC_TIMEOUT_MS },
-      ).finally(() => this.#reporting.delete(groupId));
-    }
-  }
-
-  /** Hands led partitions back to their preferred, live replica. */
-  #balanceLeaders(): void {
-    const live = new Set(this.#controller.liveBrokers().map((b) => b.nodeId));
-    for (const groupId of this.#hosting.leaderTerms.keys()) {
-      if (groupId === CONTROLLER_GROUP) continue;
-      const known = this.#controller.partitionByGroup(groupId);
-      // A moving partition's preferred leader may not be a voter yet; the
-      // move itself hands leadership over when it must.
-      if (known === undefined || isMoving(known.assignment)) continue;
-      const preferred = known.assignment.preferredLeader;
-      const sm = this.#hosting.hosted.get(groupId);
-      if (sm !== undefined && sm.gapEnd !== null) {
-        // This replica's log is still incomplete: let a complete one lead.
-        const other = known.assignment.replicas.find((r) =>
-          r !== this.nodeId && live.has(r)
-        );
-        if (other !== undefined) this.#hosting.transferLeader(groupId, other);
-      } else if (preferred !== this.nodeId && live.has(preferred)) {
-        this.#hosting.transferLeader(groupId, preferred);
-      }
-    }
   }
 
   /** The current leader of a partition group as far as this broker knows. */
@@ -562,6 +478,10 @@ export class ClusterNode {
     }
   }
 
+  /**
+   * Stops at once, led groups included. Handing them to other replicas
+   * first is a job for Supervision (see its class comment).
+   */
   async stop(): Promise<void> {
     this.#stopping.abort();
     for (const t of this.#timers) this.#clock.clearInterval(t);

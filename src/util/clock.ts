@@ -59,3 +59,8 @@ export const realClock: Clock = Object.freeze({
     }
   },
 });
+
+/** Resolves once `delayMs` of the clock's time has passed. */
+export function sleep(clock: Clock, delayMs: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, delayMs));
+}

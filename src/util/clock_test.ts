@@ -3,7 +3,7 @@
  * of timer fires (or, once cleared, does not).
  */
 import assert from "node:assert/strict";
-import { realClock } from "./mod.ts";
+import { realClock, sleep } from "./mod.ts";
 
 Deno.test("realClock.nowMs never goes backwards", () => {
   let prev = realClock.nowMs();
@@ -48,4 +48,10 @@ Deno.test("realClock.setImmediate runs on a later turn, and not once cleared", a
   order.push("sync");
   await done;
   assert.deepEqual(order, ["sync", "immediate"]);
+});
+
+Deno.test("sleep resolves once its delay has passed on the clock", async () => {
+  const startMs = realClock.nowMs();
+  await sleep(realClock, 5);
+  assert.ok(realClock.nowMs() - startMs >= 4);
 });

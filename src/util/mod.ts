@@ -8,6 +8,7 @@ export { assert, AssertionError } from "./assert.ts";
 export {
   type Clock,
   realClock,
+  sleep,
   type TimerCallback,
   type TimerHandle,
 } from "./clock.ts";

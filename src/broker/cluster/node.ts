@@ -1,11 +1,20 @@
 /**
  * A broker's place in a replicated cluster: one RaftHost running the
  * controller group (group 0, the cluster metadata) and the Raft group of
- * every partition replica this broker holds. The node keeps the hosted
- * groups in line with the controller's assignments, tells the controller
- * which partitions it leads, registers and heartbeats this broker, and on
- * the controller's leader detects failed brokers. Produce requests become
- * proposals to the partition's group.
+ * every partition replica this broker holds. The node wires the pieces
+ * together and runs their periodic jobs on one Clock:
+ *
+ * - membership.ts: founding or joining the controller group, admitting
+ *   later brokers, the peers' address book;
+ * - hosting.ts: the partition groups this broker runs, kept in line with
+ *   the controller's assignments, their gap fills and leadership events;
+ * - supervision.ts: heartbeats, failure detection, leader reports and
+ *   preferred-leader balancing;
+ * - reassignment.ts: the steps of a partition move on its leader.
+ *
+ * The node itself routes controller commands to the controller's leader
+ * (propose) and turns produce requests into proposals to a partition's
+ * group.
  */
 import type { Config } from "../../config/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
@@ -21,50 +30,33 @@ import {
   type CommandResult,
   ControllerState,
   encodeCommand,
-  type HostedPartition,
-  isMoving,
-  type PartitionAssignment,
-  targetOf,
   type TopicState,
 } from "../controller/mod.ts";
-import { newClusterId } from "../ids.ts";
 import type { QuorumView } from "../ports.ts";
+import {
+  type Clock,
+  realClock,
+  sleep,
+  type TimerHandle,
+} from "../../util/mod.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
-  encodeBarrierEntry,
   encodeProduceEntries,
-  PartitionStateMachine,
+  type PartitionStateMachine,
 } from "./partition_sm.ts";
 import { ProduceBatcher } from "./produce_batcher.ts";
-import { refusesConnections } from "./liveness.ts";
-import { fetchFromReplica } from "./replica_fetch.ts";
-import { Rpc } from "./rpc.ts";
+import { Hosting } from "./hosting.ts";
+import { CONTROLLER_GROUP, Membership } from "./membership.ts";
+import { REASSIGN_STEP_MS, Reassignment } from "./reassignment.ts";
+import {
+  BALANCE_MS,
+  HEARTBEAT_MS,
+  LEADER_REPORT_MS,
+  Supervision,
+} from "./supervision.ts";
+import { Rpc, RPC_CONTROLLER_COMMAND, RPC_TIMEOUT_MS } from "./rpc.ts";
 
-export const CONTROLLER_GROUP = 0;
-const RPC_CONTROLLER_COMMAND = 1;
-const RPC_JOIN = 2;
-/** Asks a replica whether its log of a group is complete (no open gap). */
-const RPC_REPLICA_COMPLETE = 3;
-/** Answers with the controller group's voters, if this broker runs it. */
-const RPC_CONTROLLER_VOTERS = 4;
-/** How long a first start asks the other brokers whether a cluster exists. */
-const PROBE_TIMEOUT_MS = 2_000;
-/** More voters only slow the controller down; Kafka's KRaft uses 3 or 5. */
-export const MAX_CONTROLLER_VOTERS = 5;
-const HEARTBEAT_MS = 1_000;
-const LEADER_REPORT_MS = 300;
-const BALANCE_MS = 3_000;
-/** How often a partition leader takes the next step of a reassignment. */
-const REASSIGN_STEP_MS = 200;
-/**
- * A learner this close to the leader's last index is promoted: the rest
- * arrives within a round trip, and waiting for an exact match could last
- * forever under a steady produce load.
- */
-const CATCH_UP_LAG_ENTRIES_MAX = 64;
-const RPC_TIMEOUT_MS = 5_000;
-/** How often a stopping broker checks which groups it still leads. */
-const HAND_OFF_POLL_MS = 20;
+export { CONTROLLER_GROUP, MAX_CONTROLLER_VOTERS } from "./membership.ts";
 
 export interface ClusterNodeOptions {
   config: Config;
@@ -84,7 +76,15 @@ export interface ClusterNodeOptions {
   /** Where other brokers reach this broker's Raft transport. */
   advertisedRaft: Address;
   log(message: string): void;
+  /**
+   * Runs the Raft host, the periodic jobs, retry sleeps and deadlines, so
+   * that a simulator can drive the node (default: real time).
+   */
+  clock?: Clock;
 }
+
+/** How often a stopping broker checks which groups it still leads. */
+const HAND_OFF_POLL_MS = 20;
 
 /** What a hand-off before stopping achieved. */
 export interface HandOffOutcome {
@@ -121,42 +121,24 @@ function notController(message: string): CommandResult {
 
 export class ClusterNode {
   readonly #opts: ClusterNodeOptions;
+  readonly #clock: Clock;
   readonly #host: RaftHost;
   readonly #controller = new ControllerState();
   readonly #rpc: Rpc;
   readonly #batcher: ProduceBatcher<AppendOutcome>;
-  readonly #hosted = new Map<number, PartitionStateMachine>();
-  /** This node's view of each group's term while it leads, for reports. */
-  readonly #leaderTerms = new Map<number, number>();
-  readonly #reporting = new Set<number>();
-  readonly #timers: ReturnType<typeof setInterval>[] = [];
+  readonly #timers: TimerHandle[] = [];
   readonly #metadataWaiters = new Set<() => void>();
-  readonly #leadershipListeners = new Set<
-    (topic: string, partition: number, leading: boolean) => void
-  >();
-  readonly #deletionListeners = new Set<(topic: string) => void>();
-  /** Topic ids by name at the last reconcile, to tell deletions apart. */
-  #knownTopics = new Map<string, string>();
   #reconcileQueued = false;
-  /** Brokers whose Kafka port is being tried by #detectFailures. */
-  readonly #probing = new Set<number>();
-  /** Groups whose reassignment step is in flight: one at a time each. */
-  readonly #stepping = new Set<number>();
-  #discovered: ReadonlyMap<number, Address>;
-  /**
-   * Raft addresses that brokers not yet known to discovery or the
-   * controller sent with their join requests: a broker added to a static
-   * cluster is in no other list until it has registered.
-   */
-  readonly #introduced = new Map<number, Address>();
-  /** The address book last given to the host, to skip identical updates. */
-  #peersKey = "";
-  #stopped = false;
-  /** Set by handOff: no heartbeats or balancing that would undo it. */
-  #handingOff = false;
+  readonly #membership: Membership;
+  readonly #hosting: Hosting;
+  readonly #reassignment: Reassignment;
+  readonly #supervision: Supervision;
+  /** Aborted by stop(): every loop and periodic job of the node ends. */
+  readonly #stopping = new AbortController();
 
   private constructor(opts: ClusterNodeOptions) {
     this.#opts = opts;
+    this.#clock = opts.clock ?? realClock;
     const raft = opts.config.raft;
     this.#host = new RaftHost({
       nodeId: opts.config.nodeId,
@@ -177,8 +159,9 @@ export class ClusterNode {
         info: (m) => opts.log(`raft: ${m}`),
         warn: (m) => opts.log(`raft: ${m}`),
       },
+      clock: this.#clock,
     });
-    this.#rpc = new Rpc(this.#host);
+    this.#rpc = new Rpc(this.#host, { clock: this.#clock });
     const perf = opts.config.performance;
     this.#batcher = new ProduceBatcher({
       maxBatchSize: perf.maxBatchSize,
@@ -192,7 +175,59 @@ export class ClusterNode {
         return result as AppendOutcome[];
       },
     });
-    this.#discovered = opts.peers;
+    this.#membership = new Membership({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      rpc: this.#rpc,
+      peers: opts.peers,
+      advertisedRaft: opts.advertisedRaft,
+      clock: this.#clock,
+      signal: this.#stopping.signal,
+      log: opts.log,
+    });
+    this.#hosting = new Hosting({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      partitions: opts.partitions,
+      clock: this.#clock,
+      signal: this.#stopping.signal,
+      log: opts.log,
+    });
+    const propose = (command: Command, o?: { timeoutMs?: number }) =>
+      this.propose(command, o);
+    this.#reassignment = new Reassignment({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      groups: this.#hosting,
+      rpc: this.#rpc,
+      propose,
+      log: opts.log,
+    });
+    this.#supervision = new Supervision({
+      nodeId: opts.config.nodeId,
+      host: this.#host,
+      controller: this.#controller,
+      groups: this.#hosting,
+      caughtUp: (groupId, nodeId) =>
+        this.#reassignment.caughtUp(groupId, nodeId),
+      registration: {
+        nodeId: opts.config.nodeId,
+        kafkaHost: opts.kafka.host,
+        kafkaPort: opts.kafka.port,
+        raftHost: opts.advertisedRaft.hostname,
+        raftPort: opts.advertisedRaft.port,
+      },
+      propose,
+      signal: this.#stopping.signal,
+      log: opts.log,
+    });
+  }
+
+  get #stopped(): boolean {
+    return this.#stopping.signal.aborted;
   }
 
   static async start(opts: ClusterNodeOptions): Promise<ClusterNode> {
@@ -224,18 +259,9 @@ export class ClusterNode {
       },
     };
     this.#host.onLeaderChange((e) => {
-      const wasLeading = this.#leaderTerms.has(e.groupId);
-      if (e.leader === this.nodeId) this.#leaderTerms.set(e.groupId, e.term);
-      else this.#leaderTerms.delete(e.groupId);
-      if (e.groupId !== CONTROLLER_GROUP) {
-        if (e.leader === this.nodeId && !wasLeading) {
-          this.#announceLeadership(e.groupId, e.term);
-        } else if (e.leader !== this.nodeId && wasLeading) {
-          this.#emitLeadership(e.groupId, false);
-        }
-      }
+      this.#hosting.leaderChanged(e);
       if (e.groupId === CONTROLLER_GROUP && e.leader === this.nodeId) {
-        this.#becomeController();
+        this.#supervision.becomeController();
       }
     });
     this.#rpc.handle(RPC_CONTROLLER_COMMAND, async (_from, body) => {
@@ -246,23 +272,6 @@ export class ClusterNode {
       }
       return encodeResult(await this.#proposeLocal(body));
     });
-    this.#rpc.handle(RPC_REPLICA_COMPLETE, (_from, body) => {
-      const groupId = new DataView(body.buffer, body.byteOffset).getUint32(0);
-      const sm = this.#hosted.get(groupId);
-      return Promise.resolve(
-        Uint8Array.of(sm !== undefined && sm.gapEnd === null ? 1 : 0),
-      );
-    });
-    this.#rpc.handle(RPC_JOIN, async (from, body) => {
-      this.#introduce(from, body);
-      const answer = await this.#admit(from);
-      return new TextEncoder().encode(JSON.stringify(answer));
-    });
-    this.#rpc.handle(RPC_CONTROLLER_VOTERS, (from, body) => {
-      this.#introduce(from, body);
-      const voters = this.#host.membership(CONTROLLER_GROUP)?.voters ?? [];
-      return Promise.resolve(new TextEncoder().encode(JSON.stringify(voters)));
-    });
     if (this.#host.recoveredGroupIds().includes(CONTROLLER_GROUP)) {
       // Membership comes from the WAL: discovery is not needed to rejoin.
       this.#host.startGroup(CONTROLLER_GROUP, {
@@ -270,26 +279,26 @@ export class ClusterNode {
         stateMachine: controllerSm,
       });
     } else {
-      const { voters, join } = await this.#formedVoters() ??
+      const { voters, join } = await this.#membership.formedVoters() ??
         await this.#opts.founding();
       this.#host.startGroup(CONTROLLER_GROUP, {
         voters,
         stateMachine: controllerSm,
         ...(join ? { join: true } : {}),
       });
-      if (join) this.#requestJoin(voters);
+      if (join) this.#membership.requestJoin(voters);
     }
-    this.#campaignIfAlone(CONTROLLER_GROUP);
-    this.#every(HEARTBEAT_MS, () => this.#heartbeat());
-    this.#every(LEADER_REPORT_MS, () => this.#reportLeaders());
-    this.#every(BALANCE_MS, () => this.#balanceLeaders());
-    this.#every(REASSIGN_STEP_MS, () => this.#driveReassignments());
-    this.#every(HEARTBEAT_MS, () => this.#detectFailures());
-    this.#heartbeat();
+    this.#hosting.campaignIfAlone(CONTROLLER_GROUP);
+    this.#every(HEARTBEAT_MS, () => this.#supervision.heartbeat());
+    this.#every(LEADER_REPORT_MS, () => this.#supervision.reportLeaders());
+    this.#every(BALANCE_MS, () => this.#supervision.balanceLeaders());
+    this.#every(REASSIGN_STEP_MS, () => this.#reassignment.drive());
+    this.#every(HEARTBEAT_MS, () => this.#supervision.detectFailures());
+    this.#supervision.heartbeat();
   }
 
   #every(ms: number, fn: () => void): void {
-    this.#timers.push(setInterval(() => {
+    this.#timers.push(this.#clock.setInterval(() => {
       if (!this.#stopped) fn();
     }, ms));
   }
@@ -304,44 +313,15 @@ export class ClusterNode {
     queueMicrotask(() => {
       this.#reconcileQueued = false;
       if (this.#stopped) return;
-      this.#updatePeers();
-      this.#reconcile();
-      this.#noticeDeletions();
+      this.#membership.updatePeers();
+      this.#hosting.reconcile();
+      this.#hosting.noticeDeletions();
     });
-  }
-
-  /**
-   * A group whose only voter is this broker need not wait an election
-   * timeout after a start: its own vote elects it.
-   */
-  #campaignIfAlone(groupId: number): void {
-    const voters = this.#host.membership(groupId)?.voters;
-    if (voters?.length === 1 && voters[0] === this.nodeId) {
-      this.#host.campaign(groupId);
-    }
-  }
-
-  #noticeDeletions(): void {
-    const now = new Map(
-      this.#controller.topics().map((t) => [t.name, t.topicId]),
-    );
-    for (const [name, topicId] of this.#knownTopics) {
-      if (now.get(name) === topicId) continue;
-      for (const cb of this.#deletionListeners) {
-        try {
-          cb(name);
-        } catch (err) {
-          this.#opts.log(`topic deletion listener failed: ${err}`);
-        }
-      }
-    }
-    this.#knownTopics = now;
   }
 
   /** Calls `cb(topic)` once this broker has applied the deletion of a topic. */
   onTopicDeleted(cb: (topic: string) => void): () => void {
-    this.#deletionListeners.add(cb);
-    return () => this.#deletionListeners.delete(cb);
+    return this.#hosting.onTopicDeleted(cb);
   }
 
   /**
@@ -349,87 +329,32 @@ export class ClusterNode {
    * rejects after `timeoutMs`.
    */
   async registered(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = this.#clock.nowMs() + timeoutMs;
     const online = () =>
       this.#controller.liveBrokers().some((b) => b.nodeId === this.nodeId);
     while (!online()) {
-      if (Date.now() >= deadline) {
+      if (this.#clock.nowMs() >= deadline) {
         throw new Error(
           `Broker ${this.nodeId} was not registered by the controller within ${timeoutMs} ms`,
         );
       }
-      await this.waitForMetadata(deadline - Date.now());
+      await this.waitForMetadata(deadline - this.#clock.nowMs());
     }
   }
 
   /** Resolves at the next applied controller command (or after timeoutMs). */
   waitForMetadata(timeoutMs: number): Promise<void> {
+    const clock = this.#clock;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
+      const timer = clock.setTimeout(done, timeoutMs);
       const waiters = this.#metadataWaiters;
       function done() {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         waiters.delete(done);
         resolve();
       }
       waiters.add(done);
     });
-  }
-
-  #reconcile(): void {
-    const wanted = new Map<number, HostedPartition>();
-    for (const h of this.#controller.partitionsOf(this.nodeId)) {
-      wanted.set(h.groupId, h);
-    }
-    for (const [groupId, h] of wanted) {
-      if (this.#hosted.has(groupId)) continue;
-      const topic = this.#controller.topic(h.topic);
-      if (topic === undefined) continue;
-      const partition = this.#opts.partitions.openPartition(
-        { name: topic.name, configs: topic.configs },
-        h.partition,
-      );
-      const sm: PartitionStateMachine = new PartitionStateMachine(partition, {
-        manager: this.#opts.partitions,
-        onGap: (from, to) => {
-          this.#opts.log(
-            `partition ${h.topic}-${h.partition} lacks offsets ${from}..${to} named by a snapshot: copying them from a replica`,
-          );
-          // Not inside the host's apply, which called restore().
-          queueMicrotask(() => this.#fillGap(groupId, sm));
-        },
-      });
-      this.#hosted.set(groupId, sm);
-      const fresh = !this.#host.recoveredGroupIds().includes(groupId);
-      // A broker that a running move adds starts the group empty and learns
-      // its configuration from the leader. Every other replica founds it
-      // with the replicas no move is adding, which is the configuration
-      // until a first membership change; after one, the leader's log starts
-      // at a snapshot that carries the real configuration and overrides
-      // these. (A founding replica that comes up for the first time during
-      // a move must not start empty: it would replay a log that lacks the
-      // founding voters.)
-      const joining = fresh && h.adding.includes(this.nodeId);
-      this.#host.startGroup(groupId, {
-        voters: joining ? [] : h.replicas.filter((r) => !h.adding.includes(r)),
-        stateMachine: sm,
-        ...(joining ? { join: true } : {}),
-      });
-      // A new partition starts with its preferred leader campaigning, so
-      // clients do not see leadership move to it a few seconds later.
-      if (fresh && !h.moving && h.replicas[0] === this.nodeId) {
-        this.#host.campaign(groupId);
-      } else {
-        this.#campaignIfAlone(groupId);
-      }
-    }
-    for (const [groupId, sm] of this.#hosted) {
-      if (wanted.has(groupId)) continue;
-      this.#hosted.delete(groupId);
-      this.#leaderTerms.delete(groupId);
-      this.#host.removeGroup(groupId);
-      this.#opts.partitions.dropPartition(sm.partition);
-    }
   }
 
   /**
@@ -440,254 +365,12 @@ export class ClusterNode {
   onLeadership(
     cb: (topic: string, partition: number, leading: boolean) => void,
   ): () => void {
-    this.#leadershipListeners.add(cb);
-    return () => this.#leadershipListeners.delete(cb);
-  }
-
-  #emitLeadership(groupId: number, leading: boolean): void {
-    const sm = this.#hosted.get(groupId);
-    if (sm === undefined) return;
-    for (const cb of this.#leadershipListeners) {
-      try {
-        cb(sm.partition.topic, sm.partition.index, leading);
-      } catch (err) {
-        this.#opts.log(`leadership listener failed: ${err}`);
-      }
-    }
-  }
-
-  /**
-   * A new leader has committed entries it may not have applied yet; a
-   * barrier entry, once applied here, proves it has applied them all.
-   */
-  #announceLeadership(groupId: number, term: number): void {
-    this.#host.propose(groupId, encodeBarrierEntry()).then(
-      () => {
-        if (this.#leaderTerms.get(groupId) === term) {
-          this.#emitLeadership(groupId, true);
-        }
-      },
-      () => {
-        // Leadership moved on before the barrier applied: nothing to tell.
-      },
-    );
+    return this.#hosting.onLeadership(cb);
   }
 
   /** Replaces the Raft addresses of the other brokers (from discovery). */
   setPeers(peers: ReadonlyMap<number, Address>): void {
-    this.#discovered = peers;
-    this.#updatePeers();
-  }
-
-  /**
-   * Discovery's addresses, completed by those the controller state recorded
-   * when brokers registered: after a restart the state comes back from the
-   * WAL, so brokers are reachable even while discovery is down.
-   */
-  #updatePeers(): void {
-    const peers = new Map<number, Address>(this.#introduced);
-    for (const b of this.#controller.brokers()) {
-      if (b.nodeId === this.nodeId || b.raftPort === 0) continue;
-      peers.set(b.nodeId, { hostname: b.raftHost, port: b.raftPort });
-    }
-    for (const [id, address] of this.#discovered) peers.set(id, address);
-    const key = JSON.stringify([...peers].sort((a, b) => a[0] - b[0]));
-    if (key === this.#peersKey) return;
-    this.#peersKey = key;
-    this.#host.setPeers(peers);
-  }
-
-  /** This broker's Raft address, sent with the requests of a first start. */
-  #introduction(): Uint8Array {
-    return new TextEncoder().encode(JSON.stringify(this.#opts.advertisedRaft));
-  }
-
-  /** Remembers the Raft address a broker sent, so it can be answered. */
-  #introduce(nodeId: number, body: Uint8Array): void {
-    let address: Address;
-    try {
-      address = JSON.parse(new TextDecoder().decode(body));
-    } catch {
-      return;
-    }
-    if (
-      typeof address?.hostname !== "string" ||
-      !Number.isInteger(address.port) || address.port < 1 ||
-      address.port > 65535
-    ) {
-      return;
-    }
-    const known = this.#introduced.get(nodeId);
-    if (known?.hostname === address.hostname && known.port === address.port) {
-      return;
-    }
-    this.#introduced.set(nodeId, {
-      hostname: address.hostname,
-      port: address.port,
-    });
-    this.#updatePeers();
-  }
-
-  /**
-   * On the controller's leader: adds a broker that joined after the cluster
-   * was founded, as a voter while there are fewer than five, else as a
-   * learner that follows the metadata without voting.
-   */
-  async #admit(
-    nodeId: number,
-  ): Promise<{ ok: boolean; leaderHint: number; message: string }> {
-    const leader = this.#host.leaderOf(CONTROLLER_GROUP);
-    if (leader !== this.nodeId) {
-      return { ok: false, leaderHint: leader, message: "not the controller" };
-    }
-    const status = this.#host.membership(CONTROLLER_GROUP);
-    if (status?.voters.includes(nodeId) || status?.learners.includes(nodeId)) {
-      return { ok: true, leaderHint: leader, message: "already a member" };
-    }
-    const asVoter = (status?.voters.length ?? 0) < MAX_CONTROLLER_VOTERS;
-    try {
-      await this.#host.changeMembership(CONTROLLER_GROUP, {
-        type: asVoter ? "addVoter" : "addLearner",
-        nodeId,
-      });
-      this.#opts.log(
-        `broker ${nodeId} joined the controller group as a ${
-          asVoter ? "voter" : "learner"
-        }`,
-      );
-      return { ok: true, leaderHint: leader, message: "added" };
-    } catch (err) {
-      return { ok: false, leaderHint: 0, message: `${err}` };
-    }
-  }
-
-  /**
-   * On a first start, the controller's voters as a running broker knows
-   * them, if any does: a broker started after the cluster formed (say, with
-   * static peers that now list it too) joins that cluster instead of
-   * founding one of its own with a voter list the others never agreed to.
-   * A founder that starts late finds itself among the voters and takes its
-   * place. Undefined when no broker answers with a formed group.
-   */
-  async #formedVoters(): Promise<
-    { voters: number[]; join: boolean } | undefined
-  > {
-    const deadline = Date.now() + PROBE_TIMEOUT_MS;
-    const ask = async (id: number): Promise<number[]> => {
-      // Connections to the peers are still being opened at first.
-      for (;;) {
-        try {
-          return JSON.parse(
-            new TextDecoder().decode(
-              await this.#rpc.request(
-                id,
-                RPC_CONTROLLER_VOTERS,
-                this.#introduction(),
-                // Short: a reply is lost while the peer's first connection
-                // back to a broker it has just heard of is being opened.
-                {
-                  timeoutMs: Math.max(1, Math.min(200, deadline - Date.now())),
-                },
-              ),
-            ),
-          );
-        } catch (err) {
-          if (Date.now() >= deadline) throw err;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      }
-    };
-    const answers = await Promise.allSettled(
-      [...this.#discovered.keys()].filter((id) => id !== this.nodeId).map(ask),
-    );
-    for (const a of answers) {
-      if (a.status !== "fulfilled" || a.value.length === 0) continue;
-      const voters = a.value;
-      if (!voters.includes(this.nodeId)) {
-        this.#opts.log(
-          `the cluster already formed with controller voters [${voters}]: joining it`,
-        );
-      }
-      return { voters, join: !voters.includes(this.nodeId) };
-    }
-    return undefined;
-  }
-
-  /** Asks the founders (or the leader they name) to add this broker. */
-  async #requestJoin(founders: number[]): Promise<void> {
-    let targets = [...founders];
-    while (!this.#stopped) {
-      for (const target of targets) {
-        try {
-          const answer = JSON.parse(
-            new TextDecoder().decode(
-              await this.#rpc.request(target, RPC_JOIN, this.#introduction(), {
-                timeoutMs: RPC_TIMEOUT_MS,
-              }),
-            ),
-          ) as { ok: boolean; leaderHint: number; message: string };
-          if (answer.ok) return;
-          if (answer.leaderHint > 0) targets = [answer.leaderHint, ...founders];
-        } catch {
-          // Unreachable or slow: try the next one.
-        }
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-
-  #filling = new Set<number>();
-
-  /** Copies what a snapshot named from the group's leader into the log. */
-  async #fillGap(groupId: number, sm: PartitionStateMachine): Promise<void> {
-    if (this.#filling.has(groupId)) return;
-    this.#filling.add(groupId);
-    try {
-      const p = sm.partition;
-      while (!this.#stopped && sm.gapEnd !== null) {
-        const leader = this.#host.leaderOf(groupId);
-        const broker = this.#controller.brokers().find((b) =>
-          b.nodeId === leader
-        );
-        if (leader === this.nodeId || broker === undefined) {
-          await new Promise((r) => setTimeout(r, 200));
-          continue;
-        }
-        try {
-          const records = await fetchFromReplica(
-            { host: broker.kafkaHost, port: broker.kafkaPort },
-            {
-              topic: p.topic,
-              partition: p.index,
-              offset: p.log.logEndOffset,
-              maxBytes: 4 * 1024 * 1024,
-              replicaId: this.nodeId,
-            },
-          );
-          const before = p.log.logEndOffset;
-          if (sm.fillGap(records)) {
-            this.#opts.log(`partition ${p.topic}-${p.index} caught up`);
-          } else if (p.log.logEndOffset === before) {
-            // The leader had nothing for us yet (it may be catching up too).
-            await new Promise((r) => setTimeout(r, 200));
-          }
-        } catch (err) {
-          this.#opts.log(`catching up ${p.topic}-${p.index}: ${err}`);
-          await new Promise((r) => setTimeout(r, 200));
-        }
-      }
-    } finally {
-      this.#filling.delete(groupId);
-    }
-  }
-
-  #becomeController(): void {
-    this.#opts.log("became the controller");
-    if (this.#controller.clusterId === null) {
-      this.propose({ type: "initCluster", clusterId: newClusterId() }).catch((
-        err,
-      ) => this.#opts.log(`could not initialise the cluster id: ${err}`));
-    }
+    this.#membership.setPeers(peers);
   }
 
   async #proposeLocal(command: Uint8Array): Promise<CommandResult> {
@@ -711,9 +394,9 @@ export class ClusterNode {
     opts: { timeoutMs?: number } = {},
   ): Promise<CommandResult> {
     const bytes = encodeCommand(command);
-    const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+    const deadline = this.#clock.nowMs() + (opts.timeoutMs ?? 10_000);
     let last: CommandResult = notController("No controller elected yet");
-    while (!this.#stopped && Date.now() < deadline) {
+    while (!this.#stopped && this.#clock.nowMs() < deadline) {
       const leader = this.#host.leaderOf(CONTROLLER_GROUP);
       if (leader === this.nodeId) {
         last = await this.#proposeLocal(bytes);
@@ -721,7 +404,10 @@ export class ClusterNode {
         try {
           last = decodeResult(
             await this.#rpc.request(leader, RPC_CONTROLLER_COMMAND, bytes, {
-              timeoutMs: Math.min(RPC_TIMEOUT_MS, deadline - Date.now()),
+              timeoutMs: Math.min(
+                RPC_TIMEOUT_MS,
+                deadline - this.#clock.nowMs(),
+              ),
             }),
           );
         } catch (err) {
@@ -729,252 +415,14 @@ export class ClusterNode {
         }
       }
       if (last.ok || last.code !== ErrorCode.NOT_CONTROLLER) return last;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(this.#clock, 50);
     }
     return last;
   }
 
-  #heartbeat(): void {
-    // A registration would mark this broker online again.
-    if (this.#handingOff) return;
-    const { config, kafka, advertisedRaft } = this.#opts;
-    this.propose({
-      type: "registerBroker",
-      broker: {
-        nodeId: config.nodeId,
-        kafkaHost: kafka.host,
-        kafkaPort: kafka.port,
-        raftHost: advertisedRaft.hostname,
-        raftPort: advertisedRaft.port,
-      },
-      lastSeenMs: Date.now(),
-    }, { timeoutMs: HEARTBEAT_MS * 2 }).catch(() => {
-      // The next heartbeat tries again; the controller may be electing.
-    });
-  }
-
-  /**
-   * On the controller's leader: brokers silent for a whole session are
-   * failed, and so, sooner, are brokers that missed a heartbeat and whose
-   * Kafka port refuses connections (the process is gone): clients then
-   * stop being sent to them seconds earlier.
-   */
-  #detectFailures(): void {
-    if (this.#host.leaderOf(CONTROLLER_GROUP) !== this.nodeId) return;
-    const now = Date.now();
-    for (const b of this.#controller.brokers()) {
-      if (b.status !== "online" || b.nodeId === this.nodeId) continue;
-      const silentMs = now - b.lastSeenMs;
-      if (silentMs > HEARTBEAT_MS * 6) {
-        this.#markFailed(b.nodeId, "missed its heartbeats");
-      } else if (silentMs > HEARTBEAT_MS * 2 && !this.#probing.has(b.nodeId)) {
-        this.#probing.add(b.nodeId);
-        refusesConnections({ host: b.kafkaHost, port: b.kafkaPort }, {
-          timeoutMs: HEARTBEAT_MS,
-        }).then((refused) => {
-          const still = this.#controller.brokers().find((x) =>
-            x.nodeId === b.nodeId
-          );
-          if (refused && still?.lastSeenMs === b.lastSeenMs) {
-            this.#markFailed(
-              b.nodeId,
-              "missed a heartbeat and its Kafka port refuses connections",
-            );
-          }
-        }).finally(() => this.#probing.delete(b.nodeId));
-      }
-    }
-  }
-
-  #markFailed(nodeId: number, why: string): void {
-    if (this.#stopped) return;
-    this.#opts.log(`broker ${nodeId} ${why}: failed`);
-    this.propose({ type: "markBrokerFailed", nodeId }).catch(() => {});
-  }
-
-  /** Tells the controller about groups this node leads that it has wrong. */
-  #reportLeaders(): void {
-    for (const [groupId, term] of this.#leaderTerms) {
-      if (groupId === CONTROLLER_GROUP || this.#reporting.has(groupId)) {
-        continue;
-      }
-      const known = this.#controller.partitionByGroup(groupId);
-      if (known === undefined) continue;
-      const a = known.assignment;
-      if (a.leader === this.nodeId && a.leaderEpoch === term) continue;
-      this.#reporting.add(groupId);
-      this.propose(
-        { type: "leaderChanged", groupId, leader: this.nodeId, term },
-        { timeoutMs: RPC_TIMEOUT_MS },
-      ).finally(() => this.#reporting.delete(groupId));
-    }
-  }
-
-  /** Hands led partitions back to their preferred, live replica. */
-  #balanceLeaders(): void {
-    if (this.#handingOff) return;
-    const live = new Set(this.#controller.liveBrokers().map((b) => b.nodeId));
-    for (const groupId of this.#leaderTerms.keys()) {
-      if (groupId === CONTROLLER_GROUP) continue;
-      const known = this.#controller.partitionByGroup(groupId);
-      // A moving partition's preferred leader may not be a voter yet; the
-      // move itself hands leadership over when it must.
-      if (known === undefined || isMoving(known.assignment)) continue;
-      const preferred = known.assignment.preferredLeader;
-      const sm = this.#hosted.get(groupId);
-      if (sm !== undefined && sm.gapEnd !== null) {
-        // This replica's log is still incomplete: let a complete one lead.
-        const other = known.assignment.replicas.find((r) =>
-          r !== this.nodeId && live.has(r)
-        );
-        if (other !== undefined) this.#transferLeader(groupId, other);
-      } else if (preferred !== this.nodeId && live.has(preferred)) {
-        this.#transferWhenCaughtUp(groupId, preferred);
-      }
-    }
-  }
-
-  /**
-   * A leader refuses proposals while a transfer waits for its target to
-   * catch up: a broker that has just restarted gets its partitions back
-   * only once its log is near the leader's and complete.
-   */
-  #transferWhenCaughtUp(groupId: number, to: number): void {
-    this.#caughtUp(groupId, to).then((caughtUp) => {
-      if (
-        caughtUp && !this.#handingOff &&
-        this.#host.leaderOf(groupId) === this.nodeId
-      ) {
-        this.#transferLeader(groupId, to);
-      }
-    }, () => {
-      // Unreachable or slow: the next round asks again.
-    });
-  }
-
-  /** A refused transfer (the target is not a voter here yet) waits for the next round. */
-  #transferLeader(groupId: number, to: number): void {
-    try {
-      this.#host.transferLeader(groupId, to);
-    } catch (err) {
-      this.#opts.log(`leadership of group ${groupId} stays: ${err}`);
-    }
-  }
-
-  /**
-   * On each partition leader: takes the next step of every reassignment
-   * of a group it leads. Each step is derived from the group's Raft
-   * configuration and the controller's target alone, so a leader elected
-   * halfway through a move (after a crash) resumes it where it stands.
-   */
-  #driveReassignments(): void {
-    for (const groupId of this.#leaderTerms.keys()) {
-      if (groupId === CONTROLLER_GROUP || this.#stepping.has(groupId)) {
-        continue;
-      }
-      const known = this.#controller.partitionByGroup(groupId);
-      if (known === undefined || !isMoving(known.assignment)) continue;
-      this.#stepping.add(groupId);
-      this.#stepReassignment(groupId, known.assignment)
-        .catch((err) => {
-          // Leadership moved or a change is still pending: next round.
-          this.#opts.log(`reassignment of group ${groupId} waits: ${err}`);
-        })
-        .finally(() => this.#stepping.delete(groupId));
-    }
-  }
-
-  /**
-   * One membership change toward the target, in an order that never loses
-   * a quorum of caught-up voters: add each new replica as a learner,
-   * promote it once caught up, move leadership off a replica being
-   * removed, remove the old replicas, then tell the controller.
-   */
-  async #stepReassignment(
-    groupId: number,
-    a: PartitionAssignment,
-  ): Promise<void> {
-    const conf = this.#host.membership(groupId);
-    if (conf === undefined) return;
-    const target = targetOf(a);
-    const members = [...conf.voters, ...conf.learners];
-    const where = `group ${groupId} (moving to [${target.join(", ")}])`;
-    const absent = target.find((r) => !members.includes(r));
-    if (absent !== undefined) {
-      await this.#host.changeMembership(groupId, {
-        type: "addLearner",
-        nodeId: absent,
-      });
-      this.#opts.log(`${where}: added broker ${absent} as a learner`);
-      return;
-    }
-    const learner = target.find((r) => conf.learners.includes(r));
-    if (learner !== undefined) {
-      if (!(await this.#caughtUp(groupId, learner))) return;
-      await this.#host.changeMembership(groupId, {
-        type: "addVoter",
-        nodeId: learner,
-      });
-      this.#opts.log(`${where}: promoted broker ${learner} to voter`);
-      return;
-    }
-    const leaving = members.find((r) => !target.includes(r));
-    if (leaving === this.nodeId) {
-      const matches = this.#host.replication(groupId)?.matchIndexes;
-      const successor = [...target].sort((x, y) =>
-        (matches?.get(y) ?? 0) - (matches?.get(x) ?? 0)
-      )[0];
-      if (successor !== undefined) {
-        this.#opts.log(`${where}: handing leadership to broker ${successor}`);
-        this.#transferLeader(groupId, successor);
-      }
-      return;
-    }
-    if (leaving !== undefined) {
-      await this.#host.changeMembership(groupId, {
-        type: "removeVoter",
-        nodeId: leaving,
-      });
-      this.#opts.log(`${where}: removed broker ${leaving}`);
-      return;
-    }
-    const result = await this.propose({
-      type: "completeReassignment",
-      groupId,
-      replicas: [...target],
-    }, { timeoutMs: RPC_TIMEOUT_MS });
-    this.#opts.log(
-      `${where}: ${
-        result.ok ? "complete" : `completion refused: ${result.message}`
-      }`,
-    );
-  }
-
-  /**
-   * A learner may vote once its Raft log is near the leader's and its
-   * partition log holds everything a snapshot named (no open gap).
-   */
-  async #caughtUp(groupId: number, nodeId: number): Promise<boolean> {
-    const status = this.#host.replication(groupId);
-    const match = status?.matchIndexes.get(nodeId);
-    if (
-      status === undefined || match === undefined ||
-      status.lastIndex - match > CATCH_UP_LAG_ENTRIES_MAX
-    ) return false;
-    const body = new Uint8Array(4);
-    new DataView(body.buffer).setUint32(0, groupId);
-    const answer = await this.#rpc.request(
-      nodeId,
-      RPC_REPLICA_COMPLETE,
-      body,
-      { timeoutMs: RPC_TIMEOUT_MS },
-    );
-    return answer[0] === 1;
-  }
-
   /** The current leader of a partition group as far as this broker knows. */
   leaderOf(groupId: number): number {
-    if (this.#hosted.has(groupId) || groupId === CONTROLLER_GROUP) {
+    if (this.#hosting.hosted.has(groupId) || groupId === CONTROLLER_GROUP) {
       const local = this.#host.leaderOf(groupId);
       if (local !== 0) return local;
     }
@@ -992,7 +440,7 @@ export class ClusterNode {
     });
     return {
       leaderId: this.nodeId,
-      leaderEpoch: this.#leaderTerms.get(groupId) ?? -1,
+      leaderEpoch: this.#hosting.leaderTerms.get(groupId) ?? -1,
       commitIndex: status.commitIndex,
       lastIndex: status.lastIndex,
       voters: conf.voters.map(position),
@@ -1016,7 +464,7 @@ export class ClusterNode {
     if (a === undefined) {
       return { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
     }
-    const sm = this.#hosted.get(a.groupId);
+    const sm = this.#hosting.hosted.get(a.groupId);
     const leader = this.#host.leaderOf(a.groupId);
     // A replica still copying data a snapshot named cannot serve it yet.
     if (sm === undefined || leader !== this.nodeId || sm.gapEnd !== null) {
@@ -1049,16 +497,18 @@ export class ClusterNode {
    * leads (the controller group included) to the most caught-up other
    * voter, and resolves once it leads none of them any more, or after
    * `timeoutMs`. From the start this broker campaigns no more, stops
-   * balancing, and has the controller mark it failed, so that clients and
-   * the other brokers' balancing look elsewhere; its next start registers
-   * it again. A group without another voter stays led until stop().
+   * heartbeats and balancing, and has the controller mark it failed, so
+   * that clients and the other brokers' balancing look elsewhere; its next
+   * start registers it again. A group without another voter stays led
+   * until stop().
    */
   async handOff(timeoutMs: number): Promise<HandOffOutcome> {
-    const startMs = Date.now();
-    this.#handingOff = true;
+    const startMs = this.#clock.nowMs();
+    const elapsedMs = () => this.#clock.nowMs() - startMs;
+    this.#supervision.beginHandOff();
     this.#host.holdCampaigns();
     const movable = () =>
-      [CONTROLLER_GROUP, ...this.#hosted.keys()].filter((groupId) =>
+      [CONTROLLER_GROUP, ...this.#hosting.hosted.keys()].filter((groupId) =>
         this.#host.leaderOf(groupId) === this.nodeId &&
         (this.#host.membership(groupId)?.voters ?? []).some((v) =>
           v !== this.nodeId
@@ -1068,7 +518,7 @@ export class ClusterNode {
     const outcome = (left: number): HandOffOutcome => ({
       moved: led.length - left,
       left,
-      elapsedMs: Date.now() - startMs,
+      elapsedMs: elapsedMs(),
     });
     if (led.length === 0) return outcome(0);
     this.#opts.log(
@@ -1083,20 +533,20 @@ export class ClusterNode {
     const { rttMs, electionRtt } = this.#opts.config.raft;
     const asked = new Map<number, number>();
     let left = led;
-    while (left.length > 0 && Date.now() - startMs < timeoutMs) {
+    while (left.length > 0 && elapsedMs() < timeoutMs) {
       for (const groupId of left) {
         const askedMs = asked.get(groupId);
         if (
-          askedMs !== undefined && Date.now() - askedMs < rttMs * electionRtt
+          askedMs !== undefined && elapsedMs() - askedMs < rttMs * electionRtt
         ) {
           continue;
         }
         const successor = this.#successor(groupId);
         if (successor === undefined) continue;
-        asked.set(groupId, Date.now());
-        this.#transferLeader(groupId, successor);
+        asked.set(groupId, elapsedMs());
+        this.#hosting.transferLeader(groupId, successor);
       }
-      await new Promise((r) => setTimeout(r, HAND_OFF_POLL_MS));
+      await sleep(this.#clock, HAND_OFF_POLL_MS);
       left = movable();
     }
     const result = outcome(left.length);
@@ -1106,10 +556,7 @@ export class ClusterNode {
           ? `; ${left.length} still led when shutdown.timeout (${timeoutMs} ms) ran out`
           : ""),
     );
-    await Promise.race([
-      marked,
-      new Promise((r) => setTimeout(r, HAND_OFF_POLL_MS)),
-    ]);
+    await Promise.race([marked, sleep(this.#clock, HAND_OFF_POLL_MS)]);
     return result;
   }
 
@@ -1127,9 +574,10 @@ export class ClusterNode {
     )[0];
   }
 
+  /** Stops at once, led groups included (handOff() first for a clean stop). */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    for (const t of this.#timers) clearInterval(t);
+    this.#stopping.abort();
+    for (const t of this.#timers) this.#clock.clearInterval(t);
     this.#batcher.close();
     this.#rpc.close();
     await this.#host.stop();

@@ -4,6 +4,22 @@
  * hand controller commands to the controller's leader; delivery is best
  * effort, so every request has a timeout and callers retry.
  */
+import { type Clock, realClock } from "../../util/mod.ts";
+
+/*
+ * The methods brokers serve, in one table so that no two share a number.
+ * Each is handled beside the code that calls it.
+ */
+/** Has the controller's leader apply a command (node.ts). */
+export const RPC_CONTROLLER_COMMAND = 1;
+/** Asks the controller's leader to add the sender to its group (membership.ts). */
+export const RPC_JOIN = 2;
+/** Asks a replica whether its log of a group is complete, no gap open (reassignment.ts). */
+export const RPC_REPLICA_COMPLETE = 3;
+/** Answers with the controller group's voters, if this broker runs it (membership.ts). */
+export const RPC_CONTROLLER_VOTERS = 4;
+/** How long a broker waits on another's answer, or on a command it proposes. */
+export const RPC_TIMEOUT_MS = 5_000;
 
 const KIND_REQUEST = 1;
 const KIND_RESPONSE = 2;
@@ -46,10 +62,13 @@ export class Rpc {
     { resolve: (b: Uint8Array) => void; reject: (e: Error) => void }
   >();
   readonly #unsubscribe: () => void;
+  readonly #clock: Clock;
   #nextId = 1;
 
-  constructor(channel: AppChannel) {
+  /** `clock` times out requests (default: real time). */
+  constructor(channel: AppChannel, options: { clock?: Clock } = {}) {
     this.#channel = channel;
+    this.#clock = options.clock ?? realClock;
     this.#unsubscribe = channel.onAppMessage((from, data) =>
       this.#receive(from, data)
     );
@@ -68,7 +87,7 @@ export class Rpc {
     const id = this.#nextId++ >>> 0;
     const frame = frameOf({ kind: KIND_REQUEST, id, method }, body);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         this.#pending.delete(id);
         reject(
           new RpcError(
@@ -78,11 +97,11 @@ export class Rpc {
       }, opts.timeoutMs);
       this.#pending.set(id, {
         resolve: (b) => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           resolve(b);
         },
         reject: (e) => {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
           reject(e);
         },
       });

@@ -70,7 +70,10 @@ Deno.test({
         const handed =
           /stopping: handed off (\d+) of (\d+) group\(s\) in (\d+) ms/
             .exec(logs);
-        assert.ok(handed !== null, `broker ${m.nodeId} logged no hand-off`);
+        assert.ok(
+          handed !== null,
+          `broker ${m.nodeId} logged no hand-off: ${logs.slice(-1500)}`,
+        );
         assert.equal(handed[1], handed[2], handed[0]);
         console.log(`broker ${m.nodeId}: ${handed[0]}`);
         // Production goes on with the other two.

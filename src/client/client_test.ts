@@ -83,7 +83,16 @@ Deno.test("KafkaClient against a live broker", async (t) => {
           partitions: 3,
           replicationFactor: 1,
         });
-        const metadata = await client.metadata(["orders"]);
+        // Each partition's group elects its leader just after the topic is
+        // created: Kafka clients see LEADER_NOT_AVAILABLE (-1) until then.
+        let metadata = await client.metadata(["orders"]);
+        for (let i = 0; i < 50; i++) {
+          const led = metadata.topics.find((x) => x.name === "orders")
+            ?.partitions.every((p) => p.leader >= 0);
+          if (led === true) break;
+          await new Promise((r) => setTimeout(r, 20));
+          metadata = await client.metadata(["orders"]);
+        }
         assert.equal(metadata.brokers.length, 1);
         const topic = metadata.topics.find((x) => x.name === "orders");
         assert.equal(topic?.errorCode, 0);

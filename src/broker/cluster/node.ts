@@ -504,7 +504,7 @@ export class ClusterNode {
    */
   async handOff(timeoutMs: number): Promise<HandOffOutcome> {
     const startMs = this.#clock.nowMs();
-    const elapsedMs = () => this.#clock.nowMs() - startMs;
+    const elapsedMs = () => Math.round(this.#clock.nowMs() - startMs);
     this.#supervision.beginHandOff();
     this.#host.holdCampaigns();
     const movable = () =>

@@ -32,13 +32,21 @@ export const APIS: readonly (readonly [string, number])[] = [
   ["ApiVersions", 18],
   ["CreateTopics", 19],
   ["DeleteTopics", 20],
+  ["DeleteRecords", 21],
   ["InitProducerId", 22],
   ["DescribeConfigs", 32],
+  ["AlterConfigs", 33],
+  ["DescribeLogDirs", 35],
+  ["CreatePartitions", 37],
   ["DeleteGroups", 42],
   ["ElectLeaders", 43],
+  ["IncrementalAlterConfigs", 44],
   ["AlterPartitionReassignments", 45],
   ["ListPartitionReassignments", 46],
+  ["OffsetDelete", 47],
   ["DescribeQuorum", 55],
+  ["DescribeCluster", 60],
+  ["DescribeProducers", 61],
 ];
 
 interface SpecField {

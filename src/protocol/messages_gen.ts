@@ -20,13 +20,21 @@ export const ApiKey = {
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
+  DeleteRecords: 21,
   InitProducerId: 22,
   DescribeConfigs: 32,
+  AlterConfigs: 33,
+  DescribeLogDirs: 35,
+  CreatePartitions: 37,
   DeleteGroups: 42,
   ElectLeaders: 43,
+  IncrementalAlterConfigs: 44,
   AlterPartitionReassignments: 45,
   ListPartitionReassignments: 46,
+  OffsetDelete: 47,
   DescribeQuorum: 55,
+  DescribeCluster: 60,
+  DescribeProducers: 61,
 } as const;
 export type ApiKeyNum = (typeof ApiKey)[keyof typeof ApiKey];
 
@@ -2325,6 +2333,99 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  21: {
+    request: {
+      name: "DeleteRecordsRequest",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "offset",
+                  type: "int64",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "timeoutMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "DeleteRecordsResponse",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "lowWatermark",
+                  type: "int64",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
   22: {
     request: {
       name: "InitProducerIdRequest",
@@ -2548,6 +2649,304 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  33: {
+    request: {
+      name: "AlterConfigsRequest",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "resources",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "resourceType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourceName",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "configs",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "value",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "validateOnly",
+          type: "bool",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "AlterConfigsResponse",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "responses",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorMessage",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+            {
+              name: "resourceType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourceName",
+              type: "string",
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  35: {
+    request: {
+      name: "DescribeLogDirsRequest",
+      validVersions: [0, 4],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+          fields: [
+            {
+              name: "topic",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "int32",
+              array: true,
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "DescribeLogDirsResponse",
+      validVersions: [0, 4],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [3, 32767],
+        },
+        {
+          name: "results",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "logDir",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "topics",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "partitions",
+                  type: "struct",
+                  array: true,
+                  versions: [0, 32767],
+                  fields: [
+                    {
+                      name: "partitionIndex",
+                      type: "int32",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "partitionSize",
+                      type: "int64",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "offsetLag",
+                      type: "int64",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "isFutureKey",
+                      type: "bool",
+                      versions: [0, 32767],
+                    },
+                  ],
+                },
+              ],
+            },
+            {
+              name: "totalBytes",
+              type: "int64",
+              versions: [4, 32767],
+              default: -1n,
+            },
+            {
+              name: "usableBytes",
+              type: "int64",
+              versions: [4, 32767],
+              default: -1n,
+            },
+          ],
+        },
+      ],
+    },
+  },
+  37: {
+    request: {
+      name: "CreatePartitionsRequest",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "count",
+              type: "int32",
+              versions: [0, 32767],
+            },
+            {
+              name: "assignments",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+              fields: [
+                {
+                  name: "brokerIds",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "timeoutMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "validateOnly",
+          type: "bool",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "CreatePartitionsResponse",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "results",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorMessage",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+              default: null,
+            },
+          ],
+        },
+      ],
+    },
+  },
   42: {
     request: {
       name: "DeleteGroupsRequest",
@@ -2681,6 +3080,103 @@ export const API_SCHEMAS: {
                   nullableVersions: [0, 32767],
                 },
               ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  44: {
+    request: {
+      name: "IncrementalAlterConfigsRequest",
+      validVersions: [0, 1],
+      flexibleVersions: [1, 32767],
+      fields: [
+        {
+          name: "resources",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "resourceType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourceName",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "configs",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "configOperation",
+                  type: "int8",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "value",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "validateOnly",
+          type: "bool",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "IncrementalAlterConfigsResponse",
+      validVersions: [0, 1],
+      flexibleVersions: [1, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "responses",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorMessage",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+            {
+              name: "resourceType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourceName",
+              type: "string",
+              versions: [0, 32767],
             },
           ],
         },
@@ -2897,6 +3393,92 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  47: {
+    request: {
+      name: "OffsetDeleteRequest",
+      validVersions: [0, 0],
+      fields: [
+        {
+          name: "groupId",
+          type: "string",
+          versions: [0, 32767],
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "OffsetDeleteResponse",
+      validVersions: [0, 0],
+      fields: [
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
   55: {
     request: {
       name: "DescribeQuorumRequest",
@@ -3100,6 +3682,222 @@ export const API_SCHEMAS: {
                   name: "port",
                   type: "uint16",
                   versions: [2, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  60: {
+    request: {
+      name: "DescribeClusterRequest",
+      validVersions: [0, 1],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "includeClusterAuthorizedOperations",
+          type: "bool",
+          versions: [0, 32767],
+        },
+        {
+          name: "endpointType",
+          type: "int8",
+          versions: [1, 32767],
+          default: 1,
+        },
+      ],
+    },
+    response: {
+      name: "DescribeClusterResponse",
+      validVersions: [0, 1],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorMessage",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+          default: null,
+        },
+        {
+          name: "endpointType",
+          type: "int8",
+          versions: [1, 32767],
+          default: 1,
+        },
+        {
+          name: "clusterId",
+          type: "string",
+          versions: [0, 32767],
+        },
+        {
+          name: "controllerId",
+          type: "int32",
+          versions: [0, 32767],
+          default: -1,
+        },
+        {
+          name: "brokers",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "brokerId",
+              type: "int32",
+              versions: [0, 32767],
+            },
+            {
+              name: "host",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "port",
+              type: "int32",
+              versions: [0, 32767],
+            },
+            {
+              name: "rack",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+              default: null,
+            },
+          ],
+        },
+        {
+          name: "clusterAuthorizedOperations",
+          type: "int32",
+          versions: [0, 32767],
+          default: -2147483648,
+        },
+      ],
+    },
+  },
+  61: {
+    request: {
+      name: "DescribeProducersRequest",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitionIndexes",
+              type: "int32",
+              array: true,
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "DescribeProducersResponse",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorMessage",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                  default: null,
+                },
+                {
+                  name: "activeProducers",
+                  type: "struct",
+                  array: true,
+                  versions: [0, 32767],
+                  fields: [
+                    {
+                      name: "producerId",
+                      type: "int64",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "producerEpoch",
+                      type: "int32",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "lastSequence",
+                      type: "int32",
+                      versions: [0, 32767],
+                      default: -1,
+                    },
+                    {
+                      name: "lastTimestamp",
+                      type: "int64",
+                      versions: [0, 32767],
+                      default: -1n,
+                    },
+                    {
+                      name: "coordinatorEpoch",
+                      type: "int32",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "currentTxnStartOffset",
+                      type: "int64",
+                      versions: [0, 32767],
+                      default: -1n,
+                    },
+                  ],
                 },
               ],
             },
@@ -4324,6 +5122,68 @@ export interface DeleteTopicsResponseResponsesInput {
   errorMessage?: string | null;
 }
 
+export interface DeleteRecordsRequest {
+  topics: DeleteRecordsRequestTopics[];
+  timeoutMs: number;
+}
+
+export interface DeleteRecordsRequestInput {
+  topics: DeleteRecordsRequestTopicsInput[];
+  timeoutMs: number;
+}
+
+export interface DeleteRecordsRequestTopics {
+  name: string;
+  partitions: DeleteRecordsRequestPartitions[];
+}
+
+export interface DeleteRecordsRequestTopicsInput {
+  name: string;
+  partitions: DeleteRecordsRequestPartitionsInput[];
+}
+
+export interface DeleteRecordsRequestPartitions {
+  partitionIndex: number;
+  offset: bigint;
+}
+
+export interface DeleteRecordsRequestPartitionsInput {
+  partitionIndex: number;
+  offset: bigint;
+}
+
+export interface DeleteRecordsResponse {
+  throttleTimeMs: number;
+  topics: DeleteRecordsResponseTopics[];
+}
+
+export interface DeleteRecordsResponseInput {
+  throttleTimeMs: number;
+  topics: DeleteRecordsResponseTopicsInput[];
+}
+
+export interface DeleteRecordsResponseTopics {
+  name: string;
+  partitions: DeleteRecordsResponsePartitions[];
+}
+
+export interface DeleteRecordsResponseTopicsInput {
+  name: string;
+  partitions: DeleteRecordsResponsePartitionsInput[];
+}
+
+export interface DeleteRecordsResponsePartitions {
+  partitionIndex: number;
+  lowWatermark: bigint;
+  errorCode: number;
+}
+
+export interface DeleteRecordsResponsePartitionsInput {
+  partitionIndex: number;
+  lowWatermark: bigint;
+  errorCode: number;
+}
+
 export interface InitProducerIdRequest {
   transactionalId: string | null;
   transactionTimeoutMs: number;
@@ -4438,6 +5298,186 @@ export interface DescribeConfigsResponseSynonymsInput {
   source?: number;
 }
 
+export interface AlterConfigsRequest {
+  resources: AlterConfigsRequestResources[];
+  validateOnly: boolean;
+}
+
+export interface AlterConfigsRequestInput {
+  resources: AlterConfigsRequestResourcesInput[];
+  validateOnly: boolean;
+}
+
+export interface AlterConfigsRequestResources {
+  resourceType: number;
+  resourceName: string;
+  configs: AlterConfigsRequestConfigs[];
+}
+
+export interface AlterConfigsRequestResourcesInput {
+  resourceType: number;
+  resourceName: string;
+  configs: AlterConfigsRequestConfigsInput[];
+}
+
+export interface AlterConfigsRequestConfigs {
+  name: string;
+  value: string | null;
+}
+
+export interface AlterConfigsRequestConfigsInput {
+  name: string;
+  value: string | null;
+}
+
+export interface AlterConfigsResponse {
+  throttleTimeMs: number;
+  responses: AlterConfigsResponseResponses[];
+}
+
+export interface AlterConfigsResponseInput {
+  throttleTimeMs: number;
+  responses: AlterConfigsResponseResponsesInput[];
+}
+
+export interface AlterConfigsResponseResponses {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
+}
+
+export interface AlterConfigsResponseResponsesInput {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
+}
+
+export interface DescribeLogDirsRequest {
+  topics: DescribeLogDirsRequestTopics[] | null;
+}
+
+export interface DescribeLogDirsRequestInput {
+  topics: DescribeLogDirsRequestTopicsInput[] | null;
+}
+
+export interface DescribeLogDirsRequestTopics {
+  topic: string;
+  partitions: number[];
+}
+
+export interface DescribeLogDirsRequestTopicsInput {
+  topic: string;
+  partitions: number[];
+}
+
+export interface DescribeLogDirsResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  results: DescribeLogDirsResponseResults[];
+}
+
+export interface DescribeLogDirsResponseInput {
+  throttleTimeMs: number;
+  errorCode?: number;
+  results: DescribeLogDirsResponseResultsInput[];
+}
+
+export interface DescribeLogDirsResponseResults {
+  errorCode: number;
+  logDir: string;
+  topics: DescribeLogDirsResponseTopics[];
+  totalBytes: bigint;
+  usableBytes: bigint;
+}
+
+export interface DescribeLogDirsResponseResultsInput {
+  errorCode: number;
+  logDir: string;
+  topics: DescribeLogDirsResponseTopicsInput[];
+  totalBytes?: bigint;
+  usableBytes?: bigint;
+}
+
+export interface DescribeLogDirsResponseTopics {
+  name: string;
+  partitions: DescribeLogDirsResponsePartitions[];
+}
+
+export interface DescribeLogDirsResponseTopicsInput {
+  name: string;
+  partitions: DescribeLogDirsResponsePartitionsInput[];
+}
+
+export interface DescribeLogDirsResponsePartitions {
+  partitionIndex: number;
+  partitionSize: bigint;
+  offsetLag: bigint;
+  isFutureKey: boolean;
+}
+
+export interface DescribeLogDirsResponsePartitionsInput {
+  partitionIndex: number;
+  partitionSize: bigint;
+  offsetLag: bigint;
+  isFutureKey: boolean;
+}
+
+export interface CreatePartitionsRequest {
+  topics: CreatePartitionsRequestTopics[];
+  timeoutMs: number;
+  validateOnly: boolean;
+}
+
+export interface CreatePartitionsRequestInput {
+  topics: CreatePartitionsRequestTopicsInput[];
+  timeoutMs: number;
+  validateOnly: boolean;
+}
+
+export interface CreatePartitionsRequestTopics {
+  name: string;
+  count: number;
+  assignments: CreatePartitionsRequestAssignments[] | null;
+}
+
+export interface CreatePartitionsRequestTopicsInput {
+  name: string;
+  count: number;
+  assignments: CreatePartitionsRequestAssignmentsInput[] | null;
+}
+
+export interface CreatePartitionsRequestAssignments {
+  brokerIds: number[];
+}
+
+export interface CreatePartitionsRequestAssignmentsInput {
+  brokerIds: number[];
+}
+
+export interface CreatePartitionsResponse {
+  throttleTimeMs: number;
+  results: CreatePartitionsResponseResults[];
+}
+
+export interface CreatePartitionsResponseInput {
+  throttleTimeMs: number;
+  results: CreatePartitionsResponseResultsInput[];
+}
+
+export interface CreatePartitionsResponseResults {
+  name: string;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface CreatePartitionsResponseResultsInput {
+  name: string;
+  errorCode: number;
+  errorMessage?: string | null;
+}
+
 export interface DeleteGroupsRequest {
   groupsNames: string[];
 }
@@ -4520,6 +5560,64 @@ export interface ElectLeadersResponsePartitionResultInput {
   partitionId: number;
   errorCode: number;
   errorMessage: string | null;
+}
+
+export interface IncrementalAlterConfigsRequest {
+  resources: IncrementalAlterConfigsRequestResources[];
+  validateOnly: boolean;
+}
+
+export interface IncrementalAlterConfigsRequestInput {
+  resources: IncrementalAlterConfigsRequestResourcesInput[];
+  validateOnly: boolean;
+}
+
+export interface IncrementalAlterConfigsRequestResources {
+  resourceType: number;
+  resourceName: string;
+  configs: IncrementalAlterConfigsRequestConfigs[];
+}
+
+export interface IncrementalAlterConfigsRequestResourcesInput {
+  resourceType: number;
+  resourceName: string;
+  configs: IncrementalAlterConfigsRequestConfigsInput[];
+}
+
+export interface IncrementalAlterConfigsRequestConfigs {
+  name: string;
+  configOperation: number;
+  value: string | null;
+}
+
+export interface IncrementalAlterConfigsRequestConfigsInput {
+  name: string;
+  configOperation: number;
+  value: string | null;
+}
+
+export interface IncrementalAlterConfigsResponse {
+  throttleTimeMs: number;
+  responses: IncrementalAlterConfigsResponseResponses[];
+}
+
+export interface IncrementalAlterConfigsResponseInput {
+  throttleTimeMs: number;
+  responses: IncrementalAlterConfigsResponseResponsesInput[];
+}
+
+export interface IncrementalAlterConfigsResponseResponses {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
+}
+
+export interface IncrementalAlterConfigsResponseResponsesInput {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
 }
 
 export interface AlterPartitionReassignmentsRequest {
@@ -4644,6 +5742,66 @@ export interface ListPartitionReassignmentsResponsePartitionsInput {
   replicas: number[];
   addingReplicas: number[];
   removingReplicas: number[];
+}
+
+export interface OffsetDeleteRequest {
+  groupId: string;
+  topics: OffsetDeleteRequestTopics[];
+}
+
+export interface OffsetDeleteRequestInput {
+  groupId: string;
+  topics: OffsetDeleteRequestTopicsInput[];
+}
+
+export interface OffsetDeleteRequestTopics {
+  name: string;
+  partitions: OffsetDeleteRequestPartitions[];
+}
+
+export interface OffsetDeleteRequestTopicsInput {
+  name: string;
+  partitions: OffsetDeleteRequestPartitionsInput[];
+}
+
+export interface OffsetDeleteRequestPartitions {
+  partitionIndex: number;
+}
+
+export interface OffsetDeleteRequestPartitionsInput {
+  partitionIndex: number;
+}
+
+export interface OffsetDeleteResponse {
+  errorCode: number;
+  throttleTimeMs: number;
+  topics: OffsetDeleteResponseTopics[];
+}
+
+export interface OffsetDeleteResponseInput {
+  errorCode: number;
+  throttleTimeMs: number;
+  topics: OffsetDeleteResponseTopicsInput[];
+}
+
+export interface OffsetDeleteResponseTopics {
+  name: string;
+  partitions: OffsetDeleteResponsePartitions[];
+}
+
+export interface OffsetDeleteResponseTopicsInput {
+  name: string;
+  partitions: OffsetDeleteResponsePartitionsInput[];
+}
+
+export interface OffsetDeleteResponsePartitions {
+  partitionIndex: number;
+  errorCode: number;
+}
+
+export interface OffsetDeleteResponsePartitionsInput {
+  partitionIndex: number;
+  errorCode: number;
 }
 
 export interface DescribeQuorumRequest {
@@ -4772,6 +5930,122 @@ export interface DescribeQuorumResponseListenersInput {
   port?: number;
 }
 
+export interface DescribeClusterRequest {
+  includeClusterAuthorizedOperations: boolean;
+  endpointType: number;
+}
+
+export interface DescribeClusterRequestInput {
+  includeClusterAuthorizedOperations: boolean;
+  endpointType?: number;
+}
+
+export interface DescribeClusterResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  endpointType: number;
+  clusterId: string;
+  controllerId: number;
+  brokers: DescribeClusterResponseBrokers[];
+  clusterAuthorizedOperations: number;
+}
+
+export interface DescribeClusterResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage?: string | null;
+  endpointType?: number;
+  clusterId: string;
+  controllerId?: number;
+  brokers: DescribeClusterResponseBrokersInput[];
+  clusterAuthorizedOperations?: number;
+}
+
+export interface DescribeClusterResponseBrokers {
+  brokerId: number;
+  host: string;
+  port: number;
+  rack: string | null;
+}
+
+export interface DescribeClusterResponseBrokersInput {
+  brokerId: number;
+  host: string;
+  port: number;
+  rack?: string | null;
+}
+
+export interface DescribeProducersRequest {
+  topics: DescribeProducersRequestTopics[];
+}
+
+export interface DescribeProducersRequestInput {
+  topics: DescribeProducersRequestTopicsInput[];
+}
+
+export interface DescribeProducersRequestTopics {
+  name: string;
+  partitionIndexes: number[];
+}
+
+export interface DescribeProducersRequestTopicsInput {
+  name: string;
+  partitionIndexes: number[];
+}
+
+export interface DescribeProducersResponse {
+  throttleTimeMs: number;
+  topics: DescribeProducersResponseTopics[];
+}
+
+export interface DescribeProducersResponseInput {
+  throttleTimeMs: number;
+  topics: DescribeProducersResponseTopicsInput[];
+}
+
+export interface DescribeProducersResponseTopics {
+  name: string;
+  partitions: DescribeProducersResponsePartitions[];
+}
+
+export interface DescribeProducersResponseTopicsInput {
+  name: string;
+  partitions: DescribeProducersResponsePartitionsInput[];
+}
+
+export interface DescribeProducersResponsePartitions {
+  partitionIndex: number;
+  errorCode: number;
+  errorMessage: string | null;
+  activeProducers: DescribeProducersResponseActiveProducers[];
+}
+
+export interface DescribeProducersResponsePartitionsInput {
+  partitionIndex: number;
+  errorCode: number;
+  errorMessage?: string | null;
+  activeProducers: DescribeProducersResponseActiveProducersInput[];
+}
+
+export interface DescribeProducersResponseActiveProducers {
+  producerId: bigint;
+  producerEpoch: number;
+  lastSequence: number;
+  lastTimestamp: bigint;
+  coordinatorEpoch: number;
+  currentTxnStartOffset: bigint;
+}
+
+export interface DescribeProducersResponseActiveProducersInput {
+  producerId: bigint;
+  producerEpoch: number;
+  lastSequence?: number;
+  lastTimestamp?: bigint;
+  coordinatorEpoch: number;
+  currentTxnStartOffset?: bigint;
+}
+
 export interface RequestBodies {
   0: ProduceRequest;
   1: FetchRequest;
@@ -4789,13 +6063,21 @@ export interface RequestBodies {
   18: ApiVersionsRequest;
   19: CreateTopicsRequest;
   20: DeleteTopicsRequest;
+  21: DeleteRecordsRequest;
   22: InitProducerIdRequest;
   32: DescribeConfigsRequest;
+  33: AlterConfigsRequest;
+  35: DescribeLogDirsRequest;
+  37: CreatePartitionsRequest;
   42: DeleteGroupsRequest;
   43: ElectLeadersRequest;
+  44: IncrementalAlterConfigsRequest;
   45: AlterPartitionReassignmentsRequest;
   46: ListPartitionReassignmentsRequest;
+  47: OffsetDeleteRequest;
   55: DescribeQuorumRequest;
+  60: DescribeClusterRequest;
+  61: DescribeProducersRequest;
 }
 
 export interface ResponseBodies {
@@ -4815,13 +6097,21 @@ export interface ResponseBodies {
   18: ApiVersionsResponse;
   19: CreateTopicsResponse;
   20: DeleteTopicsResponse;
+  21: DeleteRecordsResponse;
   22: InitProducerIdResponse;
   32: DescribeConfigsResponse;
+  33: AlterConfigsResponse;
+  35: DescribeLogDirsResponse;
+  37: CreatePartitionsResponse;
   42: DeleteGroupsResponse;
   43: ElectLeadersResponse;
+  44: IncrementalAlterConfigsResponse;
   45: AlterPartitionReassignmentsResponse;
   46: ListPartitionReassignmentsResponse;
+  47: OffsetDeleteResponse;
   55: DescribeQuorumResponse;
+  60: DescribeClusterResponse;
+  61: DescribeProducersResponse;
 }
 
 export interface RequestInput {
@@ -4841,13 +6131,21 @@ export interface RequestInput {
   18: ApiVersionsRequestInput;
   19: CreateTopicsRequestInput;
   20: DeleteTopicsRequestInput;
+  21: DeleteRecordsRequestInput;
   22: InitProducerIdRequestInput;
   32: DescribeConfigsRequestInput;
+  33: AlterConfigsRequestInput;
+  35: DescribeLogDirsRequestInput;
+  37: CreatePartitionsRequestInput;
   42: DeleteGroupsRequestInput;
   43: ElectLeadersRequestInput;
+  44: IncrementalAlterConfigsRequestInput;
   45: AlterPartitionReassignmentsRequestInput;
   46: ListPartitionReassignmentsRequestInput;
+  47: OffsetDeleteRequestInput;
   55: DescribeQuorumRequestInput;
+  60: DescribeClusterRequestInput;
+  61: DescribeProducersRequestInput;
 }
 
 export interface ResponseInput {
@@ -4867,11 +6165,19 @@ export interface ResponseInput {
   18: ApiVersionsResponseInput;
   19: CreateTopicsResponseInput;
   20: DeleteTopicsResponseInput;
+  21: DeleteRecordsResponseInput;
   22: InitProducerIdResponseInput;
   32: DescribeConfigsResponseInput;
+  33: AlterConfigsResponseInput;
+  35: DescribeLogDirsResponseInput;
+  37: CreatePartitionsResponseInput;
   42: DeleteGroupsResponseInput;
   43: ElectLeadersResponseInput;
+  44: IncrementalAlterConfigsResponseInput;
   45: AlterPartitionReassignmentsResponseInput;
   46: ListPartitionReassignmentsResponseInput;
+  47: OffsetDeleteResponseInput;
   55: DescribeQuorumResponseInput;
+  60: DescribeClusterResponseInput;
+  61: DescribeProducersResponseInput;
 }

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that raftq's tests and benchmarks drive for real:
-# kcat (librdkafka), etcd-server (discovery tests) and nats-server (benchmark peer).
+# kcat (librdkafka), etcd-server (discovery tests), nats-server (benchmark peer)
+# and Debian's Python Kafka clients, run with /usr/bin/python3: python3-kafka
+# (kafka-python, pure Python) and python3-confluent-kafka (on librdkafka).
 set -euo pipefail
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+/usr/bin/python3 -c "import kafka" >/dev/null 2>&1 || need+=(python3-kafka)
+/usr/bin/python3 -c "import confluent_kafka" >/dev/null 2>&1 ||
+  need+=(python3-confluent-kafka)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -4,7 +4,7 @@
  * only sets the base offset and the partition leader epoch, both outside the
  * CRC, so no checksum is recomputed.
  */
-import { crc32c } from "../util/mod.ts";
+import { crc32c, crc32cCombine } from "../util/mod.ts";
 
 export const BATCH_HEADER_BYTES = 61;
 /** Bytes before `batchLength`'s payload starts: baseOffset + batchLength. */
@@ -108,6 +108,24 @@ export function completeBatchSize(bytes: Uint8Array, pos: number): number {
 export function batchCrcOk(bytes: Uint8Array, pos: number, size: number) {
   const stored = view(bytes).getUint32(pos + Off.crc);
   return crc32c(bytes.subarray(pos + CRC_START, pos + size)) === stored;
+}
+
+/**
+ * CRC-32C of a whole record set that validateRecordSet checked, read from
+ * its batch headers alone: each batch's stored CRC is then the CRC of its
+ * body, so only the 21 bytes before each body are read. The bytes outside
+ * the bodies (base offsets, epochs) may have changed since the check.
+ */
+export function validatedRecordSetCrc32c(records: Uint8Array): number {
+  const v = view(records);
+  let crc = 0;
+  for (let pos = 0; pos < records.length;) {
+    const size = v.getInt32(pos + Off.batchLength) + BATCH_LOG_OVERHEAD;
+    crc = crc32c(records.subarray(pos, pos + CRC_START), crc);
+    crc = crc32cCombine(crc, v.getUint32(pos + Off.crc), size - CRC_START);
+    pos += size;
+  }
+  return crc;
 }
 
 /**

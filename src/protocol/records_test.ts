@@ -10,8 +10,10 @@ import {
   Compression,
   type CompressionCode,
   InvalidBatchError,
+  validatedRecordSetCrc32c,
   validateRecordSet,
 } from "./record_batch.ts";
+import { crc32c } from "../util/mod.ts";
 import { buildRecordBatch, decodeRecordBatches } from "./records.ts";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -185,6 +187,20 @@ Deno.test("validateRecordSet refuses a bad CRC unless told the bytes were checke
     () => validateRecordSet(batch.subarray(0, 70), { crcChecked: true }),
     (e) => e instanceof InvalidBatchError && e.problem === "bad-length",
   );
+});
+
+Deno.test("validatedRecordSetCrc32c equals the CRC of the whole set, offsets stamped or not", () => {
+  const first = buildRecordBatch([{ value: bytes("x".repeat(3000)) }]);
+  const second = buildRecordBatch(INPUT, { compression: Compression.gzip });
+  const set = new Uint8Array(first.length + second.length);
+  set.set(first);
+  set.set(second, first.length);
+  validateRecordSet(set);
+  assert.equal(validatedRecordSetCrc32c(set), crc32c(set));
+  // Base offsets and epochs lie outside the batch CRCs: still derived right.
+  new DataView(set.buffer).setBigInt64(first.length, 42n);
+  set.fill(7, 12, 16);
+  assert.equal(validatedRecordSetCrc32c(set), crc32c(set));
 });
 
 Deno.test("decodeRecordBatches reads a batch built by kafkajs", async () => {

@@ -1,6 +1,6 @@
 // CRC-32C against the standard check values and the incremental form.
 import assert from "node:assert/strict";
-import { crc32c } from "./crc32c.ts";
+import { crc32c, crc32cCombine, noteCrc32c, takeCrc32c } from "./crc32c.ts";
 
 const enc = new TextEncoder();
 
@@ -38,4 +38,29 @@ Deno.test("crc32c agrees with a bitwise CRC at every length and alignment around
       assert.equal(crc32c(slice), bitwiseCrc32c(slice), `${start}+${length}`);
     }
   }
+});
+
+Deno.test("crc32cCombine equals the CRC of the concatenation", () => {
+  let seed = 7;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  for (const length of [0, 1, 3, 21, 64, 1000, 65536 + 17]) {
+    const data = new Uint8Array(length + 40).map(() => next() & 0xff);
+    for (const cut of [0, 1, 20, length]) {
+      const a = data.subarray(0, cut);
+      const b = data.subarray(cut);
+      assert.equal(
+        crc32cCombine(crc32c(a), crc32c(b), b.length),
+        crc32c(data),
+        `length ${data.length} cut at ${cut}`,
+      );
+    }
+  }
+});
+
+Deno.test("a noted CRC is taken once, then forgotten", () => {
+  const bytes = enc.encode("noted");
+  noteCrc32c(bytes, crc32c(bytes));
+  assert.equal(takeCrc32c(bytes), crc32c(bytes));
+  assert.equal(takeCrc32c(bytes), undefined);
+  assert.equal(takeCrc32c(enc.encode("noted")), undefined);
 });

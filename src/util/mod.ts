@@ -12,4 +12,4 @@ export {
   type TimerCallback,
   type TimerHandle,
 } from "./clock.ts";
-export { crc32c } from "./crc32c.ts";
+export { crc32c, crc32cCombine, noteCrc32c, takeCrc32c } from "./crc32c.ts";

@@ -10,8 +10,12 @@
  * last snapshot's end (or emptied, without one) and the host replays the
  * entries after it: the log never holds an offset the WAL cannot rebuild.
  */
-import { completeBatchSize, readBatchHeader } from "../../protocol/mod.ts";
-import { assert } from "../../util/mod.ts";
+import {
+  completeBatchSize,
+  readBatchHeader,
+  validatedRecordSetCrc32c,
+} from "../../protocol/mod.ts";
+import { assert, noteCrc32c } from "../../util/mod.ts";
 import type { Entry, StateMachine } from "../../raft/mod.ts";
 import type {
   AppendOutcome,
@@ -49,6 +53,8 @@ const SNAPSHOT_BYTES = 1 + 8 + 8 + 8;
  * not cover it), so the entry starts with ENTRY_RECORDS. A fresh 64 KiB
  * buffer per produce, whose pages fault in, cost a single broker half its
  * throughput. The caller hands the set over: it must not change it after.
+ * Every batch's CRC must have been checked (validateRecordSet): the WAL's
+ * CRC of the entry is derived from them instead of read again.
  */
 export function encodeProduceEntry(records: Uint8Array): Uint8Array {
   assert(
@@ -57,6 +63,7 @@ export function encodeProduceEntry(records: Uint8Array): Uint8Array {
     { bytes: records.length },
   );
   records.fill(0, 0, 8);
+  noteCrc32c(records, validatedRecordSetCrc32c(records));
   return records;
 }
 

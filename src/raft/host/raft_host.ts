@@ -711,7 +711,17 @@ export class RaftHost {
    * its fdatasync, sockets are read and what arrives is stepped at once.
    */
   async #turn(): Promise<void> {
-    if (!this.#running) return;
+    // A pass that waited for the disk goes straight on with what arrived
+    // meanwhile, so the proposals read during one fdatasync are written and
+    // synced at once, and the replies the pass resolved go out while that
+    // next fdatasync runs. Handing back to the event loop between them left
+    // the disk idle while replies were written: half a broker's produce rate.
+    while (await this.#pass());
+  }
+
+  /** True when it synced to disk and more work is waiting. */
+  async #pass(): Promise<boolean> {
+    if (!this.#running) return false;
     const nowMs = this.#clock.nowMs();
     const dirty = this.#touched;
     this.#touched = new Set();
@@ -742,13 +752,14 @@ export class RaftHost {
     }
     this.#transport.flush(nowMs);
     // Group commit: one fdatasync makes every group's Ready durable before the rest is sent.
+    let synced = false;
     this.#syncing = true;
     try {
-      await wal.syncAsync();
+      synced = await wal.syncAsync();
     } finally {
       this.#syncing = false;
     }
-    if (!this.#running) return;
+    if (!this.#running) return false;
 
     for (const [g, rd] of readies) {
       if (this.#groups.get(g.id) === g) this.#sendAll(g, rd.messages, reports);
@@ -778,7 +789,10 @@ export class RaftHost {
         again = true;
       }
     }
-    if (again || this.#touched.size > 0) this.#schedule();
+    const more = again || this.#touched.size > 0;
+    if (more && synced) return true;
+    if (more) this.#schedule();
+    return false;
   }
 
   #sendAll(g: Group, messages: readonly Message[], reports: Report[]): void {

@@ -11,6 +11,7 @@ import type {
   Snapshot,
   SnapshotMeta,
 } from "../core/mod.ts";
+import { crc32c, crc32cCombine, takeCrc32c } from "../../util/mod.ts";
 
 /** Malformed bytes: a length or count runs past the end, or a value is out of range. */
 export class DecodeError extends RangeError {
@@ -171,6 +172,10 @@ export class ByteReader {
   }
 }
 
+/** index, term, type and data length. */
+const ENTRY_HEADER_BYTES = 8 + 8 + 1 + 4;
+const ENTRIES_COUNT_BYTES = 4;
+
 export function writeEntry(w: ByteWriter, e: Entry): void {
   w.u64(e.index);
   w.u64(e.term);
@@ -194,10 +199,36 @@ export function writeEntries(w: ByteWriter, entries: readonly Entry[]): void {
   for (const e of entries) writeEntry(w, e);
 }
 
+/**
+ * CRC-32C of `body`, whose bytes from `entriesAt` on are writeEntries'
+ * encoding of `entries`: the data of an entry whose CRC a caller noted
+ * (noteCrc32c) is combined in, not read.
+ */
+export function entriesBodyCrc32c(
+  body: Uint8Array,
+  entriesAt: number,
+  entries: readonly Entry[],
+): number {
+  let crc = 0;
+  let readFrom = 0;
+  let pos = entriesAt + ENTRIES_COUNT_BYTES;
+  for (const e of entries) {
+    const dataAt = pos + ENTRY_HEADER_BYTES;
+    const known = takeCrc32c(e.data);
+    if (known !== undefined) {
+      crc = crc32c(body.subarray(readFrom, dataAt), crc);
+      crc = crc32cCombine(crc, known, e.data.length);
+      readFrom = dataAt + e.data.length;
+    }
+    pos = dataAt + e.data.length;
+  }
+  return crc32c(body.subarray(readFrom), crc);
+}
+
 export function readEntries(r: ByteReader): Entry[] {
   const count = r.u32("entry count");
-  // Each entry takes at least 21 bytes: refuse counts the buffer cannot hold before allocating.
-  if (count * 21 > r.remaining) {
+  // Refuse counts the buffer cannot hold before allocating.
+  if (count * ENTRY_HEADER_BYTES > r.remaining) {
     throw new DecodeError(
       `Entry count ${count} exceeds the bytes left`,
       r.position,

@@ -17,6 +17,7 @@ import {
   ByteReader,
   ByteWriter,
   DecodeError,
+  entriesBodyCrc32c,
   readEntries,
   readHardState,
   readSnapshot,
@@ -37,6 +38,8 @@ const RecordKind = {
 } as const;
 
 const HEADER_BYTES = 8;
+/** A record body's kind byte and group id, before its payload. */
+const RECORD_HEAD_BYTES = 1 + 4;
 /** A record larger than this is treated as garbage, not trusted as a length. */
 const RECORD_BYTES_MAX = 256 * 1024 * 1024;
 const SEGMENT_PATTERN = /^wal-(\d{16})\.log$/;
@@ -93,6 +96,14 @@ export class Wal {
   readonly #pendingMax = new Map<number, number>();
   #file: Deno.FsFile;
   #fileBytes: number;
+  /**
+   * Whether what is buffered must reach the disk before the caller goes on.
+   * A HardState that moves only the commit index need not: a crash that
+   * loses it loses nothing, since commitment is learned again from the log
+   * (etcd raft's MustSync). Syncing it anyway cost a one-voter group a
+   * second fdatasync per write, its commit trailing its append by a turn.
+   */
+  #mustSync = false;
   /** syncAsync() calls still waiting for their fdatasync. */
   #syncing = 0;
   #closed = false;
@@ -179,11 +190,6 @@ export class Wal {
     return { wal, groups };
   }
 
-  /** Bytes buffered and not yet synced. */
-  get pendingBytes(): number {
-    return this.#pending.length;
-  }
-
   /** Paths of the live segment files, oldest first. */
   segmentPaths(): string[] {
     return this.#segments.map((s) => s.path);
@@ -202,6 +208,7 @@ export class Wal {
     kind: number,
     groupId: number,
     payload: (w: ByteWriter) => void,
+    crcOf: (body: Uint8Array) => number = crc32c,
   ): void {
     assert(!this.#closed, "WAL used after close");
     const w = this.#pending;
@@ -214,7 +221,8 @@ export class Wal {
     payload(w);
     const body = w.view().subarray(bodyStart);
     w.u32At(start, body.length);
-    w.u32At(start + 4, crc32c(body));
+    w.u32At(start + 4, crcOf(body));
+    if (kind !== RecordKind.HardState) this.#mustSync = true;
   }
 
   /** Buffers what a Ready asks to persist; durable only after the next sync(). */
@@ -232,6 +240,7 @@ export class Wal {
         RecordKind.Entries,
         groupId,
         (w) => writeEntries(w, entries),
+        (body) => entriesBodyCrc32c(body, RECORD_HEAD_BYTES, entries),
       );
       const lastIndex = entries[entries.length - 1]!.index;
       this.#pendingMax.set(
@@ -241,7 +250,11 @@ export class Wal {
     }
     if (rd.hardState !== null) {
       const hs = rd.hardState;
+      const prev = g.hardState;
       this.#record(RecordKind.HardState, groupId, (w) => writeHardState(w, hs));
+      if (prev === null || prev.term !== hs.term || prev.vote !== hs.vote) {
+        this.#mustSync = true;
+      }
       g.hardState = { ...hs };
     }
   }
@@ -276,6 +289,7 @@ export class Wal {
   /** Writes everything buffered and makes it durable with one fdatasync. */
   sync(): void {
     if (!this.#writePending()) return;
+    this.#mustSync = false;
     this.#file.syncDataSync();
     this.#maybeRoll();
   }
@@ -283,10 +297,13 @@ export class Wal {
   /**
    * Like sync(), but the fdatasync runs off the event loop so that sockets
    * are served meanwhile. The write itself is synchronous: records buffered
-   * after this call are not covered by it.
+   * after this call are not covered by it. False when nothing had to be
+   * made durable (nothing was then written either).
    */
-  async syncAsync(): Promise<void> {
-    if (!this.#writePending()) return;
+  async syncAsync(): Promise<boolean> {
+    // What need not be durable waits in the buffer for the next record that must.
+    if (!this.#mustSync || !this.#writePending()) return false;
+    this.#mustSync = false;
     this.#syncing++;
     try {
       await this.#file.syncData();
@@ -294,6 +311,7 @@ export class Wal {
       this.#syncing--;
     }
     this.#maybeRoll();
+    return true;
   }
 
   /** Hands the buffered records to the OS; false when there were none. */

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import type { Entry, Snapshot } from "../core/mod.ts";
+import { crc32c, noteCrc32c } from "../../util/mod.ts";
 import { Wal, WalCorruptionError } from "./wal.ts";
 
 function entry(index: number, term: number, text = `e${index}t${term}`): Entry {
@@ -274,4 +275,59 @@ Deno.test("Wal.removeGroup keeps a removed group out of replay", () => {
   again.close();
   assert.deepEqual([...groups.keys()], [2]);
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("Wal uses an entry's noted CRC for its record instead of reading the data", () => {
+  const replayed = (note: (data: Uint8Array) => number) => {
+    const dir = Deno.makeTempDirSync();
+    const { wal } = Wal.open(dir);
+    const es = entries(1, 3, 1);
+    for (const e of es.slice(1)) noteCrc32c(e.data, note(e.data));
+    wal.appendReady(1, { hardState: null, entries: es, snapshot: null });
+    wal.close();
+    const { wal: again, groups } = Wal.open(dir);
+    again.close();
+    Deno.removeSync(dir, { recursive: true });
+    return indices(groups.get(1)?.entries ?? []);
+  };
+  assert.equal(replayed(crc32c), "1/1,2/1,3/1");
+  // A wrong note makes the record fail its CRC: so the note was what counted.
+  assert.equal(replayed((data) => crc32c(data) ^ 1), "");
+});
+
+Deno.test("Wal.syncAsync skips the fdatasync for a commit-only hard state and keeps it buffered for the next", async () => {
+  const dir = Deno.makeTempDirSync();
+  const { wal } = Wal.open(dir);
+  wal.appendReady(1, {
+    hardState: { term: 2, vote: 1, commit: 0 },
+    entries: entries(1, 2, 2),
+    snapshot: null,
+  });
+  assert.equal(await wal.syncAsync(), true);
+  wal.appendReady(1, {
+    hardState: { term: 2, vote: 1, commit: 2 },
+    entries: [],
+    snapshot: null,
+  });
+  assert.equal(await wal.syncAsync(), false);
+  // Not even written: a crash here replays the older commit.
+  const crashed = Wal.open(dir);
+  assert.deepEqual(crashed.groups.get(1)?.hardState, {
+    term: 2,
+    vote: 1,
+    commit: 0,
+  });
+  crashed.wal.close();
+
+  wal.appendReady(1, {
+    hardState: { term: 3, vote: 1, commit: 2 },
+    entries: [],
+    snapshot: null,
+  });
+  assert.equal(await wal.syncAsync(), true, "a new term must be durable");
+  wal.close();
+  const { wal: again, groups } = Wal.open(dir);
+  again.close();
+  assert.deepEqual(groups.get(1)?.hardState, { term: 3, vote: 1, commit: 2 });
+  assert.equal(indices(groups.get(1)!.entries), "1/2,2/2");
 });

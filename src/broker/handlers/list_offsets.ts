@@ -5,11 +5,13 @@
  * whose timestamp is at or after it, or -1 when there is none.
  */
 import {
+  decodeRecordBatches,
   ErrorCode,
   type ListOffsetsRequest,
   type ListOffsetsResponseInput,
   type ListOffsetsResponsePartitionsInput,
 } from "../../protocol/mod.ts";
+import type { PartitionLog } from "../../storage/mod.ts";
 import type { BrokerContext } from "./context.ts";
 
 const LATEST = -1n;
@@ -47,9 +49,14 @@ export function handleListOffsets(
           if (p.timestamp === EARLIEST) {
             return answer(ErrorCode.NONE, -1n, part.log.logStartOffset);
           }
-          const found = p.timestamp === MAX_TIMESTAMP
+          const batch = p.timestamp === MAX_TIMESTAMP
             ? part.log.maxTimestamp()
             : part.log.offsetForTimestamp(p.timestamp);
+          const found = batch === null ? null : firstRecordFrom(
+            part.log,
+            batch,
+            p.timestamp === MAX_TIMESTAMP ? batch.timestamp : p.timestamp,
+          );
           // Offsets at or past the high watermark are not visible yet.
           if (found === null || found.offset >= part.highWatermark) {
             return answer(ErrorCode.NONE, -1n, -1n);
@@ -59,4 +66,25 @@ export function handleListOffsets(
       ),
     })),
   };
+}
+
+/**
+ * The log's time index names a batch (its base offset and max timestamp);
+ * Kafka answers the first *record* at or past the timestamp, which may sit
+ * later in that batch, so the batch is read and its records looked at.
+ */
+function firstRecordFrom(
+  log: PartitionLog,
+  batch: { offset: bigint; timestamp: bigint },
+  timestampMs: bigint,
+): { offset: bigint; timestamp: bigint } {
+  const records = decodeRecordBatches(
+    log.read(batch.offset, { maxBytes: 1 }),
+  );
+  const hit = records.find((r) =>
+    r.offset >= batch.offset && r.timestamp >= timestampMs
+  );
+  return hit === undefined
+    ? batch
+    : { offset: hit.offset, timestamp: hit.timestamp };
 }

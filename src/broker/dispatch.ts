@@ -76,7 +76,7 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.Produce, { min: 0, max: 8 }, handleProduce),
   api(ApiKey.Fetch, { min: 4, max: 13 }, handleFetch),
   api(ApiKey.ListOffsets, { min: 1, max: 5 }, handleListOffsets),
-  api(ApiKey.Metadata, { min: 4, max: 10 }, handleMetadata),
+  api(ApiKey.Metadata, { min: 0, max: 12 }, handleMetadata),
   // Answered by the dispatcher, which knows which APIs it serves.
   api(ApiKey.ApiVersions, { min: 0, max: 3 }, () => null),
   api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),

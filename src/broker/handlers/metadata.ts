@@ -1,7 +1,10 @@
 /**
- * Metadata (v4-10): brokers, controller, topics and their partition leaders.
+ * Metadata (v0-12): brokers, controller, topics and their partition leaders.
  * Topics named by a client that allows auto-creation are created here, which
- * is how kcat -P and the kafkajs producer get their topics.
+ * is how kcat -P and the kafkajs producer get their topics. Before v4 a
+ * request cannot say whether to auto-create, so the broker's setting alone
+ * decides (as in Kafka), and in v0 an empty topic list means every topic
+ * (null only exists from v1): kafka-python 2.0.2 speaks v0/v1 only.
  */
 import {
   ErrorCode,
@@ -11,7 +14,7 @@ import {
 } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
-import type { BrokerContext } from "./context.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const NO_AUTHORIZED_OPERATIONS = -2147483648;
 const ZERO_UUID = "0".repeat(32);
@@ -98,9 +101,12 @@ async function lookupOrCreate(
 export async function handleMetadata(
   ctx: BrokerContext,
   req: MetadataRequest,
+  request: RequestInfo,
 ): Promise<MetadataResponseInput> {
   let topics: MetadataResponseTopicsInput[];
-  if (req.topics === null) {
+  const all = req.topics === null ||
+    (request.version === 0 && req.topics.length === 0);
+  if (all || req.topics === null) {
     topics = ctx.cluster.topics().map((t) => describeTopic(ctx, t));
   } else {
     topics = await Promise.all(req.topics.map((t) => {

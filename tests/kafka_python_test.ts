@@ -2,7 +2,11 @@
 // Metadata v0/v1 only: its captured frames against a real broker, then the
 // client itself through admin, produce, a consumer group and delete.
 import assert from "node:assert/strict";
-import { ApiKey, decodeResponse } from "../src/protocol/mod.ts";
+import {
+  ApiKey,
+  buildRecordBatch,
+  decodeResponse,
+} from "../src/protocol/mod.ts";
 import { KafkaClient } from "../src/client/mod.ts";
 import { removeDir, startBroker } from "./harness.ts";
 import { hasPythonModule, runPython } from "./python.ts";
@@ -93,6 +97,36 @@ Deno.test({
       );
       assert.equal(out.deleted, true);
     } finally {
+      await broker.stop();
+      await removeDir(broker.dataDir);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "kafka-python in 0.8.1 and 0.8.2 modes reads log ends with ListOffsets v0 and commits with OffsetCommit v0/v1",
+  ignore: !hasKafkaPython,
+  async fn() {
+    const broker = await startBroker();
+    const client = await KafkaClient.connect(broker.bootstrap);
+    try {
+      await client.createTopic("py-legacy", { partitions: 1 });
+      const five = Array.from({ length: 5 }, () => ({ value: null }));
+      await client.produce("py-legacy", 0, buildRecordBatch(five), {
+        acks: -1,
+      });
+      const r = await runPython("kafka_python_legacy.py", [
+        broker.bootstrap,
+        "py-legacy",
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(new TextDecoder().decode(r.stdout)), {
+        "0.8.1": { end: 5, begin: 0, committed: 2 },
+        "0.8.2": { end: 5, begin: 0, committed: 3 },
+      });
+    } finally {
+      client.close();
       await broker.stop();
       await removeDir(broker.dataDir);
     }

@@ -73,9 +73,9 @@ function api<K extends ApiKeyNum>(
  * when the broker's Produce range reaches down to version 0.
  */
 const APIS: ApiEntry<ApiKeyNum>[] = [
-  api(ApiKey.Produce, { min: 0, max: 8 }, handleProduce),
+  api(ApiKey.Produce, { min: 0, max: 9 }, handleProduce),
   api(ApiKey.Fetch, { min: 4, max: 13 }, handleFetch),
-  api(ApiKey.ListOffsets, { min: 1, max: 5 }, handleListOffsets),
+  api(ApiKey.ListOffsets, { min: 0, max: 7 }, handleListOffsets),
   api(ApiKey.Metadata, { min: 0, max: 12 }, handleMetadata),
   // Answered by the dispatcher, which knows which APIs it serves.
   api(ApiKey.ApiVersions, { min: 0, max: 3 }, () => null),
@@ -88,8 +88,8 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.SyncGroup, { min: 0, max: 4 }, handleSyncGroup),
   api(ApiKey.Heartbeat, { min: 0, max: 4 }, handleHeartbeat),
   api(ApiKey.LeaveGroup, { min: 0, max: 4 }, handleLeaveGroup),
-  api(ApiKey.OffsetCommit, { min: 2, max: 8 }, handleOffsetCommit),
-  api(ApiKey.OffsetFetch, { min: 1, max: 8 }, handleOffsetFetch),
+  api(ApiKey.OffsetCommit, { min: 0, max: 8 }, handleOffsetCommit),
+  api(ApiKey.OffsetFetch, { min: 0, max: 8 }, handleOffsetFetch),
   api(ApiKey.DescribeGroups, { min: 0, max: 5 }, handleDescribeGroups),
   api(ApiKey.ListGroups, { min: 0, max: 4 }, handleListGroups),
   api(ApiKey.DeleteGroups, { min: 0, max: 2 }, handleDeleteGroups),

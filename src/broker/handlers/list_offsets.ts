@@ -1,8 +1,10 @@
 /**
- * ListOffsets (v1-5): -1 is the latest offset (the high watermark, which is
+ * ListOffsets (v0-7): -1 is the latest offset (the high watermark, which is
  * also the last stable offset as raftq has no transactions), -2 the log start,
  * -3 the record with the largest timestamp; any other value the first offset
- * whose timestamp is at or after it, or -1 when there is none.
+ * whose timestamp is at or after it, or -1 when there is none. v0 answers a
+ * list of offsets instead (ZooKeeper-era consumers): the one offset found, or
+ * none.
  */
 import {
   decodeRecordBatches,
@@ -12,7 +14,7 @@ import {
   type ListOffsetsResponsePartitionsInput,
 } from "../../protocol/mod.ts";
 import type { PartitionLog } from "../../storage/mod.ts";
-import type { BrokerContext } from "./context.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const LATEST = -1n;
 const EARLIEST = -2n;
@@ -21,6 +23,7 @@ const MAX_TIMESTAMP = -3n;
 export function handleListOffsets(
   ctx: BrokerContext,
   req: ListOffsetsRequest,
+  request: RequestInfo,
 ): ListOffsetsResponseInput {
   return {
     throttleTimeMs: 0,
@@ -35,7 +38,9 @@ export function handleListOffsets(
           ) => ({
             partitionIndex: p.partitionIndex,
             errorCode,
-            oldStyleOffsets: [],
+            oldStyleOffsets: request.version === 0 && offset >= 0
+              ? [offset]
+              : [],
             timestamp,
             offset,
             leaderEpoch: 0,

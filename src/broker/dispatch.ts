@@ -29,6 +29,7 @@ import {
 } from "./handlers/groups.ts";
 import { handleInitProducerId } from "./handlers/init_producer_id.ts";
 import {
+  handleCreatePartitions,
   handleCreateTopics,
   handleDeleteTopics,
 } from "./handlers/admin_topics.ts";
@@ -81,6 +82,7 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.ApiVersions, { min: 0, max: 3 }, () => null),
   api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),
   api(ApiKey.DeleteTopics, { min: 1, max: 6 }, handleDeleteTopics),
+  api(ApiKey.CreatePartitions, { min: 0, max: 3 }, handleCreatePartitions),
   // FindCoordinator must include v0: librdkafka <= 2.11 only looks for a
   // coordinator when it does (KAFKA-COMPAT.md 3.2).
   api(ApiKey.FindCoordinator, { min: 0, max: 4 }, handleFindCoordinator),

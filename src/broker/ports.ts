@@ -102,6 +102,17 @@ export interface AdminPort {
   createTopic(spec: TopicSpec): Promise<TopicInfo>;
   deleteTopic(name: string): Promise<TopicInfo>;
   /**
+   * Raises the topic's partition count to `count`, each new partition on
+   * the replicas `assignments` names (or spread by the controller when
+   * null); with `validateOnly` only checks. Resolves once this broker's
+   * metadata has the new partitions.
+   */
+  createPartitions(
+    topic: string,
+    count: number,
+    options: { assignments: number[][] | null; validateOnly: boolean },
+  ): Promise<PartitionOutcome>;
+  /**
    * Starts moving a partition to `replicas` (the first becomes its
    * preferred leader), or cancels its move with null; resolves once the
    * controller accepted or refused, long before the move is done.

@@ -26,6 +26,7 @@ import { BOOTSTRAP_ENV, type CliIo, CommandError } from "./io.ts";
 import { produce } from "./produce.ts";
 import { serve } from "./serve.ts";
 import {
+  addPartitions,
   createTopic,
   deleteTopic,
   describeTopic,
@@ -136,6 +137,11 @@ function buildProgram(io: CliIo): Command {
     .description("show a topic's partitions, leaders and replicas")
     .argument("<name>")
     .action((name, opts) => describeTopic(io, name, opts));
+  clientCommand(topic, "add-partitions")
+    .description("raise a topic's partition count")
+    .argument("<name>")
+    .requiredOption("--count <n>", "the new partition count", integerOption(1))
+    .action((name, opts) => addPartitions(io, name, opts));
   clientCommand(topic, "delete")
     .description("delete a topic")
     .argument("<name>")

@@ -48,6 +48,17 @@ export function deleteTopic(
   return withClient(opts, (client) => client.deleteTopic(name));
 }
 
+export function addPartitions(
+  _io: CliIo,
+  name: string,
+  opts: ClientCommandOptions & { count: number },
+): Promise<void> {
+  return withClient(
+    opts,
+    (client) => client.createPartitions(name, opts.count),
+  );
+}
+
 export function listTopics(
   io: CliIo,
   opts: ClientCommandOptions,

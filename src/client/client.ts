@@ -318,6 +318,22 @@ export class KafkaClient {
     }
   }
 
+  /** Raises a topic's partition count to `count`, the controller placing the new ones. */
+  async createPartitions(name: string, count: number): Promise<void> {
+    await this.#withController(async (conn) => {
+      const response = await conn.request(ApiKey.CreatePartitions, {
+        topics: [{ name, count, assignments: null }],
+        timeoutMs: this.#connOpts.requestTimeoutMs,
+        validateOnly: false,
+      });
+      const topic = response.results.find((t) => t.name === name);
+      if (topic === undefined) {
+        throw missingFromResponse("CreatePartitions", name);
+      }
+      throwIfError(topic.errorCode, topic.errorMessage);
+    });
+  }
+
   /**
    * Asks the controller to move a partition to `replicas` (the first
    * becomes the preferred leader), or with null to cancel its move.

@@ -248,6 +248,22 @@ Deno.test("KafkaClient against a live broker", async (t) => {
         out.length = 0;
         assert.equal(await runCli(["topic", "list"], io("")), 0);
         assert.deepEqual(out.join("").trim().split("\n"), ["lines", "orders"]);
+        assert.equal(
+          await runCli(
+            ["topic", "add-partitions", "lines", "--count", "3"],
+            io(""),
+          ),
+          0,
+        );
+        assert.equal(await client.partitionCount("lines"), 3);
+        assert.equal(
+          await runCli(
+            ["topic", "add-partitions", "lines", "--count", "2"],
+            io(""),
+          ),
+          1,
+        );
+        assert.match(err.join(""), /INVALID_PARTITIONS/);
         assert.equal(await runCli(["topic", "describe", "nope"], io("")), 1);
         assert.match(err.join(""), /UNKNOWN_TOPIC_OR_PARTITION/);
       },

@@ -193,6 +193,38 @@ export class ReplicatedView implements ClusterView {
     return infoOf(t);
   }
 
+  async createPartitions(
+    topic: string,
+    count: number,
+    options: { assignments: number[][] | null; validateOnly: boolean },
+  ): Promise<PartitionOutcome> {
+    const command = {
+      type: "createPartitions" as const,
+      name: topic,
+      count,
+      ...(options.assignments === null
+        ? {}
+        : { assignments: options.assignments }),
+    };
+    const controller = this.#node.controller;
+    const result = options.validateOnly
+      ? controller.check(command) ?? { ok: true as const }
+      : await this.#node.propose(command);
+    if (!result.ok) {
+      return { errorCode: result.code, errorMessage: result.message };
+    }
+    if (!options.validateOnly) {
+      // Kafka answers before the new partitions have leaders; waiting here
+      // spares every client a LEADER_NOT_AVAILABLE on its first write.
+      await this.#applied(() => {
+        const partitions = controller.topic(topic)?.partitions ?? [];
+        return partitions.length >= count &&
+          partitions.every((a) => this.#node.leaderOf(a.groupId) > 0);
+      });
+    }
+    return { errorCode: ErrorCode.NONE, errorMessage: null };
+  }
+
   async reassign(
     topic: string,
     partition: number,

@@ -13,6 +13,7 @@ import {
   encodeVersioned,
   int,
   nullable,
+  optional,
   recordOf,
   shape,
   str,
@@ -50,8 +51,17 @@ export type Command =
     configs: Record<string, string>;
   }
   | { type: "deleteTopic"; name: string }
-  /** `count` is the new total, as in Kafka's CreatePartitions. */
-  | { type: "createPartitions"; name: string; count: number }
+  /**
+   * `count` is the new total, as in Kafka's CreatePartitions; `assignments`
+   * names the replicas of each new partition (first = preferred leader),
+   * or the controller spreads them as for a new topic.
+   */
+  | {
+    type: "createPartitions";
+    name: string;
+    count: number;
+    assignments?: number[][];
+  }
   | {
     /**
      * Starts moving a partition to the target `replicas` (the first becomes
@@ -104,7 +114,11 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
     configs: recordOf(str),
   },
   deleteTopic: { name: str },
-  createPartitions: { name: str, count: int },
+  createPartitions: {
+    name: str,
+    count: int,
+    assignments: optional(arrayOf(arrayOf(int))),
+  },
   reassignPartition: {
     name: str,
     partition: int,

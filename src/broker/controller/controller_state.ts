@@ -315,7 +315,7 @@ export class ControllerState implements StateMachine {
       case "deleteTopic":
         return this.#planDeleteTopic(command.name);
       case "createPartitions":
-        return this.#planCreatePartitions(command.name, command.count);
+        return this.#planCreatePartitions(command);
       case "reassignPartition":
         return this.#planReassignPartition(command);
       case "completeReassignment":
@@ -460,15 +460,20 @@ export class ControllerState implements StateMachine {
     };
   }
 
-  #planCreatePartitions(name: string, count: number): Commit {
+  #planCreatePartitions(
+    command: Extract<Command, { type: "createPartitions" }>,
+  ): Commit {
+    const { name, count, assignments } = command;
     const topic = this.#knownTopic(name);
     const current = topic.partitions.length;
     checkPartitionCount(count, { current });
-    const assigned = this.#assign({
-      replicationFactor: topic.replicationFactor,
-      partitionCount: count - current,
-      firstPartition: current,
-    });
+    const assigned = assignments === undefined
+      ? this.#assign({
+        replicationFactor: topic.replicationFactor,
+        partitionCount: count - current,
+        firstPartition: current,
+      })
+      : this.#checkManualAssignments(topic, count - current, assignments);
     return () => {
       const added = this.#allocateGroups(assigned(), current);
       const updated = freezeTopic({
@@ -478,6 +483,40 @@ export class ControllerState implements StateMachine {
       this.#putTopic(updated);
       return { topic: updated };
     };
+  }
+
+  /** Replicas named by the client: as many as the topic's factor, distinct, on live brokers. */
+  #checkManualAssignments(
+    topic: TopicState,
+    added: number,
+    assignments: number[][],
+  ): () => number[][] {
+    const refuse = (why: string): never => {
+      throw new TopicError(
+        ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+        `Replica assignment for the new partitions of "${topic.name}" ${why}`,
+      );
+    };
+    if (assignments.length !== added) {
+      refuse(`lists ${assignments.length} partitions, not the ${added} added`);
+    }
+    const live = new Set(this.liveBrokers().map((b) => b.nodeId));
+    assignments.forEach((replicas, i) => {
+      const where = `partition ${topic.partitions.length + i}`;
+      if (replicas.length !== topic.replicationFactor) {
+        refuse(
+          `gives ${where} ${replicas.length} replicas: the topic has replication factor ${topic.replicationFactor}`,
+        );
+      }
+      if (new Set(replicas).size !== replicas.length) {
+        refuse(`names a broker twice for ${where}: ${replicas.join(",")}`);
+      }
+      const dead = replicas.find((id) => !live.has(id));
+      if (dead !== undefined) {
+        refuse(`places ${where} on broker ${dead}, which is not live`);
+      }
+    });
+    return () => assignments.map((r) => [...r]);
   }
 
   #planReassignPartition(

@@ -842,3 +842,40 @@ Deno.test("ControllerState.restore refuses a malformed snapshot", () => {
     /Field "snapshot.metadataVersion"/,
   );
 });
+
+Deno.test("ControllerState.createPartitions places new partitions where the client's assignment says, and refuses a bad one", () => {
+  const state = cluster(3);
+  run(state, createTopic("t", { partitions: 1, replicationFactor: 2 }));
+  const result = accepted(
+    run(state, {
+      type: "createPartitions",
+      name: "t",
+      count: 3,
+      assignments: [[3, 1], [2, 3]],
+    })[0],
+  );
+  const added = result.topic!.partitions.slice(1);
+  assert.deepEqual(added.map((p) => p.replicas), [[3, 1], [2, 3]]);
+  assert.deepEqual(added.map((p) => p.preferredLeader), [3, 2]);
+  for (
+    const assignments of [
+      [[1, 2]], // one list for two new partitions
+      [[1, 2], [3]], // fewer replicas than the factor
+      [[1, 1], [2, 3]], // a broker twice
+      [[1, 9], [2, 3]], // no such broker
+    ]
+  ) {
+    rejected(
+      run(state, {
+        type: "createPartitions",
+        name: "t",
+        count: 5,
+        assignments,
+      })[
+        0
+      ],
+      ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+    );
+  }
+  assert.equal(state.topic("t")!.partitions.length, 3);
+});

@@ -49,6 +49,13 @@ export function nullable(check: Check): Check {
   };
 }
 
+/** A field commands written before it existed do not carry. */
+export function optional(check: Check): Check {
+  return (v, path) => {
+    if (v !== undefined) check(v, path);
+  };
+}
+
 export function arrayOf(check: Check): Check {
   return (v, path) => {
     if (!Array.isArray(v)) fail(path, "an array", v);

@@ -1,9 +1,11 @@
 /**
- * CreateTopics (v2-7) and DeleteTopics (v1-6). A partition count or
- * replication factor of -1 means "the broker's default", which kafkajs and
- * @platformatic/kafka send when the caller leaves them out.
+ * CreateTopics (v2-7), DeleteTopics (v1-6) and CreatePartitions (v0-3). A
+ * partition count or replication factor of -1 means "the broker's default",
+ * which kafkajs and @platformatic/kafka send when the caller leaves them out.
  */
 import {
+  type CreatePartitionsRequest,
+  type CreatePartitionsResponseInput,
   type CreateTopicsRequest,
   type CreateTopicsResponseInput,
   type CreateTopicsResponseTopicsInput,
@@ -142,4 +144,30 @@ export async function handleDeleteTopics(
     }
   }));
   return { throttleTimeMs: 0, responses };
+}
+
+export async function handleCreatePartitions(
+  ctx: BrokerContext,
+  req: CreatePartitionsRequest,
+): Promise<CreatePartitionsResponseInput> {
+  const seen = new Map<string, number>();
+  for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
+  const results = await Promise.all(req.topics.map(async (t) => {
+    if (seen.get(t.name)! > 1) {
+      return {
+        name: t.name,
+        errorCode: ErrorCode.INVALID_REQUEST,
+        errorMessage: `Topic "${t.name}" appears more than once in the request`,
+      };
+    }
+    const outcome = await ctx.cluster.createPartitions(t.name, t.count, {
+      assignments: t.assignments?.map((a) => a.brokerIds) ?? null,
+      validateOnly: req.validateOnly,
+    });
+    if (outcome.errorCode === ErrorCode.NONE && !req.validateOnly) {
+      ctx.log(`topic "${t.name}" now has ${t.count} partitions`);
+    }
+    return { name: t.name, ...outcome };
+  }));
+  return { throttleTimeMs: 0, results };
 }

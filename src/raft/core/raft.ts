@@ -260,8 +260,10 @@ export class Raft {
 
   #tickElection(): void {
     this.#electionElapsed++;
+    // A held node's timer runs on past the timeout: restarting it would
+    // keep the silent leader's lease alive here and refuse every vote.
     if (
-      this.promotable() &&
+      this.promotable() && !this.#campaignsHeld &&
       this.#electionElapsed >= this.#randomizedElectionTicks
     ) {
       this.#electionElapsed = 0;

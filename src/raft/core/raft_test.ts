@@ -160,6 +160,31 @@ Deno.test("RawNode with PreVote: a rejoining partitioned node does not disrupt t
   }
 });
 
+Deno.test("RawNode that holds campaigns still grants votes once its leader is silent", () => {
+  for (const preVote of [true, false]) {
+    for (let seed = 1; seed <= 20; seed++) {
+      const c = new TestCluster({ voters: [1, 2, 3], raft: { preVote }, seed });
+      c.elect(1);
+      c.get(2).node.holdCampaigns();
+      c.isolate(1);
+      for (
+        let t = 0;
+        t < 200 && c.get(3).node.status().softState.role !== "leader";
+        t++
+      ) {
+        c.tick(2, 1);
+        c.tick(3, 1);
+        c.stabilize();
+      }
+      assert.equal(
+        c.get(3).node.status().softState.role,
+        "leader",
+        `preVote ${preVote}, seed ${seed}: node 3 never won node 2's vote`,
+      );
+    }
+  }
+});
+
 Deno.test("RawNode with CheckQuorum: a leader that lost its quorum steps down", () => {
   const c = new TestCluster({ voters: [1, 2, 3], raft: { checkQuorum: true } });
   c.elect(1);

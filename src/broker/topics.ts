@@ -14,16 +14,6 @@ export interface TopicInfo {
   readonly configs: Readonly<Record<string, string>>;
 }
 
-/** Topic configs raftq honours; anything else is refused with INVALID_CONFIG. */
-export const TOPIC_CONFIG_KEYS = [
-  "cleanup.policy",
-  "retention.ms",
-  "retention.bytes",
-  "segment.bytes",
-  "segment.ms",
-  "max.message.bytes",
-] as const;
-
 export class TopicError extends Error {
   override name = "TopicError";
   constructor(readonly code: number, message: string) {
@@ -50,32 +40,5 @@ export function validateTopicName(name: string): void {
   }
   if (!LEGAL_NAME.test(name)) {
     bad("only ASCII letters, digits, '.', '_' and '-' are allowed");
-  }
-}
-
-/** Throws TopicError(INVALID_CONFIG) for a config raftq does not honour. */
-export function validateTopicConfigs(configs: Record<string, string>): void {
-  for (const [key, value] of Object.entries(configs)) {
-    if (!(TOPIC_CONFIG_KEYS as readonly string[]).includes(key)) {
-      throw new TopicError(
-        ErrorCode.INVALID_CONFIG,
-        `Topic config "${key}" is not supported: use one of ${
-          TOPIC_CONFIG_KEYS.join(", ")
-        }`,
-      );
-    }
-    if (key === "cleanup.policy") {
-      if (value !== "delete") {
-        throw new TopicError(
-          ErrorCode.INVALID_CONFIG,
-          `Topic config cleanup.policy="${value}" is not supported: only "delete"`,
-        );
-      }
-    } else if (!/^-?\d+$/.test(value)) {
-      throw new TopicError(
-        ErrorCode.INVALID_CONFIG,
-        `Topic config ${key}="${value}" is not an integer`,
-      );
-    }
   }
 }

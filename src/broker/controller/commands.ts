@@ -8,11 +8,13 @@
  */
 import {
   arrayOf,
+  bool,
   type Check,
   decodeVersioned,
   encodeVersioned,
   int,
   nullable,
+  oneOf,
   optional,
   recordOf,
   shape,
@@ -30,6 +32,16 @@ export interface BrokerRegistration {
   raftHost: string;
   raftPort: number;
 }
+
+export interface ConfigOp {
+  key: string;
+  op: ConfigOpType;
+  /** Ignored by delete. */
+  value: string | null;
+}
+
+export const CONFIG_OP_TYPES = ["set", "delete", "append", "subtract"] as const;
+export type ConfigOpType = typeof CONFIG_OP_TYPES[number];
 
 export type Command =
   | { type: "initCluster"; clusterId: string }
@@ -61,6 +73,17 @@ export type Command =
     name: string;
     count: number;
     assignments?: number[][];
+  }
+  | {
+    /**
+     * Changes a topic's configs, as AlterConfigs (`replace`: the topic's
+     * configs become exactly the ones `set`) or IncrementalAlterConfigs
+     * (each op on its key; append and subtract on list configs).
+     */
+    type: "alterTopicConfigs";
+    name: string;
+    replace: boolean;
+    ops: ConfigOp[];
   }
   | {
     /**
@@ -118,6 +141,13 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
     name: str,
     count: int,
     assignments: optional(arrayOf(arrayOf(int))),
+  },
+  alterTopicConfigs: {
+    name: str,
+    replace: bool,
+    ops: arrayOf(
+      shape({ key: str, op: oneOf(CONFIG_OP_TYPES), value: nullable(str) }),
+    ),
   },
   reassignPartition: {
     name: str,

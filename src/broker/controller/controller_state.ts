@@ -9,12 +9,8 @@
 import type { Entry, StateMachine } from "../../raft/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import { assert } from "../../util/mod.ts";
-import {
-  MAX_PARTITIONS,
-  TopicError,
-  validateTopicConfigs,
-  validateTopicName,
-} from "../topics.ts";
+import { MAX_PARTITIONS, TopicError, validateTopicName } from "../topics.ts";
+import { applyConfigOps, validateTopicConfigs } from "../configs.ts";
 import { assignReplicas } from "./assignment.ts";
 import {
   type BrokerRegistration,
@@ -316,6 +312,8 @@ export class ControllerState implements StateMachine {
         return this.#planDeleteTopic(command.name);
       case "createPartitions":
         return this.#planCreatePartitions(command);
+      case "alterTopicConfigs":
+        return this.#planAlterTopicConfigs(command);
       case "reassignPartition":
         return this.#planReassignPartition(command);
       case "completeReassignment":
@@ -426,15 +424,13 @@ export class ControllerState implements StateMachine {
       );
     }
     checkPartitionCount(partitions, { current: 0 });
-    validateTopicConfigs(command.configs);
+    validateTopicConfigs(command.configs, { replicationFactor });
     const assigned = this.#assign({
       replicationFactor,
       partitionCount: partitions,
       firstPartition: 0,
     });
-    const configs = Object.fromEntries(
-      Object.entries(command.configs).sort(([a], [b]) => compare(a, b)),
-    );
+    const configs = sortedRecord(command.configs);
     return () => {
       const topic = freezeTopic({
         name,
@@ -517,6 +513,20 @@ export class ControllerState implements StateMachine {
       }
     });
     return () => assignments.map((r) => [...r]);
+  }
+
+  #planAlterTopicConfigs(
+    command: Extract<Command, { type: "alterTopicConfigs" }>,
+  ): Commit {
+    const topic = this.#knownTopic(command.name);
+    const next = applyConfigOps(topic.configs, command.replace, command.ops);
+    validateTopicConfigs(next, { replicationFactor: topic.replicationFactor });
+    const configs = sortedRecord(next);
+    return () => {
+      const updated = freezeTopic({ ...topic, configs });
+      this.#putTopic(updated);
+      return { topic: updated };
+    };
   }
 
   #planReassignPartition(
@@ -1020,6 +1030,15 @@ function sameList(a: readonly number[], b: readonly number[]): boolean {
 
 function compare(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Keys sorted, so that equal configs encode to equal snapshots. */
+function sortedRecord(
+  record: Readonly<Record<string, string>>,
+): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(record).sort(([a], [b]) => compare(a, b)),
+  );
 }
 
 function checkName(what: string, value: string): void {

@@ -175,7 +175,15 @@ Deno.test("ControllerState.createTopic answers bad topics with their Kafka codes
       createTopic("u", {
         partitions: 1,
         replicationFactor: 1,
-        configs: { "compression.type": "lz4" },
+        configs: { "compression.typo": "lz4" },
+      }),
+      ErrorCode.INVALID_CONFIG,
+    ],
+    [
+      createTopic("u", {
+        partitions: 1,
+        replicationFactor: 1,
+        configs: { "min.insync.replicas": "2" },
       }),
       ErrorCode.INVALID_CONFIG,
     ],
@@ -878,4 +886,80 @@ Deno.test("ControllerState.createPartitions places new partitions where the clie
     );
   }
   assert.equal(state.topic("t")!.partitions.length, 3);
+});
+
+Deno.test("ControllerState alters a topic's configs key by key or wholesale, and refuses bad ones without change", () => {
+  const state = new ControllerState();
+  run(state, register(1), register(2), register(3));
+  accepted(
+    run(
+      state,
+      createTopic("c", {
+        partitions: 1,
+        replicationFactor: 3,
+        configs: {
+          "retention.ms": "1000",
+          "message.timestamp.type": "CreateTime",
+        },
+      }),
+    )[0],
+  );
+  const alter = (
+    replace: boolean,
+    ...ops: {
+      key: string;
+      op: "set" | "delete" | "append" | "subtract";
+      value: string | null;
+    }[]
+  ): CommandResult =>
+    run(state, { type: "alterTopicConfigs", name: "c", replace, ops })[0]!;
+  accepted(alter(
+    false,
+    { key: "retention.ms", op: "delete", value: null },
+    { key: "min.insync.replicas", op: "set", value: "2" },
+    { key: "cleanup.policy", op: "append", value: "compact" },
+  ));
+  assert.deepEqual(state.topic("c")!.configs, {
+    "cleanup.policy": "delete,compact",
+    "message.timestamp.type": "CreateTime",
+    "min.insync.replicas": "2",
+  });
+  accepted(
+    alter(false, { key: "cleanup.policy", op: "subtract", value: "delete" }),
+  );
+  assert.equal(state.topic("c")!.configs["cleanup.policy"], "compact");
+  for (
+    const [ops, why] of [
+      [[{ key: "segment.bytes", op: "append", value: "1" }], /not a list/],
+      [
+        [{ key: "retention.mss", op: "set", value: "1" }],
+        /Unknown topic config "retention.mss"/,
+      ],
+      [
+        [{ key: "segment.ms", op: "set", value: "0" }],
+        /segment.ms="0" is invalid: out of range/,
+      ],
+      [
+        [{ key: "min.insync.replicas", op: "set", value: "3" }],
+        /majority holds a write, 2 of replication factor 3/,
+      ],
+    ] as const
+  ) {
+    const before = state.topic("c")!.configs;
+    const r = alter(false, ...ops);
+    assert.ok(!r.ok && r.code === ErrorCode.INVALID_CONFIG, Deno.inspect(r));
+    assert.match(r.message, why);
+    assert.deepEqual(state.topic("c")!.configs, before);
+  }
+  accepted(alter(true, { key: "segment.bytes", op: "set", value: "2048" }));
+  assert.deepEqual(state.topic("c")!.configs, { "segment.bytes": "2048" });
+  const missing = run(state, {
+    type: "alterTopicConfigs",
+    name: "nope",
+    replace: true,
+    ops: [],
+  })[0]!;
+  assert.ok(
+    !missing.ok && missing.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+  );
 });

@@ -28,6 +28,10 @@ export const int: Check = (v, path) => {
   if (!Number.isSafeInteger(v)) fail(path, "a safe integer", v);
 };
 
+export const bool: Check = (v, path) => {
+  if (typeof v !== "boolean") fail(path, "true or false", v);
+};
+
 /** A non-negative int64 carried as a decimal string (JSON has no bigint). */
 export const bigintText: Check = (v, path) => {
   if (typeof v !== "string" || !/^(0|[1-9]\d{0,18})$/.test(v)) {

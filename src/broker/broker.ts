@@ -19,6 +19,7 @@ import type { BrokerContext } from "./handlers/context.ts";
 import type { BrokerAddress } from "./ports.ts";
 import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
+import { BrokerConfigs } from "./configs.ts";
 import { PartitionManager } from "./partitions.ts";
 import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
@@ -248,6 +249,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       partitions: config.topics.defaultPartitions,
       replicationFactor: config.topics.defaultReplicationFactor,
     },
+    configs: new BrokerConfigs(config, { port: server.port }),
     // Kafka creates the offsets topic on first use, not at start.
     groups: () => {
       ensureOffsetsTopic();

@@ -8,7 +8,7 @@
 import { ErrorCode } from "../protocol/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { TopicError } from "./topics.ts";
-import type { ConfigOp } from "./controller/commands.ts";
+import type { ConfigOp } from "./controller/mod.ts";
 
 /** Kafka's ConfigType, as DescribeConfigs v3+ reports it. */
 export const ConfigType = {

@@ -29,6 +29,11 @@ import {
 } from "./handlers/groups.ts";
 import { handleInitProducerId } from "./handlers/init_producer_id.ts";
 import {
+  handleAlterConfigs,
+  handleDescribeConfigs,
+  handleIncrementalAlterConfigs,
+} from "./handlers/configs.ts";
+import {
   handleCreatePartitions,
   handleCreateTopics,
   handleDeleteTopics,
@@ -83,6 +88,13 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),
   api(ApiKey.DeleteTopics, { min: 1, max: 6 }, handleDeleteTopics),
   api(ApiKey.CreatePartitions, { min: 0, max: 3 }, handleCreatePartitions),
+  api(ApiKey.DescribeConfigs, { min: 0, max: 4 }, handleDescribeConfigs),
+  api(ApiKey.AlterConfigs, { min: 0, max: 2 }, handleAlterConfigs),
+  api(
+    ApiKey.IncrementalAlterConfigs,
+    { min: 0, max: 1 },
+    handleIncrementalAlterConfigs,
+  ),
   // FindCoordinator must include v0: librdkafka <= 2.11 only looks for a
   // coordinator when it does (KAFKA-COMPAT.md 3.2).
   api(ApiKey.FindCoordinator, { min: 0, max: 4 }, handleFindCoordinator),

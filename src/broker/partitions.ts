@@ -30,7 +30,9 @@ export class Partition {
   readonly topic: string;
   readonly index: number;
   readonly log: PartitionLog;
-  readonly maxMessageBytes: number;
+  maxMessageBytes: number;
+  /** The topic configs the log options were last taken from. */
+  configs: Readonly<Record<string, string>>;
   /** Idempotent producers' recent batches, consulted by every append. */
   readonly producers = new ProducerStateTable();
   readonly #waiters = new Set<() => void>();
@@ -40,12 +42,17 @@ export class Partition {
   constructor(
     topic: string,
     index: number,
-    opts: { log: PartitionLog; maxMessageBytes: number },
+    opts: {
+      log: PartitionLog;
+      maxMessageBytes: number;
+      configs: Readonly<Record<string, string>>;
+    },
   ) {
     this.topic = topic;
     this.index = index;
     this.log = opts.log;
     this.maxMessageBytes = opts.maxMessageBytes;
+    this.configs = opts.configs;
     // What survived recovery is on disk, so all of it is visible.
     this.#highWatermark = opts.log.logEndOffset;
   }
@@ -73,19 +80,37 @@ export function partitionKey(topic: string, index: number): string {
   return `${topic}\u0000${index}`;
 }
 
+/**
+ * A topic's log options: its own configs over the broker's defaults. Kafka's
+ * ranges reach past what the log takes (longs beyond 2^53, an index
+ * interval of 0), so values are clamped to what means the same here.
+ */
 function topicLogOptions(
   defaults: PartitionDefaults,
   configs: Readonly<Record<string, string>>,
 ): LogOptions & { maxMessageBytes: number } {
-  const num = (key: string, fallback: number) =>
-    configs[key] === undefined ? fallback : Number(configs[key]);
+  const num = (key: string, fallback: number, min: number) =>
+    configs[key] === undefined
+      ? fallback
+      : Math.max(min, Math.min(Number(configs[key]), Number.MAX_SAFE_INTEGER));
+  // Without "delete", Kafka removes no segment by age or size.
+  const deletes = configs["cleanup.policy"] === undefined ||
+    configs["cleanup.policy"].split(",").map((s) => s.trim()).includes(
+      "delete",
+    );
   return {
-    segmentBytes: num("segment.bytes", defaults.segmentBytes),
-    segmentMs: num("segment.ms", defaults.segmentMs),
-    retentionMs: num("retention.ms", defaults.retentionMs),
-    retentionBytes: num("retention.bytes", defaults.retentionBytes),
-    indexIntervalBytes: defaults.indexIntervalBytes,
-    maxMessageBytes: num("max.message.bytes", defaults.maxMessageBytes),
+    segmentBytes: num("segment.bytes", defaults.segmentBytes, 1),
+    segmentMs: num("segment.ms", defaults.segmentMs, 1),
+    retentionMs: deletes ? num("retention.ms", defaults.retentionMs, -1) : -1,
+    retentionBytes: deletes
+      ? num("retention.bytes", defaults.retentionBytes, -1)
+      : -1,
+    indexIntervalBytes: num(
+      "index.interval.bytes",
+      defaults.indexIntervalBytes,
+      1,
+    ),
+    maxMessageBytes: num("max.message.bytes", defaults.maxMessageBytes, 0),
   };
 }
 
@@ -153,10 +178,23 @@ export class PartitionManager {
     const p = new Partition(topic.name, index, {
       log,
       maxMessageBytes: options.maxMessageBytes,
+      configs: topic.configs,
     });
     rebuildProducerState(p);
     this.#partitions.set(key, p);
     return p;
+  }
+
+  /** Takes altered topic configs into an open partition at once. */
+  reconfigure(p: Partition, configs: Readonly<Record<string, string>>): void {
+    if (p.configs === configs) return;
+    const { maxMessageBytes, ...log } = topicLogOptions(
+      this.#defaults,
+      configs,
+    );
+    p.log.reconfigure(log);
+    p.maxMessageBytes = maxMessageBytes;
+    p.configs = configs;
   }
 
   /** Closes one partition and deletes its data. */

@@ -7,6 +7,7 @@
  */
 import type { AppendOutcome, Partition } from "./partitions.ts";
 import type { TopicInfo } from "./topics.ts";
+import type { ConfigOp } from "./controller/mod.ts";
 
 /** A broker as Metadata lists it. */
 export interface BrokerAddress {
@@ -111,6 +112,15 @@ export interface AdminPort {
     topic: string,
     count: number,
     options: { assignments: number[][] | null; validateOnly: boolean },
+  ): Promise<PartitionOutcome>;
+  /**
+   * Changes a topic's own configs (replace: to exactly the ones set), or
+   * with `validateOnly` only checks; resolves once this broker's metadata
+   * holds the change.
+   */
+  alterTopicConfigs(
+    topic: string,
+    change: { replace: boolean; ops: ConfigOp[]; validateOnly: boolean },
   ): Promise<PartitionOutcome>;
   /**
    * Starts moving a partition to `replicas` (the first becomes its

@@ -102,7 +102,7 @@ function checkInteger(name: string, value: number, min: number, max: number) {
 
 export class PartitionLog {
   readonly #dir: string;
-  readonly #options: ResolvedOptions;
+  #options: ResolvedOptions;
   // Invariant: never empty; ascending and contiguous (each segment's
   // nextOffset is the next one's baseOffset); the last one is active.
   #segments: Segment[];
@@ -204,6 +204,14 @@ export class PartitionLog {
   }
 
   /** First offset still held. */
+  /**
+   * Changes options from the next append or retention pass on (a topic's
+   * configs were altered); segments already written keep their layout.
+   */
+  reconfigure(options: Omit<LogOptions, "clock">): void {
+    this.#options = resolveOptions({ ...options, clock: this.#options.clock });
+  }
+
   get logStartOffset(): bigint {
     return this.#logStartOffset;
   }

@@ -131,9 +131,13 @@ export class Hosting implements HostedGroups {
       wanted.set(h.groupId, h);
     }
     for (const [groupId, h] of wanted) {
-      if (this.#hosted.has(groupId)) continue;
       const topic = controller.topic(h.topic);
       if (topic === undefined) continue;
+      const running = this.#hosted.get(groupId);
+      if (running !== undefined) {
+        partitions.reconfigure(running.partition, topic.configs);
+        continue;
+      }
       const partition = partitions.openPartition(
         { name: topic.name, configs: topic.configs },
         h.partition,

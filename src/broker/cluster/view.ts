@@ -10,7 +10,7 @@ import {
   InvalidBatchError,
   validateRecordSet,
 } from "../../protocol/mod.ts";
-import { isMoving, type TopicState } from "../controller/mod.ts";
+import { type ConfigOp, isMoving, type TopicState } from "../controller/mod.ts";
 import type {
   BrokerAddress,
   ClusterView,
@@ -222,6 +222,29 @@ export class ReplicatedView implements ClusterView {
           partitions.every((a) => this.#node.leaderOf(a.groupId) > 0);
       });
     }
+    return { errorCode: ErrorCode.NONE, errorMessage: null };
+  }
+
+  async alterTopicConfigs(
+    topic: string,
+    change: { replace: boolean; ops: ConfigOp[]; validateOnly: boolean },
+  ): Promise<PartitionOutcome> {
+    const command = {
+      type: "alterTopicConfigs" as const,
+      name: topic,
+      replace: change.replace,
+      ops: change.ops,
+    };
+    const controller = this.#node.controller;
+    const result = change.validateOnly
+      ? controller.check(command) ?? { ok: true as const, metadataVersion: 0 }
+      : await this.#node.propose(command);
+    if (!result.ok) {
+      return { errorCode: result.code, errorMessage: result.message };
+    }
+    await this.#applied(() =>
+      controller.metadataVersion >= result.metadataVersion
+    );
     return { errorCode: ErrorCode.NONE, errorMessage: null };
   }
 

@@ -18,6 +18,9 @@ export {
   type Command,
   COMMAND_VERSION,
   type CommandType,
+  CONFIG_OP_TYPES,
+  type ConfigOp,
+  type ConfigOpType,
   decodeCommand,
   encodeCommand,
 } from "./commands.ts";

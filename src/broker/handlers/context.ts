@@ -7,6 +7,7 @@
 import type { GroupCoordinator } from "../groups/coordinator.ts";
 import type { ProducerIdSource } from "../producers/producer_ids.ts";
 import type { BrokerAddress, ClusterView } from "../ports.ts";
+import type { BrokerConfigs } from "../configs.ts";
 
 export interface TopicDefaults {
   readonly autoCreate: boolean;
@@ -25,6 +26,8 @@ export interface BrokerContext {
   readonly self: BrokerAddress;
   readonly cluster: ClusterView;
   readonly topicDefaults: TopicDefaults;
+  /** This broker's configs under Kafka's names, and each topic config's fallback. */
+  readonly configs: BrokerConfigs;
   /**
    * The group coordinator. Calling `groups()` first creates the internal
    * offsets topic if it does not exist yet (as Kafka does on first use).

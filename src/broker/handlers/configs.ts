@@ -1,0 +1,221 @@
+/**
+ * DescribeConfigs (v0-4), AlterConfigs (v0-2) and IncrementalAlterConfigs
+ * (v0-1) for topics and brokers. Topic configs live in the controller
+ * state; a broker's come from its config file and are read-only.
+ */
+import {
+  type AlterConfigsRequest,
+  type AlterConfigsResponseInput,
+  type DescribeConfigsRequest,
+  type DescribeConfigsResponseInput,
+  type DescribeConfigsResponseResultsInput,
+  ErrorCode,
+  type IncrementalAlterConfigsRequest,
+  type IncrementalAlterConfigsResponseInput,
+} from "../../protocol/mod.ts";
+import { ConfigSource, ResourceType } from "../configs.ts";
+import type { ConfigOp, ConfigOpType } from "../controller/mod.ts";
+import type { PartitionOutcome } from "../ports.ts";
+import type { BrokerContext } from "./context.ts";
+
+/** IncrementalAlterConfigs' operation codes, in Kafka's numbering. */
+const INCREMENTAL_OPS: readonly ConfigOpType[] = [
+  "set",
+  "delete",
+  "append",
+  "subtract",
+];
+
+function refused(code: number, errorMessage: string): PartitionOutcome {
+  return { errorCode: code, errorMessage };
+}
+
+/** Null when `name` names this broker (or, empty, the cluster's default). */
+function checkBrokerName(ctx: BrokerContext, name: string): string | null {
+  return name === "" || name === String(ctx.self.nodeId)
+    ? null
+    : `Broker resource "${name}" is not this broker: ask broker ${name} itself, or name "" or "${ctx.self.nodeId}"`;
+}
+
+export function handleDescribeConfigs(
+  ctx: BrokerContext,
+  req: DescribeConfigsRequest,
+): DescribeConfigsResponseInput {
+  const results = req.resources.map(
+    (r): DescribeConfigsResponseResultsInput => {
+      const answer = (outcome: PartitionOutcome) => ({
+        ...outcome,
+        resourceType: r.resourceType,
+        resourceName: r.resourceName,
+        configs: [],
+      });
+      let described;
+      if (r.resourceType === ResourceType.TOPIC) {
+        const topic = ctx.cluster.topic(r.resourceName);
+        if (topic === undefined) {
+          return answer(refused(
+            ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+            `Topic "${r.resourceName}" does not exist`,
+          ));
+        }
+        described = ctx.configs.describeTopic(
+          topic.configs,
+          r.configurationKeys,
+        );
+      } else if (r.resourceType === ResourceType.BROKER) {
+        const wrong = checkBrokerName(ctx, r.resourceName);
+        if (wrong !== null) {
+          return answer(refused(ErrorCode.INVALID_REQUEST, wrong));
+        }
+        described = ctx.configs.describe(r.configurationKeys);
+      } else {
+        return answer(refused(
+          ErrorCode.INVALID_REQUEST,
+          `Resource type ${r.resourceType} has no configs here: raftq serves topics (2) and brokers (4)`,
+        ));
+      }
+      return {
+        ...answer({ errorCode: ErrorCode.NONE, errorMessage: null }),
+        configs: described.map((c) => ({
+          name: c.name,
+          value: c.value,
+          readOnly: c.readOnly,
+          isDefault: c.source === ConfigSource.DEFAULT_CONFIG,
+          configSource: c.source,
+          isSensitive: c.sensitive,
+          synonyms: req.includeSynonyms ? [...c.synonyms] : [],
+          configType: c.type,
+          documentation: req.includeDocumentation ? c.doc : null,
+        })),
+      };
+    },
+  );
+  return { throttleTimeMs: 0, results };
+}
+
+interface Alteration {
+  resourceType: number;
+  resourceName: string;
+  /** The change, or why the request for this resource is malformed. */
+  ops: ConfigOp[] | string;
+}
+
+/** Each resource's answer; a resource named twice is refused as Kafka does. */
+async function alterAll(
+  ctx: BrokerContext,
+  alterations: readonly Alteration[],
+  opts: { replace: boolean; validateOnly: boolean },
+) {
+  const key = (a: Alteration) => `${a.resourceType}\0${a.resourceName}`;
+  const count = new Map<string, number>();
+  for (const a of alterations) count.set(key(a), (count.get(key(a)) ?? 0) + 1);
+  return await Promise.all(alterations.map(async (a) => {
+    const outcome = await alterOne(ctx, a, count.get(key(a))! > 1, opts);
+    // Only a topic's alteration can succeed.
+    if (outcome.errorCode === ErrorCode.NONE && !opts.validateOnly) {
+      ctx.log(`topic "${a.resourceName}" configs altered`);
+    }
+    return {
+      ...outcome,
+      resourceType: a.resourceType,
+      resourceName: a.resourceName,
+    };
+  }));
+}
+
+function alterOne(
+  ctx: BrokerContext,
+  a: Alteration,
+  duplicate: boolean,
+  opts: { replace: boolean; validateOnly: boolean },
+): Promise<PartitionOutcome> | PartitionOutcome {
+  if (duplicate) {
+    return refused(
+      ErrorCode.INVALID_REQUEST,
+      `Resource "${a.resourceName}" appears more than once in the request`,
+    );
+  }
+  if (typeof a.ops === "string") {
+    return refused(ErrorCode.INVALID_REQUEST, a.ops);
+  }
+  if (a.resourceType === ResourceType.BROKER) {
+    return refused(
+      checkBrokerName(ctx, a.resourceName) === null
+        ? ErrorCode.INVALID_CONFIG
+        : ErrorCode.INVALID_REQUEST,
+      `Broker configs come from raftq's config file and cannot change at run time (${
+        a.ops.map((o) => o.key).join(", ")
+      })`,
+    );
+  }
+  if (a.resourceType !== ResourceType.TOPIC) {
+    return refused(
+      ErrorCode.INVALID_REQUEST,
+      `Resource type ${a.resourceType} has no configs to alter here`,
+    );
+  }
+  return ctx.cluster.alterTopicConfigs(a.resourceName, {
+    replace: opts.replace,
+    ops: a.ops,
+    validateOnly: opts.validateOnly,
+  });
+}
+
+function duplicateKey(names: readonly string[]): string | undefined {
+  return names.find((n, i) => names.indexOf(n) !== i);
+}
+
+export async function handleAlterConfigs(
+  ctx: BrokerContext,
+  req: AlterConfigsRequest,
+): Promise<AlterConfigsResponseInput> {
+  const alterations = req.resources.map((r): Alteration => {
+    const twice = duplicateKey(r.configs.map((c) => c.name));
+    return {
+      resourceType: r.resourceType,
+      resourceName: r.resourceName,
+      ops: twice !== undefined
+        ? `Config "${twice}" is set twice for "${r.resourceName}"`
+        : r.configs.map((c) => ({
+          key: c.name,
+          op: c.value === null ? "delete" : "set",
+          value: c.value,
+        })),
+    };
+  });
+  const responses = await alterAll(ctx, alterations, {
+    replace: true,
+    validateOnly: req.validateOnly,
+  });
+  return { throttleTimeMs: 0, responses };
+}
+
+export async function handleIncrementalAlterConfigs(
+  ctx: BrokerContext,
+  req: IncrementalAlterConfigsRequest,
+): Promise<IncrementalAlterConfigsResponseInput> {
+  const alterations = req.resources.map((r): Alteration => {
+    const twice = duplicateKey(r.configs.map((c) => c.name));
+    const badOp = r.configs.find((c) =>
+      INCREMENTAL_OPS[c.configOperation] === undefined
+    );
+    return {
+      resourceType: r.resourceType,
+      resourceName: r.resourceName,
+      ops: twice !== undefined
+        ? `Config "${twice}" is altered twice for "${r.resourceName}"`
+        : badOp !== undefined
+        ? `Config operation ${badOp.configOperation} for "${badOp.name}" is unknown: 0 set, 1 delete, 2 append, 3 subtract`
+        : r.configs.map((c) => ({
+          key: c.name,
+          op: INCREMENTAL_OPS[c.configOperation]!,
+          value: c.value,
+        })),
+    };
+  });
+  const responses = await alterAll(ctx, alterations, {
+    replace: false,
+    validateOnly: req.validateOnly,
+  });
+  return { throttleTimeMs: 0, responses };
+}

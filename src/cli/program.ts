@@ -27,6 +27,7 @@ import { produce } from "./produce.ts";
 import { serve } from "./serve.ts";
 import {
   addPartitions,
+  alterTopicConfig,
   createTopic,
   deleteTopic,
   describeTopic,
@@ -134,9 +135,16 @@ function buildProgram(io: CliIo): Command {
     .description("list topic names")
     .action((opts) => listTopics(io, opts));
   clientCommand(topic, "describe")
-    .description("show a topic's partitions, leaders and replicas")
+    .description("show a topic's partitions, leaders, replicas and configs")
     .argument("<name>")
+    .option("--all-configs", "also list every config with its source")
     .action((name, opts) => describeTopic(io, name, opts));
+  clientCommand(topic, "alter-config")
+    .description("set or remove a topic's own configs")
+    .argument("<name>")
+    .option("--set <key=value>", "set a config (repeatable)", keyValue, {})
+    .option("--delete <key>", "remove a config (repeatable)", collect, [])
+    .action((name, opts) => alterTopicConfig(io, name, opts));
   clientCommand(topic, "add-partitions")
     .description("raise a topic's partition count")
     .argument("<name>")

@@ -1,6 +1,6 @@
 import { KafkaClient, KafkaError } from "../client/mod.ts";
 import { ErrorCode } from "../protocol/mod.ts";
-import type { CliIo } from "./io.ts";
+import { type CliIo, CommandError } from "./io.ts";
 
 export interface ClientCommandOptions {
   bootstrap: string;
@@ -70,10 +70,38 @@ export function listTopics(
   });
 }
 
+export function alterTopicConfig(
+  _io: CliIo,
+  name: string,
+  opts: ClientCommandOptions & {
+    set: Record<string, string>;
+    delete: string[];
+  },
+): Promise<void> {
+  if (Object.keys(opts.set).length === 0 && opts.delete.length === 0) {
+    throw new CommandError(
+      "nothing to alter: give --set key=value or --delete key",
+    );
+  }
+  return withClient(
+    opts,
+    (client) =>
+      client.alterTopicConfigs(name, { set: opts.set, remove: opts.delete }),
+  );
+}
+
+/** Kafka's ConfigSource numbers, named as kafka-configs.sh names them. */
+const TOPIC_SOURCE = 1;
+const SOURCE_NAMES: Record<number, string> = {
+  1: "DYNAMIC_TOPIC_CONFIG",
+  4: "STATIC_BROKER_CONFIG",
+  5: "DEFAULT_CONFIG",
+};
+
 export function describeTopic(
   io: CliIo,
   name: string,
-  opts: ClientCommandOptions,
+  opts: ClientCommandOptions & { allConfigs?: boolean },
 ): Promise<void> {
   return withClient(opts, async (client) => {
     const metadata = await client.metadata([name]);
@@ -87,17 +115,29 @@ export function describeTopic(
     const partitions = [...topic.partitions].sort((a, b) =>
       a.partition - b.partition
     );
+    const configs = await client.describeTopicConfigs(name);
+    const own = configs.filter((c) => c.source === TOPIC_SOURCE)
+      .map((c) => `${c.name}=${c.value}`).join(",");
     // Kafka's kafka-topics.sh --describe layout, which people already read.
     const lines = [
       `Topic: ${topic.name}\tTopicId: ${topic.topicId}\tPartitionCount: ${partitions.length}\tReplicationFactor: ${
         partitions[0]?.replicas.length ?? 0
-      }`,
+      }\tConfigs: ${own}`,
       ...partitions.map((p) =>
         `\tTopic: ${topic.name}\tPartition: ${p.partition}\tLeader: ${
           p.leader < 0 ? "none" : p.leader
         }\tReplicas: ${p.replicas.join(",")}\tIsr: ${p.isr.join(",")}`
       ),
     ];
+    if (opts.allConfigs) {
+      lines.push(
+        ...configs.map((c) =>
+          `\t${c.name}=${c.value ?? ""}\t${
+            SOURCE_NAMES[c.source] ?? `source ${c.source}`
+          }`
+        ),
+      );
+    }
     io.stdout(lines.map((l) => `${l}\n`).join(""));
   });
 }

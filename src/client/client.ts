@@ -156,6 +156,11 @@ function isRetriable(error: unknown): boolean {
     error instanceof ConnectionError;
 }
 
+// Kafka's ConfigResource type and IncrementalAlterConfigs operations.
+const TOPIC_RESOURCE = 2;
+const SET_CONFIG = 0;
+const DELETE_CONFIG = 1;
+
 export class KafkaClient {
   readonly #bootstrap: string[];
   readonly #connOpts: ConnectionOptions;
@@ -331,6 +336,61 @@ export class KafkaClient {
         throw missingFromResponse("CreatePartitions", name);
       }
       throwIfError(topic.errorCode, topic.errorMessage);
+    });
+  }
+
+  /** A topic's configs: value and Kafka's ConfigSource number of each. */
+  async describeTopicConfigs(
+    name: string,
+  ): Promise<{ name: string; value: string | null; source: number }[]> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(ApiKey.DescribeConfigs, {
+      resources: [{
+        resourceType: TOPIC_RESOURCE,
+        resourceName: name,
+        configurationKeys: null,
+      }],
+    });
+    const r = response.results[0];
+    if (r === undefined) throw missingFromResponse("DescribeConfigs", name);
+    throwIfError(r.errorCode, r.errorMessage);
+    return r.configs.map((c) => ({
+      name: c.name,
+      value: c.value,
+      source: c.configSource,
+    }));
+  }
+
+  /** Sets and removes a topic's own configs in one IncrementalAlterConfigs. */
+  async alterTopicConfigs(
+    name: string,
+    change: { set: Record<string, string>; remove: string[] },
+  ): Promise<void> {
+    await this.#withController(async (conn) => {
+      const response = await conn.request(ApiKey.IncrementalAlterConfigs, {
+        resources: [{
+          resourceType: TOPIC_RESOURCE,
+          resourceName: name,
+          configs: [
+            ...Object.entries(change.set).map(([k, v]) => ({
+              name: k,
+              configOperation: SET_CONFIG,
+              value: v,
+            })),
+            ...change.remove.map((k) => ({
+              name: k,
+              configOperation: DELETE_CONFIG,
+              value: null,
+            })),
+          ],
+        }],
+        validateOnly: false,
+      });
+      const r = response.responses[0];
+      if (r === undefined) {
+        throw missingFromResponse("IncrementalAlterConfigs", name);
+      }
+      throwIfError(r.errorCode, r.errorMessage);
     });
   }
 

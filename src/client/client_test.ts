@@ -264,6 +264,45 @@ Deno.test("KafkaClient against a live broker", async (t) => {
           1,
         );
         assert.match(err.join(""), /INVALID_PARTITIONS/);
+        out.length = 0;
+        assert.equal(
+          await runCli([
+            "topic",
+            "alter-config",
+            "lines",
+            "--set",
+            "retention.ms=60000",
+            "--set",
+            "segment.bytes=1048576",
+          ], io("")),
+          0,
+        );
+        assert.equal(
+          await runCli(
+            ["topic", "alter-config", "lines", "--delete", "segment.bytes"],
+            io(""),
+          ),
+          0,
+        );
+        assert.equal(
+          await runCli(["topic", "describe", "lines", "--all-configs"], io("")),
+          0,
+        );
+        const described = out.join("");
+        assert.match(described, /\tConfigs: retention\.ms=60000\n/);
+        assert.match(
+          described,
+          /\tretention\.ms=60000\tDYNAMIC_TOPIC_CONFIG\n/,
+        );
+        assert.match(described, /\tsegment\.bytes=\d+\tSTATIC_BROKER_CONFIG\n/);
+        assert.equal(
+          await runCli(
+            ["topic", "alter-config", "lines", "--set", "retention.ms=soon"],
+            io(""),
+          ),
+          1,
+        );
+        assert.match(err.join(""), /INVALID_CONFIG.*retention\.ms="soon"/);
         assert.equal(await runCli(["topic", "describe", "nope"], io("")), 1);
         assert.match(err.join(""), /UNKNOWN_TOPIC_OR_PARTITION/);
       },

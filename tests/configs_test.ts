@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { Admin } from "@platformatic/kafka";
-import { removeDir, startBroker } from "./harness.ts";
+import { hasKcat, removeDir, run, startBroker } from "./harness.ts";
 import { hasPythonModule, runPython } from "./python.ts";
 
 const { Kafka, logLevel, ConfigResourceTypes } = kafkajs;
@@ -279,4 +279,60 @@ Deno.test("@platformatic/kafka alters configs incrementally (set, delete, append
     await broker.stop();
     await removeDir(broker.dataDir);
   }
+});
+
+Deno.test({
+  name:
+    "message.timestamp.type=LogAppendTime stamps each write with the broker's clock, which the producer is told and kcat reads",
+  ignore: !hasKcat,
+  async fn() {
+    await withAdmin(async (kafka, admin, { bootstrap }) => {
+      await admin.createTopics({
+        topics: [{
+          topic: "stamped",
+          configEntries: [{
+            name: "message.timestamp.type",
+            value: "LogAppendTime",
+          }],
+        }],
+        waitForLeaders: true,
+      });
+      const producer = kafka.producer();
+      await producer.connect();
+      const before = Date.now();
+      const [sent] = await producer.send({
+        topic: "stamped",
+        messages: [
+          { value: "a", timestamp: "1234" },
+          { value: "b", timestamp: "5678" },
+        ],
+      });
+      const after = Date.now();
+      await producer.disconnect();
+      const stamped = Number(sent!.logAppendTime);
+      assert.ok(
+        before <= stamped && stamped <= after,
+        `logAppendTime ${sent!.logAppendTime} outside [${before}, ${after}]`,
+      );
+      const read = await run("kcat", [
+        "-b",
+        bootstrap,
+        "-C",
+        "-t",
+        "stamped",
+        "-o",
+        "beginning",
+        "-c",
+        "2",
+        "-e",
+        "-f",
+        "%T %s\\n",
+      ]);
+      assert.equal(read.code, 0, read.stderr);
+      assert.equal(
+        new TextDecoder().decode(read.stdout),
+        `${stamped} a\n${stamped} b\n`,
+      );
+    });
+  },
 });

@@ -250,6 +250,7 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     oneOf("CreateTime", "LogAppendTime"),
     {
       synonym: "log.message.timestamp.type",
+      acts: true,
       doc:
         "CreateTime keeps the producer's timestamps; LogAppendTime is the broker's clock",
     },

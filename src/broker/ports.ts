@@ -30,7 +30,10 @@ export type Leading =
   | { ok: true; partition: Partition }
   | { ok: false; errorCode: number };
 
-export type WriteOutcome = AppendOutcome | { ok: false; errorCode: number };
+/** `logAppendTimeMs`: the time a LogAppendTime topic stamped the write with. */
+export type WriteOutcome =
+  | (AppendOutcome & { logAppendTimeMs?: bigint })
+  | { ok: false; errorCode: number };
 
 /** A partition whose replicas are moving (Kafka's ongoing reassignment). */
 export interface Reassignment {

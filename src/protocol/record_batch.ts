@@ -195,6 +195,31 @@ export function stampBatch(
   v.setInt32(pos + Off.partitionLeaderEpoch, stamp.partitionLeaderEpoch);
 }
 
+// Unlike the base offset and leader epoch, the attributes and maxTimestamp
+// sit inside the CRC, so it is recomputed (as Kafka does for LogAppendTime).
+/**
+ * Marks every batch of a checked record set as LogAppendTime at
+ * `timestampMs` (message.timestamp.type=LogAppendTime): the type bit set,
+ * maxTimestamp replaced, each CRC recomputed. A partition leader stamps
+ * before it proposes, so every Raft replica writes the same bytes.
+ */
+export function stampLogAppendTime(
+  records: Uint8Array,
+  timestampMs: bigint,
+): void {
+  const v = view(records);
+  for (let pos = 0; pos < records.length;) {
+    const size = v.getInt32(pos + Off.batchLength) + BATCH_LOG_OVERHEAD;
+    v.setInt16(pos + Off.attributes, v.getInt16(pos + Off.attributes) | 0x08);
+    v.setBigInt64(pos + Off.maxTimestamp, timestampMs);
+    v.setUint32(
+      pos + Off.crc,
+      crc32c(records.subarray(pos + CRC_START, pos + size)),
+    );
+    pos += size;
+  }
+}
+
 /** The compression codec named by a batch's attributes. */
 export function batchCompression(attributes: number): number {
   return attributes & 0x07;

@@ -7,8 +7,8 @@
  * machine drives the log directly: it appends committed batches, truncates
  * on conflicts and advances the start on snapshots.
  */
-import { type BatchHeader, Off, stampBatch } from "../protocol/mod.ts";
-import { assert, crc32c } from "../util/mod.ts";
+import { type BatchHeader, stampBatch } from "../protocol/mod.ts";
+import { assert } from "../util/mod.ts";
 import { syncDirectory, writeFileAtomic } from "./atomic_file.ts";
 import { MAX_RELATIVE_OFFSET, Segment, segmentFileName } from "./segment.ts";
 
@@ -235,21 +235,16 @@ export class PartitionLog {
    * `headers` from validateRecordSet): stamps their base offsets, and the
    * leader epoch when given, in place, then writes them with one write. Not
    * durable until sync().
-   *
-   * `logAppendTimeMs` (topics with message.timestamp.type=LogAppendTime)
-   * becomes each batch's maxTimestamp, with the timestamp-type bit set and
-   * the CRC recomputed. The caller picks the time, not this log's clock, so
-   * that every Raft replica applying the entry writes the same bytes.
    */
   append(
     records: Uint8Array,
     headers: readonly BatchHeader[],
-    options: { leaderEpoch?: number; logAppendTimeMs?: bigint } = {},
+    options: { leaderEpoch?: number } = {},
   ): { baseOffset: bigint; lastOffset: bigint } {
     this.#checkOpen();
     assert(headers.length > 0, "Append needs at least one batch");
     const baseOffset = this.logEndOffset;
-    const { leaderEpoch, logAppendTimeMs } = options;
+    const { leaderEpoch } = options;
     let offset = baseOffset;
     let position = 0;
     for (const header of headers) {
@@ -257,12 +252,6 @@ export class PartitionLog {
         baseOffset: offset,
         partitionLeaderEpoch: leaderEpoch ?? header.partitionLeaderEpoch,
       });
-      if (logAppendTimeMs !== undefined) {
-        stampLogAppendTime(records, position, {
-          sizeBytes: header.sizeBytes,
-          timestampMs: logAppendTimeMs,
-        });
-      }
       offset += BigInt(header.lastOffsetDelta) + 1n;
       position += header.sizeBytes;
     }
@@ -274,13 +263,7 @@ export class PartitionLog {
     const nowMs = this.#options.clock();
     this.#maybeRoll({ sizeBytes: records.length, lastOffset, nowMs });
     const active = this.#active;
-    active.append(
-      records,
-      logAppendTimeMs === undefined
-        ? headers
-        : headers.map((h) => ({ ...h, maxTimestamp: logAppendTimeMs })),
-      { baseOffset, nowMs },
-    );
+    active.append(records, headers, { baseOffset, nowMs });
     this.#unsynced.add(active);
     return { baseOffset, lastOffset };
   }
@@ -567,28 +550,6 @@ export class PartitionLog {
       dir: this.#dir,
     });
   }
-}
-
-/** Kafka's timestamp-type attribute bit: set means LogAppendTime. */
-const LOG_APPEND_TIME_BIT = 0x08;
-
-// Unlike the base offset and leader epoch, the attributes and maxTimestamp
-// sit inside the CRC, so it is recomputed (as Kafka does for LogAppendTime).
-function stampLogAppendTime(
-  records: Uint8Array,
-  position: number,
-  stamp: { sizeBytes: number; timestampMs: bigint },
-): void {
-  const view = new DataView(records.buffer, records.byteOffset);
-  const attributes = view.getInt16(position + Off.attributes);
-  view.setInt16(position + Off.attributes, attributes | LOG_APPEND_TIME_BIT);
-  view.setBigInt64(position + Off.maxTimestamp, stamp.timestampMs);
-  view.setUint32(
-    position + Off.crc,
-    crc32c(
-      records.subarray(position + Off.attributes, position + stamp.sizeBytes),
-    ),
-  );
 }
 
 /** Base offsets of the `.log` files in `dir`, ascending; strays removed. */

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   isLogAppendTime,
   readBatchHeader,
+  stampLogAppendTime,
   validateRecordSet,
 } from "../protocol/record_batch.ts";
 import {
@@ -646,14 +647,15 @@ Deno.test("PartitionLog.open after a crash checks the batches appended since the
   });
 });
 
-Deno.test("PartitionLog.append with logAppendTimeMs rewrites maxTimestamp and the type bit under a valid CRC", () => {
+Deno.test("stampLogAppendTime rewrites maxTimestamp and the type bit under a valid CRC, and the log indexes that time", () => {
   withDir((dir) => {
     const log = PartitionLog.open(dir);
-    const { records, headers } = makeRecordSet([
+    const { records } = makeRecordSet([
       makeBatch({ timestampMs: 5n }),
       makeBatch({ timestampMs: 6n, records: 3 }),
     ]);
-    log.append(records, headers, { logAppendTimeMs: 9_000n });
+    stampLogAppendTime(records, 9_000n);
+    log.append(records, validateRecordSet(records));
     const bytes = log.read(0n, { maxBytes: 1 << 20 });
     const stored = validateRecordSet(bytes);
     assert.deepEqual(stored.map((h) => h.maxTimestamp), [9_000n, 9_000n]);

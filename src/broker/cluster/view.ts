@@ -8,6 +8,7 @@
 import {
   ErrorCode,
   InvalidBatchError,
+  stampLogAppendTime,
   validateRecordSet,
 } from "../../protocol/mod.ts";
 import { type ConfigOp, isMoving, type TopicState } from "../controller/mod.ts";
@@ -148,7 +149,14 @@ export class ReplicatedView implements ClusterView {
         errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
       });
     }
-    return this.#node.produce(a.groupId, records);
+    if (p.configs["message.timestamp.type"] !== "LogAppendTime") {
+      return this.#node.produce(a.groupId, records);
+    }
+    const logAppendTimeMs = BigInt(Date.now());
+    stampLogAppendTime(records, logAppendTimeMs);
+    return this.#node.produce(a.groupId, records).then((outcome) =>
+      outcome.ok ? { ...outcome, logAppendTimeMs } : outcome
+    );
   }
 
   #createCommand(spec: TopicSpec) {

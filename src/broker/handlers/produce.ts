@@ -74,6 +74,7 @@ export async function handleProduce(
           ctx.cluster.write(p, pd.records).then((outcome) => {
             if (outcome.ok) {
               answer.baseOffset = outcome.baseOffset;
+              answer.logAppendTimeMs = outcome.logAppendTimeMs ?? -1n;
               answer.logStartOffset = p.log.logStartOffset;
             } else if ("errorCode" in outcome) {
               answer.errorCode = outcome.errorCode;

@@ -124,6 +124,9 @@ Deno.test("malformed frames close one connection and the broker serves on", asyn
       [ApiKey.DescribeGroups, 4],
       [ApiKey.DeleteGroups, 1],
       [ApiKey.InitProducerId, 1],
+      [ApiKey.OffsetDelete, 0],
+      [ApiKey.DescribeCluster, 1],
+      [ApiKey.DescribeProducers, 0],
     ];
     for (const [apiKey, version] of versions) {
       for (const length of [3, 40, 300]) {

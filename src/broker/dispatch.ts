@@ -24,6 +24,7 @@ import {
   handleLeaveGroup,
   handleListGroups,
   handleOffsetCommit,
+  handleOffsetDelete,
   handleOffsetFetch,
   handleSyncGroup,
 } from "./handlers/groups.ts";
@@ -38,6 +39,10 @@ import {
   handleCreateTopics,
   handleDeleteTopics,
 } from "./handlers/admin_topics.ts";
+import {
+  handleDescribeCluster,
+  handleDescribeProducers,
+} from "./handlers/admin_cluster.ts";
 import { handleFetch } from "./handlers/fetch.ts";
 import { handleListOffsets } from "./handlers/list_offsets.ts";
 import { handleMetadata } from "./handlers/metadata.ts";
@@ -107,6 +112,7 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.DescribeGroups, { min: 0, max: 5 }, handleDescribeGroups),
   api(ApiKey.ListGroups, { min: 0, max: 4 }, handleListGroups),
   api(ApiKey.DeleteGroups, { min: 0, max: 2 }, handleDeleteGroups),
+  api(ApiKey.OffsetDelete, { min: 0, max: 0 }, handleOffsetDelete),
   api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
   api(ApiKey.ElectLeaders, { min: 0, max: 2 }, handleElectLeaders),
   api(
@@ -121,6 +127,8 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   ),
   // v2 adds listener addresses and directory ids raftq does not have.
   api(ApiKey.DescribeQuorum, { min: 0, max: 1 }, handleDescribeQuorum),
+  api(ApiKey.DescribeCluster, { min: 0, max: 1 }, handleDescribeCluster),
+  api(ApiKey.DescribeProducers, { min: 0, max: 0 }, handleDescribeProducers),
 ] as ApiEntry<ApiKeyNum>[];
 
 const BY_KEY = new Map<number, ApiEntry<ApiKeyNum>>(

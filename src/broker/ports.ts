@@ -6,6 +6,7 @@
  * below the broker's composition imports upward.
  */
 import type { AppendOutcome, Partition } from "./partitions.ts";
+import type { ProducerSummary } from "./producers/producer_state.ts";
 import type { TopicInfo } from "./topics.ts";
 import type { ConfigOp } from "./controller/mod.ts";
 
@@ -97,6 +98,15 @@ export interface PartitionPort {
    * calls is the order of offsets.
    */
   write(p: Partition, records: Uint8Array): Promise<WriteOutcome>;
+  /**
+   * The idempotent producers with state in a partition this broker leads
+   * (DescribeProducers), else the error to answer: a replica that does
+   * not lead may lag, so only the leader's table is the partition's.
+   */
+  producers(
+    topic: string,
+    index: number,
+  ): ProducerSummary[] | { errorCode: number };
 }
 
 /** Changes to topics and placement, each a controller command. */

@@ -1,11 +1,9 @@
 import {
   EARLIEST_TIMESTAMP,
   type KafkaClient,
-  KafkaError,
   LATEST_TIMESTAMP,
   type PartitionOffset,
 } from "../client/mod.ts";
-import { ErrorCode } from "../protocol/mod.ts";
 import { type CliIo, CommandError } from "./io.ts";
 import { formatTable } from "./table.ts";
 import { type ClientCommandOptions, withClient } from "./topic.ts";
@@ -118,7 +116,7 @@ export function resetOffsets(
         `Cannot reset the offsets of group "${groupId}": it has ${group.members.length} active member(s) (state ${group.state}); stop its consumers first`,
       );
     }
-    const partitions = await partitionsOf(client, opts.topic);
+    const partitions = await client.topicPartitions(opts.topic);
     const offsets: PartitionOffset[] = await Promise.all(
       partitions.map(async (partition) => ({
         topic: opts.topic,
@@ -155,26 +153,27 @@ async function targetOffset(
   return wanted < earliest ? earliest : wanted > latest ? latest : wanted;
 }
 
-/** The partitions of an existing topic (never creating it). */
-async function partitionsOf(
-  client: KafkaClient,
-  topic: string,
-): Promise<number[]> {
-  const metadata = await client.metadata([topic]);
-  const t = metadata.topics.find((x) => x.name === topic);
-  if (t === undefined || t.errorCode !== ErrorCode.NONE) {
-    throw new KafkaError(
-      t?.errorCode ?? ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-      `topic "${topic}"`,
-    );
-  }
-  return t.partitions.map((p) => p.partition).sort((a, b) => a - b);
-}
-
 export function deleteGroup(
   _io: CliIo,
   groupId: string,
   opts: ClientCommandOptions,
 ): Promise<void> {
   return withClient(opts, (client) => client.deleteGroup(groupId));
+}
+
+export function deleteOffsets(
+  io: CliIo,
+  groupId: string,
+  opts: ClientCommandOptions & { topic: string; partition?: number },
+): Promise<void> {
+  return withClient(opts, async (client) => {
+    const partitions = opts.partition === undefined
+      ? await client.topicPartitions(opts.topic)
+      : [opts.partition];
+    await client.deleteOffsets(groupId, opts.topic, partitions);
+    io.stdout(formatTable(
+      ["TOPIC", "PARTITION", "STATUS"],
+      partitions.map((p) => [opts.topic, p, "deleted"]),
+    ));
+  });
 }

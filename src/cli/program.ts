@@ -18,6 +18,7 @@ import { clusterStatus, reassign, transferLeader } from "./cluster.ts";
 import { consume } from "./consume.ts";
 import {
   deleteGroup,
+  deleteOffsets,
   describeGroup,
   listGroups,
   resetOffsets,
@@ -219,6 +220,18 @@ function buildProgram(io: CliIo): Command {
     .description("delete a group without members, with its offsets")
     .argument("<group>")
     .action((id, opts) => deleteGroup(io, id, opts));
+  clientCommand(group, "delete-offsets")
+    .description(
+      "delete a group's committed offsets of a topic (not of a topic its members subscribe to)",
+    )
+    .argument("<group>")
+    .requiredOption("--topic <topic>", "topic whose offsets to delete")
+    .option(
+      "--partition <p>",
+      "only this partition (default: all)",
+      integerOption(0),
+    )
+    .action((id, opts) => deleteOffsets(io, id, opts));
 
   const cluster = program.command("cluster").description(
     "inspect the cluster and place partitions",

@@ -82,6 +82,23 @@ export interface PartitionQuorum {
   replicas: ReplicaPosition[];
 }
 
+/** DescribeCluster: the brokers and controller as the asked broker knows them. */
+export interface ClusterDescription {
+  clusterId: string;
+  /** -1 while no controller is elected. */
+  controllerId: number;
+  brokers: BrokerMetadata[];
+}
+
+/** An idempotent producer's state in one partition (DescribeProducers). */
+export interface ProducerState {
+  producerId: bigint;
+  producerEpoch: number;
+  /** The sequence number of its last record in the partition. */
+  lastSequence: number;
+  lastTimestamp: bigint;
+}
+
 /** Below the default request timeout, so that the broker answers first. */
 const ELECTION_TIMEOUT_MS = 10_000;
 
@@ -143,6 +160,8 @@ export const EARLIEST_TIMESTAMP = -2n;
 
 const RETRY_BACKOFF_MAX_MS = 1_000;
 const KEY_TYPE_GROUP = 0;
+/** DescribeCluster's endpoint type of brokers (KIP-919). */
+const ENDPOINT_TYPE_BROKERS = 1;
 /** Errors that mean "ask FindCoordinator again, then retry". */
 const COORDINATOR_ERRORS: ReadonlySet<number> = new Set([
   ErrorCode.NOT_COORDINATOR,
@@ -272,6 +291,59 @@ export class KafkaClient {
         );
       }
       return t.partitions.length;
+    });
+  }
+
+  /** The partitions of an existing topic, ascending (never creating it). */
+  async topicPartitions(topic: string): Promise<number[]> {
+    const metadata = await this.metadata([topic]);
+    const t = metadata.topics.find((x) => x.name === topic);
+    if (t === undefined) throw missingFromResponse("Metadata", topic);
+    throwIfError(t.errorCode, `topic "${topic}"`);
+    return t.partitions.map((p) => p.partition).sort((a, b) => a - b);
+  }
+
+  /** The cluster's id, controller and live brokers (DescribeCluster). */
+  async describeCluster(): Promise<ClusterDescription> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(ApiKey.DescribeCluster, {
+      includeClusterAuthorizedOperations: false,
+      endpointType: ENDPOINT_TYPE_BROKERS,
+    });
+    throwIfError(response.errorCode, response.errorMessage);
+    return {
+      clusterId: response.clusterId,
+      controllerId: response.controllerId,
+      brokers: response.brokers.map((b) => ({
+        nodeId: b.brokerId,
+        host: b.host,
+        port: b.port,
+        rack: b.rack,
+      })),
+    };
+  }
+
+  /** The idempotent producers with state in a partition, from its leader. */
+  describeProducers(
+    topic: string,
+    partition: number,
+  ): Promise<ProducerState[]> {
+    return this.#withLeader(topic, partition, async (conn) => {
+      const response = await conn.request(ApiKey.DescribeProducers, {
+        topics: [{ name: topic, partitionIndexes: [partition] }],
+      });
+      const p = response.topics.find((t) => t.name === topic)?.partitions
+        .find((x) => x.partitionIndex === partition);
+      if (p === undefined) {
+        throw missingFromResponse("DescribeProducers", topic);
+      }
+      throwIfError(p.errorCode, p.errorMessage ?? `${topic}-${partition}`);
+      return p.activeProducers.map((a) => ({
+        producerId: a.producerId,
+        producerEpoch: a.producerEpoch,
+        lastSequence: a.lastSequence,
+        lastTimestamp: a.lastTimestamp,
+      }));
     });
   }
 
@@ -751,6 +823,37 @@ export class KafkaClient {
       throw missingFromResponse("DeleteGroups", groupId);
     }
     throwIfError(result.errorCode, `group "${groupId}"`);
+  }
+
+  /**
+   * Deletes a group's committed offsets of a topic's partitions (all of
+   * them when `partitions` is absent). Kafka refuses it for a topic that
+   * members of the group subscribe to (GROUP_SUBSCRIBED_TO_TOPIC).
+   */
+  async deleteOffsets(
+    groupId: string,
+    topic: string,
+    partitions?: readonly number[],
+  ): Promise<void> {
+    const indexes = partitions ?? await this.topicPartitions(topic);
+    const response = await this.coordinatorRequest(
+      groupId,
+      ApiKey.OffsetDelete,
+      {
+        groupId,
+        topics: [{
+          name: topic,
+          partitions: indexes.map((partitionIndex) => ({ partitionIndex })),
+        }],
+      },
+      { errorCode: (r) => r.errorCode },
+    );
+    throwIfError(response.errorCode, `group "${groupId}"`);
+    for (const t of response.topics) {
+      for (const p of t.partitions) {
+        throwIfError(p.errorCode, `${t.name}-${p.partitionIndex}`);
+      }
+    }
   }
 
   /**

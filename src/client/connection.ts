@@ -42,6 +42,9 @@ export const CLIENT_VERSIONS = {
   [ApiKey.AlterPartitionReassignments]: { min: 0, max: 0 },
   [ApiKey.ListPartitionReassignments]: { min: 0, max: 0 },
   [ApiKey.DescribeQuorum]: { min: 0, max: 1 },
+  [ApiKey.OffsetDelete]: { min: 0, max: 0 },
+  [ApiKey.DescribeCluster]: { min: 0, max: 1 },
+  [ApiKey.DescribeProducers]: { min: 0, max: 0 },
 } as const;
 export type ClientApi = keyof typeof CLIENT_VERSIONS;
 

@@ -12,6 +12,7 @@ export {
   type BrokerAddress,
   type BrokerMetadata,
   type ClientOptions,
+  type ClusterDescription,
   type ClusterMetadata,
   EARLIEST_TIMESTAMP,
   type GroupDescription,
@@ -23,6 +24,7 @@ export {
   type PartitionOffset,
   type PartitionQuorum,
   type PartitionReassignment,
+  type ProducerState,
   type ReplicaPosition,
   type TopicMetadata,
 } from "./client.ts";

@@ -75,9 +75,11 @@ const TABLE = [
   [83, "ELIGIBLE_LEADERS_NOT_AVAILABLE", true],
   [84, "ELECTION_NOT_NEEDED", false],
   [85, "NO_REASSIGNMENT_IN_PROGRESS", false],
+  [86, "GROUP_SUBSCRIBED_TO_TOPIC", false],
   [87, "INVALID_RECORD", false],
   [89, "THROTTLING_QUOTA_EXCEEDED", true],
   [100, "UNKNOWN_TOPIC_ID", true],
+  [114, "UNSUPPORTED_ENDPOINT_TYPE", false],
 ] as const;
 
 type Row = (typeof TABLE)[number];

@@ -20,6 +20,14 @@ export {
   versionRange,
 } from "./api.ts";
 export { DecodeError, EncodeError, Reader, Writer } from "./codec.ts";
+export {
+  CONSUMER_PROTOCOL_TYPE,
+  decodeAssignment,
+  decodeSubscription,
+  encodeAssignment,
+  encodeSubscription,
+  type TopicPartitions,
+} from "./consumer_protocol.ts";
 export { ErrorCode, errorInfo, type ErrorName } from "./error_codes.ts";
 export {
   FrameDecoder,

@@ -24,6 +24,7 @@ import type {
   WriteOutcome,
 } from "../ports.ts";
 import { type Partition, RecordTooLargeError } from "../partitions.ts";
+import type { ProducerSummary } from "../producers/producer_state.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
 import { newTopicId } from "../ids.ts";
 import type { ClusterNode } from "./node.ts";
@@ -121,6 +122,18 @@ export class ReplicatedView implements ClusterView {
     }
     const r = this.#node.leading(t, index);
     return r.ok ? { ok: true, partition: r.sm.partition } : r;
+  }
+
+  producers(
+    topic: string,
+    index: number,
+  ): ProducerSummary[] | { errorCode: number } {
+    const led = this.leading(topic, index);
+    if (led.ok) return led.partition.producers.producers();
+    // Kafka answers a replica between leaders as not the leader, too.
+    return led.errorCode === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+      ? led
+      : { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
   }
 
   write(p: Partition, records: Uint8Array): Promise<WriteOutcome> {

@@ -11,14 +11,16 @@
  * generation becomes stable or the group empties. A partition's state is
  * rebuilt by replaying its log before the coordinator answers for it.
  */
-import type {
-  DescribeGroupsResponseGroupsInput,
-  JoinGroupRequest,
-  JoinGroupResponseInput,
-  LeaveGroupResponseMembersInput,
-  ListGroupsResponseGroupsInput,
-  SyncGroupRequest,
-  SyncGroupResponseInput,
+import {
+  CONSUMER_PROTOCOL_TYPE,
+  type DescribeGroupsResponseGroupsInput,
+  type JoinGroupRequest,
+  type JoinGroupResponseInput,
+  type LeaveGroupResponseMembersInput,
+  type ListGroupsResponseGroupsInput,
+  type OffsetDeleteResponsePartitionsInput,
+  type SyncGroupRequest,
+  type SyncGroupResponseInput,
 } from "../../protocol/mod.ts";
 import {
   type ClientInfo,
@@ -31,7 +33,7 @@ import {
   type Timers,
 } from "./group.ts";
 import { GroupError } from "./group_error.ts";
-import type { OffsetsLog } from "./offsets_log.ts";
+import { type OffsetsLog, OffsetsLogError } from "./offsets_log.ts";
 import {
   type CommitAnswer,
   commitError,
@@ -347,6 +349,71 @@ export class GroupCoordinator {
     await this.#offsets.deleteGroup(groupId);
     this.#groups.delete(groupId);
     return GroupError.NONE;
+  }
+
+  /**
+   * Deletes a group's committed offsets of the named partitions
+   * (OffsetDelete, KIP-496), answering once the tombstones are durable.
+   * While a consumer group has members, the topics they subscribe to keep
+   * their offsets (GROUP_SUBSCRIBED_TO_TOPIC): the members would go on
+   * committing them. A live group of another protocol must empty first.
+   */
+  async deleteOffsets(
+    groupId: string,
+    topics: readonly {
+      name: string;
+      partitions: readonly { partitionIndex: number }[];
+    }[],
+  ): Promise<{
+    errorCode: number;
+    topics: {
+      name: string;
+      partitions: OffsetDeleteResponsePartitionsInput[];
+    }[];
+  }> {
+    const fail = (errorCode: number) => ({ errorCode, topics: [] });
+    if (groupId === "") return fail(GroupError.INVALID_GROUP_ID);
+    const away = this.#unavailable(
+      groupId,
+      GroupError.COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    if (away !== null) return fail(away);
+    const group = this.#groups.get(groupId);
+    if (
+      group?.state === "Dead" ||
+      (group === undefined && !this.#offsets.has(groupId))
+    ) {
+      return fail(GroupError.GROUP_ID_NOT_FOUND);
+    }
+    const live = group !== undefined && group.state !== "Empty";
+    if (live && group.protocolType !== CONSUMER_PROTOCOL_TYPE) {
+      return fail(GroupError.NON_EMPTY_GROUP);
+    }
+    const subscribed = live ? group.subscribedTopics() : new Set<string>();
+    const doomed = new Set<string>();
+    const answer = topics.map((t) => ({
+      name: t.name,
+      partitions: t.partitions.map(({ partitionIndex }) => {
+        let errorCode: number = GroupError.NONE;
+        if (!this.#opts.partitionExists(t.name, partitionIndex)) {
+          errorCode = GroupError.UNKNOWN_TOPIC_OR_PARTITION;
+        } else if (subscribed.has(t.name)) {
+          errorCode = GroupError.GROUP_SUBSCRIBED_TO_TOPIC;
+        } else {
+          doomed.add(`${t.name}\u0000${partitionIndex}`);
+        }
+        return { partitionIndex, errorCode };
+      }),
+    }));
+    try {
+      await this.#offsets.remove((e) =>
+        e.groupId === groupId && doomed.has(`${e.topic}\u0000${e.partition}`)
+      );
+    } catch (err) {
+      if (!(err instanceof OffsetsLogError)) throw err;
+      return fail(GroupError.COORDINATOR_NOT_AVAILABLE);
+    }
+    return { errorCode: GroupError.NONE, topics: answer };
   }
 
   /**

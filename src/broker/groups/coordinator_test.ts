@@ -3,7 +3,7 @@
 // offsets rebuilt by replaying the log. The membership state machine itself
 // is tested in group_test.ts.
 import assert from "node:assert/strict";
-import { ErrorCode } from "../../protocol/mod.ts";
+import { encodeSubscription, ErrorCode } from "../../protocol/mod.ts";
 import { testPartitionManager } from "../testing.ts";
 import {
   GroupCoordinator,
@@ -35,6 +35,7 @@ function openCoordinator(
   for (let i = 0; i < 2; i++) {
     partitions.openPartition({ name: "t", configs: {} }, i);
   }
+  partitions.openPartition({ name: "u", configs: {} }, 0);
   // One replica that leads every partition: each write is applied and
   // visible at once, as a one-voter group's commit makes it.
   const cluster: OffsetsCluster = {
@@ -190,6 +191,96 @@ Deno.test("GroupCoordinator rebuilds offsets and groups by replaying the offsets
       assert.deepEqual(c.list([]).map((g) => g.groupId), ["g"]);
       assert.equal(await c.deleteGroup("gone"), GroupError.GROUP_ID_NOT_FOUND);
       assert.equal(await c.deleteGroup("g"), GroupError.NON_EMPTY_GROUP);
+    } finally {
+      second.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("GroupCoordinator.deleteOffsets keeps a live consumer group's subscribed topics, and its deletions survive a replay", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "raftq-groups-" });
+  const timers = new ManualTimers();
+  const commitStandalone = (c: GroupCoordinator) =>
+    c.commit({
+      groupId: "g",
+      generationId: -1,
+      memberId: "",
+      groupInstanceId: null,
+      topics: [["t", 0], ["t", 1], ["u", 0]].map(([name, index]) => ({
+        name: name as string,
+        partitions: [{
+          partitionIndex: index as number,
+          committedOffset: 7n,
+          committedLeaderEpoch: -1,
+          committedMetadata: null,
+        }],
+      })),
+    });
+  const committed = (c: GroupCoordinator) =>
+    c.fetchOffsets("g", null).topics.flatMap((t) =>
+      t.partitions.map((p) => `${t.name}-${p.partitionIndex}`)
+    ).sort();
+  const codes = (
+    answer: Awaited<ReturnType<GroupCoordinator["deleteOffsets"]>>,
+  ) =>
+    answer.topics.flatMap((t) =>
+      t.partitions.map((p) => [`${t.name}-${p.partitionIndex}`, p.errorCode])
+    );
+  try {
+    const first = openCoordinator(dir, timers);
+    const c = first.coordinator;
+    await commitStandalone(c);
+    const subscribing = {
+      ...joinRequest({}),
+      protocols: [{ name: "range", metadata: encodeSubscription(["t"]) }],
+    };
+    const probe = await c.join(subscribing, V5);
+    const member = await c.join(
+      { ...subscribing, memberId: probe.memberId },
+      V5,
+    );
+    await syncAll(c, [member]);
+    assert.equal(c.describe("g").groupState, "Stable");
+    assert.deepEqual(
+      codes(
+        await c.deleteOffsets("g", [
+          { name: "t", partitions: [{ partitionIndex: 0 }] },
+          { name: "u", partitions: [{ partitionIndex: 0 }] },
+          { name: "t", partitions: [{ partitionIndex: 9 }] },
+        ]),
+      ),
+      [
+        ["t-0", GroupError.GROUP_SUBSCRIBED_TO_TOPIC],
+        ["u-0", GroupError.NONE],
+        ["t-9", GroupError.UNKNOWN_TOPIC_OR_PARTITION],
+      ],
+    );
+    assert.deepEqual(committed(c), ["t-0", "t-1"]);
+    assert.equal(
+      (await c.deleteOffsets("nobody", [])).errorCode,
+      GroupError.GROUP_ID_NOT_FOUND,
+    );
+    // Once the group is empty, nothing protects its offsets.
+    c.leave("g", [{ memberId: member.memberId, groupInstanceId: null }]);
+    assert.equal(c.describe("g").groupState, "Empty");
+    assert.deepEqual(
+      codes(
+        await c.deleteOffsets("g", [{
+          name: "t",
+          partitions: [{ partitionIndex: 0 }, { partitionIndex: 1 }],
+        }]),
+      ),
+      [["t-0", GroupError.NONE], ["t-1", GroupError.NONE]],
+    );
+    assert.deepEqual(committed(c), []);
+    first.close();
+    // A coordinator that replays the log (after a restart, or a new
+    // leader of the offsets partition) finds the offsets gone.
+    const second = openCoordinator(dir, timers);
+    try {
+      assert.deepEqual(committed(second.coordinator), []);
     } finally {
       second.close();
     }

@@ -9,13 +9,16 @@
  * `persist`, and the coordinator decides where that is written. Time runs
  * on the injected Timers, so tests drive the clock by hand.
  */
-import type {
-  DescribeGroupsResponseGroupsInput,
-  JoinGroupRequest,
-  JoinGroupResponseInput,
-  LeaveGroupResponseMembersInput,
-  SyncGroupRequest,
-  SyncGroupResponseInput,
+import {
+  CONSUMER_PROTOCOL_TYPE,
+  DecodeError,
+  decodeSubscription,
+  type DescribeGroupsResponseGroupsInput,
+  type JoinGroupRequest,
+  type JoinGroupResponseInput,
+  type LeaveGroupResponseMembersInput,
+  type SyncGroupRequest,
+  type SyncGroupResponseInput,
 } from "../../protocol/mod.ts";
 import { assert } from "../../util/mod.ts";
 import { GroupError } from "./group_error.ts";
@@ -416,6 +419,25 @@ export class Group {
         memberAssignment: m.assignment,
       })),
     };
+  }
+
+  /**
+   * The topics the members of a consumer group subscribe to, read from
+   * their metadata for the group's protocol (Kafka's subscribedTopics).
+   * Other protocols' metadata is opaque, and a member whose subscription
+   * does not parse names none, so neither blocks an offset deletion.
+   */
+  subscribedTopics(): Set<string> {
+    const topics = new Set<string>();
+    if (this.#protocolType !== CONSUMER_PROTOCOL_TYPE) return topics;
+    for (const m of this.#members.values()) {
+      try {
+        for (const t of decodeSubscription(this.#metadataOf(m))) topics.add(t);
+      } catch (err) {
+        if (!(err instanceof DecodeError)) throw err;
+      }
+    }
+    return topics;
   }
 
   /** An empty group is being deleted: joins are refused from now on. */

@@ -62,6 +62,7 @@ export interface OffsetAnswer {
 export interface OffsetEntry {
   groupId: string;
   topic: string;
+  partition: number;
   value: CommittedOffset;
 }
 
@@ -268,8 +269,7 @@ export class OffsetsStore {
     const byPartition = new Map<number, { groupId: string; key: string }[]>();
     for (const [groupId, offsets] of this.#offsets) {
       for (const [key, value] of offsets) {
-        const { topic } = splitPartitionKey(key);
-        if (!drop({ groupId, topic, value })) continue;
+        if (!drop({ groupId, ...splitPartitionKey(key), value })) continue;
         const p = this.#opts.partitionFor(groupId);
         const list = byPartition.get(p) ?? [];
         list.push({ groupId, key });

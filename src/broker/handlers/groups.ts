@@ -1,8 +1,8 @@
 /**
  * The group APIs: FindCoordinator (v0-4), JoinGroup (v0-6), SyncGroup
  * (v0-4), Heartbeat (v0-4), LeaveGroup (v0-4), OffsetCommit (v2-8),
- * OffsetFetch (v1-8), DescribeGroups (v0-5), ListGroups (v0-4) and
- * DeleteGroups (v0-2). They translate between wire versions and the
+ * OffsetFetch (v1-8), DescribeGroups (v0-5), ListGroups (v0-4),
+ * DeleteGroups (v0-2) and OffsetDelete (v0). They translate between wire versions and the
  * GroupCoordinator, which holds the protocol's rules.
  */
 import {
@@ -23,6 +23,8 @@ import {
   type ListGroupsResponseInput,
   type OffsetCommitRequest,
   type OffsetCommitResponseInput,
+  type OffsetDeleteRequest,
+  type OffsetDeleteResponseInput,
   type OffsetFetchRequest,
   type OffsetFetchResponseInput,
   type SyncGroupRequest,
@@ -230,4 +232,12 @@ export async function handleDeleteGroups(
     });
   }
   return { throttleTimeMs: 0, results };
+}
+
+export async function handleOffsetDelete(
+  ctx: BrokerContext,
+  req: OffsetDeleteRequest,
+): Promise<OffsetDeleteResponseInput> {
+  const answer = await ctx.groups().deleteOffsets(req.groupId, req.topics);
+  return { throttleTimeMs: 0, ...answer };
 }

@@ -16,8 +16,21 @@ import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
-const NO_AUTHORIZED_OPERATIONS = -2147483648;
+/** The authorized-operations value of a request that did not ask for them. */
+export const NO_AUTHORIZED_OPERATIONS = -2147483648;
 const ZERO_UUID = "0".repeat(32);
+
+/** The live brokers as Metadata and DescribeCluster list them (no racks). */
+export function liveBrokers(
+  ctx: BrokerContext,
+): { nodeId: number; host: string; port: number; rack: null }[] {
+  return ctx.cluster.brokers().map((b) => ({
+    nodeId: b.nodeId,
+    host: b.host,
+    port: b.port,
+    rack: null,
+  }));
+}
 
 export function describeTopic(
   ctx: BrokerContext,
@@ -121,12 +134,7 @@ export async function handleMetadata(
   }
   return {
     throttleTimeMs: 0,
-    brokers: ctx.cluster.brokers().map((b) => ({
-      nodeId: b.nodeId,
-      host: b.host,
-      port: b.port,
-      rack: null,
-    })),
+    brokers: liveBrokers(ctx),
     clusterId: ctx.cluster.clusterId(),
     controllerId: ctx.cluster.controllerId(),
     topics,

@@ -31,6 +31,17 @@ interface ProducerEntry {
   epoch: number;
   /** Oldest first; at most RETAINED_BATCHES. */
   batches: BatchEntry[];
+  /** The max timestamp of the newest batch, which DescribeProducers reports. */
+  lastTimestamp: bigint;
+}
+
+/** One idempotent producer as DescribeProducers lists it. */
+export interface ProducerSummary {
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  /** The sequence of the producer's last record in this partition. */
+  readonly lastSequence: number;
+  readonly lastTimestamp: bigint;
 }
 
 export type SequenceCheck =
@@ -62,6 +73,20 @@ export class ProducerStateTable {
 
   get size(): number {
     return this.#producers.size;
+  }
+
+  /** Every producer with state here, by producer id. */
+  producers(): ProducerSummary[] {
+    return [...this.#producers].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)
+      .flatMap(([producerId, entry]) => {
+        const newest = entry.batches.at(-1);
+        return newest === undefined ? [] : [{
+          producerId,
+          producerEpoch: entry.epoch,
+          lastSequence: newest.lastSeq,
+          lastTimestamp: entry.lastTimestamp,
+        }];
+      });
   }
 
   /** Forgets every producer (the log they were rebuilt from was cut). */
@@ -125,9 +150,10 @@ export class ProducerStateTable {
     if (!isIdempotent(h)) return;
     let entry = this.#producers.get(h.producerId);
     if (entry === undefined || h.producerEpoch > entry.epoch) {
-      entry = { epoch: h.producerEpoch, batches: [] };
+      entry = { epoch: h.producerEpoch, batches: [], lastTimestamp: -1n };
       this.#producers.set(h.producerId, entry);
     }
+    entry.lastTimestamp = h.maxTimestamp;
     entry.batches.push({
       firstSeq: h.baseSequence,
       lastSeq: lastSequence(h),
@@ -176,7 +202,7 @@ export class ProducerStateTable {
       const entry = this.#producers.get(h.producerId);
       if (entry !== undefined) {
         copy.#producers.set(h.producerId, {
-          epoch: entry.epoch,
+          ...entry,
           batches: [...entry.batches],
         });
       }

@@ -97,3 +97,28 @@ Deno.test("ProducerStateTable.checkRecordSet refuses a set mixing retried and ne
   const fresh = table.checkRecordSet([header({ seq: 1 }), header({ seq: 2 })]);
   assert.deepEqual(fresh, { kind: "append" });
 });
+
+Deno.test("ProducerStateTable.producers lists each producer's epoch, last sequence and newest timestamp", () => {
+  const table = new ProducerStateTable();
+  table.record(
+    { ...header({ pid: 9n, seq: 0, count: 4 }), maxTimestamp: 50n },
+    0n,
+  );
+  table.record(
+    { ...header({ pid: 3n, seq: 0, count: 2 }), maxTimestamp: 60n },
+    4n,
+  );
+  table.record(
+    { ...header({ pid: 9n, seq: 4, count: 3 }), maxTimestamp: 70n },
+    6n,
+  );
+  // A new epoch restarts the sequence; the old epoch's batches no longer count.
+  table.record(
+    { ...header({ pid: 3n, epoch: 1, seq: 0 }), maxTimestamp: 80n },
+    9n,
+  );
+  assert.deepEqual(table.producers(), [
+    { producerId: 3n, producerEpoch: 1, lastSequence: 0, lastTimestamp: 80n },
+    { producerId: 9n, producerEpoch: 0, lastSequence: 6, lastTimestamp: 70n },
+  ]);
+});

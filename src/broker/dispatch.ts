@@ -33,6 +33,7 @@ import {
   handleCreateTopics,
   handleDeleteTopics,
 } from "./handlers/admin_topics.ts";
+import { handleDeleteRecords } from "./handlers/delete_records.ts";
 import { handleFetch } from "./handlers/fetch.ts";
 import { handleListOffsets } from "./handlers/list_offsets.ts";
 import { handleMetadata } from "./handlers/metadata.ts";
@@ -83,6 +84,7 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),
   api(ApiKey.DeleteTopics, { min: 1, max: 6 }, handleDeleteTopics),
   api(ApiKey.CreatePartitions, { min: 0, max: 3 }, handleCreatePartitions),
+  api(ApiKey.DeleteRecords, { min: 0, max: 2 }, handleDeleteRecords),
   // FindCoordinator must include v0: librdkafka <= 2.11 only looks for a
   // coordinator when it does (KAFKA-COMPAT.md 3.2).
   api(ApiKey.FindCoordinator, { min: 0, max: 4 }, handleFindCoordinator),

@@ -93,6 +93,24 @@ export interface PartitionPort {
    * calls is the order of offsets.
    */
   write(p: Partition, records: Uint8Array): Promise<WriteOutcome>;
+  /**
+   * Deletes the records below `beforeOffset` (-1: the high watermark) of a
+   * partition this broker leads, on every replica: a command of the
+   * partition's Raft group. Resolves with the new log start once it is
+   * committed and applied here; an offset past the high watermark is
+   * OFFSET_OUT_OF_RANGE and moves nothing.
+   */
+  deleteRecords(
+    topic: string,
+    partition: number,
+    beforeOffset: bigint,
+  ): Promise<DeleteRecordsOutcome>;
+}
+
+/** lowWatermark is the log start after the deletion, -1 with an error. */
+export interface DeleteRecordsOutcome {
+  readonly errorCode: number;
+  readonly lowWatermark: bigint;
 }
 
 /** Changes to topics and placement, each a controller command. */

@@ -26,6 +26,7 @@ export const CLIENT_VERSIONS = {
   [ApiKey.CreateTopics]: { min: 2, max: 7 },
   [ApiKey.DeleteTopics]: { min: 1, max: 6 },
   [ApiKey.CreatePartitions]: { min: 0, max: 3 },
+  [ApiKey.DeleteRecords]: { min: 0, max: 2 },
   [ApiKey.FindCoordinator]: { min: 0, max: 4 },
   [ApiKey.JoinGroup]: { min: 0, max: 6 },
   [ApiKey.SyncGroup]: { min: 0, max: 4 },

@@ -14,6 +14,7 @@ import { isMoving, type TopicState } from "../controller/mod.ts";
 import type {
   BrokerAddress,
   ClusterView,
+  DeleteRecordsOutcome,
   Leading,
   PartitionOutcome,
   PartitionView,
@@ -149,6 +150,32 @@ export class ReplicatedView implements ClusterView {
       });
     }
     return this.#node.produce(a.groupId, records);
+  }
+
+  async deleteRecords(
+    topic: string,
+    partition: number,
+    beforeOffset: bigint,
+  ): Promise<DeleteRecordsOutcome> {
+    const refused = (errorCode: number) => ({ errorCode, lowWatermark: -1n });
+    const t = this.#node.controller.topic(topic);
+    if (t === undefined) return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    // Trimming __consumer_offsets would drop committed offsets behind the
+    // coordinator's back.
+    if (this.#internal.has(topic)) {
+      return refused(ErrorCode.INVALID_TOPIC_EXCEPTION);
+    }
+    const leading = this.#node.leading(t, partition);
+    if (!leading.ok) return refused(leading.errorCode);
+    const highWatermark = leading.sm.partition.highWatermark;
+    const offset = beforeOffset === -1n ? highWatermark : beforeOffset;
+    if (offset < 0n || offset > highWatermark) {
+      return refused(ErrorCode.OFFSET_OUT_OF_RANGE);
+    }
+    const outcome = await this.#node.deleteRecords(leading.groupId, offset);
+    return outcome.ok
+      ? { errorCode: ErrorCode.NONE, lowWatermark: outcome.logStartOffset }
+      : refused(outcome.errorCode);
   }
 
   #createCommand(spec: TopicSpec) {

@@ -159,8 +159,37 @@ export interface AdminPort {
   ): QuorumView | { errorCode: number; leaderId: number };
 }
 
+/** What this broker stores, as DescribeLogDirs reports it. */
+export interface StoragePort {
+  /** The broker's one log directory and every partition replica in it. */
+  logDir(): LogDirView;
+}
+
+export interface LogDirView {
+  /** Absolute. */
+  readonly path: string;
+  readonly replicas: readonly ReplicaLogView[];
+}
+
+export interface ReplicaLogView {
+  readonly topic: string;
+  readonly partition: number;
+  /** Bytes of record batches in the replica's segment files. */
+  readonly sizeBytes: number;
+  /**
+   * How many offsets the replica is known to lack below the high
+   * watermark: 0 on the leader, and on a follower unless it is copying
+   * offsets a snapshot named.
+   */
+  readonly offsetLag: bigint;
+}
+
 /** Every port: what the handlers get. */
-export type ClusterView = MetadataPort & PartitionPort & AdminPort;
+export type ClusterView =
+  & MetadataPort
+  & PartitionPort
+  & AdminPort
+  & StoragePort;
 
 export interface TopicSpec {
   name: string;

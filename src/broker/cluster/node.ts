@@ -490,6 +490,14 @@ export class ClusterNode {
     return { ok: true, sm, groupId: a.groupId };
   }
 
+  /** Every partition replica this broker hosts, and whether it leads it. */
+  replicas(): { sm: PartitionStateMachine; leading: boolean }[] {
+    return [...this.#hosting.hosted].map(([groupId, sm]) => ({
+      sm,
+      leading: this.#host.leaderOf(groupId) === this.nodeId,
+    }));
+  }
+
   /** Replicates a validated record set; resolves once committed and applied. */
   async produce(groupId: number, records: Uint8Array): Promise<ProduceOutcome> {
     try {

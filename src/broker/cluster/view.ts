@@ -16,6 +16,7 @@ import type {
   ClusterView,
   DeleteRecordsOutcome,
   Leading,
+  LogDirView,
   PartitionOutcome,
   PartitionView,
   QuorumView,
@@ -46,10 +47,19 @@ function infoOf(t: TopicState): TopicInfo {
 export class ReplicatedView implements ClusterView {
   readonly #node: ClusterNode;
   readonly #internal: ReadonlySet<string>;
+  readonly #logDir: string;
 
-  constructor(node: ClusterNode, opts: { internal: ReadonlySet<string> }) {
+  constructor(
+    node: ClusterNode,
+    opts: {
+      internal: ReadonlySet<string>;
+      /** The absolute path of the data dir, which holds every partition log. */
+      logDir: string;
+    },
+  ) {
     this.#node = node;
     this.#internal = opts.internal;
+    this.#logDir = opts.logDir;
   }
 
   clusterId(): string {
@@ -176,6 +186,24 @@ export class ReplicatedView implements ClusterView {
     return outcome.ok
       ? { errorCode: ErrorCode.NONE, lowWatermark: outcome.logStartOffset }
       : refused(outcome.errorCode);
+  }
+
+  logDir(): LogDirView {
+    return {
+      path: this.#logDir,
+      replicas: this.#node.replicas().map(({ sm, leading }) => {
+        const { topic, index, log } = sm.partition;
+        const gapEnd = sm.gapEnd;
+        return {
+          topic,
+          partition: index,
+          sizeBytes: log.sizeBytes,
+          offsetLag: leading || gapEnd === null
+            ? 0n
+            : gapEnd - log.logEndOffset,
+        };
+      }),
+    };
   }
 
   #createCommand(spec: TopicSpec) {

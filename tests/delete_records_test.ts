@@ -2,6 +2,7 @@
 // @platformatic/kafka (v2) trim a partition, after which ListOffsets
 // EARLIEST answers the new start and a Fetch below it OFFSET_OUT_OF_RANGE;
 // the start survives a restart (the entry is replayed from the Raft WAL),
+// kafkajs' captured v1 frame trims what it names,
 // and on a 3-broker cluster only the leader takes the request while every
 // replica applies it (the next leader answers the same start).
 // kafka-python 2.0.2 and confluent-kafka 1.7.0 have no DeleteRecords.
@@ -19,10 +20,9 @@ import {
   decodeResponse,
   encodeRequest,
   ErrorCode,
-  FrameDecoder,
 } from "../src/protocol/mod.ts";
 import { Cluster, waitFor } from "./cluster_harness.ts";
-import { removeDir, startBroker } from "./harness.ts";
+import { exchange, removeDir, startBroker } from "./harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -188,7 +188,7 @@ Deno.test("@platformatic/kafka deleteRecords answers the new low watermark, whic
   }
 });
 
-/** Sends one DeleteRecords v2 to the broker at `port` and decodes its answer. */
+/** Sends one DeleteRecords v2 for partition 0 and decodes its answer. */
 async function deleteRecordsAt(
   port: number,
   topic: string,
@@ -197,30 +197,55 @@ async function deleteRecordsAt(
   { partitionIndex: number; errorCode: number; lowWatermark: bigint }
 > {
   const version = 2;
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(encodeRequest(ApiKey.DeleteRecords, version, {
+  const reply = await exchange(
+    port,
+    encodeRequest(ApiKey.DeleteRecords, version, {
       correlationId: 7,
       clientId: "raftq-e2e",
     }, {
       topics: [{ name: topic, partitions: [{ partitionIndex: 0, offset }] }],
       timeoutMs: 5_000,
-    }));
-    const frames = new FrameDecoder({ maxFrameBytes: 1 << 20 });
-    for (;;) {
-      const reply = frames.next();
-      if (reply !== null) {
-        const { body } = decodeResponse(ApiKey.DeleteRecords, version, reply);
-        return body.topics[0]!.partitions[0]!;
-      }
-      const n = await conn.read(frames.writable(64 * 1024));
-      if (n === null) throw new Error("broker closed the connection");
-      frames.commit(n);
-    }
-  } finally {
-    conn.close();
-  }
+    }),
+  );
+  const { body } = decodeResponse(ApiKey.DeleteRecords, version, reply);
+  return body.topics[0]!.partitions[0]!;
 }
+
+/**
+ * kafkajs 2.2.4's DeleteRecords v1, size prefix included (client id
+ * "golden", correlation id 6): topic "golden" partition 0 before offset 3,
+ * timeout 5000 ms.
+ */
+const GOLDEN_DELETE_RECORDS_V1 =
+  "0000003000150001000000060006676f6c64656e000000010006676f6c64656e" +
+  "0000000100000000000000000000000300001388";
+
+Deno.test("kafkajs' captured DeleteRecords v1 request trims the partition it names", async () => {
+  const broker = await startBroker();
+  const client = await KafkaClient.connect(broker.bootstrap);
+  try {
+    await client.createTopic("golden", { partitions: 1 });
+    await produceEach(client, "golden", { partition: 0, count: 5 });
+    const frame = Uint8Array.from(
+      GOLDEN_DELETE_RECORDS_V1.match(/../g)!.map((b) => parseInt(b, 16)),
+    );
+    const { correlationId, body } = decodeResponse(
+      ApiKey.DeleteRecords,
+      1,
+      await exchange(broker.port, frame),
+    );
+    assert.equal(correlationId, 6);
+    assert.deepEqual(body.topics, [{
+      name: "golden",
+      partitions: [{ partitionIndex: 0, lowWatermark: 3n, errorCode: 0 }],
+    }]);
+    assert.equal(await client.listOffsets("golden", 0, EARLIEST_TIMESTAMP), 3n);
+  } finally {
+    await client.close();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+});
 
 Deno.test({
   name:

@@ -12,10 +12,9 @@ import {
   buildRecordBatch,
   decodeResponse,
   encodeRequest,
-  FrameDecoder,
 } from "../src/protocol/mod.ts";
 import { Cluster, waitFor } from "./cluster_harness.ts";
-import { removeDir, startBroker } from "./harness.ts";
+import { exchange, removeDir, startBroker } from "./harness.ts";
 
 function batchOf(count: number): Uint8Array {
   return buildRecordBatch(
@@ -95,25 +94,14 @@ async function describeLogDirsAt(
   version: number,
   topics: { topic: string; partitions: number[] }[] | null,
 ) {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(encodeRequest(ApiKey.DescribeLogDirs, version, {
+  const reply = await exchange(
+    port,
+    encodeRequest(ApiKey.DescribeLogDirs, version, {
       correlationId: 3,
       clientId: "raftq-e2e",
-    }, { topics }));
-    const frames = new FrameDecoder({ maxFrameBytes: 1 << 20 });
-    for (;;) {
-      const reply = frames.next();
-      if (reply !== null) {
-        return decodeResponse(ApiKey.DescribeLogDirs, version, reply).body;
-      }
-      const n = await conn.read(frames.writable(64 * 1024));
-      if (n === null) throw new Error("broker closed the connection");
-      frames.commit(n);
-    }
-  } finally {
-    conn.close();
-  }
+    }, { topics }),
+  );
+  return decodeResponse(ApiKey.DescribeLogDirs, version, reply).body;
 }
 
 Deno.test("DescribeLogDirs v0-4 with null topics lists every hosted partition and its size", async () => {

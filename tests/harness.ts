@@ -3,6 +3,7 @@
  * on loopback with a free port and a temporary data directory, and runs real
  * client tools (kcat) against them.
  */
+import { FrameDecoder } from "../src/protocol/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVING = /serving Kafka on [^\s]+:(\d+)/;
@@ -245,4 +246,25 @@ export async function kcatValues(
   return [...byPartition.keys()].sort((x, y) => x - y).flatMap((p) =>
     byPartition.get(p)!.map((r) => r.value)
   );
+}
+
+/** Sends one request frame to the broker at `port`; returns the reply frame. */
+export async function exchange(
+  port: number,
+  frame: Uint8Array,
+): Promise<Uint8Array> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(frame);
+    const frames = new FrameDecoder({ maxFrameBytes: 1 << 20 });
+    for (;;) {
+      const reply = frames.next();
+      if (reply !== null) return reply;
+      const n = await conn.read(frames.writable(64 * 1024));
+      if (n === null) throw new Error("broker closed the connection");
+      frames.commit(n);
+    }
+  } finally {
+    conn.close();
+  }
 }

@@ -198,7 +198,10 @@ export async function startBroker(config: Config): Promise<Broker> {
     self,
     log,
   });
-  const view = new ReplicatedView(node, { internal: new Set([OFFSETS_TOPIC]) });
+  const view = new ReplicatedView(node, {
+    internal: new Set([OFFSETS_TOPIC]),
+    logDir: Deno.realPathSync(dataDir),
+  });
   const offsetsPartitions = config.groups.offsetsPartitions;
   let creating = false;
   const ensureOffsetsTopic = () => {

@@ -43,6 +43,8 @@ import {
   handleDescribeCluster,
   handleDescribeProducers,
 } from "./handlers/admin_cluster.ts";
+import { handleDeleteRecords } from "./handlers/delete_records.ts";
+import { handleDescribeLogDirs } from "./handlers/describe_log_dirs.ts";
 import { handleFetch } from "./handlers/fetch.ts";
 import { handleListOffsets } from "./handlers/list_offsets.ts";
 import { handleMetadata } from "./handlers/metadata.ts";
@@ -100,6 +102,8 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
     { min: 0, max: 1 },
     handleIncrementalAlterConfigs,
   ),
+  api(ApiKey.DeleteRecords, { min: 0, max: 2 }, handleDeleteRecords),
+  api(ApiKey.DescribeLogDirs, { min: 0, max: 4 }, handleDescribeLogDirs),
   // FindCoordinator must include v0: librdkafka <= 2.11 only looks for a
   // coordinator when it does (KAFKA-COMPAT.md 3.2).
   api(ApiKey.FindCoordinator, { min: 0, max: 4 }, handleFindCoordinator),

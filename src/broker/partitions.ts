@@ -217,6 +217,15 @@ export class PartitionManager {
     rebuildProducerState(p);
   }
 
+  /**
+   * Empties the log and restarts it at `offset`, beyond its end, with the
+   * producer state of the dropped batches forgotten.
+   */
+  restartAt(p: Partition, offset: bigint): void {
+    p.log.restartAt(offset);
+    p.producers.clear();
+  }
+
   get(topic: string, index: number): Partition | undefined {
     return this.#partitions.get(partitionKey(topic, index));
   }

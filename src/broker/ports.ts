@@ -107,6 +107,24 @@ export interface PartitionPort {
     topic: string,
     index: number,
   ): ProducerSummary[] | { errorCode: number };
+  /**
+   * Deletes the records below `beforeOffset` (-1: the high watermark) of a
+   * partition this broker leads, on every replica: a command of the
+   * partition's Raft group. Resolves with the new log start once it is
+   * committed and applied here; an offset past the high watermark is
+   * OFFSET_OUT_OF_RANGE and moves nothing.
+   */
+  deleteRecords(
+    topic: string,
+    partition: number,
+    beforeOffset: bigint,
+  ): Promise<DeleteRecordsOutcome>;
+}
+
+/** lowWatermark is the log start after the deletion, -1 with an error. */
+export interface DeleteRecordsOutcome {
+  readonly errorCode: number;
+  readonly lowWatermark: bigint;
 }
 
 /** Changes to topics and placement, each a controller command. */
@@ -164,8 +182,37 @@ export interface AdminPort {
   ): QuorumView | { errorCode: number; leaderId: number };
 }
 
+/** What this broker stores, as DescribeLogDirs reports it. */
+export interface StoragePort {
+  /** The broker's one log directory and every partition replica in it. */
+  logDir(): LogDirView;
+}
+
+export interface LogDirView {
+  /** Absolute. */
+  readonly path: string;
+  readonly replicas: readonly ReplicaLogView[];
+}
+
+export interface ReplicaLogView {
+  readonly topic: string;
+  readonly partition: number;
+  /** Bytes of record batches in the replica's segment files. */
+  readonly sizeBytes: number;
+  /**
+   * How many offsets the replica is known to lack below the high
+   * watermark: 0 on the leader, and on a follower unless it is copying
+   * offsets a snapshot named.
+   */
+  readonly offsetLag: bigint;
+}
+
 /** Every port: what the handlers get. */
-export type ClusterView = MetadataPort & PartitionPort & AdminPort;
+export type ClusterView =
+  & MetadataPort
+  & PartitionPort
+  & AdminPort
+  & StoragePort;
 
 export interface TopicSpec {
   name: string;

@@ -33,6 +33,7 @@ import {
   deleteTopic,
   describeTopic,
   listTopics,
+  trimPartition,
 } from "./topic.ts";
 
 export const EXIT_OK = 0;
@@ -151,6 +152,18 @@ function buildProgram(io: CliIo): Command {
     .argument("<name>")
     .requiredOption("--count <n>", "the new partition count", integerOption(1))
     .action((name, opts) => addPartitions(io, name, opts));
+  clientCommand(topic, "trim")
+    .description("delete a partition's records below an offset")
+    .argument("<name>")
+    .argument("<partition>", "partition index", integerOption(0))
+    .requiredOption(
+      "--before <offset>",
+      "the partition's new first offset (at most its high watermark)",
+      offsetOption,
+    )
+    .action((name, partition, opts) =>
+      trimPartition(io, name, partition, opts)
+    );
   clientCommand(topic, "delete")
     .description("delete a topic")
     .argument("<name>")

@@ -59,6 +59,20 @@ export function addPartitions(
   );
 }
 
+/** Prints the partition's log start offset after the trim. */
+export async function trimPartition(
+  io: CliIo,
+  name: string,
+  partition: number,
+  opts: ClientCommandOptions & { before: bigint },
+): Promise<void> {
+  const start = await withClient(
+    opts,
+    (client) => client.deleteRecords(name, partition, opts.before),
+  );
+  io.stdout(`${start}\n`);
+}
+
 export function listTopics(
   io: CliIo,
   opts: ClientCommandOptions,

@@ -574,6 +574,31 @@ export class KafkaClient {
     });
   }
 
+  /**
+   * Deletes a partition's records below `beforeOffset` (-1: all of them,
+   * up to the high watermark); resolves with the new log start offset.
+   */
+  deleteRecords(
+    topic: string,
+    partition: number,
+    beforeOffset: bigint,
+  ): Promise<bigint> {
+    return this.#withLeader(topic, partition, async (conn) => {
+      const response = await conn.request(ApiKey.DeleteRecords, {
+        topics: [{
+          name: topic,
+          partitions: [{ partitionIndex: partition, offset: beforeOffset }],
+        }],
+        timeoutMs: this.#connOpts.requestTimeoutMs,
+      });
+      const p = response.topics.find((t) => t.name === topic)
+        ?.partitions.find((x) => x.partitionIndex === partition);
+      if (p === undefined) throw missingFromResponse("DeleteRecords", topic);
+      throwIfError(p.errorCode, `${topic}-${partition}`);
+      return p.lowWatermark;
+    });
+  }
+
   /** The offset for `timestamp`, or LATEST_TIMESTAMP / EARLIEST_TIMESTAMP. */
   listOffsets(
     topic: string,

@@ -303,6 +303,38 @@ Deno.test("KafkaClient against a live broker", async (t) => {
           1,
         );
         assert.match(err.join(""), /INVALID_CONFIG.*retention\.ms="soon"/);
+        // "lines" partition 0 holds one, two, three at offsets 0-2.
+        out.length = 0;
+        assert.equal(
+          await runCli(
+            ["topic", "trim", "lines", "0", "--before", "2"],
+            io(""),
+          ),
+          0,
+        );
+        assert.equal(out.join(""), "2\n");
+        assert.equal(
+          await client.listOffsets("lines", 0, EARLIEST_TIMESTAMP),
+          2n,
+        );
+        await assert.rejects(
+          client.fetch("lines", 0, 1n, { maxWaitMs: 0 }),
+          (e: unknown) =>
+            e instanceof KafkaError && e.name === "OFFSET_OUT_OF_RANGE",
+        );
+        // The CLI wrote the three lines as one batch, which fetch returns
+        // whole: the start it reports is what moved.
+        const kept = await client.fetch("lines", 0, 2n, { maxWaitMs: 0 });
+        assert.equal(kept.logStartOffset, 2n);
+        assert.equal(
+          await runCli(
+            ["topic", "trim", "lines", "0", "--before", "4"],
+            io(""),
+          ),
+          1,
+        );
+        assert.match(err.join(""), /OFFSET_OUT_OF_RANGE/);
+        assert.equal(await client.deleteRecords("lines", 0, -1n), 3n);
         assert.equal(await runCli(["topic", "describe", "nope"], io("")), 1);
         assert.match(err.join(""), /UNKNOWN_TOPIC_OR_PARTITION/);
       },

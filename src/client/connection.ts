@@ -28,6 +28,7 @@ export const CLIENT_VERSIONS = {
   [ApiKey.CreatePartitions]: { min: 0, max: 3 },
   [ApiKey.DescribeConfigs]: { min: 1, max: 4 },
   [ApiKey.IncrementalAlterConfigs]: { min: 0, max: 1 },
+  [ApiKey.DeleteRecords]: { min: 0, max: 2 },
   [ApiKey.FindCoordinator]: { min: 0, max: 4 },
   [ApiKey.JoinGroup]: { min: 0, max: 6 },
   [ApiKey.SyncGroup]: { min: 0, max: 4 },

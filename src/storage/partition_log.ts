@@ -221,6 +221,11 @@ export class PartitionLog {
     return this.#active.nextOffset;
   }
 
+  /** Bytes of record batches held in the segment files. */
+  get sizeBytes(): number {
+    return this.#segments.reduce((n, s) => n + s.sizeBytes, 0);
+  }
+
   /** Every offset below this is fdatasync'ed. */
   get durableEndOffset(): bigint {
     return this.#durableEndOffset;
@@ -455,7 +460,7 @@ export class PartitionLog {
     this.#checkOpen();
     const nowMs = this.#options.clock();
     const { retentionMs, retentionBytes } = this.#options;
-    let totalBytes = this.#segments.reduce((n, s) => n + s.sizeBytes, 0);
+    let totalBytes = this.sizeBytes;
     let deletedSegments = 0;
     // Bounded: each pass deletes a segment, or rolls once and then deletes.
     for (;;) {
@@ -534,6 +539,29 @@ export class PartitionLog {
       this.#logStartOffset = end;
       writeLogStartOffset(this.#dir, end);
     }
+  }
+
+  /**
+   * Empties the log and restarts it at `offset`, past its end: a replica
+   * told that the log it must copy now starts beyond everything it holds
+   * keeps none of it, as no offset may be missing inside a log.
+   */
+  restartAt(offset: bigint): void {
+    this.#checkOpen();
+    assert(offset > this.logEndOffset, "restartAt only moves past the end", {
+      dir: this.#dir,
+      offset,
+      logEndOffset: this.logEndOffset,
+    });
+    // Newest first, so a crash in between still leaves a prefix.
+    for (const dropped of this.#segments.reverse()) {
+      this.#unsynced.delete(dropped);
+      dropped.delete();
+    }
+    this.#segments = [Segment.create(this.#dir, offset, this.#options)];
+    this.#directoryChanges++;
+    this.#logStartOffset = offset;
+    writeLogStartOffset(this.#dir, offset);
   }
 
   /** Syncs, writes the active segment's index files and closes every file. */

@@ -711,3 +711,23 @@ Deno.test("PartitionLog.syncAsync leaves durableEndOffset below offsets a trunca
     log.close();
   });
 });
+
+Deno.test("PartitionLog.restartAt drops every segment, counts sizeBytes from zero, and reopens at the new start", () => {
+  withDir((dir) => {
+    const options = { segmentBytes: 2 * BATCH_BYTES };
+    const log = PartitionLog.open(dir, options);
+    for (let i = 0; i < 3; i++) appendSet(log, [{ records: 2 }]);
+    assert.equal(log.sizeBytes, 3 * BATCH_BYTES);
+    assert.throws(() => log.restartAt(6n), /restartAt only moves past/);
+    log.restartAt(10n);
+    assert.equal(log.sizeBytes, 0);
+    assert.deepEqual(logFiles(dir), ["00000000000000000010.log"]);
+    assert.deepEqual(appendSet(log, [{ records: 1 }]).baseOffset, 10n);
+    assert.equal(log.sizeBytes, BATCH_BYTES);
+    log.close();
+    const reopened = PartitionLog.open(dir, options);
+    assert.equal(reopened.logStartOffset, 10n);
+    assert.equal(reopened.logEndOffset, 11n);
+    reopened.close();
+  });
+});

@@ -41,6 +41,7 @@ import {
 } from "../../util/mod.ts";
 import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import {
+  encodeDeleteRecordsEntry,
   encodeProduceEntries,
   type PartitionStateMachine,
 } from "./partition_sm.ts";
@@ -113,6 +114,17 @@ function decodeResult(bytes: Uint8Array): CommandResult {
     (_k, v) =>
       typeof v === "string" && /^\d+n$/.test(v) ? BigInt(v.slice(0, -1)) : v,
   );
+}
+
+/**
+ * A partition proposal that lost its leader is the client's cue to look
+ * for the new one; anything else is a fault.
+ */
+function notLeaderOutcome(err: unknown): { ok: false; errorCode: number } {
+  if (err instanceof NotLeaderError || err instanceof ProposalDroppedError) {
+    return { ok: false, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
+  }
+  throw err;
 }
 
 function notController(message: string): CommandResult {
@@ -478,17 +490,41 @@ export class ClusterNode {
     return { ok: true, sm, groupId: a.groupId };
   }
 
+  /** Every partition replica this broker hosts, and whether it leads it. */
+  replicas(): { sm: PartitionStateMachine; leading: boolean }[] {
+    return [...this.#hosting.hosted].map(([groupId, sm]) => ({
+      sm,
+      leading: this.#host.leaderOf(groupId) === this.nodeId,
+    }));
+  }
+
   /** Replicates a validated record set; resolves once committed and applied. */
   async produce(groupId: number, records: Uint8Array): Promise<ProduceOutcome> {
     try {
       return await this.#batcher.produce(groupId, records);
     } catch (err) {
-      if (
-        err instanceof NotLeaderError || err instanceof ProposalDroppedError
-      ) {
-        return { ok: false, errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
-      }
-      throw err;
+      return notLeaderOutcome(err);
+    }
+  }
+
+  /**
+   * Moves the log start of a partition group up to `beforeOffset` on every
+   * replica; resolves with the new start once committed and applied here.
+   */
+  async deleteRecords(
+    groupId: number,
+    beforeOffset: bigint,
+  ): Promise<
+    { ok: true; logStartOffset: bigint } | { ok: false; errorCode: number }
+  > {
+    try {
+      const { result } = await this.#host.propose(
+        groupId,
+        encodeDeleteRecordsEntry(beforeOffset),
+      );
+      return { ok: true, logStartOffset: result as bigint };
+    } catch (err) {
+      return notLeaderOutcome(err);
     }
   }
 

@@ -2,7 +2,9 @@
  * The state machine of one partition's Raft group: committed entries carry
  * produced record sets, and applying one appends it to the partition log
  * through PartitionManager.append, so every replica assigns the same
- * offsets and makes the same idempotence calls.
+ * offsets and makes the same idempotence calls. DeleteRecords is an entry
+ * too, so every replica (and one replaying its WAL) moves its log start at
+ * the same point among the appends.
  *
  * The Raft WAL is what makes an entry durable; the partition log is synced
  * only when the host asks for a snapshot, whose content is just the log's
@@ -34,6 +36,9 @@ const ENTRY_PRODUCE = 1;
 const ENTRY_BARRIER = 2;
 /** Several record sets merged by the leader's ProduceBatcher. */
 const ENTRY_PRODUCE_SETS = 3;
+/** A kind byte, then the int64 offset the log start moves up to. */
+const ENTRY_DELETE_RECORDS = 4;
+const DELETE_RECORDS_BYTES = 1 + 8;
 /** Kind byte and record set count of an ENTRY_PRODUCE_SETS entry. */
 const SETS_HEADER_BYTES = 1 + 4;
 /** Each set's length prefix in an ENTRY_PRODUCE_SETS entry. */
@@ -135,6 +140,38 @@ export function decodeProduceEntry(data: Uint8Array): Uint8Array[] | null {
 export function encodeBarrierEntry(): Uint8Array {
   return Uint8Array.of(ENTRY_BARRIER);
 }
+
+/**
+ * The entry that moves the log start up to `beforeOffset`, which the leader
+ * checked against its high watermark; applying it answers the new start.
+ */
+export function encodeDeleteRecordsEntry(beforeOffset: bigint): Uint8Array {
+  assert(beforeOffset >= 0n, "DeleteRecords needs an offset >= 0", {
+    beforeOffset,
+  });
+  const out = new Uint8Array(DELETE_RECORDS_BYTES);
+  out[0] = ENTRY_DELETE_RECORDS;
+  new DataView(out.buffer).setBigInt64(1, beforeOffset);
+  return out;
+}
+
+function decodeDeleteRecordsEntry(data: Uint8Array): bigint | null {
+  if (data[0] !== ENTRY_DELETE_RECORDS) return null;
+  assert(
+    data.length === DELETE_RECORDS_BYTES,
+    "DeleteRecords entry of the wrong length",
+    { bytes: data.length },
+  );
+  return new DataView(data.buffer, data.byteOffset, data.byteLength)
+    .getBigInt64(1);
+}
+
+/**
+ * What applying one entry answers its proposer: one outcome per record set
+ * of a produce entry, the new log start for a DeleteRecords entry, null for
+ * other entries and for entries parked behind a gap.
+ */
+export type PartitionApplyResult = AppendOutcome[] | bigint | null;
 
 export interface PartitionSnapshot {
   /** Raft index of the last entry applied when the snapshot was taken. */
@@ -251,12 +288,8 @@ export class PartitionStateMachine implements StateMachine {
     return true;
   }
 
-  /**
-   * One result per entry: for a produce entry of either kind, one outcome
-   * per record set in the entry's order; null for other entries and for
-   * entries parked behind a gap.
-   */
-  apply(entries: Entry[]): (AppendOutcome[] | null)[] {
+  /** One result per entry (PartitionApplyResult). */
+  apply(entries: Entry[]): PartitionApplyResult[] {
     this.#alignWithoutSnapshot();
     if (this.#gap !== null) {
       this.#gap.pending.push(...entries);
@@ -266,9 +299,11 @@ export class PartitionStateMachine implements StateMachine {
     return this.#applyNow(entries);
   }
 
-  #applyNow(entries: Entry[]): (AppendOutcome[] | null)[] {
-    const results = entries.map((entry) => {
+  #applyNow(entries: Entry[]): PartitionApplyResult[] {
+    const results = entries.map((entry): PartitionApplyResult => {
       this.#applied = entry.index;
+      const deleteBefore = decodeDeleteRecordsEntry(entry.data);
+      if (deleteBefore !== null) return this.#deleteRecordsBefore(deleteBefore);
       const sets = decodeProduceEntry(entry.data);
       // The leader checked every batch's CRC before proposing it, and since
       // then the WAL's own record CRC has guarded the entry: checking the
@@ -286,6 +321,23 @@ export class PartitionStateMachine implements StateMachine {
     this.#partition.advanceHighWatermark(this.#partition.log.logEndOffset);
     this.#maybeSyncInBackground();
     return results;
+  }
+
+  #deleteRecordsBefore(offset: bigint): bigint {
+    const log = this.#partition.log;
+    // The leader checked the offset against its high watermark, which is
+    // the end of the appends applied before this entry on every replica.
+    assert(
+      offset <= log.logEndOffset,
+      "DeleteRecords entry beyond the log end",
+      {
+        topic: this.#partition.topic,
+        partition: this.#partition.index,
+        offset,
+      },
+    );
+    log.deleteRecordsBefore(offset);
+    return log.logStartOffset;
   }
 
   #maybeSyncInBackground(): void {
@@ -330,6 +382,13 @@ export class PartitionStateMachine implements StateMachine {
     }
     // A newer snapshot supersedes entries that waited for an older gap.
     this.#gap = null;
+    // Records below the snapshot's start were deleted on the leader, which
+    // can no longer send them: copy only what it still holds.
+    if (log.logEndOffset < snap.logStartOffset) {
+      this.#manager.restartAt(this.#partition, snap.logStartOffset);
+    } else {
+      log.deleteRecordsBefore(snap.logStartOffset);
+    }
     if (log.logEndOffset < snap.logEndOffset) {
       // A leader's snapshot names data compacted out of its Raft log; this
       // replica must copy it from the partition log of a replica that has it.

@@ -2,18 +2,21 @@
  * Goal: a replica restored from a snapshot that names offsets its log lacks
  * refuses to be snapshotted until it has copied them, so that a snapshot
  * never claims data the replica does not hold; a merged produce entry is
- * applied set by set, each with its own outcome. Method: real partition
+ * applied set by set, each with its own outcome; a DeleteRecords entry moves
+ * the log start of every replica that applies it, and a snapshot carries
+ * the start to a replica that missed the entry. Method: real partition
  * logs in temp dirs; one applies entries and snapshots, the other restores
  * that snapshot, applies a later entry behind the gap, then fills it.
  */
 import assert from "node:assert/strict";
 import { EntryType } from "../../raft/mod.ts";
 import { buildRecordBatch } from "../../protocol/mod.ts";
-import type { PartitionManager } from "../partitions.ts";
+import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import { testPartitionManager } from "../testing.ts";
 import { ProducerSequenceError } from "../producers/producer_state.ts";
 import {
   decodeProduceEntry,
+  encodeDeleteRecordsEntry,
   encodeProduceEntries,
   encodeProduceEntry,
   PartitionStateMachine,
@@ -104,7 +107,7 @@ Deno.test("PartitionStateMachine.apply gives each set of a merged entry its own 
     const [single, outcomes] = sm.apply([
       produceEntry(1, "x"),
       { term: 1, index: 2, type: EntryType.Normal, data: merged },
-    ]);
+    ]) as (AppendOutcome[] | null)[];
     assert.deepEqual(single, [{ ok: true, baseOffset: 0n, lastOffset: 0n }]);
     assert.equal(outcomes?.length, 4);
     assert.deepEqual(outcomes?.[0], {
@@ -150,5 +153,84 @@ Deno.test("PartitionStateMachine syncs its log in the background once 4 MiB are 
     m.closeAll();
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+function deleteRecordsEntry(index: number, beforeOffset: bigint) {
+  return {
+    term: 1,
+    index,
+    type: EntryType.Normal,
+    data: encodeDeleteRecordsEntry(beforeOffset),
+  };
+}
+
+function openSm(
+  m: PartitionManager,
+  onGap: (from: bigint, to: bigint) => void = () => {},
+): PartitionStateMachine {
+  return new PartitionStateMachine(
+    m.openPartition({ name: "t", configs: {} }, 0),
+    { manager: m, onGap },
+  );
+}
+
+Deno.test("PartitionStateMachine.apply of a DeleteRecords entry moves the log start where it falls among the appends, on every replay", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const entries = () => [
+      produceEntry(1, "a"),
+      produceEntry(2, "b"),
+      deleteRecordsEntry(3, 2n),
+      produceEntry(4, "c"),
+      deleteRecordsEntry(5, 1n), // below the start: changes nothing
+    ];
+    const first = manager(dir);
+    const results = openSm(first).apply(entries());
+    assert.deepEqual(results.slice(2).filter((r) => typeof r === "bigint"), [
+      2n,
+      2n,
+    ]);
+    first.closeAll();
+    // A restart without a snapshot empties the log and replays the WAL:
+    // the start comes back at the same place.
+    const replayed = openSm(manager(dir));
+    replayed.apply(entries());
+    const log = replayed.partition.log;
+    assert.equal(log.logStartOffset, 2n);
+    assert.equal(log.logEndOffset, 3n);
+    assert.throws(() => log.read(1n, { maxBytes: 1024 }), /out of range/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("PartitionStateMachine.restore takes the snapshot's log start, restarting a replica whose log ends below it", () => {
+  const dirs = [0, 1, 2].map(() => Deno.makeTempDirSync());
+  try {
+    const [leaderManager, behindManager, fullManager] = dirs.map(manager);
+    const leader = openSm(leaderManager!);
+    const produced = [1, 2, 3, 4].map((i) => produceEntry(i, `v${i}`));
+    leader.apply(produced.map((e) => ({ ...e, data: e.data.slice() })));
+    leader.apply([deleteRecordsEntry(5, 3n)]);
+    const snapshot = leader.snapshot();
+
+    const gaps: [bigint, bigint][] = [];
+    const behind = openSm(behindManager!, (from, to) => gaps.push([from, to]));
+    behind.apply([produceEntry(1, "v1")]);
+    behind.restore(snapshot);
+    // The leader no longer holds 1 and 2: only 3 is asked for.
+    assert.deepEqual(gaps, [[3n, 4n]]);
+    assert.equal(behind.fillGap(batch("v4")), true);
+    assert.equal(behind.partition.log.logStartOffset, 3n);
+    assert.equal(behind.partition.log.logEndOffset, 4n);
+
+    const full = openSm(fullManager!, () => assert.fail("no gap expected"));
+    full.apply(produced);
+    full.restore(snapshot);
+    assert.equal(full.partition.log.logStartOffset, 3n);
+    assert.equal(full.partition.log.logEndOffset, 4n);
+  } finally {
+    for (const d of dirs) Deno.removeSync(d, { recursive: true });
   }
 });

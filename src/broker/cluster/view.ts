@@ -15,7 +15,9 @@ import { type ConfigOp, isMoving, type TopicState } from "../controller/mod.ts";
 import type {
   BrokerAddress,
   ClusterView,
+  DeleteRecordsOutcome,
   Leading,
+  LogDirView,
   PartitionOutcome,
   PartitionView,
   QuorumView,
@@ -47,10 +49,19 @@ function infoOf(t: TopicState): TopicInfo {
 export class ReplicatedView implements ClusterView {
   readonly #node: ClusterNode;
   readonly #internal: ReadonlySet<string>;
+  readonly #logDir: string;
 
-  constructor(node: ClusterNode, opts: { internal: ReadonlySet<string> }) {
+  constructor(
+    node: ClusterNode,
+    opts: {
+      internal: ReadonlySet<string>;
+      /** The absolute path of the data dir, which holds every partition log. */
+      logDir: string;
+    },
+  ) {
     this.#node = node;
     this.#internal = opts.internal;
+    this.#logDir = opts.logDir;
   }
 
   clusterId(): string {
@@ -170,6 +181,50 @@ export class ReplicatedView implements ClusterView {
     return this.#node.produce(a.groupId, records).then((outcome) =>
       outcome.ok ? { ...outcome, logAppendTimeMs } : outcome
     );
+  }
+
+  async deleteRecords(
+    topic: string,
+    partition: number,
+    beforeOffset: bigint,
+  ): Promise<DeleteRecordsOutcome> {
+    const refused = (errorCode: number) => ({ errorCode, lowWatermark: -1n });
+    const t = this.#node.controller.topic(topic);
+    if (t === undefined) return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    // Trimming __consumer_offsets would drop committed offsets behind the
+    // coordinator's back.
+    if (this.#internal.has(topic)) {
+      return refused(ErrorCode.INVALID_TOPIC_EXCEPTION);
+    }
+    const leading = this.#node.leading(t, partition);
+    if (!leading.ok) return refused(leading.errorCode);
+    const highWatermark = leading.sm.partition.highWatermark;
+    const offset = beforeOffset === -1n ? highWatermark : beforeOffset;
+    if (offset < 0n || offset > highWatermark) {
+      return refused(ErrorCode.OFFSET_OUT_OF_RANGE);
+    }
+    const outcome = await this.#node.deleteRecords(leading.groupId, offset);
+    return outcome.ok
+      ? { errorCode: ErrorCode.NONE, lowWatermark: outcome.logStartOffset }
+      : refused(outcome.errorCode);
+  }
+
+  logDir(): LogDirView {
+    return {
+      path: this.#logDir,
+      replicas: this.#node.replicas().map(({ sm, leading }) => {
+        const { topic, index, log } = sm.partition;
+        const gapEnd = sm.gapEnd;
+        return {
+          topic,
+          partition: index,
+          sizeBytes: log.sizeBytes,
+          offsetLag: leading || gapEnd === null
+            ? 0n
+            : gapEnd - log.logEndOffset,
+        };
+      }),
+    };
   }
 
   #createCommand(spec: TopicSpec) {

@@ -1,0 +1,57 @@
+/**
+ * DescribeLogDirs (v0-4): raftq keeps every partition log in one directory,
+ * the broker's data dir, so the answer holds one log dir with the replicas
+ * this broker hosts; a topic or partition not hosted here is left out, as
+ * Kafka does. raftq never moves a replica between dirs (AlterReplicaLogDirs),
+ * so no replica is a future one. The volume's total and usable bytes are
+ * -1, Kafka's "unknown": Deno 2.9 has no statfs.
+ */
+import type {
+  DescribeLogDirsRequest,
+  DescribeLogDirsResponseInput,
+  DescribeLogDirsResponseTopicsInput,
+} from "../../protocol/mod.ts";
+import { ErrorCode } from "../../protocol/mod.ts";
+import type { BrokerContext } from "./context.ts";
+
+const UNKNOWN_BYTES = -1n;
+
+export function handleDescribeLogDirs(
+  ctx: BrokerContext,
+  req: DescribeLogDirsRequest,
+): DescribeLogDirsResponseInput {
+  // Null asks for every topic.
+  const wanted = req.topics === null ? null : new Map(
+    req.topics.map((t) => [t.topic, new Set(t.partitions)]),
+  );
+  const dir = ctx.cluster.logDir();
+  const topics = new Map<string, DescribeLogDirsResponseTopicsInput>();
+  const replicas = [...dir.replicas].sort((a, b) =>
+    a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : a.partition - b.partition
+  );
+  for (const r of replicas) {
+    if (wanted !== null && !wanted.get(r.topic)?.has(r.partition)) continue;
+    let topic = topics.get(r.topic);
+    if (topic === undefined) {
+      topic = { name: r.topic, partitions: [] };
+      topics.set(r.topic, topic);
+    }
+    topic.partitions.push({
+      partitionIndex: r.partition,
+      partitionSize: BigInt(r.sizeBytes),
+      offsetLag: r.offsetLag,
+      isFutureKey: false,
+    });
+  }
+  return {
+    throttleTimeMs: 0,
+    errorCode: ErrorCode.NONE,
+    results: [{
+      errorCode: ErrorCode.NONE,
+      logDir: dir.path,
+      topics: [...topics.values()],
+      totalBytes: UNKNOWN_BYTES,
+      usableBytes: UNKNOWN_BYTES,
+    }],
+  };
+}

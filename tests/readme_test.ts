@@ -1,6 +1,7 @@
 // The README's configuration reference is generated from the config module;
 // this keeps it from drifting when a field is added or a default changes.
 import assert from "node:assert/strict";
+import { actingTopicConfigs } from "../src/broker/configs.ts";
 import { normalizeTables, withReference } from "../scripts/config_reference.ts";
 
 Deno.test("README configuration reference matches the config module", () => {
@@ -20,4 +21,17 @@ Deno.test("README shows the dev and test commands", () => {
   );
   assert.match(readme, /deno task dev/);
   assert.match(readme, /deno task test/);
+});
+
+Deno.test("README names exactly the topic configs raftq acts on", () => {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  const sentence = readme.slice(
+    readme.indexOf("raftq acts on"),
+    readme.indexOf("Altered configs act"),
+  );
+  const named = [...sentence.matchAll(/`([a-z]+(?:\.[a-z]+)+)`/g)]
+    .map((m) => m[1]);
+  assert.deepEqual(named.sort(), actingTopicConfigs().sort());
 });

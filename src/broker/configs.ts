@@ -570,7 +570,7 @@ export class BrokerConfigs {
   }
 }
 
-/** The topic configs raftq acts on, for the README and the CLI. */
+/** The topic configs raftq acts on, which the README lists. */
 export function actingTopicConfigs(): string[] {
   return TOPIC_CONFIGS.filter((d) => d.acts).map((d) => d.name);
 }

@@ -222,6 +222,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     offsetsRetentionMs: config.groups.offsetsRetentionMs,
     partitionExists: (topic, index) =>
       topic !== OFFSETS_TOPIC && index < (view.topic(topic)?.partitions ?? 0),
+    topicId: (topic) => view.topic(topic)?.topicId,
     owns: (p: number) => view.leading(OFFSETS_TOPIC, p).ok,
   });
   // The coordinator of a group is the leader of its offsets partition: it
@@ -238,7 +239,7 @@ export async function startBroker(config: Config): Promise<Broker> {
   });
   // Each broker drops the offsets of the groups it coordinates.
   node.onTopicDeleted((topic) => {
-    coordinator.removeTopicOffsets(topic).catch((err) =>
+    coordinator.topicDeleted(topic).catch((err) =>
       log(`removing offsets of deleted topic "${topic}" failed: ${err}`)
     );
   });

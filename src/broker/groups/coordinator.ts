@@ -62,6 +62,8 @@ export interface CoordinatorOptions {
   offsetsRetentionMs: number;
   /** Whether a topic partition exists, for OffsetCommit. */
   partitionExists(topic: string, partition: number): boolean;
+  /** The id of the topic of that name now, if it exists. */
+  topicId(topic: string): string | undefined;
   /**
    * Whether this broker coordinates the groups of an offsets partition
    * (leads it). Absent: always (unit tests).
@@ -142,6 +144,7 @@ export class GroupCoordinator {
       timers: this.#opts.timers,
       initialRebalanceDelayMs: this.#opts.initialRebalanceDelayMs,
       persist: (stored) => this.#offsets.writeGroup(groupId, stored),
+      topicId: this.#opts.topicId,
     };
   }
 
@@ -255,6 +258,22 @@ export class GroupCoordinator {
     } else {
       const admitted = group?.admitCommit(req) ?? GroupError.UNKNOWN_MEMBER_ID;
       if (admitted !== GroupError.NONE) return fail(admitted);
+      const stale = req.topics.filter((t) =>
+        !group!.sameTopicSinceJoin(t.name)
+      );
+      if (stale.length > 0) {
+        const committed = await this.#offsets.commit(
+          req.groupId,
+          req.topics.filter((t) => !stale.includes(t)),
+        );
+        const refused = commitError(
+          stale,
+          GroupError.UNKNOWN_TOPIC_OR_PARTITION,
+        );
+        return req.topics.map((t) =>
+          [...committed, ...refused].find((a) => a.name === t.name)!
+        );
+      }
     }
     return await this.#offsets.commit(req.groupId, req.topics);
   }
@@ -424,8 +443,17 @@ export class GroupCoordinator {
     return this.#offsets.remove((e) => this.isLoaded(e.groupId) && drop(e));
   }
 
-  /** Offsets of the topic, which was deleted, go too. */
-  removeTopicOffsets(topic: string): Promise<number> {
+  /**
+   * A topic was deleted (or re-created under a new id): its offsets go, and
+   * the groups subscribed to it rebalance, so that their next assignment
+   * is made for the topics as they are now.
+   */
+  topicDeleted(topic: string): Promise<number> {
+    for (const [groupId, group] of this.#groups) {
+      if (this.isLoaded(groupId) && group.subscribedTopics().has(topic)) {
+        group.rebalance();
+      }
+    }
     return this.removeOffsets((e) => e.topic === topic);
   }
 

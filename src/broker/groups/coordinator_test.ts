@@ -20,6 +20,9 @@ import { joinNew, joinRequest, ManualTimers, syncAll, V5 } from "./testing.ts";
 
 const PARTITIONS = 3;
 
+/** The ids of the test topics; a test re-creates one by changing its id. */
+const topicIds = new Map<string, string>();
+
 /** Where a test coordinator's `owns` differs from owning every partition. */
 type Ownership = { owns?: (partition: number) => boolean };
 
@@ -59,6 +62,7 @@ function openCoordinator(
     initialRebalanceDelayMs: 0,
     offsetsRetentionMs: 60_000,
     partitionExists: (t, i) => partitions.get(t, i) !== undefined,
+    topicId: (t) => topicIds.get(t),
     ...ownership,
   });
   for (let i = 0; i < PARTITIONS; i++) coordinator.load(i);
@@ -127,6 +131,72 @@ Deno.test("GroupCoordinator.commit rejects unknown members and old generations",
       [5n, -1n],
     );
   });
+});
+
+Deno.test("GroupCoordinator refuses a generation's commits to a topic deleted or re-created since it formed, rebalances its members, and takes the next generation's", async () => {
+  topicIds.set("t", "first").set("u", "only");
+  try {
+    await withCoordinator(async (c) => {
+      const subscribing = (memberId = "") => ({
+        ...joinRequest({ memberId }),
+        protocols: [{
+          name: "range",
+          metadata: encodeSubscription(["t", "u"]),
+        }],
+      });
+      const formGeneration = async () => {
+        const probe = await c.join(subscribing(), V5);
+        const member = await c.join(subscribing(probe.memberId), V5);
+        await syncAll(c, [member]);
+        return member;
+      };
+      const commit = (generationId: number, memberId: string) =>
+        c.commit({
+          groupId: "g",
+          generationId,
+          memberId,
+          groupInstanceId: null,
+          topics: ["t", "u"].map((name) => ({
+            name,
+            partitions: [{
+              partitionIndex: 0,
+              committedOffset: 7n,
+              committedLeaderEpoch: -1,
+              committedMetadata: null,
+            }],
+          })),
+        }).then((topics) =>
+          topics.map((t) => [t.name, t.partitions[0]!.errorCode])
+        );
+      const a = await formGeneration();
+      assert.deepEqual(await commit(a.generationId!, a.memberId), [
+        ["t", GroupError.NONE],
+        ["u", GroupError.NONE],
+      ]);
+      // "t" is deleted and re-created: the generation's assignment names
+      // the old topic, whose positions must not become the new one's.
+      topicIds.set("t", "second");
+      await c.topicDeleted("t");
+      assert.equal(c.describe("g").groupState, "PreparingRebalance");
+      assert.deepEqual(await commit(a.generationId!, a.memberId), [
+        ["t", GroupError.UNKNOWN_TOPIC_OR_PARTITION],
+        ["u", GroupError.NONE],
+      ]);
+      assert.deepEqual(
+        c.fetchOffsets("g", [{ name: "t", partitionIndexes: [0] }])
+          .topics[0]!.partitions[0]!.committedOffset,
+        -1n,
+      );
+      c.leave("g", [{ memberId: a.memberId, groupInstanceId: null }]);
+      const b = await formGeneration();
+      assert.deepEqual(await commit(b.generationId!, b.memberId), [
+        ["t", GroupError.NONE],
+        ["u", GroupError.NONE],
+      ]);
+    });
+  } finally {
+    topicIds.clear();
+  }
 });
 
 Deno.test("GroupCoordinator rebuilds offsets and groups by replaying the offsets log", async () => {

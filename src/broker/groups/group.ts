@@ -52,6 +52,8 @@ export interface GroupOptions {
   initialRebalanceDelayMs: number;
   /** Writes the group's metadata; resolves once it is durable. */
   persist(stored: StoredGroup): Promise<void>;
+  /** The id of the topic of that name now, if it exists. */
+  topicId(topic: string): string | undefined;
 }
 
 /** A request from one member of a generation (Heartbeat, OffsetCommit). */
@@ -145,8 +147,14 @@ export class Group {
   readonly #timers: Timers;
   readonly #initialRebalanceDelayMs: number;
   readonly #persist: (stored: StoredGroup) => Promise<void>;
+  readonly #topicId: (topic: string) => string | undefined;
   #state: GroupStateName = "Empty";
   #generationId = 0;
+  /**
+   * The ids the subscribed topics had when this generation formed (null:
+   * absent), which its assignment refers to.
+   */
+  #topicIds = new Map<string, string | null>();
   #protocolType: string | null = null;
   #protocolName: string | null = null;
   #leaderId: string | null = null;
@@ -164,6 +172,7 @@ export class Group {
     this.#timers = opts.timers;
     this.#initialRebalanceDelayMs = opts.initialRebalanceDelayMs;
     this.#persist = opts.persist;
+    this.#topicId = opts.topicId;
   }
 
   /**
@@ -440,6 +449,26 @@ export class Group {
     return topics;
   }
 
+  /**
+   * False when a subscribed topic was deleted or re-created since this
+   * generation formed: its assignment names partitions of another topic
+   * than the one of that name now, so its offsets must not land there.
+   */
+  sameTopicSinceJoin(topic: string): boolean {
+    const then = this.#topicIds.get(topic);
+    return then === undefined || then === (this.#topicId(topic) ?? null);
+  }
+
+  /**
+   * Members rejoin (a subscribed topic was deleted or re-created), so the
+   * next assignment is made for the topics as they are now.
+   */
+  rebalance(): void {
+    if (this.#state === "Stable" || this.#state === "CompletingRebalance") {
+      this.#prepareRebalance();
+    }
+  }
+
   /** An empty group is being deleted: joins are refused from now on. */
   becomeDead(): void {
     assert(this.#state === "Empty", "Only an empty group dies", {
@@ -640,6 +669,9 @@ export class Group {
       return;
     }
     this.#protocolName = this.#selectProtocol();
+    this.#topicIds = new Map(
+      [...this.subscribedTopics()].map((t) => [t, this.#topicId(t) ?? null]),
+    );
     if (this.#leaderId === null || !this.#members.has(this.#leaderId)) {
       const joined = [...this.#members.values()].find((m) =>
         m.joinWaiter !== null

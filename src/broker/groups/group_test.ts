@@ -24,6 +24,7 @@ function newGroup(timers = new ManualTimers()) {
       persisted.push(stored);
       return Promise.resolve();
     },
+    topicId: () => undefined,
   });
   return { group, timers, persisted };
 }

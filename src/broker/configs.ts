@@ -5,7 +5,11 @@
  * from raftq's own config file under Kafka's names. DescribeConfigs,
  * AlterConfigs and CreateTopics all answer from this one table.
  */
-import { ErrorCode } from "../protocol/mod.ts";
+import {
+  Compression,
+  type CompressionCode,
+  ErrorCode,
+} from "../protocol/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { TopicError } from "./topics.ts";
 import type { ConfigOp } from "./controller/mod.ts";
@@ -146,8 +150,9 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
     {
       synonym: "compression.type",
+      acts: true,
       doc:
-        "Codec batches are stored with; producer keeps the producer's (raftq stores batches as sent)",
+        "Codec batches are stored with: the leader rewrites every batch in another codec; producer keeps each as sent",
     },
   ),
   def(
@@ -157,15 +162,17 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     (v) => v.trim() === "-1" ? null : int(1, 9)(v),
     {
       synonym: "compression.gzip.level",
+      acts: true,
       doc: "Level for broker-side gzip: 1-9, or -1 for the codec's default",
     },
   ),
   def("compression.lz4.level", T.INT, "9", int(1, 17), {
     synonym: "compression.lz4.level",
-    doc: "Level for broker-side lz4",
+    doc: "Level for broker-side lz4 (raftq's lz4 encoder has one level)",
   }),
   def("compression.zstd.level", T.INT, "3", int(-131072, 22), {
     synonym: "compression.zstd.level",
+    acts: true,
     doc: "Level for broker-side zstd",
   }),
   def("delete.retention.ms", T.LONG, "86400000", long(0), {
@@ -267,7 +274,7 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     synonym: "min.insync.replicas",
     acts: true,
     doc:
-      "Replicas that must hold an acks=all write; Raft always waits for a majority, so raftq refuses a value above the majority of the replication factor",
+      "Replicas that must hold an acks=all write: a Raft commit needs a majority; a larger value waits for that many voters, and a write with fewer replicas in sync is refused with NOT_ENOUGH_REPLICAS",
   }),
   def("preallocate", T.BOOLEAN, "false", bool, {
     synonym: "log.preallocate",
@@ -342,11 +349,14 @@ export function validateTopicConfigs(
       throw invalid(`Topic config ${key}="${value}" is invalid: ${why}`);
     }
   }
+  // Kafka takes it and fails every acks=all write; refusing it up front
+  // names the mistake.
   const minInsync = configs["min.insync.replicas"];
-  const majority = Math.floor(opts.replicationFactor / 2) + 1;
-  if (minInsync !== undefined && Number(minInsync) > majority) {
+  if (
+    minInsync !== undefined && Number(minInsync) > opts.replicationFactor
+  ) {
     throw invalid(
-      `Topic config min.insync.replicas="${minInsync}" is invalid: raftq acknowledges acks=all once a Raft majority holds a write, ${majority} of replication factor ${opts.replicationFactor}; a stricter minimum is not supported`,
+      `Topic config min.insync.replicas="${minInsync}" is invalid: it exceeds the replication factor ${opts.replicationFactor}, so no acks=all write could succeed`,
     );
   }
 }
@@ -568,6 +578,35 @@ export class BrokerConfigs {
         };
       });
   }
+}
+
+const CODEC_OF: Readonly<Record<string, CompressionCode>> = {
+  uncompressed: Compression.none,
+  gzip: Compression.gzip,
+  snappy: Compression.snappy,
+  lz4: Compression.lz4,
+  zstd: Compression.zstd,
+};
+
+/**
+ * The codec, and level where one applies, that a topic's compression.type
+ * has the broker store batches in; null for `producer` (as sent).
+ */
+export function topicCompression(
+  configs: Readonly<Record<string, string>>,
+): { codec: CompressionCode; level?: number } | null {
+  const codec = CODEC_OF[configs["compression.type"] ?? "producer"];
+  if (codec === undefined) return null;
+  const levelKey = codec === Compression.gzip
+    ? "compression.gzip.level"
+    : codec === Compression.zstd
+    ? "compression.zstd.level"
+    : null;
+  const level = levelKey === null ? undefined : configs[levelKey];
+  // gzip's -1 is zlib's own default.
+  return level === undefined || level.trim() === "-1"
+    ? { codec }
+    : { codec, level: Number(level) };
 }
 
 /** The topic configs raftq acts on, which the README lists. */

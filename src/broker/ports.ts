@@ -36,6 +36,17 @@ export type WriteOutcome =
   | (AppendOutcome & { logAppendTimeMs?: bigint })
   | { ok: false; errorCode: number };
 
+/** How a produce request asks for its write to be held. */
+export interface WriteOptions {
+  /**
+   * -1 (acks=all) holds the write to the topic's min.insync.replicas;
+   * 1 and 0 to a Raft commit alone.
+   */
+  readonly acks: number;
+  /** How long acks=all waits for min.insync.replicas after the commit. */
+  readonly timeoutMs: number;
+}
+
 /** A partition whose replicas are moving (Kafka's ongoing reassignment). */
 export interface Reassignment {
   readonly topic: string;
@@ -97,7 +108,11 @@ export interface PartitionPort {
    * Whatever is synchronous happens before this returns, so the order of
    * calls is the order of offsets.
    */
-  write(p: Partition, records: Uint8Array): Promise<WriteOutcome>;
+  write(
+    p: Partition,
+    records: Uint8Array,
+    opts?: WriteOptions,
+  ): Promise<WriteOutcome>;
   /**
    * The idempotent producers with state in a partition this broker leads
    * (DescribeProducers), else the error to answer: a replica that does

@@ -940,8 +940,8 @@ Deno.test("ControllerState alters a topic's configs key by key or wholesale, and
         /segment.ms="0" is invalid: out of range/,
       ],
       [
-        [{ key: "min.insync.replicas", op: "set", value: "3" }],
-        /majority holds a write, 2 of replication factor 3/,
+        [{ key: "min.insync.replicas", op: "set", value: "4" }],
+        /min.insync.replicas="4" is invalid: it exceeds the replication factor 3/,
       ],
     ] as const
   ) {

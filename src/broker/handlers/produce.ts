@@ -71,7 +71,10 @@ export async function handleProduce(
           logStartOffset: -1n,
         };
         pending.push(
-          ctx.cluster.write(p, pd.records).then((outcome) => {
+          ctx.cluster.write(p, pd.records, {
+            acks,
+            timeoutMs: req.timeoutMs,
+          }).then((outcome) => {
             if (outcome.ok) {
               answer.baseOffset = outcome.baseOffset;
               answer.logAppendTimeMs = outcome.logAppendTimeMs ?? -1n;

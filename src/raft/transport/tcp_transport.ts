@@ -1,5 +1,6 @@
 import type { NodeId } from "../core/mod.ts";
 import { ByteWriter } from "../wal/mod.ts";
+import { concatBytes } from "../../util/mod.ts";
 import {
   checkAppMessageSize,
   type Envelope,
@@ -228,7 +229,7 @@ export class TcpTransport implements Transport {
     try {
       while (peer.queue.length > 0 && peer.conn !== null) {
         const conn = peer.conn;
-        const bytes = concat(peer.queue, peer.queuedBytes);
+        const bytes = concatBytes(peer.queue, peer.queuedBytes);
         peer.queue = [];
         peer.queuedBytes = 0;
         try {
@@ -368,17 +369,6 @@ export class TcpTransport implements Transport {
       closeQuietly(conn);
     }
   }
-}
-
-function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(totalBytes);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

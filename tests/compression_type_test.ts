@@ -6,12 +6,9 @@
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { KafkaClient } from "../src/client/mod.ts";
+import { Compression } from "../src/protocol/mod.ts";
 import {
-  completeBatchSize,
-  Compression,
-  readBatchHeader,
-} from "../src/protocol/mod.ts";
-import {
+  fetchedCodecs,
   hasKcat,
   kcatProduce,
   kcatValues,
@@ -20,22 +17,6 @@ import {
 } from "./harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
-
-/** The codec of every batch of partition 0 of `topic`, as a consumer fetches it. */
-async function fetchedCodecs(
-  client: KafkaClient,
-  topic: string,
-): Promise<number[]> {
-  const { records } = await client.fetch(topic, 0, 0n, { maxWaitMs: 0 });
-  const codecs: number[] = [];
-  for (let pos = 0; pos < records.length;) {
-    const size = completeBatchSize(records, pos);
-    if (size === 0) break;
-    codecs.push(readBatchHeader(records, pos).attributes & 0x07);
-    pos += size;
-  }
-  return codecs;
-}
 
 Deno.test({
   name:
@@ -113,7 +94,7 @@ Deno.test({
         new Set([Compression.gzip]),
       );
 
-      await client.alterTopicConfigs("gz", {
+      await client.alterConfigs({ type: "topic", name: "gz" }, {
         set: { "compression.type": "producer" },
         remove: [],
       });

@@ -3,7 +3,12 @@
  * on loopback with a free port and a temporary data directory, and runs real
  * client tools (kcat) against them.
  */
-import { FrameDecoder } from "../src/protocol/mod.ts";
+import type { KafkaClient } from "../src/client/mod.ts";
+import {
+  completeBatchSize,
+  FrameDecoder,
+  readBatchHeader,
+} from "../src/protocol/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVING = /serving Kafka on [^\s]+:(\d+)/;
@@ -267,4 +272,20 @@ export async function exchange(
   } finally {
     conn.close();
   }
+}
+
+/** The codec of every batch of partition 0 of `topic`, as a consumer fetches it. */
+export async function fetchedCodecs(
+  client: KafkaClient,
+  topic: string,
+): Promise<number[]> {
+  const { records } = await client.fetch(topic, 0, 0n, { maxWaitMs: 0 });
+  const codecs: number[] = [];
+  for (let pos = 0; pos < records.length;) {
+    const size = completeBatchSize(records, pos);
+    if (size === 0) break;
+    codecs.push(readBatchHeader(records, pos).attributes & 0x07);
+    pos += size;
+  }
+  return codecs;
 }

@@ -9,6 +9,7 @@ import type { AppendOutcome, Partition } from "./partitions.ts";
 import type { ProducerSummary } from "./producers/producer_state.ts";
 import type { TopicInfo } from "./topics.ts";
 import type { ConfigOp } from "./controller/mod.ts";
+import type { DynamicBrokerConfigs } from "./configs.ts";
 
 /** A broker as Metadata lists it. */
 export interface BrokerAddress {
@@ -57,6 +58,13 @@ export interface Reassignment {
   readonly removingReplicas: readonly number[];
 }
 
+/** An AlterConfigs (`replace`) or IncrementalAlterConfigs change. */
+export interface ConfigChange {
+  readonly replace: boolean;
+  readonly ops: ConfigOp[];
+  readonly validateOnly: boolean;
+}
+
 /** The outcome of one partition's entry in an admin request. */
 export interface PartitionOutcome {
   readonly errorCode: number;
@@ -96,6 +104,8 @@ export interface MetadataPort {
   topicById(topicId: string): TopicInfo | undefined;
   topics(): TopicInfo[];
   partitionView(topic: TopicInfo, index: number): PartitionView;
+  /** The dynamic broker configs in force for this broker. */
+  brokerConfigs(): DynamicBrokerConfigs;
 }
 
 /** Reads and writes of the partitions this broker leads. */
@@ -166,7 +176,15 @@ export interface AdminPort {
    */
   alterTopicConfigs(
     topic: string,
-    change: { replace: boolean; ops: ConfigOp[]; validateOnly: boolean },
+    change: ConfigChange,
+  ): Promise<PartitionOutcome>;
+  /**
+   * Changes dynamic broker configs of broker `broker` (a node id), or with
+   * "" every broker's default; as alterTopicConfigs otherwise.
+   */
+  alterBrokerConfigs(
+    broker: string,
+    change: ConfigChange,
   ): Promise<PartitionOutcome>;
   /**
    * Starts moving a partition to `replicas` (the first becomes its
@@ -206,6 +224,9 @@ export interface StoragePort {
 export interface LogDirView {
   /** Absolute. */
   readonly path: string;
+  /** Size of the volume holding it, and what is free there; -1n if unknown. */
+  readonly totalBytes: bigint;
+  readonly usableBytes: bigint;
   readonly replicas: readonly ReplicaLogView[];
 }
 

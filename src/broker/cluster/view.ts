@@ -5,6 +5,7 @@
  * leaders the controller has recorded, and writes are proposals to the
  * partition's group.
  */
+import { statfsSync } from "node:fs";
 import {
   CompressionError,
   ErrorCode,
@@ -14,15 +15,16 @@ import {
   validateRecordSet,
 } from "../../protocol/mod.ts";
 import {
-  type ConfigOp,
+  type Command,
   isMoving,
   type PartitionAssignment,
   type TopicState,
 } from "../controller/mod.ts";
-import { topicCompression } from "../configs.ts";
+import { type DynamicBrokerConfigs, topicCompression } from "../configs.ts";
 import type {
   BrokerAddress,
   ClusterView,
+  ConfigChange,
   DeleteRecordsOutcome,
   Leading,
   LogDirView,
@@ -256,8 +258,20 @@ export class ReplicatedView implements ClusterView {
   }
 
   logDir(): LogDirView {
+    let volume = { totalBytes: -1n, usableBytes: -1n };
+    try {
+      const s = statfsSync(this.#logDir, { bigint: true });
+      // bavail, not bfree: what an unprivileged writer can still use.
+      volume = {
+        totalBytes: s.blocks * s.bsize,
+        usableBytes: s.bavail * s.bsize,
+      };
+    } catch {
+      // Kafka's -1 stands for a volume it cannot ask.
+    }
     return {
       path: this.#logDir,
+      ...volume,
       replicas: this.#node.replicas().map(({ sm, leading }) => {
         const { topic, index, log } = sm.partition;
         const gapEnd = sm.gapEnd;
@@ -347,18 +361,39 @@ export class ReplicatedView implements ClusterView {
     return { errorCode: ErrorCode.NONE, errorMessage: null };
   }
 
-  async alterTopicConfigs(
+  alterTopicConfigs(
     topic: string,
-    change: { replace: boolean; ops: ConfigOp[]; validateOnly: boolean },
+    change: ConfigChange,
   ): Promise<PartitionOutcome> {
-    const command = {
-      type: "alterTopicConfigs" as const,
+    return this.#alterConfigs({
+      type: "alterTopicConfigs",
       name: topic,
       replace: change.replace,
       ops: change.ops,
-    };
+    }, change.validateOnly);
+  }
+
+  alterBrokerConfigs(
+    broker: string,
+    change: ConfigChange,
+  ): Promise<PartitionOutcome> {
+    return this.#alterConfigs({
+      type: "alterBrokerConfigs",
+      broker,
+      replace: change.replace,
+      ops: change.ops,
+    }, change.validateOnly);
+  }
+
+  async #alterConfigs(
+    command: Extract<
+      Command,
+      { type: "alterTopicConfigs" | "alterBrokerConfigs" }
+    >,
+    validateOnly: boolean,
+  ): Promise<PartitionOutcome> {
     const controller = this.#node.controller;
-    const result = change.validateOnly
+    const result = validateOnly
       ? controller.check(command) ?? { ok: true as const, metadataVersion: 0 }
       : await this.#node.propose(command);
     if (!result.ok) {
@@ -368,6 +403,10 @@ export class ReplicatedView implements ClusterView {
       controller.metadataVersion >= result.metadataVersion
     );
     return { errorCode: ErrorCode.NONE, errorMessage: null };
+  }
+
+  brokerConfigs(): DynamicBrokerConfigs {
+    return this.#node.controller.brokerConfigs(this.#node.nodeId);
   }
 
   async reassign(

@@ -20,6 +20,8 @@ export interface BrokerProcess {
   readonly dataDir: string;
   /** Everything the broker wrote to stderr so far. */
   logs(): string;
+  /** Sends `signal` without waiting for the broker to exit (SIGSTOP, SIGCONT). */
+  signal(signal: Deno.Signal): void;
   /** kill -9: no shutdown code runs. */
   kill9(): Promise<void>;
   stop(): Promise<void>;
@@ -30,6 +32,10 @@ export interface StartOptions {
   port?: number;
   /** Extra `--set path=value` overrides. */
   set?: string[];
+  /** The address to bind and advertise [127.0.0.1]. */
+  host?: string;
+  /** Runs the broker inside this network namespace (`ip netns exec`). */
+  netns?: string;
 }
 
 export async function startBroker(opts: StartOptions = {}): Promise<
@@ -37,6 +43,7 @@ export async function startBroker(opts: StartOptions = {}): Promise<
 > {
   const dataDir = opts.dataDir ??
     await Deno.makeTempDir({ prefix: "raftq-e2e-" });
+  const host = opts.host ?? "127.0.0.1";
   const args = [
     "run",
     "-A",
@@ -47,13 +54,17 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     "--data-dir",
     dataDir,
     "--set",
-    "advertised_host=127.0.0.1",
+    `advertised_host=${host}`,
     "--set",
-    "bind_addr=127.0.0.1",
+    `bind_addr=${host}`,
   ];
   for (const s of opts.set ?? []) args.push("--set", s);
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  // `ip netns exec` execs the broker in place, so signals reach it.
+  const [cmd, ...cmdArgs] = opts.netns === undefined
+    ? [Deno.execPath(), ...args]
+    : ["ip", "netns", "exec", opts.netns, Deno.execPath(), ...args];
+  const child = new Deno.Command(cmd!, {
+    args: cmdArgs,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -124,9 +135,10 @@ export async function startBroker(opts: StartOptions = {}): Promise<
   };
   return {
     port,
-    bootstrap: `127.0.0.1:${port}`,
+    bootstrap: `${host}:${port}`,
     dataDir,
     logs: () => text,
+    signal: (signal) => child.kill(signal),
     kill9: () => end("SIGKILL"),
     stop: () => end("SIGTERM"),
   };

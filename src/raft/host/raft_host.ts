@@ -263,6 +263,9 @@ export class RaftHost {
       listen: options.listen,
       peers: options.peers,
       pingIntervalMs: options.tickMs * options.heartbeatTicks,
+      // Silent for an election timeout: by then followers campaign anyway.
+      silenceMs: options.tickMs * options.electionTicks,
+      connectTimeoutMs: options.tickMs * options.electionTicks,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
   }

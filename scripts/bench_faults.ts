@@ -5,7 +5,8 @@
  * message per partition every INTERVAL_MS (idempotent with --idempotent).
  *
  *   deno task bench:faults [--rounds N] [--fault-ms MS] [--idempotent]
- *                          [--set path=value]... [--json]
+ *                          [--set path=value]... [--client-set key=value]...
+ *                          [--only FAULT] [--json]
  *
  * Faults, one at a time, each `--rounds` times: the leader of partition 0
  * cut off from everyone (its veth down), a follower cut off, the leader
@@ -37,6 +38,8 @@ const { values: flags } = parseArgs({
     idempotent: { type: "boolean", default: false },
     // Broker config overrides (path=value), to compare settings.
     set: { type: "string", multiple: true, default: [] },
+    // librdkafka settings (key=value) for the producer.
+    "client-set": { type: "string", multiple: true, default: [] },
     // Runs only the faults whose name contains this.
     only: { type: "string", default: "" },
   },
@@ -208,6 +211,7 @@ class Producer {
         String(PARTITIONS),
         String(INTERVAL_MS),
         String(flags.idempotent),
+        ...flags["client-set"],
       ],
       stdin: "piped",
       stdout: "piped",

@@ -5,7 +5,9 @@ interval and prints each delivery report as a JSON line on stdout:
 {"p": partition, "o": offset, "v": value, "t": wall-clock ms, "e": error}.
 Runs until its stdin closes, then flushes what is in flight.
 
-    fault_producer.py BOOTSTRAP TOPIC PARTITIONS INTERVAL_MS IDEMPOTENT
+    fault_producer.py BOOTSTRAP TOPIC PARTITIONS INTERVAL_MS IDEMPOTENT [K=V]...
+
+Each K=V after them is one more librdkafka setting.
 """
 import json
 import sys
@@ -28,6 +30,7 @@ producer = Producer({
     "message.timeout.ms": 600000,
     "retry.backoff.ms": 20,
     "topic.metadata.refresh.interval.ms": 1000,
+    **dict(kv.split("=", 1) for kv in sys.argv[6:]),
 })
 
 stop = threading.Event()

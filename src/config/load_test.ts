@@ -43,7 +43,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
     raftPort: 19092,
     dataDir: "./data/broker-1",
     raft: {
-      rttMs: 100,
+      rttMs: 50,
       heartbeatRtt: 2,
       electionRtt: 10,
       checkQuorum: true,

@@ -158,8 +158,12 @@ export const FIELDS: readonly Field[] = [
     key: "raft.rtt_millisecond",
     prop: "raft.rttMs",
     kind: integer({ min: 1, max: 60_000 }),
-    default: 100,
-    doc: "One Raft tick, in ms; other Raft timings count ticks",
+    // A LAN's default: an election in 0.5-1 s. A loaded host that stalls its
+    // event loop for longer than election_rtt ticks sees false elections:
+    // raise this on slow or busy machines.
+    default: 50,
+    doc:
+      "One Raft tick, in ms; other Raft timings count ticks. 50 elects a new leader within 0.5-1 s of a fault; raise it where the event loop may stall longer (false elections)",
   },
   {
     key: "raft.heartbeat_rtt",

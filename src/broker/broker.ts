@@ -23,6 +23,8 @@ import { BrokerConfigs } from "./configs.ts";
 import { PartitionManager } from "./partitions.ts";
 import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
+import { BrokerMetrics } from "./metrics.ts";
+import { ReplicatedStatus, type StatusPort } from "./status.ts";
 
 /** Offsets are dropped by the coordinator's own retention, not by the log's. */
 const OFFSETS_TOPIC_CONFIGS = { "retention.ms": "-1", "retention.bytes": "-1" };
@@ -41,6 +43,8 @@ const ALONE_READY_MS = 10_000;
 export interface Broker {
   /** The port Kafka clients connect to (useful when bind_port is 0). */
   readonly port: number;
+  /** Read-only answers for the admin HTTP API. */
+  readonly status: StatusPort;
   /** Resolves when the broker has stopped. */
   readonly closed: Promise<void>;
   stop(): Promise<void>;
@@ -82,6 +86,7 @@ async function startClusterNode(
     partitions: PartitionManager;
     self: BrokerAddress;
     log: (m: string) => void;
+    metrics: BrokerMetrics;
   },
 ): Promise<{ node: ClusterNode; discovery: Discovery }> {
   const discovery = createDiscovery(config.discovery, { log: opts.log });
@@ -145,6 +150,7 @@ async function startClusterNode(
     listen,
     advertisedRaft: raft,
     log: opts.log,
+    onFsync: (seconds) => opts.metrics.fsync(seconds),
   });
   discovery.watch(() => {
     discovery.list().then((brokers) => node.setPeers(peersOf(brokers)))
@@ -193,10 +199,12 @@ export async function startBroker(config: Config): Promise<Broker> {
     // bind_port 0 asks the OS for a port; clients must be told the real one.
     port: config.advertisedPort === 0 ? server.port : config.advertisedPort,
   };
+  const metrics = new BrokerMetrics();
   const { node, discovery } = await startClusterNode(config, {
     partitions,
     self,
     log,
+    metrics,
   });
   const view = new ReplicatedView(node, {
     internal: new Set([OFFSETS_TOPIC]),
@@ -261,8 +269,25 @@ export async function startBroker(config: Config): Promise<Broker> {
     },
     producerIds: new ControllerProducerIds(node),
     stopping: stopping.signal,
+    metrics,
     log,
   };
+  metrics.collectFrom({
+    node,
+    partitions,
+    coordinator,
+    connections: server,
+    perPartitionRaft: config.admin.perPartitionMetrics,
+  });
+  metrics.startProbes();
+  const status = new ReplicatedStatus({
+    node,
+    view,
+    coordinator,
+    partitions,
+    offsetsTopic: OFFSETS_TOPIC,
+    metrics: () => metrics.registry.render(),
+  });
 
   const dispatch = createDispatcher(ctx);
   server.start();
@@ -288,6 +313,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       );
       stopping.abort();
       clearInterval(retention);
+      metrics.close();
       coordinator.close();
       await server.stop();
       await node.stop();
@@ -299,5 +325,5 @@ export async function startBroker(config: Config): Promise<Broker> {
   };
   // Wait one turn so that a port clash or permission error surfaces here.
   await Promise.resolve();
-  return { port: server.port, closed, stop };
+  return { port: server.port, status, closed, stop };
 }

@@ -293,21 +293,20 @@ export class ReplicatedStatus implements StatusPort {
   }
 
   group(groupId: string): GroupLookup {
+    const offsetsTopic = this.#view.topic(this.#offsetsTopic);
+    // Before the first group, there is no offsets topic and so no group.
+    if (offsetsTopic === undefined) {
+      return { ok: false, reason: "unknown", coordinator: -1 };
+    }
     const d = this.#coordinator.describe(groupId);
     const coordinator = this.#view.partitionView(
-      this.#view.topic(this.#offsetsTopic) ?? {
-        name: this.#offsetsTopic,
-        topicId: "",
-        partitions: 0,
-        replicationFactor: 0,
-        configs: {},
-      },
+      offsetsTopic,
       this.#coordinator.partitionFor(groupId),
     ).leaderId;
     if (d.errorCode !== ErrorCode.NONE) {
       return {
         ok: false,
-        reason: d.errorCode === ErrorCode.NOT_COORDINATOR
+        reason: d.errorCode === ErrorCode.NOT_COORDINATOR && coordinator >= 0
           ? "elsewhere"
           : "loading",
         coordinator,

@@ -202,7 +202,7 @@ Deno.test("the admin JSON API describes topics and partitions, and answers bad r
     const live = await getJson(`${broker.adminUrl}/v1/health/live`);
     assert.equal(live.status, 200);
     const ready = await getJson(`${broker.adminUrl}/v1/health/ready`);
-    assert.deepEqual([ready.status, ready.body.leaderless], [200, []]);
+    assert.deepEqual([ready.status, ready.body.unavailable], [200, []]);
 
     const brokers = await getJson(`${broker.adminUrl}/v1/brokers`);
     assert.deepEqual(

@@ -65,7 +65,7 @@ const ROUTES: [RegExp, Route][] = [
       status: r.ready ? "ready" : "not ready",
       nodeId: s.nodeId,
       controllerId: r.controllerId,
-      leaderless: r.leaderless,
+      unavailable: r.unavailable,
     });
   }],
   [/^\/v1\/brokers$/, (s) => json(200, s.brokers())],

@@ -101,8 +101,11 @@ export interface Readiness {
   readonly ready: boolean;
   /** -1 when this broker knows no controller. */
   readonly controllerId: number;
-  /** Hosted partitions without a leader, as "topic-partition". */
-  readonly leaderless: readonly string[];
+  /**
+   * Hosted partitions that cannot take writes now, as "topic-partition":
+   * no live leader, or fewer live replicas than a Raft majority.
+   */
+  readonly unavailable: readonly string[];
 }
 
 /** What the admin API reads; the broker's composition implements it. */
@@ -179,27 +182,30 @@ export class ReplicatedStatus implements StatusPort {
   }
 
   /**
-   * Ready when a controller is known and is a broker the controller state
-   * counts as alive, and every partition replica hosted here has a live
-   * leader: a broker that answers Kafka clients with LEADER_NOT_AVAILABLE
-   * for some partition is not ready.
+   * Ready when a controller is known and every partition replica hosted
+   * here can take writes: it has a live leader and a live majority of its
+   * replicas. The majority matters because an idle leader is quiesced and
+   * does not notice that it lost its quorum: it would still call itself
+   * leader while no write could commit.
    */
   readiness(): Readiness {
     const controllerId = this.#view.controllerId();
-    const leaderless: string[] = [];
+    const unavailable: string[] = [];
     for (const { sm } of this.#node.replicas()) {
       const { topic, index } = sm.partition;
       const t = this.#view.topic(topic);
       if (t === undefined) continue;
-      if (this.#view.partitionView(t, index).leaderId < 0) {
-        leaderless.push(`${topic}-${index}`);
+      const v = this.#view.partitionView(t, index);
+      const live = v.replicas.length - v.offline.length;
+      if (v.leaderId < 0 || 2 * live <= v.replicas.length) {
+        unavailable.push(`${topic}-${index}`);
       }
     }
-    leaderless.sort();
+    unavailable.sort();
     return {
-      ready: controllerId >= 0 && leaderless.length === 0,
+      ready: controllerId >= 0 && unavailable.length === 0,
       controllerId,
-      leaderless,
+      unavailable,
     };
   }
 

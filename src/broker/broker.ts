@@ -7,6 +7,7 @@
  * data dir with static or etcd discovery lets other brokers join it.
  */
 import type { Config } from "../config/mod.ts";
+import { createLogger, type Logger } from "../util/mod.ts";
 import {
   type BrokerInfo,
   createDiscovery,
@@ -45,6 +46,8 @@ export interface Broker {
   readonly port: number;
   /** Read-only answers for the admin HTTP API. */
   readonly status: StatusPort;
+  /** The broker's log, in the configured format and level. */
+  readonly logger: Logger;
   /** Resolves when the broker has stopped. */
   readonly closed: Promise<void>;
   stop(): Promise<void>;
@@ -86,6 +89,7 @@ async function startClusterNode(
     partitions: PartitionManager;
     self: BrokerAddress;
     log: (m: string) => void;
+    logger: Logger;
     metrics: BrokerMetrics;
   },
 ): Promise<{ node: ClusterNode; discovery: Discovery }> {
@@ -150,11 +154,12 @@ async function startClusterNode(
     listen,
     advertisedRaft: raft,
     log: opts.log,
+    warn: (m) => opts.logger.warn(m),
     onFsync: (seconds) => opts.metrics.fsync(seconds),
   });
   discovery.watch(() => {
     discovery.list().then((brokers) => node.setPeers(peersOf(brokers)))
-      .catch((err) => opts.log(`discovery list failed: ${err}`));
+      .catch((err) => opts.logger.warn(`discovery list failed: ${err}`));
   });
   // Brokers that registered while this one was starting.
   node.setPeers(peersOf(await discovery.list()));
@@ -171,8 +176,12 @@ export async function startBroker(config: Config): Promise<Broker> {
   const dataDir = config.dataDir;
   Deno.mkdirSync(dataDir, { recursive: true });
   refuseOldLayout(dataDir);
-  const log = (message: string) =>
-    console.error(`raftq[${config.nodeId}]: ${message}`);
+  const logger = createLogger({
+    format: config.logging.format,
+    level: config.logging.level,
+    nodeId: config.nodeId,
+  });
+  const log = (message: string) => logger.info(message);
   const partitions = new PartitionManager({
     dataDir,
     defaults: {
@@ -204,6 +213,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     partitions,
     self,
     log,
+    logger,
     metrics,
   });
   const view = new ReplicatedView(node, {
@@ -220,7 +230,11 @@ export async function startBroker(config: Config): Promise<Broker> {
       partitions: offsetsPartitions,
       replicationFactor: Math.min(3, view.liveBrokers()),
       configs: OFFSETS_TOPIC_CONFIGS,
-    }).catch((err) => log(`creating ${OFFSETS_TOPIC} failed: ${err}`))
+    }).catch((err) =>
+      logger.warn(`creating ${OFFSETS_TOPIC} failed: ${err}`, {
+        topic: OFFSETS_TOPIC,
+      })
+    )
       .finally(() => (creating = false));
   };
   const coordinator = new GroupCoordinator({
@@ -237,10 +251,11 @@ export async function startBroker(config: Config): Promise<Broker> {
   // reads the partition back when it takes over, and forgets it after.
   node.onLeadership((topic, partition, leading) => {
     if (topic !== OFFSETS_TOPIC) return;
-    log(
+    logger.info(
       `${
         leading ? "coordinating" : "no longer coordinating"
       } the groups of ${OFFSETS_TOPIC}-${partition}`,
+      { topic, partition },
     );
     if (leading) coordinator.load(partition);
     else coordinator.unload(partition);
@@ -248,7 +263,12 @@ export async function startBroker(config: Config): Promise<Broker> {
   // Each broker drops the offsets of the groups it coordinates.
   node.onTopicDeleted((topic) => {
     coordinator.topicDeleted(topic).catch((err) =>
-      log(`removing offsets of deleted topic "${topic}" failed: ${err}`)
+      logger.warn(
+        `removing offsets of deleted topic "${topic}" failed: ${err}`,
+        {
+          topic,
+        },
+      )
     );
   });
 
@@ -296,7 +316,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
     coordinator.expireOffsets().then(
       (n) => n > 0 && log(`expired ${n} committed offset(s)`),
-      (err) => log(`expiring committed offsets failed: ${err}`),
+      (err) => logger.warn(`expiring committed offsets failed: ${err}`),
     );
   }, RETENTION_CHECK_MS);
 
@@ -309,7 +329,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       // leadership moved gets NOT_LEADER_OR_FOLLOWER and goes to the new
       // leader, which needed no election timeout to take over.
       await node.handOff(config.shutdown.timeoutMs).catch((err) =>
-        log(`stopping: leadership hand-off failed: ${err}`)
+        logger.warn(`stopping: leadership hand-off failed: ${err}`)
       );
       stopping.abort();
       clearInterval(retention);
@@ -325,5 +345,5 @@ export async function startBroker(config: Config): Promise<Broker> {
   };
   // Wait one turn so that a port clash or permission error surfaces here.
   await Promise.resolve();
-  return { port: server.port, status, closed, stop };
+  return { port: server.port, status, logger, closed, stop };
 }

@@ -55,7 +55,7 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
     hostname: config.admin.bindAddr,
     port: config.admin.port,
     status: broker.status,
-    log: (m) => io.stderr(`raftq[${config.nodeId}]: ${m}\n`),
+    log: (m) => broker.logger.error(m),
   });
   if (admin !== null) {
     io.stdout(

@@ -23,3 +23,10 @@ export {
   type PushedFamily,
   Registry,
 } from "./metrics.ts";
+export {
+  createLogger,
+  type LogFields,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+} from "./log.ts";

@@ -78,6 +78,8 @@ export interface ClusterNodeOptions {
   /** Where other brokers reach this broker's Raft transport. */
   advertisedRaft: Address;
   log(message: string): void;
+  /** Logs what needs an operator's eye (default: log). */
+  warn?: (message: string) => void;
   /**
    * Runs the Raft host, the periodic jobs, retry sleeps and deadlines, so
    * that a simulator can drive the node (default: real time).
@@ -180,7 +182,7 @@ export class ClusterNode {
       compactionOverheadEntries: raft.compactionOverhead,
       logger: {
         info: (m) => opts.log(`raft: ${m}`),
-        warn: (m) => opts.log(`raft: ${m}`),
+        warn: (m) => (opts.warn ?? opts.log)(`raft: ${m}`),
       },
       clock: this.#clock,
       ...(opts.onFsync === undefined ? {} : { onFsync: opts.onFsync }),

@@ -50,16 +50,18 @@ function partitionNumber(raw: string): number {
 
 type Route = (status: StatusPort, params: string[]) => Response;
 
-const ROUTES: [RegExp, Route][] = [
-  [/^\/metrics$/, (s) =>
+/** Each route: its path as the README documents it, its pattern, its answer. */
+const ROUTES: [string, RegExp, Route][] = [
+  ["/metrics", /^\/metrics$/, (s) =>
     new Response(s.metrics(), {
       headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
     })],
   [
+    "/v1/health/live",
     /^\/v1\/health\/live$/,
     (s) => json(200, { status: "live", nodeId: s.nodeId }),
   ],
-  [/^\/v1\/health\/ready$/, (s) => {
+  ["/v1/health/ready", /^\/v1\/health\/ready$/, (s) => {
     const r = s.readiness();
     return json(r.ready ? 200 : 503, {
       status: r.ready ? "ready" : "not ready",
@@ -68,9 +70,9 @@ const ROUTES: [RegExp, Route][] = [
       unavailable: r.unavailable,
     });
   }],
-  [/^\/v1\/brokers$/, (s) => json(200, s.brokers())],
-  [/^\/v1\/topics$/, (s) => json(200, s.topics())],
-  [/^\/v1\/topics\/([^/]+)$/, (s, [name]) => {
+  ["/v1/brokers", /^\/v1\/brokers$/, (s) => json(200, s.brokers())],
+  ["/v1/topics", /^\/v1\/topics$/, (s) => json(200, s.topics())],
+  ["/v1/topics/{name}", /^\/v1\/topics\/([^/]+)$/, (s, [name]) => {
     const topic = segment(name!);
     const t = s.topic(topic);
     if (t === undefined) {
@@ -78,20 +80,24 @@ const ROUTES: [RegExp, Route][] = [
     }
     return json(200, t);
   }],
-  [/^\/v1\/partitions\/([^/]+)\/([^/]+)$/, (s, [name, raw]) => {
-    const topic = segment(name!);
-    const index = partitionNumber(segment(raw!));
-    const p = s.partition(topic, index);
-    if (p === undefined) {
-      throw new HttpError(
-        404,
-        `Partition ${index} of topic "${topic}" does not exist`,
-      );
-    }
-    return json(200, p);
-  }],
-  [/^\/v1\/groups$/, (s) => json(200, s.groups())],
-  [/^\/v1\/groups\/([^/]+)$/, (s, [raw]) => {
+  [
+    "/v1/partitions/{topic}/{partition}",
+    /^\/v1\/partitions\/([^/]+)\/([^/]+)$/,
+    (s, [name, raw]) => {
+      const topic = segment(name!);
+      const index = partitionNumber(segment(raw!));
+      const p = s.partition(topic, index);
+      if (p === undefined) {
+        throw new HttpError(
+          404,
+          `Partition ${index} of topic "${topic}" does not exist`,
+        );
+      }
+      return json(200, p);
+    },
+  ],
+  ["/v1/groups", /^\/v1\/groups$/, (s) => json(200, s.groups())],
+  ["/v1/groups/{id}", /^\/v1\/groups\/([^/]+)$/, (s, [raw]) => {
     const groupId = segment(raw!);
     const g = s.group(groupId);
     if (g.ok) return json(200, g.group);
@@ -113,7 +119,10 @@ const ROUTES: [RegExp, Route][] = [
   }],
 ];
 
-/** Answers one request; exported for the routes' unit tests. */
+/** The documented paths, in the order the README lists them. */
+export const ADMIN_PATHS: readonly string[] = ROUTES.map(([path]) => path);
+
+/** Answers one request. */
 export function handleAdminRequest(
   status: StatusPort,
   req: Request,
@@ -121,7 +130,7 @@ export function handleAdminRequest(
 ): Response {
   const path = new URL(req.url).pathname;
   try {
-    for (const [pattern, route] of ROUTES) {
+    for (const [, pattern, route] of ROUTES) {
       const m = pattern.exec(path);
       if (m === null) continue;
       if (req.method !== "GET" && req.method !== "HEAD") {

@@ -6,6 +6,7 @@
  * nothing a client sends can stop the listener.
  */
 import type { StatusPort } from "../broker/mod.ts";
+import { DASHBOARD_HTML } from "./dashboard.ts";
 
 export interface AdminServer {
   /** The port it listens on (the OS's choice when asked for 0). */
@@ -117,6 +118,10 @@ const ROUTES: [string, RegExp, Route][] = [
       `Group "${groupId}" is being loaded by its coordinator: try again`,
     );
   }],
+  ["/", /^\/$/, () =>
+    new Response(DASHBOARD_HTML, {
+      headers: { "content-type": "text/html; charset=utf-8" },
+    })],
 ];
 
 /** The documented paths, in the order the README lists them. */

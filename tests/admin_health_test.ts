@@ -5,6 +5,8 @@
  * quorum in every partition the killed broker held, so the survivors that
  * host those partitions answer 503 and name exactly them as unavailable,
  * until the broker comes back and /v1/health/ready is 200 everywhere again.
+ * On the way, /v1/groups/{id} is answered by the group's coordinator and
+ * misdirected (421, naming it) by the others.
  */
 import assert from "node:assert/strict";
 import { Cluster, waitFor } from "./cluster_harness.ts";
@@ -20,7 +22,7 @@ async function readiness(adminUrl: string): Promise<Readiness> {
   return { status: res.status, unavailable: body.unavailable };
 }
 
-Deno.test("/v1/health/ready is 503 naming the partitions a kill -9 left without quorum, and 200 once they have it again", async () => {
+Deno.test("/v1/health/ready is 503 naming the partitions a kill -9 left without quorum and 200 once they have it again; /v1/groups/{id} is answered by the coordinator and 421 elsewhere", async () => {
   const cluster = await Cluster.start({ size: 3 });
   try {
     const client = await cluster.client();
@@ -32,6 +34,9 @@ Deno.test("/v1/health/ready is 503 naming the partitions a kill -9 left without 
       });
       await cluster.waitForLeaders(client, "trio");
       await cluster.waitForLeaders(client, "pairs");
+      await client.commitOffsets("probed", [
+        { topic: "trio", partition: 0, offset: 0n },
+      ]);
     } finally {
       await client.close();
     }
@@ -43,6 +48,21 @@ Deno.test("/v1/health/ready is 503 naming the partitions a kill -9 left without 
       const live = await fetch(`${m.adminUrl}/v1/health/live`);
       assert.equal(live.status, 200);
       await live.body?.cancel();
+    }
+
+    // One broker coordinates the group; the others point to it.
+    const answers = await Promise.all(cluster.members.map(async (m) => {
+      const res = await fetch(`${m.adminUrl}/v1/groups/probed`);
+      return { nodeId: m.nodeId, status: res.status, body: await res.json() };
+    }));
+    const coordinating = answers.filter((a) => a.status === 200);
+    assert.equal(coordinating.length, 1, JSON.stringify(answers));
+    assert.deepEqual(coordinating[0]!.body.offsets, [
+      { topic: "trio", partition: 0, committedOffset: "0", lag: 0 },
+    ]);
+    for (const a of answers.filter((x) => x.status !== 200)) {
+      assert.equal(a.status, 421);
+      assert.equal(a.body.coordinator, coordinating[0]!.nodeId);
     }
 
     const topic = await (await fetch(

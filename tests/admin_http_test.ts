@@ -2,7 +2,8 @@
  * The admin HTTP listener of one real broker process: its /metrics page,
  * parsed by parse-prometheus-text-format, moves by what a kafkajs client
  * produced and consumed; the JSON API answers what the Kafka API says, and
- * bad paths and parameters get JSON errors with 4xx statuses.
+ * bad paths and parameters get JSON errors with 4xx statuses; Raft series
+ * per partition group appear only with admin.per_partition_metrics.
  */
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
@@ -60,8 +61,9 @@ async function getJson(
 
 async function withBroker(
   fn: (broker: BrokerProcess) => Promise<void>,
+  set: string[] = [],
 ): Promise<void> {
-  const broker = await startBroker({ adminPort: freePorts(1)[0]! });
+  const broker = await startBroker({ adminPort: freePorts(1)[0]!, set });
   try {
     await fn(broker);
   } finally {
@@ -106,6 +108,11 @@ Deno.test("/metrics counts the bytes and records a kafkajs client produced and c
     await producer.disconnect();
 
     const afterProduce = await scrape(broker);
+    // Raft series per group are off by default: only the aggregates.
+    assert.equal(afterProduce.has("raftq_raft_group_commit_index"), false);
+    assert.ok(
+      value(afterProduce, "raftq_raft_groups", { role: "leader" }) >= 3,
+    );
     assert.equal(
       value(afterProduce, "raftq_partition_records_in_total", p0),
       25,
@@ -183,7 +190,7 @@ Deno.test("/metrics counts the bytes and records a kafkajs client produced and c
   });
 });
 
-Deno.test("the admin JSON API describes topics and partitions, and answers bad requests with JSON errors", async () => {
+Deno.test("the admin JSON API describes topics and partitions, answers bad requests with JSON errors, and admin.per_partition_metrics adds per-group Raft series", async () => {
   await withBroker(async (broker) => {
     const kafka = new Kafka({
       clientId: "raftq-rest",
@@ -252,11 +259,21 @@ Deno.test("the admin JSON API describes topics and partitions, and answers bad r
       assert.equal(res.status, status, path);
       assert.match(String(res.body.error), message, path);
     }
+    // admin.per_partition_metrics adds a Raft series per partition group.
+    const page = await scrape(broker);
+    for (const partition of ["0", "1", "2"]) {
+      assert.ok(
+        value(page, "raftq_raft_group_commit_index", {
+          topic: "described",
+          partition,
+        }) >= 1,
+      );
+    }
     const post = await fetch(`${broker.adminUrl}/v1/topics`, {
       method: "POST",
       body: "{}",
     });
     assert.equal(post.status, 405);
     assert.match((await post.json()).error, /read-only/);
-  });
+  }, ["admin.per_partition_metrics=true"]);
 });

@@ -16,10 +16,8 @@ export {
 export { crc32c, crc32cCombine, noteCrc32c, takeCrc32c } from "./crc32c.ts";
 export {
   type CounterChild,
-  type Emit,
   type GaugeChild,
   type HistogramChild,
-  LATENCY_BUCKETS_SECONDS,
   type PushedFamily,
   Registry,
 } from "./metrics.ts";

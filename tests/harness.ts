@@ -3,7 +3,12 @@
  * on loopback with a free port and a temporary data directory, and runs real
  * client tools (kcat) against them.
  */
-import { FrameDecoder } from "../src/protocol/mod.ts";
+import type { KafkaClient } from "../src/client/mod.ts";
+import {
+  completeBatchSize,
+  FrameDecoder,
+  readBatchHeader,
+} from "../src/protocol/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVING = /serving Kafka on [^\s]+:(\d+)/;
@@ -20,6 +25,8 @@ export interface BrokerProcess {
   readonly dataDir: string;
   /** Everything the broker wrote to stderr so far. */
   logs(): string;
+  /** Sends `signal` without waiting for the broker to exit (SIGSTOP, SIGCONT). */
+  signal(signal: Deno.Signal): void;
   /** kill -9: no shutdown code runs. */
   kill9(): Promise<void>;
   stop(): Promise<void>;
@@ -35,6 +42,10 @@ export interface StartOptions {
   adminPort?: number;
   /** Extra `--set path=value` overrides. */
   set?: string[];
+  /** The address to bind and advertise [127.0.0.1]. */
+  host?: string;
+  /** Runs the broker inside this network namespace (`ip netns exec`). */
+  netns?: string;
 }
 
 export async function startBroker(opts: StartOptions = {}): Promise<
@@ -42,6 +53,7 @@ export async function startBroker(opts: StartOptions = {}): Promise<
 > {
   const dataDir = opts.dataDir ??
     await Deno.makeTempDir({ prefix: "raftq-e2e-" });
+  const host = opts.host ?? "127.0.0.1";
   const args = [
     "run",
     "-A",
@@ -52,17 +64,21 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     "--data-dir",
     dataDir,
     "--set",
-    "advertised_host=127.0.0.1",
+    `advertised_host=${host}`,
     "--set",
-    "bind_addr=127.0.0.1",
+    `bind_addr=${host}`,
     "--set",
     `admin.port=${opts.adminPort ?? 0}`,
     "--set",
-    "admin.bind_addr=127.0.0.1",
+    `admin.bind_addr=${host}`,
   ];
   for (const s of opts.set ?? []) args.push("--set", s);
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  // `ip netns exec` execs the broker in place, so signals reach it.
+  const [cmd, ...cmdArgs] = opts.netns === undefined
+    ? [Deno.execPath(), ...args]
+    : ["ip", "netns", "exec", opts.netns, Deno.execPath(), ...args];
+  const child = new Deno.Command(cmd!, {
+    args: cmdArgs,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -137,10 +153,11 @@ export async function startBroker(opts: StartOptions = {}): Promise<
   return {
     port,
     adminPort,
-    adminUrl: `http://127.0.0.1:${adminPort}`,
-    bootstrap: `127.0.0.1:${port}`,
+    adminUrl: `http://${host}:${adminPort}`,
+    bootstrap: `${host}:${port}`,
     dataDir,
     logs: () => text,
+    signal: (signal) => child.kill(signal),
     kill9: () => end("SIGKILL"),
     stop: () => end("SIGTERM"),
   };
@@ -300,4 +317,20 @@ export async function exchange(
   } finally {
     conn.close();
   }
+}
+
+/** The codec of every batch of partition 0 of `topic`, as a consumer fetches it. */
+export async function fetchedCodecs(
+  client: KafkaClient,
+  topic: string,
+): Promise<number[]> {
+  const { records } = await client.fetch(topic, 0, 0n, { maxWaitMs: 0 });
+  const codecs: number[] = [];
+  for (let pos = 0; pos < records.length;) {
+    const size = completeBatchSize(records, pos);
+    if (size === 0) break;
+    codecs.push(readBatchHeader(records, pos).attributes & 0x07);
+    pos += size;
+  }
+  return codecs;
 }

@@ -8,7 +8,7 @@ import {
   decodeResponse,
 } from "../src/protocol/mod.ts";
 import { KafkaClient } from "../src/client/mod.ts";
-import { removeDir, startBroker } from "./harness.ts";
+import { exchange, removeDir, startBroker } from "./harness.ts";
 import { hasPythonModule, runPython } from "./python.ts";
 
 const hasKafkaPython = await hasPythonModule("kafka");
@@ -23,27 +23,6 @@ const GOLDEN_METADATA = [
 
 function fromHex(hex: string): Uint8Array {
   return Uint8Array.from(hex.match(/../g)!.map((b) => parseInt(b, 16)));
-}
-
-async function exchange(port: number, frame: Uint8Array): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    await conn.write(frame);
-    const chunks: number[] = [];
-    const buf = new Uint8Array(65536);
-    while (chunks.length < 4 || chunks.length < 4 + sizeOf(chunks)) {
-      const n = await conn.read(buf);
-      if (n === null) throw new Error("broker closed the connection");
-      chunks.push(...buf.subarray(0, n));
-    }
-    return Uint8Array.from(chunks.slice(4));
-  } finally {
-    conn.close();
-  }
-}
-
-function sizeOf(bytes: number[]): number {
-  return new DataView(Uint8Array.from(bytes.slice(0, 4)).buffer).getInt32(0);
 }
 
 Deno.test("kafka-python's captured Metadata v0 and v1 requests list every topic", async () => {

@@ -5,7 +5,11 @@
  * from raftq's own config file under Kafka's names. DescribeConfigs,
  * AlterConfigs and CreateTopics all answer from this one table.
  */
-import { ErrorCode } from "../protocol/mod.ts";
+import {
+  Compression,
+  type CompressionCode,
+  ErrorCode,
+} from "../protocol/mod.ts";
 import type { Config } from "../config/mod.ts";
 import { TopicError } from "./topics.ts";
 import type { ConfigOp } from "./controller/mod.ts";
@@ -23,6 +27,8 @@ export const ConfigType = {
 /** Kafka's ConfigSource, as DescribeConfigs v1+ reports it. */
 export const ConfigSource = {
   DYNAMIC_TOPIC_CONFIG: 1,
+  DYNAMIC_BROKER_CONFIG: 2,
+  DYNAMIC_DEFAULT_BROKER_CONFIG: 3,
   STATIC_BROKER_CONFIG: 4,
   DEFAULT_CONFIG: 5,
 } as const;
@@ -146,8 +152,9 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     oneOf("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
     {
       synonym: "compression.type",
+      acts: true,
       doc:
-        "Codec batches are stored with; producer keeps the producer's (raftq stores batches as sent)",
+        "Codec batches are stored with: the leader rewrites every batch in another codec; producer keeps each as sent",
     },
   ),
   def(
@@ -157,15 +164,17 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     (v) => v.trim() === "-1" ? null : int(1, 9)(v),
     {
       synonym: "compression.gzip.level",
+      acts: true,
       doc: "Level for broker-side gzip: 1-9, or -1 for the codec's default",
     },
   ),
   def("compression.lz4.level", T.INT, "9", int(1, 17), {
     synonym: "compression.lz4.level",
-    doc: "Level for broker-side lz4",
+    doc: "Level for broker-side lz4 (raftq's lz4 encoder has one level)",
   }),
   def("compression.zstd.level", T.INT, "3", int(-131072, 22), {
     synonym: "compression.zstd.level",
+    acts: true,
     doc: "Level for broker-side zstd",
   }),
   def("delete.retention.ms", T.LONG, "86400000", long(0), {
@@ -267,7 +276,7 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     synonym: "min.insync.replicas",
     acts: true,
     doc:
-      "Replicas that must hold an acks=all write; Raft always waits for a majority, so raftq refuses a value above the majority of the replication factor",
+      "Replicas that must hold an acks=all write: a Raft commit needs a majority; a larger value waits for that many voters, and a write with fewer replicas in sync is refused with NOT_ENOUGH_REPLICAS",
   }),
   def("preallocate", T.BOOLEAN, "false", bool, {
     synonym: "log.preallocate",
@@ -342,11 +351,14 @@ export function validateTopicConfigs(
       throw invalid(`Topic config ${key}="${value}" is invalid: ${why}`);
     }
   }
+  // Kafka takes it and fails every acks=all write; refusing it up front
+  // names the mistake.
   const minInsync = configs["min.insync.replicas"];
-  const majority = Math.floor(opts.replicationFactor / 2) + 1;
-  if (minInsync !== undefined && Number(minInsync) > majority) {
+  if (
+    minInsync !== undefined && Number(minInsync) > opts.replicationFactor
+  ) {
     throw invalid(
-      `Topic config min.insync.replicas="${minInsync}" is invalid: raftq acknowledges acks=all once a Raft majority holds a write, ${majority} of replication factor ${opts.replicationFactor}; a stricter minimum is not supported`,
+      `Topic config min.insync.replicas="${minInsync}" is invalid: it exceeds the replication factor ${opts.replicationFactor}, so no acks=all write could succeed`,
     );
   }
 }
@@ -373,9 +385,74 @@ interface BrokerConfigEntry {
 }
 
 /**
+ * Broker configs altered at run time (Kafka's dynamic broker configs),
+ * under Kafka's names; kept in the controller state.
+ */
+export interface DynamicBrokerConfigs {
+  /** This broker's own (DYNAMIC_BROKER_CONFIG). */
+  readonly broker: Readonly<Record<string, string>>;
+  /** Every broker's default (DYNAMIC_DEFAULT_BROKER_CONFIG). */
+  readonly cluster: Readonly<Record<string, string>>;
+}
+
+export const NO_DYNAMIC_BROKER_CONFIGS: DynamicBrokerConfigs = {
+  broker: {},
+  cluster: {},
+};
+
+/**
+ * The broker configs that can change at run time: the broker defaults of
+ * topic configs, by broker config name.
+ */
+const DYNAMIC_BROKER_CONFIGS = new Map(
+  TOPIC_CONFIGS.flatMap((d) =>
+    d.synonym === undefined ? [] : [[d.synonym, d] as const]
+  ),
+);
+
+/**
+ * Throws TopicError(INVALID_CONFIG) naming the first broker config in
+ * `configs` that cannot change at run time, or whose value is bad.
+ */
+export function validateBrokerConfigs(
+  configs: Readonly<Record<string, string>>,
+): void {
+  for (const [key, value] of Object.entries(configs)) {
+    const d = DYNAMIC_BROKER_CONFIGS.get(key);
+    if (d === undefined) {
+      throw invalid(
+        `Broker config "${key}" cannot be altered at run time: only the broker defaults of topic configs can (log.retention.ms, compression.type, min.insync.replicas, ...); the rest come from raftq's config file`,
+      );
+    }
+    const why = d.check(value);
+    if (why !== null) {
+      throw invalid(`Broker config ${key}="${value}" is invalid: ${why}`);
+    }
+  }
+}
+
+/**
+ * The topic configs that dynamic broker configs set for every topic
+ * without its own value, under the topics' names: this broker's over the
+ * cluster's default.
+ */
+export function dynamicTopicDefaults(
+  dynamic: DynamicBrokerConfigs,
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [synonym, d] of DYNAMIC_BROKER_CONFIGS) {
+    const value = dynamic.broker[synonym] ?? dynamic.cluster[synonym];
+    if (value !== undefined) out[d.name] = value;
+  }
+  return out;
+}
+
+/**
  * A broker's configs under Kafka's names: the ones raftq's config file
  * sets are STATIC_BROKER_CONFIG, the rest of each topic config's synonyms
- * Kafka's defaults. None can be altered at run time.
+ * Kafka's defaults. The topic configs' synonyms can be altered at run
+ * time, for this broker or as every broker's default; those values are
+ * in force over the file's.
  */
 export class BrokerConfigs {
   readonly #entries = new Map<string, BrokerConfigEntry>();
@@ -497,25 +574,55 @@ export class BrokerConfigs {
     }
   }
 
-  /** The value a topic without its own setting of `topicConfig` gets. */
-  topicDefault(topicConfig: string): string {
-    const d = TOPIC_CONFIG_BY_NAME.get(topicConfig);
-    if (d === undefined) throw new RangeError(`no topic config ${topicConfig}`);
-    return d.synonym === undefined
-      ? d.kafkaDefault
-      : this.#entries.get(d.synonym)!.value;
+  /**
+   * Where broker config `name` could come from, the one in force first:
+   * this broker's dynamic value, the cluster's dynamic default, then the
+   * config file or Kafka's default.
+   */
+  #chain(
+    name: string,
+    dynamic: DynamicBrokerConfigs,
+  ): { name: string; value: string; source: number }[] {
+    const chain = [];
+    const own = dynamic.broker[name];
+    if (own !== undefined) {
+      chain.push({
+        name,
+        value: own,
+        source: ConfigSource.DYNAMIC_BROKER_CONFIG,
+      });
+    }
+    const cluster = dynamic.cluster[name];
+    if (cluster !== undefined) {
+      chain.push({
+        name,
+        value: cluster,
+        source: ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG,
+      });
+    }
+    const e = this.#entries.get(name)!;
+    chain.push({ name, value: e.value, source: e.source });
+    return chain;
   }
 
-  describe(keys: readonly string[] | null): DescribedConfig[] {
+  describe(
+    keys: readonly string[] | null,
+    dynamic: DynamicBrokerConfigs,
+  ): DescribedConfig[] {
     return [...this.#entries.values()]
       .filter((e) => keys === null || keys.includes(e.name))
       .sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0)
-      .map((e) => ({
-        ...e,
-        readOnly: true,
-        sensitive: false,
-        synonyms: [{ name: e.name, value: e.value, source: e.source }],
-      }));
+      .map((e) => {
+        const synonyms = this.#chain(e.name, dynamic);
+        return {
+          ...e,
+          value: synonyms[0]!.value,
+          source: synonyms[0]!.source,
+          readOnly: !DYNAMIC_BROKER_CONFIGS.has(e.name),
+          sensitive: false,
+          synonyms,
+        };
+      });
   }
 
   /**
@@ -525,6 +632,7 @@ export class BrokerConfigs {
   describeTopic(
     own: Readonly<Record<string, string>>,
     keys: readonly string[] | null,
+    dynamic: DynamicBrokerConfigs,
   ): DescribedConfig[] {
     return TOPIC_CONFIGS
       .filter((d) => keys === null || keys.includes(d.name))
@@ -538,17 +646,10 @@ export class BrokerConfigs {
             source: ConfigSource.DYNAMIC_TOPIC_CONFIG,
           });
         }
-        const broker = d.synonym === undefined
-          ? undefined
-          : this.#entries.get(d.synonym)!;
-        if (broker !== undefined) {
-          synonyms.push({
-            name: broker.name,
-            value: broker.value,
-            source: broker.source,
-          });
+        if (d.synonym !== undefined) {
+          synonyms.push(...this.#chain(d.synonym, dynamic));
         }
-        if (broker?.source !== ConfigSource.DEFAULT_CONFIG) {
+        if (synonyms.at(-1)?.source !== ConfigSource.DEFAULT_CONFIG) {
           synonyms.push({
             name: d.name,
             value: d.kafkaDefault,
@@ -570,6 +671,35 @@ export class BrokerConfigs {
   }
 }
 
+const CODEC_OF: Readonly<Record<string, CompressionCode>> = {
+  uncompressed: Compression.none,
+  gzip: Compression.gzip,
+  snappy: Compression.snappy,
+  lz4: Compression.lz4,
+  zstd: Compression.zstd,
+};
+
+/**
+ * The codec, and level where one applies, that a topic's compression.type
+ * has the broker store batches in; null for `producer` (as sent).
+ */
+export function topicCompression(
+  configs: Readonly<Record<string, string>>,
+): { codec: CompressionCode; level?: number } | null {
+  const codec = CODEC_OF[configs["compression.type"] ?? "producer"];
+  if (codec === undefined) return null;
+  const levelKey = codec === Compression.gzip
+    ? "compression.gzip.level"
+    : codec === Compression.zstd
+    ? "compression.zstd.level"
+    : null;
+  const level = levelKey === null ? undefined : configs[levelKey];
+  // gzip's -1 is zlib's own default.
+  return level === undefined || level.trim() === "-1"
+    ? { codec }
+    : { codec, level: Number(level) };
+}
+
 /** The topic configs raftq acts on, which the README lists. */
 export function actingTopicConfigs(): string[] {
   return TOPIC_CONFIGS.filter((d) => d.acts).map((d) => d.name);
@@ -585,7 +715,12 @@ export function applyConfigOps(
   current: Readonly<Record<string, string>>,
   replace: boolean,
   ops: readonly ConfigOp[],
+  kind: "topic" | "broker" = "topic",
 ): Record<string, string> {
+  const noun = kind === "topic" ? "Topic config" : "Broker config";
+  const defs: ReadonlyMap<string, TopicConfigDef> = kind === "topic"
+    ? TOPIC_CONFIG_BY_NAME
+    : DYNAMIC_BROKER_CONFIGS;
   const next: Record<string, string> = replace ? {} : { ...current };
   for (const { key, op, value } of ops) {
     if (op === "delete") {
@@ -593,16 +728,18 @@ export function applyConfigOps(
       continue;
     }
     if (value === null) {
-      throw invalid(`Topic config "${key}" needs a value to ${op}`);
+      throw invalid(`${noun} "${key}" needs a value to ${op}`);
     }
     if (op === "set") {
       next[key] = value;
       continue;
     }
-    const d = TOPIC_CONFIG_BY_NAME.get(key);
-    if (d === undefined) throw invalid(`Unknown topic config "${key}"`);
+    const d = defs.get(key);
+    if (d === undefined) {
+      throw invalid(`Unknown ${noun.toLowerCase()} "${key}"`);
+    }
     if (d.type !== T.LIST) {
-      throw invalid(`Topic config "${key}" is not a list: cannot ${op} to it`);
+      throw invalid(`${noun} "${key}" is not a list: cannot ${op} to it`);
     }
     const items = splitList(next[key] ?? d.kafkaDefault);
     const given = splitList(value);

@@ -9,6 +9,7 @@ import type { AppendOutcome, Partition } from "./partitions.ts";
 import type { ProducerSummary } from "./producers/producer_state.ts";
 import type { TopicInfo } from "./topics.ts";
 import type { ConfigOp } from "./controller/mod.ts";
+import type { DynamicBrokerConfigs } from "./configs.ts";
 
 /** A broker as Metadata lists it. */
 export interface BrokerAddress {
@@ -36,6 +37,17 @@ export type WriteOutcome =
   | (AppendOutcome & { logAppendTimeMs?: bigint })
   | { ok: false; errorCode: number };
 
+/** How a produce request asks for its write to be held. */
+export interface WriteOptions {
+  /**
+   * -1 (acks=all) holds the write to the topic's min.insync.replicas;
+   * 1 and 0 to a Raft commit alone.
+   */
+  readonly acks: number;
+  /** How long acks=all waits for min.insync.replicas after the commit. */
+  readonly timeoutMs: number;
+}
+
 /** A partition whose replicas are moving (Kafka's ongoing reassignment). */
 export interface Reassignment {
   readonly topic: string;
@@ -44,6 +56,13 @@ export interface Reassignment {
   readonly replicas: readonly number[];
   readonly addingReplicas: readonly number[];
   readonly removingReplicas: readonly number[];
+}
+
+/** An AlterConfigs (`replace`) or IncrementalAlterConfigs change. */
+export interface ConfigChange {
+  readonly replace: boolean;
+  readonly ops: ConfigOp[];
+  readonly validateOnly: boolean;
 }
 
 /** The outcome of one partition's entry in an admin request. */
@@ -85,6 +104,8 @@ export interface MetadataPort {
   topicById(topicId: string): TopicInfo | undefined;
   topics(): TopicInfo[];
   partitionView(topic: TopicInfo, index: number): PartitionView;
+  /** The dynamic broker configs in force for this broker. */
+  brokerConfigs(): DynamicBrokerConfigs;
 }
 
 /** Reads and writes of the partitions this broker leads. */
@@ -97,7 +118,11 @@ export interface PartitionPort {
    * Whatever is synchronous happens before this returns, so the order of
    * calls is the order of offsets.
    */
-  write(p: Partition, records: Uint8Array): Promise<WriteOutcome>;
+  write(
+    p: Partition,
+    records: Uint8Array,
+    opts?: WriteOptions,
+  ): Promise<WriteOutcome>;
   /**
    * The idempotent producers with state in a partition this broker leads
    * (DescribeProducers), else the error to answer: a replica that does
@@ -151,7 +176,15 @@ export interface AdminPort {
    */
   alterTopicConfigs(
     topic: string,
-    change: { replace: boolean; ops: ConfigOp[]; validateOnly: boolean },
+    change: ConfigChange,
+  ): Promise<PartitionOutcome>;
+  /**
+   * Changes dynamic broker configs of broker `broker` (a node id), or with
+   * "" every broker's default; as alterTopicConfigs otherwise.
+   */
+  alterBrokerConfigs(
+    broker: string,
+    change: ConfigChange,
   ): Promise<PartitionOutcome>;
   /**
    * Starts moving a partition to `replicas` (the first becomes its
@@ -191,6 +224,9 @@ export interface StoragePort {
 export interface LogDirView {
   /** Absolute. */
   readonly path: string;
+  /** Size of the volume holding it, and what is free there; -1n if unknown. */
+  readonly totalBytes: bigint;
+  readonly usableBytes: bigint;
   readonly replicas: readonly ReplicaLogView[];
 }
 

@@ -1,7 +1,7 @@
 import type { KafkaClient, PartitionQuorum } from "../client/mod.ts";
 import { type CliIo, CommandError } from "./io.ts";
 import { formatTable } from "./table.ts";
-import { type ClientCommandOptions, withClient } from "./topic.ts";
+import { type ClientCommandOptions, withClient } from "./connect.ts";
 
 /** How often a waiting command looks at the cluster again. */
 const POLL_MS = 200;

@@ -6,7 +6,7 @@ import {
 } from "../client/mod.ts";
 import { decodeRecordBatches } from "../protocol/mod.ts";
 import { aborted, type CliIo } from "./io.ts";
-import { type ClientCommandOptions, withClient } from "./topic.ts";
+import { type ClientCommandOptions, withClient } from "./connect.ts";
 
 // Short enough that an interrupt, a reached --max-messages or a rebalance
 // ends a fetch promptly; the broker answers sooner whenever data arrives.

@@ -6,7 +6,7 @@ import {
 } from "../client/mod.ts";
 import { type CliIo, CommandError } from "./io.ts";
 import { formatTable } from "./table.ts";
-import { type ClientCommandOptions, withClient } from "./topic.ts";
+import { type ClientCommandOptions, withClient } from "./connect.ts";
 
 export function listGroups(
   io: CliIo,

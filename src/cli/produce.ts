@@ -1,7 +1,7 @@
 import { buildRecordBatch } from "../protocol/mod.ts";
 import type { CliIo } from "./io.ts";
 import { partitionForKey } from "./partitioner.ts";
-import { type ClientCommandOptions, withClient } from "./topic.ts";
+import { type ClientCommandOptions, withClient } from "./connect.ts";
 
 // Bounds on one produce request; lines arriving faster than they are sent
 // pile up into batches of up to this size. Half of Kafka's default

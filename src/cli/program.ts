@@ -26,9 +26,9 @@ import {
 import { BOOTSTRAP_ENV, type CliIo, CommandError } from "./io.ts";
 import { produce } from "./produce.ts";
 import { serve } from "./serve.ts";
+import { alterConfig, brokerConfig } from "./configs.ts";
 import {
   addPartitions,
-  alterTopicConfig,
   createTopic,
   deleteTopic,
   describeTopic,
@@ -146,7 +146,7 @@ function buildProgram(io: CliIo): Command {
     .argument("<name>")
     .option("--set <key=value>", "set a config (repeatable)", keyValue, {})
     .option("--delete <key>", "remove a config (repeatable)", collect, [])
-    .action((name, opts) => alterTopicConfig(io, name, opts));
+    .action((name, opts) => alterConfig(io, { type: "topic", name }, opts));
   clientCommand(topic, "add-partitions")
     .description("raise a topic's partition count")
     .argument("<name>")
@@ -245,6 +245,23 @@ function buildProgram(io: CliIo): Command {
       integerOption(0),
     )
     .action((id, opts) => deleteOffsets(io, id, opts));
+
+  const broker = program.command("broker").description("manage brokers");
+  clientCommand(broker, "config")
+    .description(
+      "show a broker's configs with their sources; with --set or --delete, " +
+        "alter the broker defaults of topic configs (log.retention.ms, " +
+        "compression.type, ...) for --broker or for every broker",
+    )
+    .option(
+      "--broker <id>",
+      "this broker (default: the one connected to when showing, every " +
+        "broker when altering)",
+      integerOption(1),
+    )
+    .option("--set <key=value>", "set a config (repeatable)", keyValue, {})
+    .option("--delete <key>", "remove a config (repeatable)", collect, [])
+    .action((opts) => brokerConfig(io, opts));
 
   const cluster = program.command("cluster").description(
     "inspect the cluster and place partitions",

@@ -1,25 +1,8 @@
-import { KafkaClient, KafkaError } from "../client/mod.ts";
+import { KafkaError } from "../client/mod.ts";
 import { ErrorCode } from "../protocol/mod.ts";
-import { type CliIo, CommandError } from "./io.ts";
-
-export interface ClientCommandOptions {
-  bootstrap: string;
-}
-
-/** Runs `body` with a connected client and always closes it. */
-export async function withClient<T>(
-  opts: ClientCommandOptions,
-  body: (client: KafkaClient) => Promise<T>,
-): Promise<T> {
-  const client = await KafkaClient.connect(opts.bootstrap, {
-    clientId: "raftq-cli",
-  });
-  try {
-    return await body(client);
-  } finally {
-    await client.close();
-  }
-}
+import { configLines } from "./configs.ts";
+import { type ClientCommandOptions, withClient } from "./connect.ts";
+import type { CliIo } from "./io.ts";
 
 export function createTopic(
   _io: CliIo,
@@ -84,33 +67,7 @@ export function listTopics(
   });
 }
 
-export function alterTopicConfig(
-  _io: CliIo,
-  name: string,
-  opts: ClientCommandOptions & {
-    set: Record<string, string>;
-    delete: string[];
-  },
-): Promise<void> {
-  if (Object.keys(opts.set).length === 0 && opts.delete.length === 0) {
-    throw new CommandError(
-      "nothing to alter: give --set key=value or --delete key",
-    );
-  }
-  return withClient(
-    opts,
-    (client) =>
-      client.alterTopicConfigs(name, { set: opts.set, remove: opts.delete }),
-  );
-}
-
-/** Kafka's ConfigSource numbers, named as kafka-configs.sh names them. */
 const TOPIC_SOURCE = 1;
-const SOURCE_NAMES: Record<number, string> = {
-  1: "DYNAMIC_TOPIC_CONFIG",
-  4: "STATIC_BROKER_CONFIG",
-  5: "DEFAULT_CONFIG",
-};
 
 export function describeTopic(
   io: CliIo,
@@ -129,7 +86,7 @@ export function describeTopic(
     const partitions = [...topic.partitions].sort((a, b) =>
       a.partition - b.partition
     );
-    const configs = await client.describeTopicConfigs(name);
+    const configs = await client.describeConfigs({ type: "topic", name });
     const own = configs.filter((c) => c.source === TOPIC_SOURCE)
       .map((c) => `${c.name}=${c.value}`).join(",");
     // Kafka's kafka-topics.sh --describe layout, which people already read.
@@ -144,13 +101,7 @@ export function describeTopic(
       ),
     ];
     if (opts.allConfigs) {
-      lines.push(
-        ...configs.map((c) =>
-          `\t${c.name}=${c.value ?? ""}\t${
-            SOURCE_NAMES[c.source] ?? `source ${c.source}`
-          }`
-        ),
-      );
+      lines.push(...configLines(configs).map((l) => `\t${l}`));
     }
     io.stdout(lines.map((l) => `${l}\n`).join(""));
   });

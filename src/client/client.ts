@@ -175,8 +175,14 @@ function isRetriable(error: unknown): boolean {
     error instanceof ConnectionError;
 }
 
-// Kafka's ConfigResource type and IncrementalAlterConfigs operations.
-const TOPIC_RESOURCE = 2;
+/** A topic, or a broker by node id ("" for every broker's default). */
+export interface ConfigResource {
+  type: "topic" | "broker";
+  name: string;
+}
+
+// Kafka's ConfigResource types and IncrementalAlterConfigs operations.
+const RESOURCE_TYPES = { topic: 2, broker: 4 } as const;
 const SET_CONFIG = 0;
 const DELETE_CONFIG = 1;
 
@@ -411,38 +417,50 @@ export class KafkaClient {
     });
   }
 
-  /** A topic's configs: value and Kafka's ConfigSource number of each. */
-  async describeTopicConfigs(
-    name: string,
+  /**
+   * A topic's or a broker's configs: value and Kafka's ConfigSource number
+   * of each. A broker's are asked of that broker (of any for "", every
+   * broker's default).
+   */
+  describeConfigs(
+    resource: ConfigResource,
   ): Promise<{ name: string; value: string | null; source: number }[]> {
-    const conn = await this.#anyConnection();
-    const response = await conn.request(ApiKey.DescribeConfigs, {
-      resources: [{
-        resourceType: TOPIC_RESOURCE,
-        resourceName: name,
-        configurationKeys: null,
-      }],
+    return this.#retrying(async () => {
+      const conn = await this.#resourceConnection(resource);
+      const response = await conn.request(ApiKey.DescribeConfigs, {
+        resources: [{
+          resourceType: RESOURCE_TYPES[resource.type],
+          resourceName: resource.name,
+          configurationKeys: null,
+        }],
+      });
+      const r = response.results[0];
+      if (r === undefined) {
+        throw missingFromResponse("DescribeConfigs", resource.name);
+      }
+      throwIfError(r.errorCode, r.errorMessage);
+      return r.configs.map((c) => ({
+        name: c.name,
+        value: c.value,
+        source: c.configSource,
+      }));
     });
-    const r = response.results[0];
-    if (r === undefined) throw missingFromResponse("DescribeConfigs", name);
-    throwIfError(r.errorCode, r.errorMessage);
-    return r.configs.map((c) => ({
-      name: c.name,
-      value: c.value,
-      source: c.configSource,
-    }));
   }
 
-  /** Sets and removes a topic's own configs in one IncrementalAlterConfigs. */
-  async alterTopicConfigs(
-    name: string,
+  /**
+   * Sets and removes configs of a topic, or dynamic configs of a broker
+   * (for every broker with name ""), in one IncrementalAlterConfigs.
+   */
+  alterConfigs(
+    resource: ConfigResource,
     change: { set: Record<string, string>; remove: string[] },
   ): Promise<void> {
-    await this.#withController(async (conn) => {
+    return this.#retrying(async () => {
+      const conn = await this.#resourceConnection(resource);
       const response = await conn.request(ApiKey.IncrementalAlterConfigs, {
         resources: [{
-          resourceType: TOPIC_RESOURCE,
-          resourceName: name,
+          resourceType: RESOURCE_TYPES[resource.type],
+          resourceName: resource.name,
           configs: [
             ...Object.entries(change.set).map(([k, v]) => ({
               name: k,
@@ -460,10 +478,17 @@ export class KafkaClient {
       });
       const r = response.responses[0];
       if (r === undefined) {
-        throw missingFromResponse("IncrementalAlterConfigs", name);
+        throw missingFromResponse("IncrementalAlterConfigs", resource.name);
       }
       throwIfError(r.errorCode, r.errorMessage);
     });
+  }
+
+  /** Where a config request for `resource` goes: a broker's own to it. */
+  #resourceConnection(resource: ConfigResource): Promise<BrokerConnection> {
+    return resource.type === "broker" && resource.name !== ""
+      ? this.#nodeConnection(Number(resource.name))
+      : this.#anyConnection();
   }
 
   /**

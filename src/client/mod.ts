@@ -14,6 +14,7 @@ export {
   type ClientOptions,
   type ClusterDescription,
   type ClusterMetadata,
+  type ConfigResource,
   EARLIEST_TIMESTAMP,
   type GroupDescription,
   type GroupListing,

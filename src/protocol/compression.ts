@@ -2,10 +2,16 @@
  * Record-batch compression codecs: the one place that picks a codec.
  * Batches carry the codec in their attributes (record_batch.ts). Snappy and
  * LZ4 are our own TypeScript (snappy.ts, lz4.ts) so raftq needs no native
- * modules; gzip is node:zlib and zstd decoding is fzstd (pure JS).
+ * modules; gzip and zstd are node:zlib, which Deno implements natively.
  */
-import { gunzipSync, gzipSync } from "node:zlib";
-import { decompress as zstdDecompress } from "fzstd";
+import {
+  constants,
+  gunzipSync,
+  gzipSync,
+  zstdCompressSync,
+  zstdDecompressSync,
+} from "node:zlib";
+import { concatBytes } from "../util/mod.ts";
 import { CompressionError } from "./compression_error.ts";
 import { lz4Compress, lz4Decompress } from "./lz4.ts";
 import { Compression, type CompressionCode } from "./record_batch.ts";
@@ -41,18 +47,7 @@ function xerialUncompress(data: Uint8Array): Uint8Array {
     parts.push(snappyDecompress(data.subarray(pos, pos + n)));
     pos += n;
   }
-  return concat(parts);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let pos = 0;
-  for (const p of parts) {
-    out.set(p, pos);
-    pos += p.length;
-  }
-  return out;
+  return concatBytes(parts);
 }
 
 /** Node Buffers as plain Uint8Array views, so callers see one type. */
@@ -65,21 +60,31 @@ function codecName(codec: number): string {
     `unknown codec ${codec}`;
 }
 
-/** Compresses a batch's records section. zstd has no encoder here. */
-export function compress(codec: CompressionCode, data: Uint8Array): Uint8Array {
+/**
+ * Compresses a batch's records section. `level` (gzip 1-9, zstd -131072-22)
+ * is the codec's default when absent; snappy and lz4 have one level here.
+ */
+export function compress(
+  codec: CompressionCode,
+  data: Uint8Array,
+  level?: number,
+): Uint8Array {
   switch (codec) {
     case Compression.none:
       return data;
     case Compression.gzip:
-      return plain(gzipSync(data));
+      return plain(gzipSync(data, level === undefined ? {} : { level }));
     case Compression.snappy:
       return snappyCompress(data);
     case Compression.lz4:
       return lz4Compress(data);
     case Compression.zstd:
-      throw new CompressionError(
-        "Cannot compress with zstd: only zstd decompression is available",
-      );
+      return plain(zstdCompressSync(
+        data,
+        level === undefined
+          ? {}
+          : { params: { [constants.ZSTD_c_compressionLevel]: level } },
+      ));
   }
 }
 
@@ -99,7 +104,7 @@ export function decompress(codec: number, data: Uint8Array): Uint8Array {
       case Compression.lz4:
         return lz4Decompress(data);
       case Compression.zstd:
-        return zstdDecompress(data);
+        return plain(zstdDecompressSync(data));
     }
   } catch (e) {
     if (e instanceof CompressionError) throw e;

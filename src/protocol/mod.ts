@@ -44,6 +44,7 @@ export {
   type BuildBatchOptions,
   buildRecordBatch,
   decodeRecordBatches,
+  recompressRecordSet,
   type Record,
   type RecordHeader,
   type RecordInput,

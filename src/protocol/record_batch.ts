@@ -59,7 +59,8 @@ export type BatchProblem =
   | "unsupported-magic"
   | "bad-crc"
   | "bad-length"
-  | "bad-count";
+  | "bad-count"
+  | "bad-compression";
 
 export class InvalidBatchError extends Error {
   override name = "InvalidBatchError";
@@ -212,12 +213,17 @@ export function stampLogAppendTime(
     const size = v.getInt32(pos + Off.batchLength) + BATCH_LOG_OVERHEAD;
     v.setInt16(pos + Off.attributes, v.getInt16(pos + Off.attributes) | 0x08);
     v.setBigInt64(pos + Off.maxTimestamp, timestampMs);
-    v.setUint32(
-      pos + Off.crc,
-      crc32c(records.subarray(pos + CRC_START, pos + size)),
-    );
+    sealBatch(records, pos, size);
     pos += size;
   }
+}
+
+/** Sets the CRC-32C of the `size`-byte batch at `pos` after its fields changed. */
+export function sealBatch(bytes: Uint8Array, pos: number, size: number): void {
+  view(bytes).setUint32(
+    pos + Off.crc,
+    crc32c(bytes.subarray(pos + CRC_START, pos + size)),
+  );
 }
 
 /** The compression codec named by a batch's attributes. */

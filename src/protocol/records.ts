@@ -2,11 +2,12 @@
  * Magic-v2 record batches as a client sees them: building one from records
  * and reading the records back out of a fetched record set.
  */
-import { crc32c } from "../util/mod.ts";
+import { concatBytes } from "../util/mod.ts";
 import { Reader, Writer } from "./codec.ts";
 import { compress, decompress } from "./compression.ts";
 import {
   BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD,
   batchCompression,
   batchCrcOk,
   completeBatchSize,
@@ -16,6 +17,7 @@ import {
   isLogAppendTime,
   Off,
   readBatchHeader,
+  sealBatch,
 } from "./record_batch.ts";
 
 export interface RecordHeader {
@@ -51,7 +53,6 @@ export interface BuildBatchOptions {
 
 const MAGIC_V2 = 2;
 const CONTROL_BIT = 0x20;
-const CRC_START = Off.attributes;
 const utf8 = new TextEncoder();
 
 function writeNullableBytes(w: Writer, b: Uint8Array | null) {
@@ -129,11 +130,52 @@ export function buildRecordBatch(
   w.int32(records.length);
   w.bytes(payload);
   const batch = w.finish();
-  new DataView(batch.buffer, batch.byteOffset).setUint32(
-    Off.crc,
-    crc32c(batch.subarray(CRC_START)),
-  );
+  sealBatch(batch, 0, batch.length);
   return batch;
+}
+
+/**
+ * The record set with every batch not already in `codec` rewritten in it,
+ * as a broker does for a topic whose compression.type is not `producer`:
+ * the records section decompressed and compressed again, the length, codec
+ * bits and CRC updated. Offsets, timestamps and the producer id, epoch and
+ * sequence are kept, so idempotence still holds. Control batches, which
+ * are never compressed, stay as they are. Answers `records` itself when no
+ * batch changes. Expects a checked record set (validateRecordSet).
+ */
+export function recompressRecordSet(
+  records: Uint8Array,
+  codec: CompressionCode,
+  level?: number,
+): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let changed = false;
+  for (let pos = 0; pos < records.length;) {
+    const size = completeBatchSize(records, pos);
+    const batch = records.subarray(pos, pos + size);
+    pos += size;
+    const attributes = readBatchHeader(batch).attributes;
+    const from = batchCompression(attributes);
+    if (from === codec || (attributes & CONTROL_BIT) !== 0) {
+      parts.push(batch);
+      continue;
+    }
+    const payload = compress(
+      codec,
+      decompress(from, batch.subarray(BATCH_HEADER_BYTES)),
+      level,
+    );
+    const out = new Uint8Array(BATCH_HEADER_BYTES + payload.length);
+    out.set(batch.subarray(0, BATCH_HEADER_BYTES));
+    out.set(payload, BATCH_HEADER_BYTES);
+    const v = new DataView(out.buffer);
+    v.setInt32(Off.batchLength, out.length - BATCH_LOG_OVERHEAD);
+    v.setInt16(Off.attributes, (attributes & ~0x07) | codec);
+    sealBatch(out, 0, out.length);
+    parts.push(out);
+    changed = true;
+  }
+  return changed ? concatBytes(parts) : records;
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import type { LeaderChange, RaftHost } from "../../raft/mod.ts";
 import type { ControllerState, HostedPartition } from "../controller/mod.ts";
+import { dynamicTopicDefaults } from "../configs.ts";
 import type { PartitionManager } from "../partitions.ts";
 import { type Clock, sleep } from "../../util/mod.ts";
 import { CONTROLLER_GROUP } from "./membership.ts";
@@ -45,7 +46,7 @@ export interface HostingOptions {
   >;
   controller: Pick<
     ControllerState,
-    "brokers" | "partitionsOf" | "topic" | "topics"
+    "brokerConfigs" | "brokers" | "partitionsOf" | "topic" | "topics"
   >;
   partitions: PartitionManager;
   clock: Clock;
@@ -130,16 +131,25 @@ export class Hosting implements HostedGroups {
     for (const h of controller.partitionsOf(this.#nodeId)) {
       wanted.set(h.groupId, h);
     }
+    const defaults = dynamicTopicDefaults(
+      controller.brokerConfigs(this.#nodeId),
+    );
+    const noDefaults = Object.keys(defaults).length === 0;
     for (const [groupId, h] of wanted) {
       const topic = controller.topic(h.topic);
       if (topic === undefined) continue;
+      // A topic's own configs over the dynamic broker defaults; kept as the
+      // controller's object when there are none, so reconfigure sees no change.
+      const configs = noDefaults
+        ? topic.configs
+        : { ...defaults, ...topic.configs };
       const running = this.#hosted.get(groupId);
       if (running !== undefined) {
-        partitions.reconfigure(running.partition, topic.configs);
+        partitions.reconfigure(running.partition, configs);
         continue;
       }
       const partition = partitions.openPartition(
-        { name: topic.name, configs: topic.configs },
+        { name: topic.name, configs },
         h.partition,
       );
       const sm: PartitionStateMachine = new PartitionStateMachine(partition, {

@@ -526,10 +526,35 @@ export class ClusterNode {
     }));
   }
 
-  /** Replicates a validated record set; resolves once committed and applied. */
-  async produce(groupId: number, records: Uint8Array): Promise<ProduceOutcome> {
+  /**
+   * Replicates a validated record set; resolves once committed and applied
+   * and, when `hold.replicas` is more than a majority of the group's
+   * voters, once that many hold it. Past `hold.timeoutMs` the write stays
+   * but the answer is NOT_ENOUGH_REPLICAS_AFTER_APPEND, as in Kafka.
+   */
+  async produce(
+    groupId: number,
+    records: Uint8Array,
+    hold: { replicas: number; timeoutMs: number },
+  ): Promise<ProduceOutcome> {
     try {
-      return await this.#batcher.produce(groupId, records);
+      const outcome = await this.#batcher.produce(groupId, records);
+      const voters = this.#host.membership(groupId)?.voters.length ?? 0;
+      if (!outcome.ok || hold.replicas <= Math.floor(voters / 2) + 1) {
+        return outcome;
+      }
+      // Applied here, so the commit index has reached the entry.
+      const index = this.#host.replication(groupId)?.commitIndex ?? Infinity;
+      const held = await this.#host.awaitReplicas(
+        groupId,
+        index,
+        hold.replicas,
+        hold.timeoutMs,
+      );
+      return held ? outcome : {
+        ok: false,
+        errorCode: ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+      };
     } catch (err) {
       return notLeaderOutcome(err);
     }

@@ -5,16 +5,26 @@
  * leaders the controller has recorded, and writes are proposals to the
  * partition's group.
  */
+import { statfsSync } from "node:fs";
 import {
+  CompressionError,
   ErrorCode,
   InvalidBatchError,
+  recompressRecordSet,
   stampLogAppendTime,
   validateRecordSet,
 } from "../../protocol/mod.ts";
-import { type ConfigOp, isMoving, type TopicState } from "../controller/mod.ts";
+import {
+  type Command,
+  isMoving,
+  type PartitionAssignment,
+  type TopicState,
+} from "../controller/mod.ts";
+import { type DynamicBrokerConfigs, topicCompression } from "../configs.ts";
 import type {
   BrokerAddress,
   ClusterView,
+  ConfigChange,
   DeleteRecordsOutcome,
   Leading,
   LogDirView,
@@ -23,6 +33,7 @@ import type {
   QuorumView,
   Reassignment,
   TopicSpec,
+  WriteOptions,
   WriteOutcome,
 } from "../ports.ts";
 import { type Partition, RecordTooLargeError } from "../partitions.ts";
@@ -35,6 +46,16 @@ import type { ClusterNode } from "./node.ts";
 const APPLY_WAIT_MS = 10_000;
 /** How often ElectLeaders looks whether the preferred replica leads. */
 const ELECTION_POLL_MS = 100;
+
+function refused(errorCode: number): Promise<WriteOutcome> {
+  return Promise.resolve({ ok: false, errorCode });
+}
+
+function refusedWith(
+  error: InvalidBatchError | RecordTooLargeError,
+): Promise<WriteOutcome> {
+  return Promise.resolve({ ok: false, error });
+}
 
 function infoOf(t: TopicState): TopicInfo {
   return {
@@ -118,10 +139,7 @@ export class ReplicatedView implements ClusterView {
       leaderId: live.has(leader) ? leader : -1,
       leaderEpoch: a.leaderEpoch,
       replicas: a.replicas,
-      // A replica a move adds is not in sync before the move completes.
-      isr: a.replicas.filter((r) =>
-        live.has(r) && !a.addingReplicas.includes(r)
-      ),
+      isr: this.#inSync(a),
       offline: a.replicas.filter((r) => !live.has(r)),
     };
   }
@@ -147,39 +165,69 @@ export class ReplicatedView implements ClusterView {
       : { errorCode: ErrorCode.NOT_LEADER_OR_FOLLOWER };
   }
 
-  write(p: Partition, records: Uint8Array): Promise<WriteOutcome> {
+  write(
+    p: Partition,
+    given: Uint8Array,
+    opts: WriteOptions = { acks: -1, timeoutMs: APPLY_WAIT_MS },
+  ): Promise<WriteOutcome> {
     // Refuse bad input before it costs a Raft round trip; every replica
-    // checks again when it applies the entry.
-    if (records.length > p.maxMessageBytes) {
-      return Promise.resolve({
-        ok: false,
-        error: new RecordTooLargeError(
-          `Record set of ${records.length} bytes exceeds max.message.bytes ${p.maxMessageBytes}`,
-        ),
-      });
-    }
+    // checks again when it applies the entry. The leader alone rewrites
+    // batches (codec, LogAppendTime), so every replica stores its bytes.
+    let records = given;
     try {
       validateRecordSet(records);
+      const compression = topicCompression(p.configs);
+      if (compression !== null) {
+        records = recompressRecordSet(
+          records,
+          compression.codec,
+          compression.level,
+        );
+      }
     } catch (err) {
-      if (err instanceof InvalidBatchError) {
-        return Promise.resolve({ ok: false, error: err });
+      if (err instanceof InvalidBatchError) return refusedWith(err);
+      if (err instanceof CompressionError) {
+        return refusedWith(
+          new InvalidBatchError("bad-compression", err.message),
+        );
       }
       throw err;
     }
+    if (records.length > p.maxMessageBytes) {
+      return refusedWith(
+        new RecordTooLargeError(
+          `Record set of ${records.length} bytes exceeds max.message.bytes ${p.maxMessageBytes}`,
+        ),
+      );
+    }
     const a = this.#node.controller.topic(p.topic)?.partitions[p.index];
     if (a === undefined) {
-      return Promise.resolve({
-        ok: false,
-        errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
-      });
+      return refused(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
     }
+    const minInsync = opts.acks === -1
+      ? Number(p.configs["min.insync.replicas"] ?? "1")
+      : 1;
+    if (minInsync > 1 && this.#inSync(a).length < minInsync) {
+      return refused(ErrorCode.NOT_ENOUGH_REPLICAS);
+    }
+    const hold = { replicas: minInsync, timeoutMs: opts.timeoutMs };
     if (p.configs["message.timestamp.type"] !== "LogAppendTime") {
-      return this.#node.produce(a.groupId, records);
+      return this.#node.produce(a.groupId, records, hold);
     }
     const logAppendTimeMs = BigInt(Date.now());
     stampLogAppendTime(records, logAppendTimeMs);
-    return this.#node.produce(a.groupId, records).then((outcome) =>
+    return this.#node.produce(a.groupId, records, hold).then((outcome) =>
       outcome.ok ? { ...outcome, logAppendTimeMs } : outcome
+    );
+  }
+
+  /** Kafka's ISR: live replicas, less those a move is still adding. */
+  #inSync(a: PartitionAssignment): number[] {
+    const live = new Set(
+      this.#node.controller.liveBrokers().map((b) => b.nodeId),
+    );
+    return a.replicas.filter((r) =>
+      live.has(r) && !a.addingReplicas.includes(r)
     );
   }
 
@@ -210,8 +258,20 @@ export class ReplicatedView implements ClusterView {
   }
 
   logDir(): LogDirView {
+    let volume = { totalBytes: -1n, usableBytes: -1n };
+    try {
+      const s = statfsSync(this.#logDir, { bigint: true });
+      // bavail, not bfree: what an unprivileged writer can still use.
+      volume = {
+        totalBytes: s.blocks * s.bsize,
+        usableBytes: s.bavail * s.bsize,
+      };
+    } catch {
+      // Kafka's -1 stands for a volume it cannot ask.
+    }
     return {
       path: this.#logDir,
+      ...volume,
       replicas: this.#node.replicas().map(({ sm, leading }) => {
         const { topic, index, log } = sm.partition;
         const gapEnd = sm.gapEnd;
@@ -301,18 +361,39 @@ export class ReplicatedView implements ClusterView {
     return { errorCode: ErrorCode.NONE, errorMessage: null };
   }
 
-  async alterTopicConfigs(
+  alterTopicConfigs(
     topic: string,
-    change: { replace: boolean; ops: ConfigOp[]; validateOnly: boolean },
+    change: ConfigChange,
   ): Promise<PartitionOutcome> {
-    const command = {
-      type: "alterTopicConfigs" as const,
+    return this.#alterConfigs({
+      type: "alterTopicConfigs",
       name: topic,
       replace: change.replace,
       ops: change.ops,
-    };
+    }, change.validateOnly);
+  }
+
+  alterBrokerConfigs(
+    broker: string,
+    change: ConfigChange,
+  ): Promise<PartitionOutcome> {
+    return this.#alterConfigs({
+      type: "alterBrokerConfigs",
+      broker,
+      replace: change.replace,
+      ops: change.ops,
+    }, change.validateOnly);
+  }
+
+  async #alterConfigs(
+    command: Extract<
+      Command,
+      { type: "alterTopicConfigs" | "alterBrokerConfigs" }
+    >,
+    validateOnly: boolean,
+  ): Promise<PartitionOutcome> {
     const controller = this.#node.controller;
-    const result = change.validateOnly
+    const result = validateOnly
       ? controller.check(command) ?? { ok: true as const, metadataVersion: 0 }
       : await this.#node.propose(command);
     if (!result.ok) {
@@ -322,6 +403,10 @@ export class ReplicatedView implements ClusterView {
       controller.metadataVersion >= result.metadataVersion
     );
     return { errorCode: ErrorCode.NONE, errorMessage: null };
+  }
+
+  brokerConfigs(): DynamicBrokerConfigs {
+    return this.#node.controller.brokerConfigs(this.#node.nodeId);
   }
 
   async reassign(

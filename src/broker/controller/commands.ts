@@ -87,6 +87,16 @@ export type Command =
   }
   | {
     /**
+     * Changes dynamic broker configs, as alterTopicConfigs does a topic's:
+     * `broker` is a node id, or "" for the default of every broker.
+     */
+    type: "alterBrokerConfigs";
+    broker: string;
+    replace: boolean;
+    ops: ConfigOp[];
+  }
+  | {
+    /**
      * Starts moving a partition to the target `replicas` (the first becomes
      * the preferred leader), as Kafka's AlterPartitionReassignments does; a
      * mere reordering takes effect at once. `null` cancels the running move.
@@ -124,6 +134,10 @@ const BROKER_REGISTRATION = shape({
   raftPort: int,
 });
 
+const CONFIG_OPS = arrayOf(
+  shape({ key: str, op: oneOf(CONFIG_OP_TYPES), value: nullable(str) }),
+);
+
 const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
   initCluster: { clusterId: str },
   registerBroker: { broker: BROKER_REGISTRATION, lastSeenMs: int },
@@ -142,13 +156,8 @@ const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
     count: int,
     assignments: optional(arrayOf(arrayOf(int))),
   },
-  alterTopicConfigs: {
-    name: str,
-    replace: bool,
-    ops: arrayOf(
-      shape({ key: str, op: oneOf(CONFIG_OP_TYPES), value: nullable(str) }),
-    ),
-  },
+  alterTopicConfigs: { name: str, replace: bool, ops: CONFIG_OPS },
+  alterBrokerConfigs: { broker: str, replace: bool, ops: CONFIG_OPS },
   reassignPartition: {
     name: str,
     partition: int,

@@ -10,7 +10,12 @@ import type { Entry, StateMachine } from "../../raft/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import { assert } from "../../util/mod.ts";
 import { MAX_PARTITIONS, TopicError, validateTopicName } from "../topics.ts";
-import { applyConfigOps, validateTopicConfigs } from "../configs.ts";
+import {
+  applyConfigOps,
+  type DynamicBrokerConfigs,
+  validateBrokerConfigs,
+  validateTopicConfigs,
+} from "../configs.ts";
 import { assignReplicas } from "./assignment.ts";
 import {
   type BrokerRegistration,
@@ -26,6 +31,7 @@ import {
   int,
   nullable,
   oneOf,
+  optional,
   recordOf,
   shape,
   str,
@@ -199,6 +205,8 @@ const SNAPSHOT_SHAPE = shape({
       leaderEpoch: int,
     })),
   })),
+  // Absent from snapshots taken before dynamic broker configs existed.
+  brokerConfigs: optional(recordOf(recordOf(str))),
 });
 
 interface SnapshotBody {
@@ -210,6 +218,8 @@ interface SnapshotBody {
   controllerLeader: ControllerLeader;
   brokers: BrokerState[];
   topics: TopicState[];
+  /** By node id, or "" for every broker's default. */
+  brokerConfigs?: Record<string, Record<string, string>>;
 }
 
 /**
@@ -235,6 +245,8 @@ export class ControllerState implements StateMachine {
   readonly #brokers = new Map<number, BrokerState>();
   readonly #topics = new Map<string, TopicState>();
   readonly #topicNamesById = new Map<string, string>();
+  /** Dynamic broker configs by node id, or "" for every broker's default. */
+  readonly #brokerConfigs = new Map<string, Readonly<Record<string, string>>>();
   /** Where each live partition group sits: rebuilt from #topics on restore. */
   readonly #partitionsByGroup = new Map<
     number,
@@ -314,6 +326,8 @@ export class ControllerState implements StateMachine {
         return this.#planCreatePartitions(command);
       case "alterTopicConfigs":
         return this.#planAlterTopicConfigs(command);
+      case "alterBrokerConfigs":
+        return this.#planAlterBrokerConfigs(command);
       case "reassignPartition":
         return this.#planReassignPartition(command);
       case "completeReassignment":
@@ -526,6 +540,35 @@ export class ControllerState implements StateMachine {
       const updated = freezeTopic({ ...topic, configs });
       this.#putTopic(updated);
       return { topic: updated };
+    };
+  }
+
+  #planAlterBrokerConfigs(
+    command: Extract<Command, { type: "alterBrokerConfigs" }>,
+  ): Commit {
+    const { broker } = command;
+    if (broker !== "") {
+      const id = /^\d+$/.test(broker) ? Number(broker) : NaN;
+      checkNodeId(id);
+      if (!this.#brokers.has(id)) {
+        throw new ControllerError(
+          ErrorCode.INVALID_REQUEST,
+          `Broker ${broker} is not a member of the cluster`,
+        );
+      }
+    }
+    const next = applyConfigOps(
+      this.#brokerConfigs.get(broker) ?? {},
+      command.replace,
+      command.ops,
+      "broker",
+    );
+    validateBrokerConfigs(next);
+    const configs = Object.freeze(sortedRecord(next));
+    return () => {
+      if (Object.keys(configs).length === 0) this.#brokerConfigs.delete(broker);
+      else this.#brokerConfigs.set(broker, configs);
+      return {};
     };
   }
 
@@ -834,6 +877,14 @@ export class ControllerState implements StateMachine {
     return this.#topics.get(name);
   }
 
+  /** The dynamic broker configs in force for broker `nodeId`. */
+  brokerConfigs(nodeId: number): DynamicBrokerConfigs {
+    return {
+      broker: this.#brokerConfigs.get(String(nodeId)) ?? {},
+      cluster: this.#brokerConfigs.get("") ?? {},
+    };
+  }
+
   topicById(topicId: string): TopicState | undefined {
     const name = this.#topicNamesById.get(topicId);
     return name === undefined ? undefined : this.#topics.get(name);
@@ -928,6 +979,9 @@ export class ControllerState implements StateMachine {
       controllerLeader: this.#controllerLeader,
       brokers: this.brokers(),
       topics: this.topics(),
+      brokerConfigs: Object.fromEntries(
+        [...this.#brokerConfigs].sort(([a], [b]) => compare(a, b)),
+      ),
     };
     return encodeVersioned(SNAPSHOT_VERSION, body);
   }
@@ -949,6 +1003,10 @@ export class ControllerState implements StateMachine {
     this.#topics.clear();
     this.#topicNamesById.clear();
     this.#partitionsByGroup.clear();
+    this.#brokerConfigs.clear();
+    for (const [broker, configs] of Object.entries(body.brokerConfigs ?? {})) {
+      this.#brokerConfigs.set(broker, Object.freeze(sortedRecord(configs)));
+    }
     for (const broker of body.brokers) {
       this.#brokers.set(broker.nodeId, Object.freeze(broker));
     }

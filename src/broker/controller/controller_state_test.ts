@@ -940,8 +940,8 @@ Deno.test("ControllerState alters a topic's configs key by key or wholesale, and
         /segment.ms="0" is invalid: out of range/,
       ],
       [
-        [{ key: "min.insync.replicas", op: "set", value: "3" }],
-        /majority holds a write, 2 of replication factor 3/,
+        [{ key: "min.insync.replicas", op: "set", value: "4" }],
+        /min.insync.replicas="4" is invalid: it exceeds the replication factor 3/,
       ],
     ] as const
   ) {
@@ -962,4 +962,65 @@ Deno.test("ControllerState alters a topic's configs key by key or wholesale, and
   assert.ok(
     !missing.ok && missing.code === ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
   );
+});
+
+Deno.test("ControllerState keeps dynamic broker configs per broker and as every broker's default, refuses what cannot change, and snapshots them", () => {
+  const state = new ControllerState();
+  run(state, register(1), register(2));
+  const alter = (
+    broker: string,
+    ...ops: {
+      key: string;
+      op: "set" | "delete" | "append" | "subtract";
+      value: string | null;
+    }[]
+  ): CommandResult =>
+    run(state, { type: "alterBrokerConfigs", broker, replace: false, ops })[
+      0
+    ]!;
+  accepted(
+    alter(
+      "",
+      { key: "log.retention.ms", op: "set", value: "60000" },
+      { key: "compression.type", op: "set", value: "zstd" },
+    ),
+  );
+  accepted(
+    alter(
+      "2",
+      { key: "log.retention.ms", op: "set", value: "1000" },
+      { key: "log.cleanup.policy", op: "append", value: "compact" },
+    ),
+  );
+  assert.deepEqual(state.brokerConfigs(1), {
+    broker: {},
+    cluster: { "compression.type": "zstd", "log.retention.ms": "60000" },
+  });
+  assert.deepEqual(state.brokerConfigs(2).broker, {
+    "log.cleanup.policy": "delete,compact",
+    "log.retention.ms": "1000",
+  });
+  for (
+    const [broker, key, value, code, why] of [
+      ["", "broker.id", "7", ErrorCode.INVALID_CONFIG, /cannot be altered/],
+      ["", "log.retention.ms", "soon", ErrorCode.INVALID_CONFIG, /not an int/],
+      ["9", "log.retention.ms", "1", ErrorCode.INVALID_REQUEST, /not a member/],
+      ["x", "log.retention.ms", "1", ErrorCode.INVALID_REQUEST, /Broker id/],
+    ] as const
+  ) {
+    const before = state.snapshot();
+    const r = alter(broker, { key, op: "set", value });
+    assert.ok(!r.ok && r.code === code, Deno.inspect(r));
+    assert.match(r.message, why);
+    assert.deepEqual(state.snapshot(), before);
+  }
+  const copy = new ControllerState();
+  copy.restore(state.snapshot());
+  assert.deepEqual(copy.brokerConfigs(2), state.brokerConfigs(2));
+  assert.deepEqual(copy.snapshot(), state.snapshot());
+  accepted(alter("2", { key: "log.retention.ms", op: "delete", value: null }));
+  accepted(
+    alter("2", { key: "log.cleanup.policy", op: "delete", value: null }),
+  );
+  assert.deepEqual(state.brokerConfigs(2).broker, {});
 });

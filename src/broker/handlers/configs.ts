@@ -1,7 +1,9 @@
 /**
  * DescribeConfigs (v0-4), AlterConfigs (v0-2) and IncrementalAlterConfigs
- * (v0-1) for topics and brokers. Topic configs live in the controller
- * state; a broker's come from its config file and are read-only.
+ * (v0-1) for topics and brokers. Topic configs and dynamic broker configs
+ * (the broker defaults of topic configs, for one broker or, named "", for
+ * all) live in the controller state; the rest of a broker's come from its
+ * config file and are read-only.
  */
 import {
   type AlterConfigsRequest,
@@ -61,13 +63,17 @@ export function handleDescribeConfigs(
         described = ctx.configs.describeTopic(
           topic.configs,
           r.configurationKeys,
+          ctx.cluster.brokerConfigs(),
         );
       } else if (r.resourceType === ResourceType.BROKER) {
         const wrong = checkBrokerName(ctx, r.resourceName);
         if (wrong !== null) {
           return answer(refused(ErrorCode.INVALID_REQUEST, wrong));
         }
-        described = ctx.configs.describe(r.configurationKeys);
+        described = ctx.configs.describe(
+          r.configurationKeys,
+          ctx.cluster.brokerConfigs(),
+        );
       } else {
         return answer(refused(
           ErrorCode.INVALID_REQUEST,
@@ -111,9 +117,14 @@ async function alterAll(
   for (const a of alterations) count.set(key(a), (count.get(key(a)) ?? 0) + 1);
   return await Promise.all(alterations.map(async (a) => {
     const outcome = await alterOne(ctx, a, count.get(key(a))! > 1, opts);
-    // Only a topic's alteration can succeed.
     if (outcome.errorCode === ErrorCode.NONE && !opts.validateOnly) {
-      ctx.log(`topic "${a.resourceName}" configs altered`);
+      ctx.log(
+        a.resourceType === ResourceType.TOPIC
+          ? `topic "${a.resourceName}" configs altered`
+          : a.resourceName === ""
+          ? "every broker's default configs altered"
+          : `broker ${a.resourceName} configs altered`,
+      );
     }
     return {
       ...outcome,
@@ -138,15 +149,16 @@ function alterOne(
   if (typeof a.ops === "string") {
     return refused(ErrorCode.INVALID_REQUEST, a.ops);
   }
+  const change = {
+    replace: opts.replace,
+    ops: a.ops,
+    validateOnly: opts.validateOnly,
+  };
   if (a.resourceType === ResourceType.BROKER) {
-    return refused(
-      checkBrokerName(ctx, a.resourceName) === null
-        ? ErrorCode.INVALID_CONFIG
-        : ErrorCode.INVALID_REQUEST,
-      `Broker configs come from raftq's config file and cannot change at run time (${
-        a.ops.map((o) => o.key).join(", ")
-      })`,
-    );
+    const wrong = checkBrokerName(ctx, a.resourceName);
+    return wrong === null
+      ? ctx.cluster.alterBrokerConfigs(a.resourceName, change)
+      : refused(ErrorCode.INVALID_REQUEST, wrong);
   }
   if (a.resourceType !== ResourceType.TOPIC) {
     return refused(
@@ -154,11 +166,7 @@ function alterOne(
       `Resource type ${a.resourceType} has no configs to alter here`,
     );
   }
-  return ctx.cluster.alterTopicConfigs(a.resourceName, {
-    replace: opts.replace,
-    ops: a.ops,
-    validateOnly: opts.validateOnly,
-  });
+  return ctx.cluster.alterTopicConfigs(a.resourceName, change);
 }
 
 function duplicateKey(names: readonly string[]): string | undefined {

@@ -3,8 +3,7 @@
  * the broker's data dir, so the answer holds one log dir with the replicas
  * this broker hosts; a topic or partition not hosted here is left out, as
  * Kafka does. raftq never moves a replica between dirs (AlterReplicaLogDirs),
- * so no replica is a future one. The volume's total and usable bytes are
- * -1, Kafka's "unknown": Deno 2.9 has no statfs.
+ * so no replica is a future one.
  */
 import type {
   DescribeLogDirsRequest,
@@ -13,8 +12,6 @@ import type {
 } from "../../protocol/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import type { BrokerContext } from "./context.ts";
-
-const UNKNOWN_BYTES = -1n;
 
 export function handleDescribeLogDirs(
   ctx: BrokerContext,
@@ -50,8 +47,8 @@ export function handleDescribeLogDirs(
       errorCode: ErrorCode.NONE,
       logDir: dir.path,
       topics: [...topics.values()],
-      totalBytes: UNKNOWN_BYTES,
-      usableBytes: UNKNOWN_BYTES,
+      totalBytes: dir.totalBytes,
+      usableBytes: dir.usableBytes,
     }],
   };
 }

@@ -73,7 +73,10 @@ export async function handleProduce(
           logStartOffset: -1n,
         };
         pending.push(
-          ctx.cluster.write(p, records).then((outcome) => {
+          ctx.cluster.write(p, records, {
+            acks,
+            timeoutMs: req.timeoutMs,
+          }).then((outcome) => {
             if (outcome.ok) {
               p.traffic.bytesIn += records.length;
               p.traffic.recordsIn +=

@@ -208,6 +208,12 @@ export class RawNode {
     if (lastCommitted !== undefined) log.appliedTo(lastCommitted.index);
   }
 
+  /** On a leader: how far `id`'s log is known to match; undefined elsewhere. */
+  matchIndex(id: NodeId): number | undefined {
+    const r = this.#raft;
+    return r.role === "leader" ? r.progressOf(id)?.match : undefined;
+  }
+
   status(): Status {
     const r = this.#raft;
     let progress: Status["progress"] = null;

@@ -147,6 +147,14 @@ interface PendingRead extends Waiter<number> {
   timer: TimerHandle;
 }
 
+/** An awaitReplicas call: `count` voters must hold the log up to `index`. */
+interface ReplicaWait {
+  index: number;
+  count: number;
+  timer: TimerHandle;
+  resolve(held: boolean): void;
+}
+
 /** What became of a message, told to the core after the turn's Readies are advanced. */
 interface Report {
   g: Group;
@@ -172,6 +180,7 @@ interface Group {
   /** Proposals in the log, by index; `term` identifies them among entries at that index. */
   inFlight: Map<number, Waiter<ProposeResult> & { term: number }>;
   reads: Map<string, PendingRead>;
+  replicaWaits: Set<ReplicaWait>;
   /** Taken by compaction or installed from the leader, since start. */
   snapshots: number;
 }
@@ -272,6 +281,9 @@ export class RaftHost {
       listen: options.listen,
       peers: options.peers,
       pingIntervalMs: options.tickMs * options.heartbeatTicks,
+      // Silent for an election timeout: by then followers campaign anyway.
+      silenceMs: options.tickMs * options.electionTicks,
+      connectTimeoutMs: options.tickMs * options.electionTicks,
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
   }
@@ -381,6 +393,7 @@ export class RaftHost {
       queued: [],
       inFlight: new Map(),
       reads: new Map(),
+      replicaWaits: new Set(),
       snapshots: 0,
     };
     this.#groups.set(groupId, g);
@@ -512,6 +525,46 @@ export class RaftHost {
       }, timeoutMs);
       g.reads.set(key, { index: -1, timer, resolve, reject });
     });
+  }
+
+  /**
+   * On the group's leader: resolves true once `count` voters (this node
+   * among them) hold the log up to `index`; false after `timeoutMs`, or
+   * when leadership moves or the group stops first. Commit needs only a
+   * majority; this is for a caller that asks for more.
+   */
+  awaitReplicas(
+    groupId: number,
+    index: number,
+    count: number,
+    timeoutMs: number,
+  ): Promise<boolean> {
+    const g = this.#groups.get(groupId);
+    if (g === undefined || g.leader !== this.nodeId) {
+      return Promise.resolve(false);
+    }
+    if (replicasHold(g, index, count)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const wait: ReplicaWait = {
+        index,
+        count,
+        resolve,
+        timer: this.#clock.setTimeout(() => {
+          g.replicaWaits.delete(wait);
+          resolve(false);
+        }, timeoutMs),
+      };
+      g.replicaWaits.add(wait);
+    });
+  }
+
+  #settleReplicaWaits(g: Group): void {
+    for (const w of g.replicaWaits) {
+      if (!replicasHold(g, w.index, w.count)) continue;
+      g.replicaWaits.delete(w);
+      this.#clock.clearTimeout(w.timer);
+      w.resolve(true);
+    }
   }
 
   /** Asks the leader (this node) to hand leadership to `to`. */
@@ -745,6 +798,7 @@ export class RaftHost {
       } else {
         if (!this.#isKeepAlive(g, env.message)) this.#wake(g);
         g.node.step(env.message);
+        if (g.replicaWaits.size > 0) this.#settleReplicaWaits(g);
       }
       dirty.add(g);
     }
@@ -820,6 +874,8 @@ export class RaftHost {
     for (const [g, rd] of readies) {
       if (this.#groups.get(g.id) !== g) continue; // stopped during the sync
       g.node.advance(rd);
+      // The leader counts its own log once this turn's sync is advanced.
+      if (g.replicaWaits.size > 0) this.#settleReplicaWaits(g);
       this.#maybeSnapshot(g);
       if (g.foundingOnly) g.foundingOnly = !this.#snapshotPastFounding(g);
     }
@@ -1116,7 +1172,20 @@ export class RaftHost {
       r.reject(err);
     }
     g.reads.clear();
+    for (const w of g.replicaWaits) {
+      this.#clock.clearTimeout(w.timer);
+      w.resolve(false);
+    }
+    g.replicaWaits.clear();
   }
+}
+
+function replicasHold(g: Group, index: number, count: number): boolean {
+  let held = 0;
+  for (const v of g.confState.voters) {
+    if ((g.node.matchIndex(v) ?? 0) >= index) held++;
+  }
+  return held >= count;
 }
 
 function isNewMember(g: Group, cc: ConfChange): boolean {

@@ -249,6 +249,38 @@ Deno.test("RaftHost catches up a lagging replica by snapshot once the log was co
   }
 });
 
+Deno.test("RaftHost.awaitReplicas answers true once every voter holds an index and false on timeout while one is cut off", async () => {
+  const ids = [1, 2, 3];
+  const c = cluster(ids);
+  const net = new MemoryNetwork();
+  for (const id of ids) {
+    const h = await c.start(id, { transport: net.transport(id) });
+    h.startGroup(4, { voters: ids, stateMachine: new ListMachine() });
+  }
+  try {
+    await until("leader", () => agreedLeader(c.hosts.values(), 4) !== 0);
+    const leaderId = agreedLeader(c.hosts.values(), 4);
+    const leader = c.hosts.get(leaderId)!;
+    const follower = c.hosts.get(ids.find((id) => id !== leaderId)!)!;
+    const { index } = await leader.propose(4, enc.encode("all"));
+    assert.equal(await leader.awaitReplicas(4, index, 3, 5_000), true);
+    assert.equal(await follower.awaitReplicas(4, index, 1, 5_000), false);
+    const cut = ids.find((id) => id !== leaderId)!;
+    net.cut(leaderId, cut);
+    const second = await leader.propose(4, enc.encode("two of three"));
+    assert.equal(await leader.awaitReplicas(4, second.index, 2, 5_000), true);
+    const started = Date.now();
+    assert.equal(await leader.awaitReplicas(4, second.index, 3, 300), false);
+    assert.ok(Date.now() - started >= 290);
+    // Healed before the timeout, the wait ends as the cut voter catches up.
+    const pending = leader.awaitReplicas(4, second.index, 3, 10_000);
+    net.heal();
+    assert.equal(await pending, true);
+  } finally {
+    await stopAll(c);
+  }
+});
+
 Deno.test("RaftHost snapshots a group once it applied snapshotEntries entries since its last snapshot", async () => {
   const c = cluster([1, 2]);
   try {

@@ -1,5 +1,6 @@
 import type { NodeId } from "../core/mod.ts";
 import { ByteWriter } from "../wal/mod.ts";
+import { concatBytes } from "../../util/mod.ts";
 import {
   checkAppMessageSize,
   type Envelope,
@@ -28,11 +29,19 @@ export interface TcpTransportOptions {
   peers: ReadonlyMap<NodeId, Address>;
   /** Bytes queued for one peer beyond which new frames are dropped. Default 64 MiB. */
   sendQueueBytesMax?: number;
-  /** Default 50 ms, doubling per failed attempt up to backoffMaxMs (default 2 s). */
+  /** Default 50 ms, doubling per failed attempt up to backoffMaxMs (default 1 s). */
   backoffMinMs?: number;
   backoffMaxMs?: number;
   /** A Ping goes to a peer that was sent nothing for this long. Default 100 ms. */
   pingIntervalMs?: number;
+  /**
+   * A connection to a peer heard from before, but neither since for this
+   * long nor since the connection opened, is dropped and opened again.
+   * Default 1 s.
+   */
+  silenceMs?: number;
+  /** A connection attempt gives up after this long. Default 1 s. */
+  connectTimeoutMs?: number;
   logger?: TransportLogger;
 }
 
@@ -41,6 +50,8 @@ class Peer {
   readonly id: NodeId;
   address: Address;
   conn: Deno.TcpConn | null = null;
+  /** When `conn` was opened (performance.now()). */
+  connectedAtMs = 0;
   connecting = false;
   failures = 0;
   nextAttemptMs = 0;
@@ -71,6 +82,8 @@ export class TcpTransport implements Transport {
   readonly #backoffMinMs: number;
   readonly #backoffMaxMs: number;
   readonly #pingIntervalMs: number;
+  readonly #silenceMs: number;
+  readonly #connectTimeoutMs: number;
   readonly #logger: TransportLogger | undefined;
   readonly #peers = new Map<NodeId, Peer>();
   readonly #lastHeard = new Map<NodeId, number>();
@@ -87,8 +100,10 @@ export class TcpTransport implements Transport {
     this.#listenAddress = options.listen;
     this.#queueBytesMax = options.sendQueueBytesMax ?? 64 * 1024 * 1024;
     this.#backoffMinMs = options.backoffMinMs ?? 50;
-    this.#backoffMaxMs = options.backoffMaxMs ?? 2000;
+    this.#backoffMaxMs = options.backoffMaxMs ?? 1000;
     this.#pingIntervalMs = options.pingIntervalMs ?? 100;
+    this.#silenceMs = options.silenceMs ?? 1000;
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 1000;
     this.#logger = options.logger;
     this.setPeers(options.peers);
   }
@@ -167,7 +182,24 @@ export class TcpTransport implements Transport {
   }
 
   flush(nowMs: number): void {
+    const now = performance.now();
     for (const peer of this.#peers.values()) {
+      // A cut link fails no write: TCP retransmits on an ever longer
+      // backoff, and the link carries nothing for seconds after it heals.
+      // Every peer that knows us pings us, so its silence says this
+      // connection is dead too. One never heard from may not know us yet.
+      const heardMs = this.lastHeardMs(peer.id);
+      const quietMs = now - Math.max(heardMs, peer.connectedAtMs);
+      if (
+        peer.conn !== null && heardMs > -Infinity && quietMs > this.#silenceMs
+      ) {
+        this.#warn(
+          `nothing heard from ${peer.id} for ${
+            Math.round(now - heardMs)
+          } ms: reconnecting`,
+        );
+        this.#fail(peer);
+      }
       if (peer.conn === null) {
         peer.pending = [];
         this.#maybeConnect(peer, nowMs);
@@ -228,7 +260,7 @@ export class TcpTransport implements Transport {
     try {
       while (peer.queue.length > 0 && peer.conn !== null) {
         const conn = peer.conn;
-        const bytes = concat(peer.queue, peer.queuedBytes);
+        const bytes = concatBytes(peer.queue, peer.queuedBytes);
         peer.queue = [];
         peer.queuedBytes = 0;
         try {
@@ -256,6 +288,8 @@ export class TcpTransport implements Transport {
       conn = await Deno.connect({
         hostname: peer.address.hostname,
         port: peer.address.port,
+        // A SYN into a cut link is retried for minutes.
+        signal: AbortSignal.timeout(this.#connectTimeoutMs),
       });
     } catch {
       // Refused or unreachable: expected while the peer is down; back off quietly.
@@ -270,6 +304,7 @@ export class TcpTransport implements Transport {
     }
     conn.setNoDelay(true);
     peer.conn = conn;
+    peer.connectedAtMs = performance.now();
     peer.failures = 0;
     const hello = new ByteWriter(16);
     writeHelloFrame(hello, this.#nodeId);
@@ -368,17 +403,6 @@ export class TcpTransport implements Transport {
       closeQuietly(conn);
     }
   }
-}
-
-function concat(parts: Uint8Array[], totalBytes: number): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(totalBytes);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {

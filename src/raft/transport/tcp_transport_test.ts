@@ -186,3 +186,132 @@ Deno.test("TcpTransport.sendApp delivers without a flush, bounded by the send qu
     await b.close();
   }
 });
+
+/**
+ * Forwards connections to `target` until cut; then every open connection
+ * carries nothing more, in either direction, and raises no error, as over
+ * a link that went dark, and new ones fail. Connections opened after
+ * heal() forward again.
+ */
+class DarkLink {
+  readonly port: number;
+  readonly #listener: Deno.TcpListener;
+  readonly #open = new Set<{ live: boolean; conns: Deno.TcpConn[] }>();
+  #cut = false;
+
+  constructor(target: number) {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    this.#listener = listener;
+    this.port = listener.addr.port;
+    (async () => {
+      for await (const inbound of listener) {
+        if (this.#cut) {
+          inbound.close();
+          continue;
+        }
+        const outbound = await Deno.connect({
+          hostname: "127.0.0.1",
+          port: target,
+        });
+        const link = { live: true, conns: [inbound, outbound] };
+        this.#open.add(link);
+        this.#pipe(link, inbound, outbound);
+        this.#pipe(link, outbound, inbound);
+      }
+    })().catch(() => {});
+  }
+
+  async #pipe(
+    link: { live: boolean },
+    from: Deno.TcpConn,
+    to: Deno.TcpConn,
+  ): Promise<void> {
+    const buf = new Uint8Array(65536);
+    try {
+      for (;;) {
+        const n = await from.read(buf);
+        if (n === null) break;
+        if (link.live) await to.write(buf.subarray(0, n));
+      }
+    } catch {
+      // Closed by close().
+    }
+  }
+
+  cut(): void {
+    this.#cut = true;
+    for (const link of this.#open) link.live = false;
+  }
+
+  heal(): void {
+    this.#cut = false;
+  }
+
+  close(): void {
+    this.#listener.close();
+    for (const link of this.#open) {
+      for (const c of link.conns) {
+        try {
+          c.close();
+        } catch {
+          // Already closed.
+        }
+      }
+    }
+  }
+}
+
+Deno.test("TcpTransport reopens a connection that went silent without an error, so a healed link carries messages again", async () => {
+  const ports = { a: freePort(), b: freePort() };
+  const toB = new DarkLink(ports.b);
+  const toA = new DarkLink(ports.a);
+  const options = { silenceMs: 300, backoffMinMs: 10, backoffMaxMs: 50 };
+  const got: [NodeId, Envelope][] = [];
+  const a = new TcpTransport({
+    nodeId: 1,
+    listen: { hostname: "127.0.0.1", port: ports.a },
+    peers: new Map([[2, { hostname: "127.0.0.1", port: toB.port }]]),
+    ...options,
+  });
+  const b = new TcpTransport({
+    nodeId: 2,
+    listen: { hostname: "127.0.0.1", port: ports.b },
+    peers: new Map([[1, { hostname: "127.0.0.1", port: toA.port }]]),
+    ...options,
+  });
+  await a.start(ignoreInbound);
+  await b.start(collect(got));
+  // The hosts' loop: every turn flushes, which pings an idle peer.
+  const turns = setInterval(() => {
+    a.flush(performance.now());
+    b.flush(performance.now());
+  }, 20);
+  try {
+    const env = (term: number) => ({
+      groupId: 1,
+      message: heartbeat(1, 2, term),
+    });
+    await sendUntilDelivered(a, 2, env(1), () => got.length > 0);
+    await until("each heard the other", () => a.lastHeardMs(2) > 0);
+    toB.cut();
+    toA.cut();
+    got.length = 0;
+    a.send(2, env(2));
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(got.length, 0);
+    toB.heal();
+    toA.heal();
+    await sendUntilDelivered(
+      a,
+      2,
+      env(3),
+      () => got.some(([, e]) => e.message.term === 3),
+    );
+  } finally {
+    clearInterval(turns);
+    await a.close();
+    await b.close();
+    toA.close();
+    toB.close();
+  }
+});

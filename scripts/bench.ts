@@ -12,7 +12,12 @@
 import { parseArgs } from "node:util";
 import { buildRecordBatch, readBatchHeader } from "../src/protocol/mod.ts";
 import { KafkaClient } from "../src/client/mod.ts";
-import { hasKcat, removeDir, startBroker } from "../tests/harness.ts";
+import {
+  freePorts,
+  hasKcat,
+  removeDir,
+  startBroker,
+} from "../tests/harness.ts";
 import {
   Cluster,
   SequentialProducer,
@@ -414,6 +419,71 @@ async function rollingRestartStall(
   }
   return Math.max(...producers.map((p) => p.ackMsMax));
 }
+
+/**
+ * What metrics cost a produce: the same workload on one broker with its
+ * admin listener, with nobody scraping and with /metrics scraped every
+ * second, alternated twice so that drift of the machine hits both alike.
+ * The request path always updates its counters and histograms (there is no
+ * switch to turn them off); a scrape renders the whole page.
+ */
+async function scrapeCost(): Promise<void> {
+  const name = "produce 100B acks=all p=8";
+  if (!`${name} scrape`.includes(flags.only)) return;
+  const metered = await startBroker({
+    adminPort: freePorts(1)[0]!,
+    set: ["log.segment_bytes=256MiB"],
+  });
+  const own = await KafkaClient.connect(metered.bootstrap);
+  const scrapes: number[] = [];
+  let pageBytes = 0;
+  try {
+    await own.createTopic("bench-scrape", { partitions: 8 });
+    for (const round of [0, 1]) {
+      for (const scraped of round === 0 ? [false, true] : [true, false]) {
+        const stop = new AbortController();
+        const scraper = scraped
+          ? (async () => {
+            while (!stop.signal.aborted) {
+              const t0 = performance.now();
+              const page = await (await fetch(`${metered.adminUrl}/metrics`))
+                .text();
+              scrapes.push(performance.now() - t0);
+              pageBytes = page.length;
+              await new Promise((r) => setTimeout(r, 1000));
+            }
+          })()
+          : Promise.resolve();
+        const result = await produceOwn({
+          client: own,
+          topic: "bench-scrape",
+          partitions: 8,
+          messageBytes: 100,
+          acks: -1,
+          seconds: SECONDS,
+        });
+        stop.abort();
+        await scraper;
+        row(
+          `${name} ${scraped ? "scraped 1/s" : "no scrape"} #${round + 1}`,
+          "raftq client",
+          result,
+        );
+      }
+    }
+  } finally {
+    await own.close();
+    await metered.stop();
+    await removeDir(metered.dataDir);
+  }
+  scrapes.sort((a, b) => a - b);
+  console.error(
+    `/metrics: ${pageBytes} bytes, scrape p50 ${
+      percentile(scrapes, 0.5)?.toFixed(1)
+    } ms over ${scrapes.length} scrapes`,
+  );
+}
+await scrapeCost();
 
 const natsMissing = flags.only === ""
   ? await natsUnavailable()

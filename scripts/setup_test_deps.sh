@@ -2,12 +2,14 @@
 # Installs the Debian packages that raftq's tests and benchmarks drive for real:
 # kcat (librdkafka), etcd-server (discovery tests), nats-server (benchmark peer)
 # and Debian's Python Kafka clients, run with /usr/bin/python3: python3-kafka
-# (kafka-python, pure Python) and python3-confluent-kafka (on librdkafka).
+# (kafka-python, pure Python) and python3-confluent-kafka (on librdkafka);
+# chromium loads the admin dashboard in tests/dashboard_test.ts.
 set -euo pipefail
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c "import kafka" >/dev/null 2>&1 || need+=(python3-kafka)
 /usr/bin/python3 -c "import confluent_kafka" >/dev/null 2>&1 ||
   need+=(python3-confluent-kafka)

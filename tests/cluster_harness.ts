@@ -13,29 +13,26 @@ import {
   type TopicMetadata,
 } from "../src/client/mod.ts";
 import { buildRecordBatch } from "../src/protocol/mod.ts";
-import { type BrokerProcess, removeDir, startBroker } from "./harness.ts";
+import {
+  type BrokerProcess,
+  freePorts,
+  removeDir,
+  startBroker,
+} from "./harness.ts";
 
 export interface ClusterMember {
   readonly nodeId: number;
   readonly kafkaPort: number;
   readonly raftPort: number;
+  /** Fixed like the others, so a restarted broker answers at the same URL. */
+  readonly adminPort: number;
   readonly dataDir: string;
   readonly bootstrap: string;
+  /** http://127.0.0.1:<adminPort> */
+  readonly adminUrl: string;
 }
 
-/**
- * Ports the OS hands out for port 0 are free right now; holding them all
- * open until every one is known keeps them distinct.
- */
-export function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
-  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
-  for (const l of listeners) l.close();
-  return ports;
-}
+export { freePorts } from "./harness.ts";
 
 async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
@@ -98,16 +95,19 @@ export class Cluster {
   ): Promise<Cluster> {
     const size = opts.size ?? 3;
     const running = opts.running ?? size;
-    const ports = freePorts(size * 2);
+    const ports = freePorts(size * 3);
     const members: ClusterMember[] = [];
     for (let i = 0; i < size; i++) {
-      const kafkaPort = ports[2 * i]!;
+      const kafkaPort = ports[3 * i]!;
+      const adminPort = ports[3 * i + 2]!;
       members.push({
         nodeId: i + 1,
         kafkaPort,
-        raftPort: ports[2 * i + 1]!,
+        raftPort: ports[3 * i + 1]!,
+        adminPort,
         dataDir: await Deno.makeTempDir({ prefix: `raftq-cluster-${i + 1}-` }),
         bootstrap: `127.0.0.1:${kafkaPort}`,
+        adminUrl: `http://127.0.0.1:${adminPort}`,
       });
     }
     const peersOf = (list: ClusterMember[]) =>
@@ -155,6 +155,7 @@ export class Cluster {
     const broker = await startBroker({
       dataDir: m.dataDir,
       port: m.kafkaPort,
+      adminPort: m.adminPort,
       set: [
         `node_id=${nodeId}`,
         `raft_port=${m.raftPort}`,

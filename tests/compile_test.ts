@@ -37,7 +37,15 @@ Deno.test({
       assert.match(new TextDecoder().decode(help.stdout), /serve/);
       const dataDir = `${out}/data`;
       const child = new Deno.Command(binary, {
-        args: ["serve", "--port", "0", "--data-dir", dataDir],
+        args: [
+          "serve",
+          "--port",
+          "0",
+          "--data-dir",
+          dataDir,
+          "--set",
+          "admin.port=0",
+        ],
         stdout: "piped",
         stderr: "piped",
       }).spawn();

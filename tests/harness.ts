@@ -12,10 +12,15 @@ import {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVING = /serving Kafka on [^\s]+:(\d+)/;
+const SERVING_ADMIN = /serving admin HTTP on [^\s]+:(\d+)/;
 const LOG_KEEP_BYTES = 512 * 1024;
 
 export interface BrokerProcess {
   readonly port: number;
+  /** The admin HTTP listener's port; 0 when it was not enabled. */
+  readonly adminPort: number;
+  /** http://127.0.0.1:<adminPort> */
+  readonly adminUrl: string;
   readonly bootstrap: string;
   readonly dataDir: string;
   /** Everything the broker wrote to stderr so far. */
@@ -30,6 +35,11 @@ export interface BrokerProcess {
 export interface StartOptions {
   dataDir?: string;
   port?: number;
+  /**
+   * The admin HTTP listener's port; 0 (the default here) disables it, so
+   * that brokers of tests running in parallel never clash on 9644.
+   */
+  adminPort?: number;
   /** Extra `--set path=value` overrides. */
   set?: string[];
   /** The address to bind and advertise [127.0.0.1]. */
@@ -57,6 +67,10 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     `advertised_host=${host}`,
     "--set",
     `bind_addr=${host}`,
+    "--set",
+    `admin.port=${opts.adminPort ?? 0}`,
+    "--set",
+    `admin.bind_addr=${host}`,
   ];
   for (const s of opts.set ?? []) args.push("--set", s);
   // `ip netns exec` execs the broker in place, so signals reach it.
@@ -79,6 +93,7 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     rejectPort = rej;
   });
   let serving = false;
+  const wantAdmin = (opts.adminPort ?? 0) !== 0;
   const pump = async (stream: ReadableStream<Uint8Array>) => {
     for await (const chunk of stream) {
       text += decoder.decode(chunk, { stream: true });
@@ -90,7 +105,8 @@ export async function startBroker(opts: StartOptions = {}): Promise<
       }
       if (!serving) {
         const m = SERVING.exec(text);
-        if (m) {
+        // With the admin listener on, it is up once it says so too.
+        if (m && (!wantAdmin || SERVING_ADMIN.test(text))) {
           serving = true;
           resolvePort(Number(m[1]));
         }
@@ -133,8 +149,11 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     await status;
     await pumps;
   };
+  const adminPort = Number(SERVING_ADMIN.exec(text)?.[1] ?? 0);
   return {
     port,
+    adminPort,
+    adminUrl: `http://${host}:${adminPort}`,
     bootstrap: `${host}:${port}`,
     dataDir,
     logs: () => text,
@@ -142,6 +161,20 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     kill9: () => end("SIGKILL"),
     stop: () => end("SIGTERM"),
   };
+}
+
+/**
+ * Ports the OS hands out for port 0 are free right now; holding them all
+ * open until every one is known keeps them distinct.
+ */
+export function freePorts(count: number): number[] {
+  const listeners = Array.from(
+    { length: count },
+    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
+  );
+  const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
+  for (const l of listeners) l.close();
+  return ports;
 }
 
 export interface RunResult {

@@ -1,6 +1,7 @@
 // The README's configuration reference is generated from the config module;
 // this keeps it from drifting when a field is added or a default changes.
 import assert from "node:assert/strict";
+import { ADMIN_PATHS } from "../src/admin/http.ts";
 import { actingTopicConfigs } from "../src/broker/configs.ts";
 import { normalizeTables, withReference } from "../scripts/config_reference.ts";
 
@@ -34,4 +35,16 @@ Deno.test("README names exactly the topic configs raftq acts on", () => {
   const named = [...sentence.matchAll(/`([a-z]+(?:\.[a-z]+)+)`/g)]
     .map((m) => m[1]);
   assert.deepEqual(named.sort(), actingTopicConfigs().sort());
+});
+
+Deno.test("README's Operations section lists every admin HTTP path", () => {
+  const readme = Deno.readTextFileSync(
+    new URL("../README.md", import.meta.url),
+  );
+  const section = readme.slice(
+    readme.indexOf("## Operations"),
+    readme.indexOf("## Compatibility notes"),
+  );
+  const listed = [...section.matchAll(/^\| `(\/[^`]*)`/gm)].map((m) => m[1]);
+  assert.deepEqual(listed, [...ADMIN_PATHS]);
 });

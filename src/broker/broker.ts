@@ -7,6 +7,7 @@
  * data dir with static or etcd discovery lets other brokers join it.
  */
 import type { Config } from "../config/mod.ts";
+import { createLogger, type Logger } from "../util/mod.ts";
 import {
   type BrokerInfo,
   createDiscovery,
@@ -23,6 +24,8 @@ import { BrokerConfigs } from "./configs.ts";
 import { PartitionManager } from "./partitions.ts";
 import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
+import { BrokerMetrics } from "./metrics.ts";
+import { ReplicatedStatus, type StatusPort } from "./status.ts";
 
 /** Offsets are dropped by the coordinator's own retention, not by the log's. */
 const OFFSETS_TOPIC_CONFIGS = { "retention.ms": "-1", "retention.bytes": "-1" };
@@ -41,6 +44,10 @@ const ALONE_READY_MS = 10_000;
 export interface Broker {
   /** The port Kafka clients connect to (useful when bind_port is 0). */
   readonly port: number;
+  /** Read-only answers for the admin HTTP API. */
+  readonly status: StatusPort;
+  /** The broker's log, in the configured format and level. */
+  readonly logger: Logger;
   /** Resolves when the broker has stopped. */
   readonly closed: Promise<void>;
   stop(): Promise<void>;
@@ -82,6 +89,8 @@ async function startClusterNode(
     partitions: PartitionManager;
     self: BrokerAddress;
     log: (m: string) => void;
+    logger: Logger;
+    metrics: BrokerMetrics;
   },
 ): Promise<{ node: ClusterNode; discovery: Discovery }> {
   const discovery = createDiscovery(config.discovery, { log: opts.log });
@@ -145,10 +154,12 @@ async function startClusterNode(
     listen,
     advertisedRaft: raft,
     log: opts.log,
+    warn: (m) => opts.logger.warn(m),
+    onFsync: (seconds) => opts.metrics.fsync(seconds),
   });
   discovery.watch(() => {
     discovery.list().then((brokers) => node.setPeers(peersOf(brokers)))
-      .catch((err) => opts.log(`discovery list failed: ${err}`));
+      .catch((err) => opts.logger.warn(`discovery list failed: ${err}`));
   });
   // Brokers that registered while this one was starting.
   node.setPeers(peersOf(await discovery.list()));
@@ -165,8 +176,12 @@ export async function startBroker(config: Config): Promise<Broker> {
   const dataDir = config.dataDir;
   Deno.mkdirSync(dataDir, { recursive: true });
   refuseOldLayout(dataDir);
-  const log = (message: string) =>
-    console.error(`raftq[${config.nodeId}]: ${message}`);
+  const logger = createLogger({
+    format: config.logging.format,
+    level: config.logging.level,
+    nodeId: config.nodeId,
+  });
+  const log = (message: string) => logger.info(message);
   const partitions = new PartitionManager({
     dataDir,
     defaults: {
@@ -193,10 +208,13 @@ export async function startBroker(config: Config): Promise<Broker> {
     // bind_port 0 asks the OS for a port; clients must be told the real one.
     port: config.advertisedPort === 0 ? server.port : config.advertisedPort,
   };
+  const metrics = new BrokerMetrics();
   const { node, discovery } = await startClusterNode(config, {
     partitions,
     self,
     log,
+    logger,
+    metrics,
   });
   const view = new ReplicatedView(node, {
     internal: new Set([OFFSETS_TOPIC]),
@@ -212,7 +230,11 @@ export async function startBroker(config: Config): Promise<Broker> {
       partitions: offsetsPartitions,
       replicationFactor: Math.min(3, view.liveBrokers()),
       configs: OFFSETS_TOPIC_CONFIGS,
-    }).catch((err) => log(`creating ${OFFSETS_TOPIC} failed: ${err}`))
+    }).catch((err) =>
+      logger.warn(`creating ${OFFSETS_TOPIC} failed: ${err}`, {
+        topic: OFFSETS_TOPIC,
+      })
+    )
       .finally(() => (creating = false));
   };
   const coordinator = new GroupCoordinator({
@@ -229,10 +251,11 @@ export async function startBroker(config: Config): Promise<Broker> {
   // reads the partition back when it takes over, and forgets it after.
   node.onLeadership((topic, partition, leading) => {
     if (topic !== OFFSETS_TOPIC) return;
-    log(
+    logger.info(
       `${
         leading ? "coordinating" : "no longer coordinating"
       } the groups of ${OFFSETS_TOPIC}-${partition}`,
+      { topic, partition },
     );
     if (leading) coordinator.load(partition);
     else coordinator.unload(partition);
@@ -240,7 +263,12 @@ export async function startBroker(config: Config): Promise<Broker> {
   // Each broker drops the offsets of the groups it coordinates.
   node.onTopicDeleted((topic) => {
     coordinator.topicDeleted(topic).catch((err) =>
-      log(`removing offsets of deleted topic "${topic}" failed: ${err}`)
+      logger.warn(
+        `removing offsets of deleted topic "${topic}" failed: ${err}`,
+        {
+          topic,
+        },
+      )
     );
   });
 
@@ -261,8 +289,25 @@ export async function startBroker(config: Config): Promise<Broker> {
     },
     producerIds: new ControllerProducerIds(node),
     stopping: stopping.signal,
+    metrics,
     log,
   };
+  metrics.collectFrom({
+    node,
+    partitions,
+    coordinator,
+    connections: server,
+    perPartitionRaft: config.admin.perPartitionMetrics,
+  });
+  metrics.startProbes();
+  const status = new ReplicatedStatus({
+    node,
+    view,
+    coordinator,
+    partitions,
+    offsetsTopic: OFFSETS_TOPIC,
+    metrics: () => metrics.registry.render(),
+  });
 
   const dispatch = createDispatcher(ctx);
   server.start();
@@ -271,7 +316,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
     coordinator.expireOffsets().then(
       (n) => n > 0 && log(`expired ${n} committed offset(s)`),
-      (err) => log(`expiring committed offsets failed: ${err}`),
+      (err) => logger.warn(`expiring committed offsets failed: ${err}`),
     );
   }, RETENTION_CHECK_MS);
 
@@ -284,10 +329,11 @@ export async function startBroker(config: Config): Promise<Broker> {
       // leadership moved gets NOT_LEADER_OR_FOLLOWER and goes to the new
       // leader, which needed no election timeout to take over.
       await node.handOff(config.shutdown.timeoutMs).catch((err) =>
-        log(`stopping: leadership hand-off failed: ${err}`)
+        logger.warn(`stopping: leadership hand-off failed: ${err}`)
       );
       stopping.abort();
       clearInterval(retention);
+      metrics.close();
       coordinator.close();
       await server.stop();
       await node.stop();
@@ -299,5 +345,5 @@ export async function startBroker(config: Config): Promise<Broker> {
   };
   // Wait one turn so that a port clash or permission error surfaces here.
   await Promise.resolve();
-  return { port: server.port, closed, stop };
+  return { port: server.port, status, logger, closed, stop };
 }

@@ -188,11 +188,25 @@ export function createDispatcher(
         apiVersionsBody(ErrorCode.NONE),
       );
     }
-    const body = decodeRequest(entry.apiKey, version, frame, bodyOffset);
-    const reply = await entry.handle(ctx, body, {
-      version,
-      clientId: header.clientId ?? "",
-      clientHost: conn.remote,
+    const started = performance.now();
+    let reply: ResponseInput[ApiKeyNum] | null;
+    try {
+      const body = decodeRequest(entry.apiKey, version, frame, bodyOffset);
+      reply = await entry.handle(ctx, body, {
+        version,
+        clientId: header.clientId ?? "",
+        clientHost: conn.remote,
+      });
+    } catch (err) {
+      ctx.metrics.request(entry.apiKey, {
+        seconds: (performance.now() - started) / 1000,
+        reply: null,
+      });
+      throw err;
+    }
+    ctx.metrics.request(entry.apiKey, {
+      seconds: (performance.now() - started) / 1000,
+      reply: reply ?? {},
     });
     if (reply === null) return null;
     return encodeResponse(entry.apiKey, version, header.correlationId, reply);

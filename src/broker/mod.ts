@@ -4,3 +4,14 @@
  * discovery and config; nothing imports the broker but the CLI.
  */
 export { type Broker, startBroker } from "./broker.ts";
+export type {
+  BrokerSummary,
+  GroupDetail,
+  GroupLookup,
+  GroupSummary,
+  PartitionDetail,
+  Readiness,
+  StatusPort,
+  TopicDetail,
+  TopicSummary,
+} from "./status.ts";

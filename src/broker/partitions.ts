@@ -26,6 +26,29 @@ export interface PartitionDefaults {
   maxMessageBytes: number;
 }
 
+/**
+ * What clients wrote to and read from a replica while it led, for metrics:
+ * plain numbers, so that the produce and fetch paths only add, and the
+ * metrics page reads them at scrape time.
+ */
+export interface PartitionTraffic {
+  bytesIn: number;
+  recordsIn: number;
+  bytesOut: number;
+  recordsOut: number;
+}
+
+/** Records in the complete batches of a fetched record set. */
+export function countRecords(records: Uint8Array): number {
+  let count = 0;
+  for (let pos = 0;;) {
+    const size = completeBatchSize(records, pos);
+    if (size === 0) return count;
+    count += readBatchHeader(records, pos).lastOffsetDelta + 1;
+    pos += size;
+  }
+}
+
 export class Partition {
   readonly topic: string;
   readonly index: number;
@@ -35,6 +58,12 @@ export class Partition {
   configs: Readonly<Record<string, string>>;
   /** Idempotent producers' recent batches, consulted by every append. */
   readonly producers = new ProducerStateTable();
+  readonly traffic: PartitionTraffic = {
+    bytesIn: 0,
+    recordsIn: 0,
+    bytesOut: 0,
+    recordsOut: 0,
+  };
   readonly #waiters = new Set<() => void>();
   /** Offsets below this are committed and visible to consumers. */
   #highWatermark: bigint;

@@ -61,6 +61,7 @@ export class KafkaServer {
   readonly #listener: Deno.TcpListener;
   readonly #conns = new Map<number, Deno.Conn>();
   #nextConnId = 1;
+  #accepted = 0;
   #accepting: Promise<void> | null = null;
   #stopped = false;
 
@@ -75,6 +76,16 @@ export class KafkaServer {
 
   get port(): number {
     return this.#listener.addr.port;
+  }
+
+  /** Connections open now. */
+  get connections(): number {
+    return this.#conns.size;
+  }
+
+  /** Connections accepted since start (refused ones not counted). */
+  get accepted(): number {
+    return this.#accepted;
   }
 
   start(): void {
@@ -100,6 +111,7 @@ export class KafkaServer {
         conn.close();
         continue;
       }
+      this.#accepted++;
       const id = this.#nextConnId++;
       this.#conns.set(id, conn);
       this.#serve(id, conn).finally(() => {

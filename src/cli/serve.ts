@@ -1,3 +1,4 @@
+import { startAdminServer } from "../admin/mod.ts";
 import { startBroker } from "../broker/mod.ts";
 import { loadConfig } from "../config/mod.ts";
 import { aborted, BOOTSTRAP_ENV, type CliIo } from "./io.ts";
@@ -50,6 +51,21 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
   io.stdout(
     `raftq: broker ${config.nodeId} serving Kafka on ${config.advertisedHost}:${broker.port}\n`,
   );
-  await Promise.race([broker.closed, aborted(io.interrupt)]);
-  await broker.stop();
+  const admin = config.admin.port === 0 ? null : startAdminServer({
+    hostname: config.admin.bindAddr,
+    port: config.admin.port,
+    status: broker.status,
+    log: (m) => broker.logger.error(m),
+  });
+  if (admin !== null) {
+    io.stdout(
+      `raftq: broker ${config.nodeId} serving admin HTTP on ${config.admin.bindAddr}:${admin.port}\n`,
+    );
+  }
+  try {
+    await Promise.race([broker.closed, aborted(io.interrupt)]);
+  } finally {
+    await admin?.stop();
+    await broker.stop();
+  }
 }

@@ -34,6 +34,9 @@ async function startBroker(): Promise<
       "0",
       "--data-dir",
       dataDir,
+      // Tests run in parallel: none may take the admin port's default.
+      "--set",
+      "admin.port=0",
     ],
     stdout: "piped",
     stderr: "inherit",

@@ -88,6 +88,8 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       maxInflightRequests: 100,
     },
     shutdown: { timeoutMs: 10_000 },
+    admin: { bindAddr: "0.0.0.0", port: 9644, perPartitionMetrics: false },
+    logging: { format: "text", level: "info" },
   });
 });
 

@@ -89,6 +89,18 @@ export interface Config {
     /** How long a stopping broker waits for its groups' leadership to move. */
     readonly timeoutMs: number;
   };
+  readonly admin: {
+    readonly bindAddr: string;
+    /** 0: no admin HTTP listener. */
+    readonly port: number;
+    /** Raft series per partition group besides the aggregates. */
+    readonly perPartitionMetrics: boolean;
+  };
+  /** Keys under `log.` in YAML, beside the segment settings. */
+  readonly logging: {
+    readonly format: "text" | "json";
+    readonly level: "debug" | "info" | "warn" | "error";
+  };
 }
 
 export interface Field {
@@ -387,5 +399,41 @@ export const FIELDS: readonly Field[] = [
     kind: duration({ min: 0, max: 600_000 }),
     default: "10s",
     doc: "How long a stopping broker tries to hand its leaderships over",
+  },
+  {
+    key: "admin.bind_addr",
+    prop: "admin.bindAddr",
+    kind: text({ nonEmpty: true }),
+    default: "0.0.0.0",
+    doc: "Address the admin HTTP listener (metrics, health, REST) binds to",
+  },
+  {
+    key: "admin.port",
+    prop: "admin.port",
+    kind: port({ zeroMeans: "no admin HTTP listener" }),
+    default: 9644,
+    doc: "Port of the admin HTTP listener",
+  },
+  {
+    key: "admin.per_partition_metrics",
+    prop: "admin.perPartitionMetrics",
+    kind: boolean(),
+    default: false,
+    doc:
+      "Also export Raft metrics per partition group on /metrics (one series each: large with many partitions)",
+  },
+  {
+    key: "log.format",
+    prop: "logging.format",
+    kind: oneOf(["text", "json"]),
+    default: "text",
+    doc: "Broker log lines on stderr: plain text or one JSON object per line",
+  },
+  {
+    key: "log.level",
+    prop: "logging.level",
+    kind: oneOf(["debug", "info", "warn", "error"]),
+    default: "info",
+    doc: "Least severe level logged",
   },
 ];

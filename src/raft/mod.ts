@@ -6,6 +6,7 @@
  */
 export * from "./core/mod.ts";
 export {
+  type GroupStats,
   type LeaderChange,
   type LogStatus,
   type ProposeResult,

@@ -20,6 +20,7 @@ import type { Config } from "../../config/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import {
   type Address,
+  type GroupStats,
   NotLeaderError,
   ProposalDroppedError,
   RaftHost,
@@ -77,11 +78,22 @@ export interface ClusterNodeOptions {
   /** Where other brokers reach this broker's Raft transport. */
   advertisedRaft: Address;
   log(message: string): void;
+  /** Logs what needs an operator's eye (default: log). */
+  warn?: (message: string) => void;
   /**
    * Runs the Raft host, the periodic jobs, retry sleeps and deadlines, so
    * that a simulator can drive the node (default: real time).
    */
   clock?: Clock;
+  /** Told how long each WAL fdatasync took, in seconds. */
+  onFsync?: (seconds: number) => void;
+}
+
+/** A Raft group this broker runs, named by what it replicates. */
+export interface RaftGroupView extends GroupStats {
+  /** null for the controller group. */
+  readonly topic: string | null;
+  readonly partition: number;
 }
 
 /** How often a stopping broker checks which groups it still leads. */
@@ -143,6 +155,7 @@ export class ClusterNode {
   #reconcileQueued = false;
   readonly #membership: Membership;
   readonly #hosting: Hosting;
+  #leaderChanges = 0;
   readonly #reassignment: Reassignment;
   readonly #supervision: Supervision;
   /** Aborted by stop(): every loop and periodic job of the node ends. */
@@ -169,9 +182,10 @@ export class ClusterNode {
       compactionOverheadEntries: raft.compactionOverhead,
       logger: {
         info: (m) => opts.log(`raft: ${m}`),
-        warn: (m) => opts.log(`raft: ${m}`),
+        warn: (m) => (opts.warn ?? opts.log)(`raft: ${m}`),
       },
       clock: this.#clock,
+      ...(opts.onFsync === undefined ? {} : { onFsync: opts.onFsync }),
     });
     this.#rpc = new Rpc(this.#host, { clock: this.#clock });
     const perf = opts.config.performance;
@@ -271,6 +285,7 @@ export class ClusterNode {
       },
     };
     this.#host.onLeaderChange((e) => {
+      this.#leaderChanges++;
       this.#hosting.leaderChanged(e);
       if (e.groupId === CONTROLLER_GROUP && e.leader === this.nodeId) {
         this.#supervision.becomeController();
@@ -488,6 +503,19 @@ export class ClusterNode {
       };
     }
     return { ok: true, sm, groupId: a.groupId };
+  }
+
+  /** Leaderships this broker saw change, over all its groups, since start. */
+  get leaderChanges(): number {
+    return this.#leaderChanges;
+  }
+
+  /** Every Raft group this broker runs, the controller group included. */
+  raftGroups(): RaftGroupView[] {
+    return this.#host.groupStats().map((g) => {
+      const p = this.#hosting.hosted.get(g.groupId)?.partition;
+      return { ...g, topic: p?.topic ?? null, partition: p?.index ?? -1 };
+    });
   }
 
   /** Every partition replica this broker hosts, and whether it leads it. */

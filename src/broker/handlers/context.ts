@@ -8,6 +8,7 @@ import type { GroupCoordinator } from "../groups/coordinator.ts";
 import type { ProducerIdSource } from "../producers/producer_ids.ts";
 import type { BrokerAddress, ClusterView } from "../ports.ts";
 import type { BrokerConfigs } from "../configs.ts";
+import type { BrokerMetrics } from "../metrics.ts";
 
 export interface TopicDefaults {
   readonly autoCreate: boolean;
@@ -36,5 +37,6 @@ export interface BrokerContext {
   readonly producerIds: ProducerIdSource;
   /** Aborted when the broker stops, so long polls end at once. */
   readonly stopping: AbortSignal;
+  readonly metrics: BrokerMetrics;
   log(message: string): void;
 }

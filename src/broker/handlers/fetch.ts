@@ -11,7 +11,7 @@ import {
   type FetchResponsePartitionsInput,
 } from "../../protocol/mod.ts";
 import { OffsetOutOfRangeError } from "../../storage/mod.ts";
-import type { Partition } from "../partitions.ts";
+import { countRecords, type Partition } from "../partitions.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -154,6 +154,13 @@ export async function handleFetch(
     await waitForData(targets, left, ctx.stopping);
     result = readAll(targets, maxBytes);
   }
+  result.parts.forEach((part, n) => {
+    const p = targets[n]?.partition;
+    const records = part.records;
+    if (p === undefined || records === null || records.length === 0) return;
+    p.traffic.bytesOut += records.length;
+    p.traffic.recordsOut += countRecords(records);
+  });
   // Group the per-partition answers back under their topics, in request order.
   const responses: FetchResponseInput["responses"] = [];
   let i = 0;

@@ -31,6 +31,7 @@ export async function handleProduce(
   ctx: BrokerContext,
   req: ProduceRequest,
 ): Promise<ProduceResponseInput | null> {
+  const started = performance.now();
   const acks = req.acks;
   const pending: Promise<void>[] = [];
   const responses = req.topicData.map((topic) => ({
@@ -62,6 +63,7 @@ export async function handleProduce(
           return failed(ErrorCode.CORRUPT_MESSAGE, "records are null");
         }
         const p = leading.partition;
+        const records = pd.records;
         // Filled in when the write settles; the response is built after.
         const answer: ProduceResponsePartitionResponsesInput = {
           index: pd.index,
@@ -71,11 +73,14 @@ export async function handleProduce(
           logStartOffset: -1n,
         };
         pending.push(
-          ctx.cluster.write(p, pd.records, {
+          ctx.cluster.write(p, records, {
             acks,
             timeoutMs: req.timeoutMs,
           }).then((outcome) => {
             if (outcome.ok) {
+              p.traffic.bytesIn += records.length;
+              p.traffic.recordsIn +=
+                Number(outcome.lastOffset - outcome.baseOffset) + 1;
               answer.baseOffset = outcome.baseOffset;
               answer.logAppendTimeMs = outcome.logAppendTimeMs ?? -1n;
               answer.logStartOffset = p.log.logStartOffset;
@@ -93,10 +98,12 @@ export async function handleProduce(
   }));
   const synced = Promise.all(pending);
   if (acks === 0) {
+    ctx.metrics.produceAck(acks, (performance.now() - started) / 1000);
     // Nobody waits for the answer, but a failed sync must still be loud.
     synced.catch((err) => ctx.log(`acks=0 write failed to sync: ${err}`));
     return null;
   }
   await synced;
+  ctx.metrics.produceAck(acks, (performance.now() - started) / 1000);
   return { responses, throttleTimeMs: 0 };
 }

@@ -7,6 +7,7 @@
  * nothing above raft.
  */
 export {
+  type GroupStats,
   type LogStatus,
   type ProposeResult,
   RaftHost,

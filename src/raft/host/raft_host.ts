@@ -81,6 +81,8 @@ export interface RaftHostOptions {
    * from the OS.
    */
   rngSeed?: number;
+  /** Told how long each fdatasync of the WAL took, in seconds (metrics). */
+  onFsync?: (seconds: number) => void;
 }
 
 export interface StartGroupOptions {
@@ -107,6 +109,20 @@ export interface LogStatus {
   firstIndex: number;
   lastIndex: number;
   applied: number;
+}
+
+/** One running group as this node sees it, for metrics. */
+export interface GroupStats {
+  readonly groupId: number;
+  /** 0: no leader known. */
+  readonly leader: NodeId;
+  readonly term: number;
+  readonly commitIndex: number;
+  readonly applied: number;
+  /** On the leader, the most entries a member lacks of its log; else 0. */
+  readonly followerLagMax: number;
+  /** Snapshots taken or installed here since the group started. */
+  readonly snapshots: number;
 }
 
 export interface ProposeResult {
@@ -165,6 +181,8 @@ interface Group {
   inFlight: Map<number, Waiter<ProposeResult> & { term: number }>;
   reads: Map<string, PendingRead>;
   replicaWaits: Set<ReplicaWait>;
+  /** Taken by compaction or installed from the leader, since start. */
+  snapshots: number;
 }
 
 /**
@@ -376,6 +394,7 @@ export class RaftHost {
       inFlight: new Map(),
       reads: new Map(),
       replicaWaits: new Set(),
+      snapshots: 0,
     };
     this.#groups.set(groupId, g);
     this.#touched.add(g);
@@ -605,6 +624,31 @@ export class RaftHost {
     };
   }
 
+  /** Every running group's positions; a scrape's worth of work, not a hot path. */
+  groupStats(): GroupStats[] {
+    return [...this.#groups.values()].map((g) => {
+      const status = g.node.status();
+      let followerLagMax = 0;
+      if (status.progress !== null) {
+        for (const pr of status.progress.values()) {
+          followerLagMax = Math.max(
+            followerLagMax,
+            status.lastIndex - pr.match,
+          );
+        }
+      }
+      return {
+        groupId: g.id,
+        leader: g.leader,
+        term: g.term,
+        commitIndex: status.hardState.commit,
+        applied: g.applied,
+        followerLagMax,
+        snapshots: g.snapshots,
+      };
+    });
+  }
+
   /** A running group's current voters and learners. */
   membership(groupId: number): ConfState | undefined {
     const g = this.#groups.get(groupId);
@@ -809,7 +853,9 @@ export class RaftHost {
     let synced = false;
     this.#syncing = true;
     try {
+      const started = performance.now();
       synced = await wal.syncAsync();
+      if (synced) this.#options.onFsync?.((performance.now() - started) / 1000);
     } finally {
       this.#syncing = false;
     }
@@ -1034,6 +1080,7 @@ export class RaftHost {
       }
     }
     if (rd.snapshot !== null) {
+      g.snapshots++;
       g.sm.restore(rd.snapshot.data);
       g.confState = rd.snapshot.meta.confState;
       g.applied = rd.snapshot.meta.index;
@@ -1112,6 +1159,7 @@ export class RaftHost {
       retainEntries: opts.retainEntries,
       retainBytesMax: this.#options.maxInMemLogBytes / 2,
     });
+    g.snapshots++;
   }
 
   #failAll(g: Group, err: Error): void {

@@ -313,6 +313,37 @@ Deno.test("RaftHost snapshots a group once it applied snapshotEntries entries si
   }
 });
 
+Deno.test("RaftHost.groupStats reports term, commit, applied and snapshots, and onFsync times each WAL sync", async () => {
+  const c = cluster([1]);
+  try {
+    const synced: number[] = [];
+    const host = await c.start(1, {
+      snapshotEntries: 10,
+      onFsync: (seconds) => synced.push(seconds),
+    });
+    host.startGroup(1, { voters: [1], stateMachine: new ListMachine() });
+    await until("leader", () => host.leaderOf(1) === 1);
+    for (let i = 0; i < 25; i++) await host.propose(1, enc.encode(`x${i}`));
+    const [stats] = host.groupStats();
+    assert.deepEqual(stats, {
+      groupId: 1,
+      leader: 1,
+      term: stats!.term,
+      commitIndex: 26,
+      applied: 26,
+      followerLagMax: 0,
+      // One per snapshotEntries (10) applied entries, 26 applied in all.
+      snapshots: 2,
+    });
+    assert.ok(stats!.term >= 1);
+    // Each proposal waited for its own durable write.
+    assert.ok(synced.length >= 25, `${synced.length} syncs`);
+    assert.ok(synced.every((s) => s >= 0 && s < 10));
+  } finally {
+    await stopAll(c);
+  }
+});
+
 Deno.test("RaftHost keeps compactionOverheadEntries entries behind a snapshot", async () => {
   const c = cluster([1]);
   try {

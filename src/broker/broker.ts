@@ -17,6 +17,7 @@ import { ReplicatedView } from "./cluster/view.ts";
 import { createDispatcher } from "./dispatch.ts";
 import type { BrokerContext } from "./handlers/context.ts";
 import type { BrokerAddress } from "./ports.ts";
+import type { ListenerAddress } from "./controller/mod.ts";
 import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { BrokerConfigs } from "./configs.ts";
@@ -39,8 +40,10 @@ const FOUNDING_SETTLE_MS = 3_000;
 const ALONE_READY_MS = 10_000;
 
 export interface Broker {
-  /** The port Kafka clients connect to (useful when bind_port is 0). */
+  /** The first listener's port (useful when bind_port is 0). */
   readonly port: number;
+  /** Every listener's bound port, by listener name. */
+  readonly listenerPorts: ReadonlyMap<string, number>;
   /** Resolves when the broker has stopped. */
   readonly closed: Promise<void>;
   stop(): Promise<void>;
@@ -81,6 +84,7 @@ async function startClusterNode(
   opts: {
     partitions: PartitionManager;
     self: BrokerAddress;
+    listeners: ListenerAddress[];
     log: (m: string) => void;
   },
 ): Promise<{ node: ClusterNode; discovery: Discovery }> {
@@ -125,7 +129,11 @@ async function startClusterNode(
   const node = await ClusterNode.start({
     config,
     partitions: opts.partitions,
-    kafka: { host: opts.self.host, port: opts.self.port },
+    kafka: {
+      host: opts.self.host,
+      port: opts.self.port,
+      listeners: opts.listeners,
+    },
     founding: async () => {
       if (config.discovery.type === "etcd") {
         await new Promise((r) => setTimeout(r, FOUNDING_SETTLE_MS));
@@ -178,24 +186,45 @@ export async function startBroker(config: Config): Promise<Broker> {
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     },
   });
-  const server = new KafkaServer({
-    hostname: config.bindAddr,
-    port: config.bindPort,
-    maxFrameBytes: config.limits.maxRequestBytes,
-    maxConnections: config.limits.maxConnections,
-    maxInflightRequests: config.limits.maxInflightRequests,
-    dispatch: (frame, conn) => dispatch(frame, conn),
-    log,
-  });
+  const tls = config.listeners.some((l) => l.protocol.endsWith("SSL"))
+    ? {
+      cert: Deno.readTextFileSync(config.tls.certFile),
+      key: Deno.readTextFileSync(config.tls.keyFile),
+    }
+    : undefined;
+  const servers = config.listeners.map((listener) =>
+    new KafkaServer({
+      hostname: listener.host,
+      port: listener.port,
+      listener: listener.name,
+      ...(listener.protocol.endsWith("SSL") && tls !== undefined
+        ? { tls }
+        : {}),
+      maxFrameBytes: config.limits.maxRequestBytes,
+      maxConnections: config.limits.maxConnections,
+      maxInflightRequests: config.limits.maxInflightRequests,
+      dispatch: (frame, conn) => dispatch(frame, conn),
+      log,
+    })
+  );
+  const server = servers[0]!;
+  // Port 0 asks the OS for a port; clients must be told the real one.
+  const addresses = config.listeners.map((listener, i) => ({
+    name: listener.name,
+    host: listener.advertisedHost,
+    port: listener.advertisedPort === 0
+      ? servers[i]!.port
+      : listener.advertisedPort,
+  }));
   const self: BrokerAddress = {
     nodeId: config.nodeId,
-    host: config.advertisedHost,
-    // bind_port 0 asks the OS for a port; clients must be told the real one.
-    port: config.advertisedPort === 0 ? server.port : config.advertisedPort,
+    host: addresses[0]!.host,
+    port: addresses[0]!.port,
   };
   const { node, discovery } = await startClusterNode(config, {
     partitions,
     self,
+    listeners: addresses,
     log,
   });
   const view = new ReplicatedView(node, {
@@ -264,8 +293,8 @@ export async function startBroker(config: Config): Promise<Broker> {
     log,
   };
 
-  const dispatch = createDispatcher(ctx);
-  server.start();
+  const dispatch = createDispatcher(ctx, { listeners: config.listeners });
+  for (const s of servers) s.start();
   const retention = setInterval(() => {
     const deleted = partitions.enforceRetention();
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
@@ -289,7 +318,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       stopping.abort();
       clearInterval(retention);
       coordinator.close();
-      await server.stop();
+      await Promise.all(servers.map((s) => s.stop()));
       await node.stop();
       await discovery.close();
       partitions.closeAll();
@@ -299,5 +328,12 @@ export async function startBroker(config: Config): Promise<Broker> {
   };
   // Wait one turn so that a port clash or permission error surfaces here.
   await Promise.resolve();
-  return { port: server.port, closed, stop };
+  return {
+    port: server.port,
+    listenerPorts: new Map(
+      config.listeners.map((l, i) => [l.name, servers[i]!.port]),
+    ),
+    closed,
+    stop,
+  };
 }

@@ -47,9 +47,19 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
     overrides,
   });
   const broker = await startBroker(config);
+  const [first, ...others] = config.listeners;
   io.stdout(
-    `raftq: broker ${config.nodeId} serving Kafka on ${config.advertisedHost}:${broker.port}\n`,
+    `raftq: broker ${config.nodeId} serving Kafka on ${
+      first!.advertisedHost
+    }:${broker.port}\n`,
   );
+  for (const l of others) {
+    io.stdout(
+      `raftq: listener ${l.name} (${l.protocol}) on ${l.advertisedHost}:${
+        broker.listenerPorts.get(l.name)
+      }\n`,
+    );
+  }
   await Promise.race([broker.closed, aborted(io.interrupt)]);
   await broker.stop();
 }

@@ -218,7 +218,10 @@ export function serverFinal(
   ) {
     throw new ScramError("SCRAM channel binding does not match");
   }
-  if (required(attrs, "r") !== exchange.nonce) {
+  // librdkafka 2.0 sends its own nonce again in front of the combined one;
+  // Kafka's broker accepts that (it checks that the nonce ends with the
+  // one it sent), and so must raftq. The proof covers the text as sent.
+  if (!required(attrs, "r").endsWith(exchange.nonce)) {
     throw new ScramError("SCRAM nonce does not match");
   }
   const proof = unb64(opts.message.slice(proofAt + 3));

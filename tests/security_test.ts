@@ -21,6 +21,7 @@ import {
   hasKcat,
   kcatConsume,
   kcatProduce,
+  raftq,
   removeDir,
   startBroker,
 } from "./harness.ts";
@@ -298,6 +299,80 @@ Deno.test({
           } finally {
             await admin.close();
           }
+        },
+      );
+
+      await t.step(
+        "raftq user create, list and delete over SASL_SSL with --command-config",
+        async () => {
+          const properties = `${certs.dir}/client.properties`;
+          await Deno.writeTextFile(
+            properties,
+            [
+              "# as Kafka's scripts take it",
+              "security.protocol=SASL_SSL",
+              "sasl.mechanism=SCRAM-SHA-512",
+              "sasl.username=alice",
+              `sasl.password=${PASSWORD}`,
+              `ssl.ca.location=${certs.caFile}`,
+            ].join("\n"),
+          );
+          const cli = (args: string[], stdin?: string) =>
+            raftq(
+              [
+                "user",
+                ...args,
+                "--bootstrap",
+                `localhost:${saslSslPort}`,
+                "--command-config",
+                properties,
+              ],
+              stdin === undefined ? {} : {
+                stdin: new TextEncoder().encode(stdin),
+              },
+            );
+          const created = await cli(
+            [
+              "create",
+              "bob",
+              "--mechanism",
+              "SCRAM-SHA-512",
+              "--password-stdin",
+            ],
+            "bob-pw\n",
+          );
+          assert.equal(created.code, 0, created.stderr);
+          const listed = await cli(["list"]);
+          assert.equal(listed.code, 0, listed.stderr);
+          const text = new TextDecoder().decode(listed.stdout);
+          assert.match(text, /bob\s+SCRAM-SHA-512\s+4096/);
+          assert.match(text, /alice\s+SCRAM-SHA-256/);
+          const read = await kcatConsume(
+            `127.0.0.1:${saslPort}`,
+            "secure",
+            [
+              "-X",
+              "security.protocol=SASL_PLAINTEXT",
+              "-X",
+              "sasl.mechanisms=SCRAM-SHA-512",
+              "-X",
+              "sasl.username=bob",
+              "-X",
+              "sasl.password=bob-pw",
+            ],
+          );
+          assert.ok((read.get(0)?.length ?? 0) >= 2);
+          const deleted = await cli(["delete", "bob"]);
+          assert.equal(deleted.code, 0, deleted.stderr);
+          const after = new TextDecoder().decode((await cli(["list"])).stdout);
+          assert.doesNotMatch(after, /bob/);
+          const bad = await raftq([
+            "user",
+            "list",
+            "--bootstrap",
+            `localhost:${saslSslPort}`,
+          ]);
+          assert.notEqual(bad.code, 0, "no TLS, no SASL: refused");
         },
       );
 

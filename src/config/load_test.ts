@@ -49,7 +49,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       advertisedPort: 9092,
       saslMechanisms: ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"],
     }],
-    tls: { certFile: "", keyFile: "", caFile: "", clientAuth: "none" },
+    tls: { certFile: "", keyFile: "", clientAuth: "none" },
     raftPort: 19092,
     dataDir: "./data/broker-1",
     raft: {

@@ -51,7 +51,7 @@ export interface Config {
   readonly tls: {
     readonly certFile: string;
     readonly keyFile: string;
-    readonly caFile: string;
+    /** Only "none" passes validation (Deno.listenTls asks for no client certificate). */
     readonly clientAuth: ClientAuth;
   };
   readonly raftPort: number;
@@ -138,14 +138,14 @@ export const FIELDS: readonly Field[] = [
     prop: "bindAddr",
     kind: text({ nonEmpty: true }),
     default: "0.0.0.0",
-    doc: "Address the Kafka listener binds to",
+    doc: "Address the Kafka listener binds to (when listeners is empty)",
   },
   {
     key: "bind_port",
     prop: "bindPort",
     kind: port({ zeroMeans: "a free port chosen by the OS" }),
     default: 9092,
-    doc: "Port of the Kafka listener",
+    doc: "Port of the Kafka listener (when listeners is empty)",
   },
   {
     key: "advertised_host",
@@ -182,14 +182,6 @@ export const FIELDS: readonly Field[] = [
     kind: text(),
     default: "",
     doc: "PEM private key of tls.cert_file",
-  },
-  {
-    key: "tls.ca_file",
-    prop: "tls.caFile",
-    kind: text(),
-    default: "",
-    doc:
-      "PEM CA certificates that client certificates would be checked against",
   },
   {
     key: "tls.client_auth",

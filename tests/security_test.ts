@@ -410,6 +410,49 @@ Deno.test({
       });
 
       await t.step(
+        "SaslHandshake v0 then a bare PLAIN token authenticates, and an unoffered mechanism is refused",
+        async () => {
+          const plainToken = new TextEncoder().encode(
+            `\u0000alice\u0000${PASSWORD}`,
+          );
+          const bare = new Uint8Array(4 + plainToken.length);
+          new DataView(bare.buffer).setInt32(0, plainToken.length);
+          bare.set(plainToken, 4);
+          const metadata = encodeRequest(ApiKey.Metadata, 4, header, {
+            topics: null,
+            allowAutoTopicCreation: false,
+          });
+          const replies = await rawExchange(saslPort, [
+            encodeRequest(ApiKey.SaslHandshake, 0, header, {
+              mechanism: "PLAIN",
+            }),
+            bare,
+            metadata,
+          ]);
+          assert.notEqual(replies, "closed");
+          const [, token, answer] = replies as Uint8Array[];
+          assert.equal(token?.length, 0, "PLAIN answers an empty token");
+          const brokers = decodeResponse(ApiKey.Metadata, 4, answer!).body
+            .brokers;
+          assert.deepEqual(brokers.map((b) => b.port), [saslPort]);
+
+          const refused = await rawExchange(saslPort, [handshake("GSSAPI")]);
+          assert.notEqual(refused, "closed");
+          const body = decodeResponse(
+            ApiKey.SaslHandshake,
+            1,
+            (refused as Uint8Array[])[0]!,
+          ).body;
+          assert.equal(body.errorCode, ErrorCode.UNSUPPORTED_SASL_MECHANISM);
+          assert.deepEqual(body.mechanisms, [
+            "SCRAM-SHA-256",
+            "SCRAM-SHA-512",
+            "PLAIN",
+          ]);
+        },
+      );
+
+      await t.step(
         "a request before authentication closes the connection",
         async () => {
           const metadata = encodeRequest(ApiKey.Metadata, 4, header, {

@@ -124,7 +124,9 @@ function attributes(message: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const part of message.split(",")) {
     if (!/^[A-Za-z]=/.test(part)) {
-      throw new ScramError(`Malformed SCRAM attribute "${part.slice(0, 20)}"`);
+      // The text is not echoed: a client that mixed up mechanisms may have
+      // sent its password here.
+      throw new ScramError("Malformed SCRAM attribute");
     }
     out.set(part[0]!, part.slice(2));
   }

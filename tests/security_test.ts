@@ -501,3 +501,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test("limits.max_connections counts the connections of every listener together", async () => {
+  const [first, second] = freePorts(2) as [number, number];
+  const broker = await startBroker({
+    set: [
+      `listeners=PLAINTEXT://127.0.0.1:${first},SASL_PLAINTEXT://127.0.0.1:${second}`,
+      "limits.max_connections=1",
+    ],
+  });
+  const held = await Deno.connect({ hostname: "127.0.0.1", port: first });
+  try {
+    // The held connection must be accepted before the second one arrives.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await rawExchange(second, [handshake("PLAIN")]), "closed");
+    assert.match(broker.logs(), /limits.max_connections is 1/);
+  } finally {
+    held.close();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+});

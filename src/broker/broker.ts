@@ -192,6 +192,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       key: Deno.readTextFileSync(config.tls.keyFile),
     }
     : undefined;
+  const connections = { open: 0, max: config.limits.maxConnections };
   const servers = config.listeners.map((listener) =>
     new KafkaServer({
       hostname: listener.host,
@@ -201,7 +202,7 @@ export async function startBroker(config: Config): Promise<Broker> {
         ? { tls }
         : {}),
       maxFrameBytes: config.limits.maxRequestBytes,
-      maxConnections: config.limits.maxConnections,
+      connections,
       maxInflightRequests: config.limits.maxInflightRequests,
       dispatch: (frame, conn) => dispatch(frame, conn),
       log,

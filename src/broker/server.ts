@@ -44,7 +44,8 @@ export interface ServerOptions {
   /** PEM certificate chain and key: serve TLS. */
   tls?: { cert: string; key: string };
   maxFrameBytes: number;
-  maxConnections: number;
+  /** Shared by every listener of a broker: limits.max_connections is broker-wide. */
+  connections: ConnectionCount;
   maxInflightRequests: number;
   dispatch: Dispatch;
   log: (msg: string) => void;
@@ -60,6 +61,12 @@ export interface ServerOptions {
  */
 const READ_CHUNK_BYTES = 512 * 1024;
 const READ_MIN_BYTES = 32 * 1024;
+
+/** Open client connections of a broker, across its listeners. */
+export interface ConnectionCount {
+  open: number;
+  readonly max: number;
+}
 
 /** The dispatcher asked for the close: nothing went wrong on the wire. */
 class ClosedAfterReplyError extends Error {
@@ -111,17 +118,20 @@ export class KafkaServer {
         this.#opts.log(`accept failed: ${(err as Error).message}`);
         continue;
       }
-      if (this.#conns.size >= this.#opts.maxConnections) {
+      const count = this.#opts.connections;
+      if (count.open >= count.max) {
         this.#opts.log(
-          `refusing connection: ${this.#conns.size} open, limits.max_connections is ${this.#opts.maxConnections}`,
+          `refusing connection: ${count.open} open, limits.max_connections is ${count.max}`,
         );
         conn.close();
         continue;
       }
       const id = this.#nextConnId++;
       this.#conns.set(id, conn);
+      count.open++;
       this.#serve(id, conn).finally(() => {
         this.#conns.delete(id);
+        count.open--;
       });
     }
   }

@@ -247,8 +247,10 @@ export interface ConsumedRecord {
 export async function kcatConsume(
   bootstrap: string,
   topic: string,
+  args: readonly string[] = [],
 ): Promise<Map<number, ConsumedRecord[]>> {
   const out = await run("kcat", [
+    ...args,
     "-b",
     bootstrap,
     "-C",

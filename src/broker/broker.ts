@@ -18,6 +18,7 @@ import { ReplicatedView } from "./cluster/view.ts";
 import { createDispatcher } from "./dispatch.ts";
 import type { BrokerContext } from "./handlers/context.ts";
 import type { BrokerAddress } from "./ports.ts";
+import type { ListenerAddress } from "./controller/mod.ts";
 import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { BrokerConfigs } from "./configs.ts";
@@ -42,8 +43,10 @@ const FOUNDING_SETTLE_MS = 3_000;
 const ALONE_READY_MS = 10_000;
 
 export interface Broker {
-  /** The port Kafka clients connect to (useful when bind_port is 0). */
+  /** The first listener's port (useful when bind_port is 0). */
   readonly port: number;
+  /** Every listener's bound port, by listener name. */
+  readonly listenerPorts: ReadonlyMap<string, number>;
   /** Read-only answers for the admin HTTP API. */
   readonly status: StatusPort;
   /** The broker's log, in the configured format and level. */
@@ -88,6 +91,7 @@ async function startClusterNode(
   opts: {
     partitions: PartitionManager;
     self: BrokerAddress;
+    listeners: ListenerAddress[];
     log: (m: string) => void;
     logger: Logger;
     metrics: BrokerMetrics;
@@ -134,7 +138,11 @@ async function startClusterNode(
   const node = await ClusterNode.start({
     config,
     partitions: opts.partitions,
-    kafka: { host: opts.self.host, port: opts.self.port },
+    kafka: {
+      host: opts.self.host,
+      port: opts.self.port,
+      listeners: opts.listeners,
+    },
     founding: async () => {
       if (config.discovery.type === "etcd") {
         await new Promise((r) => setTimeout(r, FOUNDING_SETTLE_MS));
@@ -193,25 +201,47 @@ export async function startBroker(config: Config): Promise<Broker> {
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     },
   });
-  const server = new KafkaServer({
-    hostname: config.bindAddr,
-    port: config.bindPort,
-    maxFrameBytes: config.limits.maxRequestBytes,
-    maxConnections: config.limits.maxConnections,
-    maxInflightRequests: config.limits.maxInflightRequests,
-    dispatch: (frame, conn) => dispatch(frame, conn),
-    log,
-  });
+  const tls = config.listeners.some((l) => l.protocol.endsWith("SSL"))
+    ? {
+      cert: Deno.readTextFileSync(config.tls.certFile),
+      key: Deno.readTextFileSync(config.tls.keyFile),
+    }
+    : undefined;
+  const connections = { open: 0, max: config.limits.maxConnections };
+  const servers = config.listeners.map((listener) =>
+    new KafkaServer({
+      hostname: listener.host,
+      port: listener.port,
+      listener: listener.name,
+      ...(listener.protocol.endsWith("SSL") && tls !== undefined
+        ? { tls }
+        : {}),
+      maxFrameBytes: config.limits.maxRequestBytes,
+      connections,
+      maxInflightRequests: config.limits.maxInflightRequests,
+      dispatch: (frame, conn) => dispatch(frame, conn),
+      log,
+    })
+  );
+  const server = servers[0]!;
+  // Port 0 asks the OS for a port; clients must be told the real one.
+  const addresses = config.listeners.map((listener, i) => ({
+    name: listener.name,
+    host: listener.advertisedHost,
+    port: listener.advertisedPort === 0
+      ? servers[i]!.port
+      : listener.advertisedPort,
+  }));
   const self: BrokerAddress = {
     nodeId: config.nodeId,
-    host: config.advertisedHost,
-    // bind_port 0 asks the OS for a port; clients must be told the real one.
-    port: config.advertisedPort === 0 ? server.port : config.advertisedPort,
+    host: addresses[0]!.host,
+    port: addresses[0]!.port,
   };
   const metrics = new BrokerMetrics();
   const { node, discovery } = await startClusterNode(config, {
     partitions,
     self,
+    listeners: addresses,
     log,
     logger,
     metrics,
@@ -296,7 +326,15 @@ export async function startBroker(config: Config): Promise<Broker> {
     node,
     partitions,
     coordinator,
-    connections: server,
+    // Every listener's connections together.
+    connections: {
+      get connections() {
+        return servers.reduce((n, s) => n + s.connections, 0);
+      },
+      get accepted() {
+        return servers.reduce((n, s) => n + s.accepted, 0);
+      },
+    },
     perPartitionRaft: config.admin.perPartitionMetrics,
   });
   metrics.startProbes();
@@ -309,8 +347,8 @@ export async function startBroker(config: Config): Promise<Broker> {
     metrics: () => metrics.registry.render(),
   });
 
-  const dispatch = createDispatcher(ctx);
-  server.start();
+  const dispatch = createDispatcher(ctx, { listeners: config.listeners });
+  for (const s of servers) s.start();
   const retention = setInterval(() => {
     const deleted = partitions.enforceRetention();
     if (deleted > 0) log(`retention deleted ${deleted} segment(s)`);
@@ -335,7 +373,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       clearInterval(retention);
       metrics.close();
       coordinator.close();
-      await server.stop();
+      await Promise.all(servers.map((s) => s.stop()));
       await node.stop();
       await discovery.close();
       partitions.closeAll();
@@ -345,5 +383,14 @@ export async function startBroker(config: Config): Promise<Broker> {
   };
   // Wait one turn so that a port clash or permission error surfaces here.
   await Promise.resolve();
-  return { port: server.port, status, logger, closed, stop };
+  return {
+    port: server.port,
+    listenerPorts: new Map(
+      config.listeners.map((l, i) => [l.name, servers[i]!.port]),
+    ),
+    status,
+    logger,
+    closed,
+    stop,
+  };
 }

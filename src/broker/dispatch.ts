@@ -55,7 +55,15 @@ import {
   handleElectLeaders,
   handleListPartitionReassignments,
 } from "./handlers/reassignments.ts";
+import {
+  handleAlterUserScramCredentials,
+  handleDescribeUserScramCredentials,
+} from "./handlers/users.ts";
+import { authenticate, SaslFailure, startHandshake } from "./security/sasl.ts";
+import { isLoopback, type Session } from "./security/session.ts";
 import type { ConnectionInfo, Reply } from "./server.ts";
+import type { Listener } from "../config/mod.ts";
+import { assert } from "../util/mod.ts";
 
 type Handler<K extends ApiKeyNum> = (
   ctx: BrokerContext,
@@ -133,6 +141,47 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.DescribeQuorum, { min: 0, max: 1 }, handleDescribeQuorum),
   api(ApiKey.DescribeCluster, { min: 0, max: 1 }, handleDescribeCluster),
   api(ApiKey.DescribeProducers, { min: 0, max: 0 }, handleDescribeProducers),
+  // v0 is followed by bare SASL tokens, which the dispatcher reads itself.
+  api(ApiKey.SaslHandshake, { min: 0, max: 1 }, (_ctx, req, request) => {
+    const errorCode = startHandshake(request.session, {
+      listener: request.listener,
+      mechanism: req.mechanism,
+      rawTokens: request.version === 0,
+    });
+    return { errorCode, mechanisms: [...request.listener.saslMechanisms] };
+  }),
+  api(ApiKey.SaslAuthenticate, { min: 0, max: 2 }, (ctx, req, request) => {
+    try {
+      const step = authenticate(ctx.cluster, request.session, req.authBytes);
+      // 0: raftq does not ask clients to re-authenticate (KIP-368).
+      return {
+        errorCode: ErrorCode.NONE,
+        errorMessage: null,
+        authBytes: step.token,
+        sessionLifetimeMs: 0n,
+      };
+    } catch (err) {
+      if (!(err instanceof SaslFailure)) throw err;
+      request.session.failed = true;
+      ctx.log(`SASL from ${request.clientHost}: ${err.message}`);
+      return {
+        errorCode: ErrorCode.SASL_AUTHENTICATION_FAILED,
+        errorMessage: err.message,
+        authBytes: new Uint8Array(0),
+        sessionLifetimeMs: 0n,
+      };
+    }
+  }),
+  api(
+    ApiKey.DescribeUserScramCredentials,
+    { min: 0, max: 0 },
+    handleDescribeUserScramCredentials,
+  ),
+  api(
+    ApiKey.AlterUserScramCredentials,
+    { min: 0, max: 0 },
+    handleAlterUserScramCredentials,
+  ),
 ] as ApiEntry<ApiKeyNum>[];
 
 const BY_KEY = new Map<number, ApiEntry<ApiKeyNum>>(
@@ -155,10 +204,83 @@ export class UnsupportedRequestError extends Error {
   override name = "UnsupportedRequestError";
 }
 
+/** A request other than SASL's on a SASL listener before authentication. */
+export class UnauthenticatedRequestError extends Error {
+  override name = "UnauthenticatedRequestError";
+}
+
+/** Kafka's connection.failed.authentication.delay.ms default. */
+const AUTH_FAILURE_DELAY_MS = 100;
+
+const BEFORE_AUTHENTICATION = new Set<number>([
+  ApiKey.ApiVersions,
+  ApiKey.SaslHandshake,
+  ApiKey.SaslAuthenticate,
+]);
+
+/**
+ * While no user exists, a loopback client may create the first one on a
+ * SASL listener too (it cannot authenticate yet); Metadata lets raftq's
+ * client find the broker first.
+ */
+const BOOTSTRAP = new Set<number>([
+  ApiKey.Metadata,
+  ApiKey.DescribeUserScramCredentials,
+  ApiKey.AlterUserScramCredentials,
+]);
+
+function served(
+  ctx: BrokerContext,
+  apiKey: number,
+  at: { listener: Listener; session: Session },
+): boolean {
+  if (!at.listener.protocol.startsWith("SASL")) return true;
+  if (at.session.principal !== null || BEFORE_AUTHENTICATION.has(apiKey)) {
+    return true;
+  }
+  return BOOTSTRAP.has(apiKey) && isLoopback(at.session.remoteHost) &&
+    ctx.cluster.scramUsers().length === 0;
+}
+
+function sizePrefixed(token: Uint8Array): Uint8Array {
+  const frame = new Uint8Array(4 + token.length);
+  new DataView(frame.buffer).setInt32(0, token.length);
+  frame.set(token, 4);
+  return frame;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** After a v0 handshake: the frame is the bare token, and so is the answer. */
+async function rawToken(
+  ctx: BrokerContext,
+  frame: Uint8Array,
+  conn: ConnectionInfo,
+): Promise<Reply> {
+  try {
+    return sizePrefixed(authenticate(ctx.cluster, conn.session, frame).token);
+  } catch (err) {
+    if (!(err instanceof SaslFailure)) throw err;
+    // A v0 client learns of the failure only from the close.
+    await pause(AUTH_FAILURE_DELAY_MS);
+    throw err;
+  }
+}
+
 export function createDispatcher(
   ctx: BrokerContext,
+  opts: { listeners: readonly Listener[] },
 ): (frame: Uint8Array, conn: ConnectionInfo) => Promise<Reply> {
+  const listeners = new Map(opts.listeners.map((l) => [l.name, l]));
   return async (frame, conn) => {
+    const listener = listeners.get(conn.listener);
+    assert(listener !== undefined, "Connection on an unknown listener", {
+      listener: conn.listener,
+    });
+    const session = conn.session;
+    if (session.rawTokens && session.principal === null) {
+      return await rawToken(ctx, frame, conn);
+    }
     const { header, bodyOffset } = decodeRequestHeader(frame);
     const entry = BY_KEY.get(header.apiKey);
     const version = header.apiVersion;
@@ -180,6 +302,11 @@ export function createDispatcher(
         `API key ${header.apiKey} version ${version} is not supported (client ${header.clientId})`,
       );
     }
+    if (!served(ctx, entry.apiKey, { listener, session })) {
+      throw new UnauthenticatedRequestError(
+        `API key ${entry.apiKey} before SASL authentication on listener ${listener.name}`,
+      );
+    }
     if (entry.apiKey === ApiKey.ApiVersions) {
       return encodeResponse(
         ApiKey.ApiVersions,
@@ -196,6 +323,8 @@ export function createDispatcher(
         version,
         clientId: header.clientId ?? "",
         clientHost: conn.remote,
+        listener,
+        session,
       });
     } catch (err) {
       ctx.metrics.request(entry.apiKey, {
@@ -208,6 +337,10 @@ export function createDispatcher(
       seconds: (performance.now() - started) / 1000,
       reply: reply ?? {},
     });
+    if (session.failed) {
+      await pause(AUTH_FAILURE_DELAY_MS);
+      conn.closeAfterReplies();
+    }
     if (reply === null) return null;
     return encodeResponse(entry.apiKey, version, header.correlationId, reply);
   };

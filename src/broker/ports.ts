@@ -8,7 +8,12 @@
 import type { AppendOutcome, Partition } from "./partitions.ts";
 import type { ProducerSummary } from "./producers/producer_state.ts";
 import type { TopicInfo } from "./topics.ts";
-import type { ConfigOp } from "./controller/mod.ts";
+import type {
+  Command,
+  ConfigOp,
+  ScramMechanismName,
+  StoredScramCredential,
+} from "./controller/mod.ts";
 import type { DynamicBrokerConfigs } from "./configs.ts";
 
 /** A broker as Metadata lists it. */
@@ -97,7 +102,8 @@ export interface MetadataPort {
   clusterId(): string;
   /** -1 while no controller is elected. */
   controllerId(): number;
-  brokers(): BrokerAddress[];
+  /** Addresses on the named listener; the first listener's by default. */
+  brokers(listener?: string): BrokerAddress[];
   /** Brokers that can take a replica now. */
   liveBrokers(): number;
   topic(name: string): TopicInfo | undefined;
@@ -243,12 +249,26 @@ export interface ReplicaLogView {
   readonly offsetLag: bigint;
 }
 
+/** SASL/SCRAM users, kept in the controller state. */
+export interface UsersPort {
+  scramCredentials(
+    user: string,
+  ): ReadonlyMap<ScramMechanismName, StoredScramCredential>;
+  /** Sorted. */
+  scramUsers(): string[];
+  /** Resolves once the change is applied on this broker too. */
+  alterScramCredentials(
+    change: Omit<Extract<Command, { type: "alterScramCredentials" }>, "type">,
+  ): Promise<PartitionOutcome>;
+}
+
 /** Every port: what the handlers get. */
 export type ClusterView =
   & MetadataPort
   & PartitionPort
   & AdminPort
-  & StoragePort;
+  & StoragePort
+  & UsersPort;
 
 export interface TopicSpec {
   name: string;

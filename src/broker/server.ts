@@ -1,5 +1,6 @@
 /**
- * The Kafka client listener: accepts connections on Deno.listen, splits each
+ * One Kafka client listener: accepts connections on Deno.listen (or
+ * Deno.listenTls for SSL and SASL_SSL listeners), splits each
  * stream into frames, and hands every request to the dispatcher as soon as it
  * arrives, so that requests pipelined on one connection are processed
  * concurrently (one fsync can cover them all) while their responses still go
@@ -10,6 +11,7 @@ import {
   FrameTooLargeError,
   writeFrames,
 } from "../protocol/mod.ts";
+import { newSession, type Session } from "./security/session.ts";
 
 /** What the dispatcher answers: a size-prefixed frame, or nothing (acks=0). */
 export type Reply = Uint8Array | null;
@@ -26,13 +28,24 @@ export type Dispatch = (
 export interface ConnectionInfo {
   readonly id: number;
   readonly remote: string;
+  /** The listener the connection came in on. */
+  readonly listener: string;
+  /** Who the connection authenticated as; what SASL is in the middle of. */
+  readonly session: Session;
+  /** Closes the connection once the replies already dispatched are written. */
+  closeAfterReplies(): void;
 }
 
 export interface ServerOptions {
   hostname: string;
   port: number;
+  /** The listener's name, handed to the dispatcher with every request. */
+  listener: string;
+  /** PEM certificate chain and key: serve TLS. */
+  tls?: { cert: string; key: string };
   maxFrameBytes: number;
-  maxConnections: number;
+  /** Shared by every listener of a broker: limits.max_connections is broker-wide. */
+  connections: ConnectionCount;
   maxInflightRequests: number;
   dispatch: Dispatch;
   log: (msg: string) => void;
@@ -49,6 +62,17 @@ export interface ServerOptions {
 const READ_CHUNK_BYTES = 512 * 1024;
 const READ_MIN_BYTES = 32 * 1024;
 
+/** Open client connections of a broker, across its listeners. */
+export interface ConnectionCount {
+  open: number;
+  readonly max: number;
+}
+
+/** The dispatcher asked for the close: nothing went wrong on the wire. */
+class ClosedAfterReplyError extends Error {
+  override name = "ClosedAfterReplyError";
+}
+
 /** A dispatched request; `reply` is set once it has settled. */
 interface InFlight {
   readonly settled: Promise<void>;
@@ -58,7 +82,7 @@ interface InFlight {
 
 export class KafkaServer {
   readonly #opts: ServerOptions;
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: Deno.Listener;
   readonly #conns = new Map<number, Deno.Conn>();
   #nextConnId = 1;
   #accepted = 0;
@@ -67,15 +91,14 @@ export class KafkaServer {
 
   constructor(opts: ServerOptions) {
     this.#opts = opts;
-    this.#listener = Deno.listen({
-      hostname: opts.hostname,
-      port: opts.port,
-      transport: "tcp",
-    });
+    const address = { hostname: opts.hostname, port: opts.port };
+    this.#listener = opts.tls === undefined
+      ? Deno.listen({ ...address, transport: "tcp" })
+      : Deno.listenTls({ ...address, ...opts.tls });
   }
 
   get port(): number {
-    return this.#listener.addr.port;
+    return (this.#listener.addr as Deno.NetAddr).port;
   }
 
   /** Connections open now. */
@@ -94,19 +117,22 @@ export class KafkaServer {
 
   async #acceptLoop(): Promise<void> {
     while (!this.#stopped) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
-        // Replies are whole frames written at once; Nagle would only delay them.
-        conn.setNoDelay(true);
+        // Replies are whole frames written at once; Nagle would only delay
+        // them. A TLS connection's handshake runs on its first read, inside
+        // its own serving loop, so a bad handshake fails that one alone.
+        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       } catch (err) {
         if (this.#stopped) return;
         this.#opts.log(`accept failed: ${(err as Error).message}`);
         continue;
       }
-      if (this.#conns.size >= this.#opts.maxConnections) {
+      const count = this.#opts.connections;
+      if (count.open >= count.max) {
         this.#opts.log(
-          `refusing connection: ${this.#conns.size} open, limits.max_connections is ${this.#opts.maxConnections}`,
+          `refusing connection: ${count.open} open, limits.max_connections is ${count.max}`,
         );
         conn.close();
         continue;
@@ -114,17 +140,23 @@ export class KafkaServer {
       this.#accepted++;
       const id = this.#nextConnId++;
       this.#conns.set(id, conn);
+      count.open++;
       this.#serve(id, conn).finally(() => {
         this.#conns.delete(id);
+        count.open--;
       });
     }
   }
 
   async #serve(id: number, conn: Deno.Conn): Promise<void> {
     const addr = conn.remoteAddr as Deno.NetAddr;
+    let closing = false;
     const info: ConnectionInfo = {
       id,
       remote: `${addr.hostname}:${addr.port}`,
+      listener: this.#opts.listener,
+      session: newSession(addr.hostname),
+      closeAfterReplies: () => (closing = true),
     };
     const decoder = new FrameDecoder({
       maxFrameBytes: this.#opts.maxFrameBytes,
@@ -154,6 +186,7 @@ export class KafkaServer {
           if (reply !== null) ready.push(reply);
         }
         await writeFrames(conn, ready);
+        if (closing) fail(new ClosedAfterReplyError());
       }
     };
     // Never rejects: failures close the connection through `fail`.
@@ -187,7 +220,10 @@ export class KafkaServer {
       if (state.broken === null) fail(err as Error);
     }
     const broken = state.broken;
-    if (broken !== null && !this.#stopped) {
+    if (
+      broken !== null && !this.#stopped &&
+      !(broken instanceof ClosedAfterReplyError)
+    ) {
       const why = broken instanceof FrameTooLargeError
         ? broken.message
         : `${broken.name}: ${broken.message}`;

@@ -25,6 +25,7 @@ import {
 } from "./group.ts";
 import { BOOTSTRAP_ENV, type CliIo, CommandError } from "./io.ts";
 import { produce } from "./produce.ts";
+import { createUser, deleteUser, listUsers } from "./user.ts";
 import { serve } from "./serve.ts";
 import { alterConfig, brokerConfig } from "./configs.ts";
 import {
@@ -39,6 +40,8 @@ import {
 export const EXIT_OK = 0;
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
+
+const SCRAM_MECHANISMS = ["SCRAM-SHA-256", "SCRAM-SHA-512"];
 
 /** Failures that are the world's doing, shown as their message alone. */
 function isExpected(error: unknown): error is Error {
@@ -109,6 +112,10 @@ function buildProgram(io: CliIo): Command {
       "--bootstrap <host:port>",
       `broker to connect to first (env ${BOOTSTRAP_ENV})`,
       bootstrap,
+    ).option(
+      "--command-config <file>",
+      "Kafka client properties: security.protocol, sasl.mechanism, " +
+        "sasl.username, sasl.password, ssl.ca.location",
     );
 
   program.command("serve")
@@ -262,6 +269,28 @@ function buildProgram(io: CliIo): Command {
     .option("--set <key=value>", "set a config (repeatable)", keyValue, {})
     .option("--delete <key>", "remove a config (repeatable)", collect, [])
     .action((opts) => brokerConfig(io, opts));
+
+  const user = program.command("user").description(
+    "manage SASL/SCRAM users (before the first exists, only from loopback)",
+  );
+  const mechanism = () =>
+    new Option("--mechanism <m>", "SCRAM mechanism").choices(
+      SCRAM_MECHANISMS,
+    );
+  clientCommand(user, "create")
+    .description("create a user, or replace its credential of --mechanism")
+    .argument("<name>")
+    .addOption(mechanism().default("SCRAM-SHA-256"))
+    .option("--password-stdin", "read the password from stdin")
+    .action((name, opts) => createUser(io, name, opts));
+  clientCommand(user, "delete")
+    .description("delete a user (or only its credential of --mechanism)")
+    .argument("<name>")
+    .addOption(mechanism())
+    .action((name, opts) => deleteUser(io, name, opts));
+  clientCommand(user, "list")
+    .description("list users and their SCRAM mechanisms")
+    .action((opts) => listUsers(io, opts));
 
   const cluster = program.command("cluster").description(
     "inspect the cluster and place partitions",

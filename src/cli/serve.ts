@@ -48,9 +48,19 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
     overrides,
   });
   const broker = await startBroker(config);
+  const [first, ...others] = config.listeners;
   io.stdout(
-    `raftq: broker ${config.nodeId} serving Kafka on ${config.advertisedHost}:${broker.port}\n`,
+    `raftq: broker ${config.nodeId} serving Kafka on ${
+      first!.advertisedHost
+    }:${broker.port}\n`,
   );
+  for (const l of others) {
+    io.stdout(
+      `raftq: listener ${l.name} (${l.protocol}) on ${l.advertisedHost}:${
+        broker.listenerPorts.get(l.name)
+      }\n`,
+    );
+  }
   const admin = config.admin.port === 0 ? null : startAdminServer({
     hostname: config.admin.bindAddr,
     port: config.admin.port,

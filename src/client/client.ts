@@ -9,12 +9,16 @@ import {
   ErrorCode,
   type RequestInput,
   type ResponseBodies,
+  saltPassword,
+  SCRAM_HASHES,
+  type ScramMechanism,
 } from "../protocol/mod.ts";
 import {
   BrokerConnection,
   type ClientApi,
   type ConnectionOptions,
   parseAddress,
+  type SecurityOptions,
 } from "./connection.ts";
 import {
   CONSUMER_PROTOCOL_TYPE,
@@ -113,7 +117,23 @@ export interface ClientOptions {
   retryBackoffMs?: number;
   /** [8], enough to ride out a partition leader election. */
   retries?: number;
+  /** TLS and SASL, for brokers whose listener asks for them. */
+  security?: SecurityOptions;
 }
+
+/** A user's SCRAM credentials as the broker describes them. */
+export interface UserCredentials {
+  user: string;
+  credentials: { mechanism: ScramMechanism; iterations: number }[];
+}
+
+/** Kafka's ScramMechanism ids (1, 2), in order. */
+const SCRAM_MECHANISMS: readonly ScramMechanism[] = [
+  "SCRAM-SHA-256",
+  "SCRAM-SHA-512",
+];
+const SCRAM_ITERATIONS = 4096;
+const SCRAM_SALT_BYTES = 32;
 
 export interface BrokerAddress {
   nodeId: number;
@@ -206,6 +226,7 @@ export class KafkaClient {
     this.#connOpts = {
       clientId: opts.clientId ?? "raftq",
       requestTimeoutMs: opts.requestTimeoutMs ?? 30_000,
+      ...(opts.security === undefined ? {} : { security: opts.security }),
     };
     this.#retryBackoffMs = opts.retryBackoffMs ?? 100;
     this.#retries = opts.retries ?? 8;
@@ -857,6 +878,77 @@ export class KafkaClient {
       for (const p of t.partitions) {
         throwIfError(p.errorCode, `${t.name}-${p.partitionIndex}`);
       }
+    }
+  }
+
+  /** Every user with a SCRAM credential, or the named ones. */
+  async describeUsers(names: string[] | null): Promise<UserCredentials[]> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(ApiKey.DescribeUserScramCredentials, {
+      users: names === null ? null : names.map((name) => ({ name })),
+    });
+    throwIfError(response.errorCode, response.errorMessage ?? "users");
+    return response.results.map((r) => {
+      throwIfError(r.errorCode, r.errorMessage ?? `user "${r.user}"`);
+      return {
+        user: r.user,
+        credentials: r.credentialInfos.map((c) => ({
+          mechanism: SCRAM_MECHANISMS[c.mechanism - 1] ?? "SCRAM-SHA-256",
+          iterations: c.iterations,
+        })),
+      };
+    });
+  }
+
+  /**
+   * Creates or replaces a user's SCRAM credential. The password is salted
+   * and hashed here; only the salted password crosses the wire (KIP-554).
+   */
+  async upsertUser(
+    user: string,
+    opts: { mechanism: ScramMechanism; password: string },
+  ): Promise<void> {
+    const salt = crypto.getRandomValues(new Uint8Array(SCRAM_SALT_BYTES));
+    const saltedPassword = saltPassword(SCRAM_HASHES[opts.mechanism], {
+      password: opts.password,
+      salt,
+      iterations: SCRAM_ITERATIONS,
+    });
+    await this.#alterUsers({
+      upsertions: [{
+        name: user,
+        mechanism: SCRAM_MECHANISMS.indexOf(opts.mechanism) + 1,
+        iterations: SCRAM_ITERATIONS,
+        salt,
+        saltedPassword,
+      }],
+      deletions: [],
+    });
+  }
+
+  /** Deletes a user's credential of one mechanism, or all of them. */
+  async deleteUser(user: string, mechanism?: ScramMechanism): Promise<void> {
+    const mechanisms = mechanism !== undefined
+      ? [mechanism]
+      : (await this.describeUsers([user]))[0]?.credentials.map((c) =>
+        c.mechanism
+      ) ?? [];
+    await this.#alterUsers({
+      upsertions: [],
+      deletions: mechanisms.map((m) => ({
+        name: user,
+        mechanism: SCRAM_MECHANISMS.indexOf(m) + 1,
+      })),
+    });
+  }
+
+  async #alterUsers(
+    body: RequestInput[typeof ApiKey.AlterUserScramCredentials],
+  ): Promise<void> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(ApiKey.AlterUserScramCredentials, body);
+    for (const r of response.results) {
+      throwIfError(r.errorCode, r.errorMessage ?? `user "${r.user}"`);
     }
   }
 

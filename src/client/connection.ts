@@ -12,6 +12,8 @@ import {
   FrameDecoder,
   type RequestInput,
   type ResponseBodies,
+  SCRAM_HASHES,
+  ScramClient,
   writeFrames,
 } from "../protocol/mod.ts";
 import { ConnectionError, KafkaError, RequestTimeoutError } from "./errors.ts";
@@ -46,6 +48,11 @@ export const CLIENT_VERSIONS = {
   [ApiKey.OffsetDelete]: { min: 0, max: 0 },
   [ApiKey.DescribeCluster]: { min: 0, max: 1 },
   [ApiKey.DescribeProducers]: { min: 0, max: 0 },
+  // v1: the tokens travel inside SaslAuthenticate, not bare.
+  [ApiKey.SaslHandshake]: { min: 1, max: 1 },
+  [ApiKey.SaslAuthenticate]: { min: 0, max: 2 },
+  [ApiKey.DescribeUserScramCredentials]: { min: 0, max: 0 },
+  [ApiKey.AlterUserScramCredentials]: { min: 0, max: 0 },
 } as const;
 export type ClientApi = keyof typeof CLIENT_VERSIONS;
 
@@ -62,14 +69,28 @@ interface Pending {
   timer: ReturnType<typeof setTimeout>;
 }
 
+export type SaslMechanism = "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512";
+
+/** How a connection proves who it talks to and who it is (Kafka's client properties). */
+export interface SecurityOptions {
+  /** TLS, trusting these PEM CA certificates (the system's when empty). */
+  readonly tls?: { readonly caCerts: readonly string[] };
+  readonly sasl?: {
+    readonly mechanism: SaslMechanism;
+    readonly username: string;
+    readonly password: string;
+  };
+}
+
 export interface ConnectionOptions {
   clientId: string;
   requestTimeoutMs: number;
+  security?: SecurityOptions;
 }
 
 export class BrokerConnection {
   readonly address: string;
-  readonly #conn: Deno.TcpConn;
+  readonly #conn: Deno.Conn;
   readonly #opts: ConnectionOptions;
   readonly #pending = new Map<number, Pending>();
   readonly #frames = new FrameDecoder({ maxFrameBytes: MAX_RESPONSE_BYTES });
@@ -82,7 +103,7 @@ export class BrokerConnection {
 
   private constructor(
     address: string,
-    conn: Deno.TcpConn,
+    conn: Deno.Conn,
     opts: ConnectionOptions,
   ) {
     this.address = address;
@@ -97,18 +118,30 @@ export class BrokerConnection {
     opts: ConnectionOptions,
   ): Promise<BrokerConnection> {
     const { hostname, port } = parseAddress(address);
-    let conn: Deno.TcpConn;
+    const tls = opts.security?.tls;
+    let conn: Deno.Conn;
     try {
-      conn = await Deno.connect({ hostname, port });
+      const tcp = await Deno.connect({ hostname, port });
+      tcp.setNoDelay(true);
+      conn = tcp;
+      if (tls !== undefined) {
+        const secured = await Deno.startTls(tcp, {
+          hostname,
+          ...(tls.caCerts.length > 0 ? { caCerts: [...tls.caCerts] } : {}),
+        });
+        conn = secured;
+        await secured.handshake();
+      }
     } catch (error) {
       throw new ConnectionError(`Cannot connect to broker ${address}`, {
         cause: error,
       });
     }
-    conn.setNoDelay(true);
     const connection = new BrokerConnection(address, conn, opts);
     try {
       await connection.#negotiate();
+      const sasl = opts.security?.sasl;
+      if (sasl !== undefined) await connection.#authenticate(sasl);
     } catch (error) {
       connection.close();
       throw error;
@@ -189,6 +222,52 @@ export class BrokerConnection {
       }
       return;
     }
+  }
+
+  /** SaslHandshake v1, then the mechanism's exchange in SaslAuthenticate. */
+  async #authenticate(
+    sasl: NonNullable<SecurityOptions["sasl"]>,
+  ): Promise<void> {
+    const handshake = await this.request(ApiKey.SaslHandshake, {
+      mechanism: sasl.mechanism,
+    });
+    if (handshake.errorCode !== 0) {
+      throw new KafkaError(
+        handshake.errorCode,
+        `broker ${this.address} refused SASL mechanism ${sasl.mechanism} (it offers ${
+          handshake.mechanisms.join(", ") || "none"
+        })`,
+      );
+    }
+    const step = async (token: Uint8Array) => {
+      const answer = await this.request(ApiKey.SaslAuthenticate, {
+        authBytes: token,
+      });
+      if (answer.errorCode !== 0) {
+        throw new KafkaError(
+          answer.errorCode,
+          answer.errorMessage ?? "SASL authentication failed",
+        );
+      }
+      return answer.authBytes;
+    };
+    const encoder = new TextEncoder();
+    const decoder = new TextDecoder();
+    if (sasl.mechanism === "PLAIN") {
+      await step(
+        encoder.encode(`\u0000${sasl.username}\u0000${sasl.password}`),
+      );
+      return;
+    }
+    const scram = new ScramClient(SCRAM_HASHES[sasl.mechanism], {
+      user: sasl.username,
+      password: sasl.password,
+    });
+    const serverFirst = decoder.decode(
+      await step(encoder.encode(scram.first())),
+    );
+    const serverFinal = await step(encoder.encode(scram.final(serverFirst)));
+    scram.verify(decoder.decode(serverFinal));
   }
 
   #encode<K extends ApiKeyNum>(

@@ -28,7 +28,9 @@ export {
   type ProducerState,
   type ReplicaPosition,
   type TopicMetadata,
+  type UserCredentials,
 } from "./client.ts";
+export type { SaslMechanism, SecurityOptions } from "./connection.ts";
 export { ConnectionError, KafkaError, RequestTimeoutError } from "./errors.ts";
 export {
   CONSUMER_PROTOCOL_TYPE,

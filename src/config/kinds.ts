@@ -217,3 +217,149 @@ export function peers(): Kind<readonly Peer[]> {
     readPeer,
   );
 }
+
+export const SECURITY_PROTOCOLS = [
+  "PLAINTEXT",
+  "SSL",
+  "SASL_PLAINTEXT",
+  "SASL_SSL",
+] as const;
+export type SecurityProtocol = typeof SECURITY_PROTOCOLS[number];
+
+export const SASL_MECHANISMS = [
+  "SCRAM-SHA-256",
+  "SCRAM-SHA-512",
+  "PLAIN",
+] as const;
+export type SaslMechanism = typeof SASL_MECHANISMS[number];
+
+/** A Kafka listener as written; the loader fills in what is left out. */
+export interface ListenerSpec {
+  readonly name: string;
+  readonly host: string;
+  /** 0 lets the OS choose a free port. */
+  readonly port: number;
+  readonly protocol: SecurityProtocol;
+  readonly advertisedHost?: string;
+  readonly advertisedPort?: number;
+  readonly saslMechanisms?: readonly SaslMechanism[];
+}
+
+const LISTENER_KEYS = [
+  "name",
+  "host",
+  "port",
+  "protocol",
+  "advertised_host",
+  "advertised_port",
+  "sasl_mechanisms",
+];
+const LISTENER_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+/** Kafka's short form: "SASL_SSL://0.0.0.0:9094" (the name is the protocol). */
+const LISTENER_URL =
+  /^([A-Za-z][A-Za-z0-9_-]*):\/\/(\[[^\]]+\]|[^:\s\[\]]*):(\d+)$/;
+
+function readListenerUrl(item: string): Record<string, unknown> | string {
+  const match = LISTENER_URL.exec(item.trim());
+  if (match === null) {
+    return `${JSON.stringify(item)} is not of the form "PROTOCOL://host:port"`;
+  }
+  return {
+    name: match[1],
+    protocol: match[1]!.toUpperCase(),
+    host: match[2]!.replace(/^\[|\]$/g, "") || "0.0.0.0",
+    port: match[3],
+  };
+}
+
+/** The listener, or what is wrong with it, naming its field. */
+function readListener(raw: unknown, at: string): ListenerSpec | string {
+  const item = typeof raw === "string" ? readListenerUrl(raw) : raw;
+  if (typeof item === "string") return `${at}: ${item}`;
+  if (typeof item !== "object" || item === null || Array.isArray(item)) {
+    return `${at}: ${
+      JSON.stringify(item)
+    } is neither a mapping nor "PROTOCOL://host:port"`;
+  }
+  const fields = item as Record<string, unknown>;
+  for (const key of Object.keys(fields)) {
+    if (!LISTENER_KEYS.includes(key)) {
+      return `${at}.${key}: unknown key; known keys: ${
+        LISTENER_KEYS.join(", ")
+      }`;
+    }
+  }
+  const problem = (key: string, expected: string) =>
+    `${at}.${key}: ${JSON.stringify(fields[key])} is not ${expected}`;
+  const name = fields.name;
+  if (typeof name !== "string" || !LISTENER_NAME.test(name)) {
+    return problem("name", "a name of letters, digits, _ and -");
+  }
+  const protocol = SECURITY_PROTOCOLS.find((p) => p === fields.protocol);
+  if (protocol === undefined) {
+    return problem("protocol", `one of ${SECURITY_PROTOCOLS.join(", ")}`);
+  }
+  const host = fields.host ?? "0.0.0.0";
+  if (typeof host !== "string" || host.trim() === "") {
+    return problem("host", "a non-empty string");
+  }
+  const listenPort = port({ zeroMeans: "a free port" }).parse(fields.port);
+  if (!listenPort.ok) return problem("port", listenPort.expected);
+  const spec: {
+    -readonly [K in keyof ListenerSpec]: ListenerSpec[K];
+  } = { name, host, port: listenPort.value, protocol };
+  if (fields.advertised_host !== undefined) {
+    const advertised = text({ nonEmpty: true }).parse(fields.advertised_host);
+    if (!advertised.ok) return problem("advertised_host", advertised.expected);
+    spec.advertisedHost = advertised.value;
+  }
+  if (fields.advertised_port !== undefined) {
+    const advertised = port().parse(fields.advertised_port);
+    if (!advertised.ok) return problem("advertised_port", advertised.expected);
+    spec.advertisedPort = advertised.value;
+  }
+  if (fields.sasl_mechanisms !== undefined) {
+    const mechanisms = listOf(
+      SASL_MECHANISMS.join(", "),
+      (s) => SASL_MECHANISMS.find((m) => m === s),
+    ).parse(fields.sasl_mechanisms);
+    if (!mechanisms.ok || mechanisms.value.length === 0) {
+      return problem(
+        "sasl_mechanisms",
+        `a non-empty list of ${SASL_MECHANISMS.join(", ")}`,
+      );
+    }
+    spec.saslMechanisms = mechanisms.value;
+  }
+  return spec;
+}
+
+const LISTENERS_EXPECTED =
+  'a list of listeners, each a mapping {name, host, port, protocol, advertised_host, advertised_port, sasl_mechanisms} or "PROTOCOL://host:port" (one comma-separated string in the environment)';
+
+/**
+ * Kafka's listeners. A failure names the item and field at fault
+ * ("listeners[1].protocol"), since a list of mappings is hard to scan.
+ */
+export function listeners(): Kind<readonly ListenerSpec[]> {
+  return {
+    expected: LISTENERS_EXPECTED,
+    parse: (value) => {
+      const items = typeof value === "string"
+        ? value.split(",").map((s) => s.trim()).filter((s) => s !== "")
+        : value;
+      if (!Array.isArray(items)) {
+        return { ok: false, expected: LISTENERS_EXPECTED };
+      }
+      const result: ListenerSpec[] = [];
+      for (const [i, item] of items.entries()) {
+        const read = readListener(item, `listeners[${i}]`);
+        if (typeof read === "string") {
+          return { ok: false, expected: `${LISTENERS_EXPECTED}; ${read}` };
+        }
+        result.push(read);
+      }
+      return ok(result);
+    },
+  };
+}

@@ -5,7 +5,8 @@
  * a time.
  */
 import { assert } from "../util/mod.ts";
-import { type Config, type Field, FIELDS } from "./schema.ts";
+import { type ListenerSpec, SASL_MECHANISMS } from "./kinds.ts";
+import { type Config, type Field, FIELDS, type Listener } from "./schema.ts";
 import { nearest } from "./suggest.ts";
 import { readYaml } from "./yaml.ts";
 
@@ -249,6 +250,7 @@ function checkRelations(c: Collector, config: Config): void {
       'is set but discovery.type is "memory", which ignores it: set discovery.type to "static"',
     );
   }
+  checkListeners(c, config);
   const seen = new Set<number>();
   for (const peer of discovery.peers ?? []) {
     if (seen.has(peer.nodeId)) {
@@ -260,6 +262,70 @@ function checkRelations(c: Collector, config: Config): void {
     }
     seen.add(peer.nodeId);
   }
+}
+
+function checkListeners(c: Collector, config: Config): void {
+  const names = new Set<string>();
+  const ports = new Set<number>();
+  for (const [i, listener] of (config.listeners ?? []).entries()) {
+    if (names.has(listener.name)) {
+      c.problem(
+        `listeners[${i}].name`,
+        listener.name,
+        `"${listener.name}" names two listeners: each needs its own name`,
+      );
+    }
+    names.add(listener.name);
+    if (listener.port !== 0 && ports.has(listener.port)) {
+      c.problem(
+        `listeners[${i}].port`,
+        listener.port,
+        `${listener.port} is taken by an earlier listener: each needs its own port`,
+      );
+    }
+    ports.add(listener.port);
+    const tls = config.tls;
+    if (
+      listener.protocol.endsWith("SSL") && tls !== undefined &&
+      (tls.certFile === "" || tls.keyFile === "")
+    ) {
+      c.problem(
+        `listeners[${i}].protocol`,
+        listener.protocol,
+        `${listener.protocol} needs tls.cert_file and tls.key_file`,
+      );
+    }
+  }
+  const clientAuth = config.tls?.clientAuth;
+  if (clientAuth !== undefined && clientAuth !== "none") {
+    c.problem(
+      "tls.client_auth",
+      clientAuth,
+      `"${clientAuth}" cannot be served: Deno.listenTls neither asks for nor verifies client certificates, so only "none" works`,
+    );
+  }
+}
+
+/** The listeners as given, or the one bind_addr:bind_port stands for. */
+function resolveListeners(config: Config): Listener[] {
+  // Until this runs, the field holds the listeners as parsed.
+  const parsed = config.listeners as readonly ListenerSpec[];
+  const given: readonly ListenerSpec[] = parsed.length > 0 ? parsed : [{
+    name: "PLAINTEXT",
+    host: config.bindAddr,
+    port: config.bindPort,
+    protocol: "PLAINTEXT",
+    advertisedPort: config.advertisedPort ?? config.bindPort,
+  }];
+  return given.map((l) => ({
+    name: l.name,
+    host: l.host,
+    port: l.port,
+    protocol: l.protocol,
+    advertisedHost: l.advertisedHost ?? config.advertisedHost,
+    advertisedPort: l.advertisedPort ?? l.port,
+    saslMechanisms: l.saslMechanisms ?? SASL_MECHANISMS,
+  }));
 }
 
 function deepFreeze<T>(value: T): T {
@@ -299,6 +365,7 @@ export function loadConfig(opts: LoadOptions = {}): Config {
       : `broker-${config.nodeId}`,
     advertisedPort: config.advertisedPort ?? config.bindPort,
     dataDir: config.dataDir ?? `./data/broker-${config.nodeId}`,
+    listeners: resolveListeners(config),
   });
   return deepFreeze(config);
 }

@@ -40,6 +40,16 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
     bindPort: 9092,
     advertisedHost: "localhost",
     advertisedPort: 9092,
+    listeners: [{
+      name: "PLAINTEXT",
+      host: "0.0.0.0",
+      port: 9092,
+      protocol: "PLAINTEXT",
+      advertisedHost: "localhost",
+      advertisedPort: 9092,
+      saslMechanisms: ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"],
+    }],
+    tls: { certFile: "", keyFile: "", clientAuth: "none" },
     raftPort: 19092,
     dataDir: "./data/broker-1",
     raft: {
@@ -405,4 +415,67 @@ Deno.test("describeConfig gives every field its env name and a parseable default
   assert.equal(election?.env, "RAFTQ_RAFT__ELECTION_RTT");
   assert.equal(election?.default, 10);
   assert.equal(new Set(rows.map((r) => r.key)).size, rows.length);
+});
+
+Deno.test("loadConfig reads listeners from YAML mappings and PROTOCOL://host:port text", () => {
+  const dir = Deno.makeTempDirSync();
+  const file = `${dir}/broker.yaml`;
+  Deno.writeTextFileSync(
+    file,
+    [
+      "tls: {cert_file: c.pem, key_file: k.pem}",
+      "listeners:",
+      "  - {name: INTERNAL, host: 127.0.0.1, port: 9092, protocol: PLAINTEXT}",
+      "  - name: EXTERNAL",
+      "    port: 9094",
+      "    protocol: SASL_SSL",
+      "    advertised_host: kafka.example",
+      "    sasl_mechanisms: [SCRAM-SHA-512]",
+    ].join("\n"),
+  );
+  const config = loadConfig({ file });
+  assert.deepEqual(config.listeners.map((l) => [l.name, l.host, l.port]), [
+    ["INTERNAL", "127.0.0.1", 9092],
+    ["EXTERNAL", "0.0.0.0", 9094],
+  ]);
+  assert.equal(config.listeners[1]!.advertisedHost, "kafka.example");
+  assert.equal(config.listeners[1]!.advertisedPort, 9094);
+  assert.deepEqual(config.listeners[1]!.saslMechanisms, ["SCRAM-SHA-512"]);
+  const fromEnv = loadConfig({
+    env: {
+      RAFTQ_LISTENERS: "PLAINTEXT://:9092,SASL_PLAINTEXT://127.0.0.1:9093",
+    },
+  });
+  assert.deepEqual(fromEnv.listeners.map((l) => [l.protocol, l.host, l.port]), [
+    ["PLAINTEXT", "0.0.0.0", 9092],
+    ["SASL_PLAINTEXT", "127.0.0.1", 9093],
+  ]);
+});
+
+Deno.test("loadConfig names the listener field at fault and its value", () => {
+  const problemsOf = (overrides: string[]) => {
+    try {
+      loadConfig({ overrides });
+    } catch (err) {
+      assert.ok(err instanceof ConfigError);
+      return err.message;
+    }
+    assert.fail("expected a ConfigError");
+  };
+  assert.match(
+    problemsOf(["listeners=PLAINTEXT://:9092,TLS://:9093"]),
+    /listeners\[1\]\.protocol: "TLS" is not one of PLAINTEXT, SSL/,
+  );
+  assert.match(
+    problemsOf(["listeners=SSL://:9093"]),
+    /listeners\[0\]\.protocol: SSL needs tls.cert_file and tls.key_file/,
+  );
+  assert.match(
+    problemsOf(["listeners=PLAINTEXT://:9092,SASL_PLAINTEXT://:9092"]),
+    /listeners\[1\]\.name: "SASL_PLAINTEXT"|listeners\[1\]\.port: 9092 is taken/,
+  );
+  assert.match(
+    problemsOf(["tls.client_auth=required"]),
+    /tls.client_auth: "required" cannot be served: Deno.listenTls/,
+  );
 });

@@ -18,6 +18,11 @@ export {
   loadConfig,
   type LoadOptions,
 } from "./load.ts";
-export type { Config, DiscoveryType } from "./schema.ts";
-export type { Peer } from "./kinds.ts";
+export type { ClientAuth, Config, DiscoveryType, Listener } from "./schema.ts";
+export {
+  type Peer,
+  SASL_MECHANISMS,
+  type SaslMechanism,
+  type SecurityProtocol,
+} from "./kinds.ts";
 export { parseDurationMs, parseSizeBytes } from "./units.ts";

@@ -9,6 +9,8 @@ import {
   duration,
   integer,
   type Kind,
+  listeners,
+  type ListenerSpec,
   nodeId,
   oneOf,
   type Peer,
@@ -20,6 +22,14 @@ import {
 } from "./kinds.ts";
 
 export type DiscoveryType = "memory" | "static" | "etcd";
+
+/**
+ * A Kafka listener with every default filled in; an advertisedPort of 0
+ * stands for the port the OS chose when the listener's port is 0.
+ */
+export type Listener = Required<ListenerSpec>;
+
+export type ClientAuth = "none" | "requested" | "required";
 
 export interface Config {
   /** Numeric broker id, unique in the cluster. */
@@ -33,6 +43,17 @@ export interface Config {
   readonly advertisedHost: string;
   /** Port told to clients; bindPort unless set (behind NAT or a proxy). */
   readonly advertisedPort: number;
+  /**
+   * Never empty: one PLAINTEXT listener on bind_addr:bind_port unless
+   * `listeners` is set. The first is the one other brokers probe.
+   */
+  readonly listeners: readonly Listener[];
+  readonly tls: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    /** Only "none" passes validation (Deno.listenTls asks for no client certificate). */
+    readonly clientAuth: ClientAuth;
+  };
   readonly raftPort: number;
   /** ./data/broker-<nodeId> unless set. */
   readonly dataDir: string;
@@ -129,14 +150,14 @@ export const FIELDS: readonly Field[] = [
     prop: "bindAddr",
     kind: text({ nonEmpty: true }),
     default: "0.0.0.0",
-    doc: "Address the Kafka listener binds to",
+    doc: "Address the Kafka listener binds to (when listeners is empty)",
   },
   {
     key: "bind_port",
     prop: "bindPort",
     kind: port({ zeroMeans: "a free port chosen by the OS" }),
     default: 9092,
-    doc: "Port of the Kafka listener",
+    doc: "Port of the Kafka listener (when listeners is empty)",
   },
   {
     key: "advertised_host",
@@ -151,6 +172,36 @@ export const FIELDS: readonly Field[] = [
     kind: port(),
     default: undefined,
     doc: "Port that clients are told to connect to (default: bind_port)",
+  },
+  {
+    key: "listeners",
+    prop: "listeners",
+    kind: listeners(),
+    default: [],
+    doc:
+      "Kafka listeners, each {name, host, port, protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL), advertised_host, advertised_port, sasl_mechanisms}; empty: one PLAINTEXT listener on bind_addr:bind_port",
+  },
+  {
+    key: "tls.cert_file",
+    prop: "tls.certFile",
+    kind: text(),
+    default: "",
+    doc: "PEM certificate chain of the SSL and SASL_SSL listeners",
+  },
+  {
+    key: "tls.key_file",
+    prop: "tls.keyFile",
+    kind: text(),
+    default: "",
+    doc: "PEM private key of tls.cert_file",
+  },
+  {
+    key: "tls.client_auth",
+    prop: "tls.clientAuth",
+    kind: oneOf(["none", "requested", "required"]),
+    default: "none",
+    doc:
+      "Client certificates: only none works, since Deno.listenTls cannot ask for them",
   },
   {
     key: "raft_port",

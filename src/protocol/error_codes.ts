@@ -38,6 +38,8 @@ const TABLE = [
   [30, "GROUP_AUTHORIZATION_FAILED", false],
   [31, "CLUSTER_AUTHORIZATION_FAILED", false],
   [32, "INVALID_TIMESTAMP", false],
+  [33, "UNSUPPORTED_SASL_MECHANISM", false],
+  [34, "ILLEGAL_SASL_STATE", false],
   [35, "UNSUPPORTED_VERSION", false],
   [36, "TOPIC_ALREADY_EXISTS", false],
   [37, "INVALID_PARTITIONS", false],
@@ -78,6 +80,9 @@ const TABLE = [
   [86, "GROUP_SUBSCRIBED_TO_TOPIC", false],
   [87, "INVALID_RECORD", false],
   [89, "THROTTLING_QUOTA_EXCEEDED", true],
+  [91, "RESOURCE_NOT_FOUND", false],
+  [92, "DUPLICATE_RESOURCE", false],
+  [93, "UNACCEPTABLE_CREDENTIAL", false],
   [100, "UNKNOWN_TOPIC_ID", true],
   [114, "UNSUPPORTED_ENDPOINT_TYPE", false],
 ] as const;

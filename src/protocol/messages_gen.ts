@@ -17,14 +17,19 @@ export const ApiKey = {
   SyncGroup: 14,
   DescribeGroups: 15,
   ListGroups: 16,
+  SaslHandshake: 17,
   ApiVersions: 18,
   CreateTopics: 19,
   DeleteTopics: 20,
   DeleteRecords: 21,
   InitProducerId: 22,
+  DescribeAcls: 29,
+  CreateAcls: 30,
+  DeleteAcls: 31,
   DescribeConfigs: 32,
   AlterConfigs: 33,
   DescribeLogDirs: 35,
+  SaslAuthenticate: 36,
   CreatePartitions: 37,
   DeleteGroups: 42,
   ElectLeaders: 43,
@@ -32,6 +37,8 @@ export const ApiKey = {
   AlterPartitionReassignments: 45,
   ListPartitionReassignments: 46,
   OffsetDelete: 47,
+  DescribeUserScramCredentials: 50,
+  AlterUserScramCredentials: 51,
   DescribeQuorum: 55,
   DescribeCluster: 60,
   DescribeProducers: 61,
@@ -1947,6 +1954,36 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  17: {
+    request: {
+      name: "SaslHandshakeRequest",
+      validVersions: [0, 1],
+      fields: [
+        {
+          name: "mechanism",
+          type: "string",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "SaslHandshakeResponse",
+      validVersions: [0, 1],
+      fields: [
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "mechanisms",
+          type: "string",
+          array: true,
+          versions: [0, 32767],
+        },
+      ],
+    },
+  },
   18: {
     request: {
       name: "ApiVersionsRequest",
@@ -2486,6 +2523,355 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  29: {
+    request: {
+      name: "DescribeAclsRequest",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "resourceTypeFilter",
+          type: "int8",
+          versions: [0, 32767],
+        },
+        {
+          name: "resourceNameFilter",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "patternTypeFilter",
+          type: "int8",
+          versions: [1, 32767],
+          default: 3,
+        },
+        {
+          name: "principalFilter",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "hostFilter",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "operation",
+          type: "int8",
+          versions: [0, 32767],
+        },
+        {
+          name: "permissionType",
+          type: "int8",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "DescribeAclsResponse",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorMessage",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "resources",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "resourceType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourceName",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "patternType",
+              type: "int8",
+              versions: [1, 32767],
+              default: 3,
+            },
+            {
+              name: "acls",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "principal",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "host",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "operation",
+                  type: "int8",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "permissionType",
+                  type: "int8",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  30: {
+    request: {
+      name: "CreateAclsRequest",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "creations",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "resourceType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourceName",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourcePatternType",
+              type: "int8",
+              versions: [1, 32767],
+              default: 3,
+            },
+            {
+              name: "principal",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "host",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "operation",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "permissionType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "CreateAclsResponse",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "results",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorMessage",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  31: {
+    request: {
+      name: "DeleteAclsRequest",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "filters",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "resourceTypeFilter",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "resourceNameFilter",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+            {
+              name: "patternTypeFilter",
+              type: "int8",
+              versions: [1, 32767],
+              default: 3,
+            },
+            {
+              name: "principalFilter",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+            {
+              name: "hostFilter",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+            {
+              name: "operation",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "permissionType",
+              type: "int8",
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "DeleteAclsResponse",
+      validVersions: [0, 3],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "filterResults",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorMessage",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+            {
+              name: "matchingAcls",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorMessage",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+                {
+                  name: "resourceType",
+                  type: "int8",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "resourceName",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "patternType",
+                  type: "int8",
+                  versions: [1, 32767],
+                  default: 3,
+                },
+                {
+                  name: "principal",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "host",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "operation",
+                  type: "int8",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "permissionType",
+                  type: "int8",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
   32: {
     request: {
       name: "DescribeConfigsRequest",
@@ -2854,6 +3240,49 @@ export const API_SCHEMAS: {
               default: -1n,
             },
           ],
+        },
+      ],
+    },
+  },
+  36: {
+    request: {
+      name: "SaslAuthenticateRequest",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "authBytes",
+          type: "bytes",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "SaslAuthenticateResponse",
+      validVersions: [0, 2],
+      flexibleVersions: [2, 32767],
+      fields: [
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorMessage",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "authBytes",
+          type: "bytes",
+          versions: [0, 32767],
+        },
+        {
+          name: "sessionLifetimeMs",
+          type: "int64",
+          versions: [1, 32767],
+          default: 0n,
         },
       ],
     },
@@ -3473,6 +3902,190 @@ export const API_SCHEMAS: {
                   versions: [0, 32767],
                 },
               ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  50: {
+    request: {
+      name: "DescribeUserScramCredentialsRequest",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "users",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "DescribeUserScramCredentialsResponse",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorMessage",
+          type: "string",
+          versions: [0, 32767],
+          nullableVersions: [0, 32767],
+        },
+        {
+          name: "results",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "user",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorMessage",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
+            },
+            {
+              name: "credentialInfos",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "mechanism",
+                  type: "int8",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "iterations",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  51: {
+    request: {
+      name: "AlterUserScramCredentialsRequest",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "deletions",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "mechanism",
+              type: "int8",
+              versions: [0, 32767],
+            },
+          ],
+        },
+        {
+          name: "upsertions",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "mechanism",
+              type: "int8",
+              versions: [0, 32767],
+            },
+            {
+              name: "iterations",
+              type: "int32",
+              versions: [0, 32767],
+            },
+            {
+              name: "salt",
+              type: "bytes",
+              versions: [0, 32767],
+            },
+            {
+              name: "saltedPassword",
+              type: "bytes",
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "AlterUserScramCredentialsResponse",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "results",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "user",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "errorMessage",
+              type: "string",
+              versions: [0, 32767],
+              nullableVersions: [0, 32767],
             },
           ],
         },
@@ -4914,6 +5527,24 @@ export interface ListGroupsResponseGroupsInput {
   groupType?: string;
 }
 
+export interface SaslHandshakeRequest {
+  mechanism: string;
+}
+
+export interface SaslHandshakeRequestInput {
+  mechanism: string;
+}
+
+export interface SaslHandshakeResponse {
+  errorCode: number;
+  mechanisms: string[];
+}
+
+export interface SaslHandshakeResponseInput {
+  errorCode: number;
+  mechanisms: string[];
+}
+
 export interface ApiVersionsRequest {
   clientSoftwareName: string;
   clientSoftwareVersion: string;
@@ -5212,6 +5843,190 @@ export interface InitProducerIdResponseInput {
   producerEpoch: number;
 }
 
+export interface DescribeAclsRequest {
+  resourceTypeFilter: number;
+  resourceNameFilter: string | null;
+  patternTypeFilter: number;
+  principalFilter: string | null;
+  hostFilter: string | null;
+  operation: number;
+  permissionType: number;
+}
+
+export interface DescribeAclsRequestInput {
+  resourceTypeFilter: number;
+  resourceNameFilter: string | null;
+  patternTypeFilter?: number;
+  principalFilter: string | null;
+  hostFilter: string | null;
+  operation: number;
+  permissionType: number;
+}
+
+export interface DescribeAclsResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  resources: DescribeAclsResponseResources[];
+}
+
+export interface DescribeAclsResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  resources: DescribeAclsResponseResourcesInput[];
+}
+
+export interface DescribeAclsResponseResources {
+  resourceType: number;
+  resourceName: string;
+  patternType: number;
+  acls: DescribeAclsResponseAcls[];
+}
+
+export interface DescribeAclsResponseResourcesInput {
+  resourceType: number;
+  resourceName: string;
+  patternType?: number;
+  acls: DescribeAclsResponseAclsInput[];
+}
+
+export interface DescribeAclsResponseAcls {
+  principal: string;
+  host: string;
+  operation: number;
+  permissionType: number;
+}
+
+export interface DescribeAclsResponseAclsInput {
+  principal: string;
+  host: string;
+  operation: number;
+  permissionType: number;
+}
+
+export interface CreateAclsRequest {
+  creations: CreateAclsRequestCreations[];
+}
+
+export interface CreateAclsRequestInput {
+  creations: CreateAclsRequestCreationsInput[];
+}
+
+export interface CreateAclsRequestCreations {
+  resourceType: number;
+  resourceName: string;
+  resourcePatternType: number;
+  principal: string;
+  host: string;
+  operation: number;
+  permissionType: number;
+}
+
+export interface CreateAclsRequestCreationsInput {
+  resourceType: number;
+  resourceName: string;
+  resourcePatternType?: number;
+  principal: string;
+  host: string;
+  operation: number;
+  permissionType: number;
+}
+
+export interface CreateAclsResponse {
+  throttleTimeMs: number;
+  results: CreateAclsResponseResults[];
+}
+
+export interface CreateAclsResponseInput {
+  throttleTimeMs: number;
+  results: CreateAclsResponseResultsInput[];
+}
+
+export interface CreateAclsResponseResults {
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface CreateAclsResponseResultsInput {
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface DeleteAclsRequest {
+  filters: DeleteAclsRequestFilters[];
+}
+
+export interface DeleteAclsRequestInput {
+  filters: DeleteAclsRequestFiltersInput[];
+}
+
+export interface DeleteAclsRequestFilters {
+  resourceTypeFilter: number;
+  resourceNameFilter: string | null;
+  patternTypeFilter: number;
+  principalFilter: string | null;
+  hostFilter: string | null;
+  operation: number;
+  permissionType: number;
+}
+
+export interface DeleteAclsRequestFiltersInput {
+  resourceTypeFilter: number;
+  resourceNameFilter: string | null;
+  patternTypeFilter?: number;
+  principalFilter: string | null;
+  hostFilter: string | null;
+  operation: number;
+  permissionType: number;
+}
+
+export interface DeleteAclsResponse {
+  throttleTimeMs: number;
+  filterResults: DeleteAclsResponseFilterResults[];
+}
+
+export interface DeleteAclsResponseInput {
+  throttleTimeMs: number;
+  filterResults: DeleteAclsResponseFilterResultsInput[];
+}
+
+export interface DeleteAclsResponseFilterResults {
+  errorCode: number;
+  errorMessage: string | null;
+  matchingAcls: DeleteAclsResponseMatchingAcls[];
+}
+
+export interface DeleteAclsResponseFilterResultsInput {
+  errorCode: number;
+  errorMessage: string | null;
+  matchingAcls: DeleteAclsResponseMatchingAclsInput[];
+}
+
+export interface DeleteAclsResponseMatchingAcls {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
+  patternType: number;
+  principal: string;
+  host: string;
+  operation: number;
+  permissionType: number;
+}
+
+export interface DeleteAclsResponseMatchingAclsInput {
+  errorCode: number;
+  errorMessage: string | null;
+  resourceType: number;
+  resourceName: string;
+  patternType?: number;
+  principal: string;
+  host: string;
+  operation: number;
+  permissionType: number;
+}
+
 export interface DescribeConfigsRequest {
   resources: DescribeConfigsRequestResources[];
   includeSynonyms: boolean;
@@ -5422,6 +6237,28 @@ export interface DescribeLogDirsResponsePartitionsInput {
   partitionSize: bigint;
   offsetLag: bigint;
   isFutureKey: boolean;
+}
+
+export interface SaslAuthenticateRequest {
+  authBytes: Uint8Array;
+}
+
+export interface SaslAuthenticateRequestInput {
+  authBytes: Uint8Array;
+}
+
+export interface SaslAuthenticateResponse {
+  errorCode: number;
+  errorMessage: string | null;
+  authBytes: Uint8Array;
+  sessionLifetimeMs: bigint;
+}
+
+export interface SaslAuthenticateResponseInput {
+  errorCode: number;
+  errorMessage: string | null;
+  authBytes: Uint8Array;
+  sessionLifetimeMs?: bigint;
 }
 
 export interface CreatePartitionsRequest {
@@ -5804,6 +6641,118 @@ export interface OffsetDeleteResponsePartitionsInput {
   errorCode: number;
 }
 
+export interface DescribeUserScramCredentialsRequest {
+  users: DescribeUserScramCredentialsRequestUsers[] | null;
+}
+
+export interface DescribeUserScramCredentialsRequestInput {
+  users: DescribeUserScramCredentialsRequestUsersInput[] | null;
+}
+
+export interface DescribeUserScramCredentialsRequestUsers {
+  name: string;
+}
+
+export interface DescribeUserScramCredentialsRequestUsersInput {
+  name: string;
+}
+
+export interface DescribeUserScramCredentialsResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  results: DescribeUserScramCredentialsResponseResults[];
+}
+
+export interface DescribeUserScramCredentialsResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+  errorMessage: string | null;
+  results: DescribeUserScramCredentialsResponseResultsInput[];
+}
+
+export interface DescribeUserScramCredentialsResponseResults {
+  user: string;
+  errorCode: number;
+  errorMessage: string | null;
+  credentialInfos: DescribeUserScramCredentialsResponseCredentialInfos[];
+}
+
+export interface DescribeUserScramCredentialsResponseResultsInput {
+  user: string;
+  errorCode: number;
+  errorMessage: string | null;
+  credentialInfos: DescribeUserScramCredentialsResponseCredentialInfosInput[];
+}
+
+export interface DescribeUserScramCredentialsResponseCredentialInfos {
+  mechanism: number;
+  iterations: number;
+}
+
+export interface DescribeUserScramCredentialsResponseCredentialInfosInput {
+  mechanism: number;
+  iterations: number;
+}
+
+export interface AlterUserScramCredentialsRequest {
+  deletions: AlterUserScramCredentialsRequestDeletions[];
+  upsertions: AlterUserScramCredentialsRequestUpsertions[];
+}
+
+export interface AlterUserScramCredentialsRequestInput {
+  deletions: AlterUserScramCredentialsRequestDeletionsInput[];
+  upsertions: AlterUserScramCredentialsRequestUpsertionsInput[];
+}
+
+export interface AlterUserScramCredentialsRequestDeletions {
+  name: string;
+  mechanism: number;
+}
+
+export interface AlterUserScramCredentialsRequestDeletionsInput {
+  name: string;
+  mechanism: number;
+}
+
+export interface AlterUserScramCredentialsRequestUpsertions {
+  name: string;
+  mechanism: number;
+  iterations: number;
+  salt: Uint8Array;
+  saltedPassword: Uint8Array;
+}
+
+export interface AlterUserScramCredentialsRequestUpsertionsInput {
+  name: string;
+  mechanism: number;
+  iterations: number;
+  salt: Uint8Array;
+  saltedPassword: Uint8Array;
+}
+
+export interface AlterUserScramCredentialsResponse {
+  throttleTimeMs: number;
+  results: AlterUserScramCredentialsResponseResults[];
+}
+
+export interface AlterUserScramCredentialsResponseInput {
+  throttleTimeMs: number;
+  results: AlterUserScramCredentialsResponseResultsInput[];
+}
+
+export interface AlterUserScramCredentialsResponseResults {
+  user: string;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
+export interface AlterUserScramCredentialsResponseResultsInput {
+  user: string;
+  errorCode: number;
+  errorMessage: string | null;
+}
+
 export interface DescribeQuorumRequest {
   topics: DescribeQuorumRequestTopics[];
 }
@@ -6060,14 +7009,19 @@ export interface RequestBodies {
   14: SyncGroupRequest;
   15: DescribeGroupsRequest;
   16: ListGroupsRequest;
+  17: SaslHandshakeRequest;
   18: ApiVersionsRequest;
   19: CreateTopicsRequest;
   20: DeleteTopicsRequest;
   21: DeleteRecordsRequest;
   22: InitProducerIdRequest;
+  29: DescribeAclsRequest;
+  30: CreateAclsRequest;
+  31: DeleteAclsRequest;
   32: DescribeConfigsRequest;
   33: AlterConfigsRequest;
   35: DescribeLogDirsRequest;
+  36: SaslAuthenticateRequest;
   37: CreatePartitionsRequest;
   42: DeleteGroupsRequest;
   43: ElectLeadersRequest;
@@ -6075,6 +7029,8 @@ export interface RequestBodies {
   45: AlterPartitionReassignmentsRequest;
   46: ListPartitionReassignmentsRequest;
   47: OffsetDeleteRequest;
+  50: DescribeUserScramCredentialsRequest;
+  51: AlterUserScramCredentialsRequest;
   55: DescribeQuorumRequest;
   60: DescribeClusterRequest;
   61: DescribeProducersRequest;
@@ -6094,14 +7050,19 @@ export interface ResponseBodies {
   14: SyncGroupResponse;
   15: DescribeGroupsResponse;
   16: ListGroupsResponse;
+  17: SaslHandshakeResponse;
   18: ApiVersionsResponse;
   19: CreateTopicsResponse;
   20: DeleteTopicsResponse;
   21: DeleteRecordsResponse;
   22: InitProducerIdResponse;
+  29: DescribeAclsResponse;
+  30: CreateAclsResponse;
+  31: DeleteAclsResponse;
   32: DescribeConfigsResponse;
   33: AlterConfigsResponse;
   35: DescribeLogDirsResponse;
+  36: SaslAuthenticateResponse;
   37: CreatePartitionsResponse;
   42: DeleteGroupsResponse;
   43: ElectLeadersResponse;
@@ -6109,6 +7070,8 @@ export interface ResponseBodies {
   45: AlterPartitionReassignmentsResponse;
   46: ListPartitionReassignmentsResponse;
   47: OffsetDeleteResponse;
+  50: DescribeUserScramCredentialsResponse;
+  51: AlterUserScramCredentialsResponse;
   55: DescribeQuorumResponse;
   60: DescribeClusterResponse;
   61: DescribeProducersResponse;
@@ -6128,14 +7091,19 @@ export interface RequestInput {
   14: SyncGroupRequestInput;
   15: DescribeGroupsRequestInput;
   16: ListGroupsRequestInput;
+  17: SaslHandshakeRequestInput;
   18: ApiVersionsRequestInput;
   19: CreateTopicsRequestInput;
   20: DeleteTopicsRequestInput;
   21: DeleteRecordsRequestInput;
   22: InitProducerIdRequestInput;
+  29: DescribeAclsRequestInput;
+  30: CreateAclsRequestInput;
+  31: DeleteAclsRequestInput;
   32: DescribeConfigsRequestInput;
   33: AlterConfigsRequestInput;
   35: DescribeLogDirsRequestInput;
+  36: SaslAuthenticateRequestInput;
   37: CreatePartitionsRequestInput;
   42: DeleteGroupsRequestInput;
   43: ElectLeadersRequestInput;
@@ -6143,6 +7111,8 @@ export interface RequestInput {
   45: AlterPartitionReassignmentsRequestInput;
   46: ListPartitionReassignmentsRequestInput;
   47: OffsetDeleteRequestInput;
+  50: DescribeUserScramCredentialsRequestInput;
+  51: AlterUserScramCredentialsRequestInput;
   55: DescribeQuorumRequestInput;
   60: DescribeClusterRequestInput;
   61: DescribeProducersRequestInput;
@@ -6162,14 +7132,19 @@ export interface ResponseInput {
   14: SyncGroupResponseInput;
   15: DescribeGroupsResponseInput;
   16: ListGroupsResponseInput;
+  17: SaslHandshakeResponseInput;
   18: ApiVersionsResponseInput;
   19: CreateTopicsResponseInput;
   20: DeleteTopicsResponseInput;
   21: DeleteRecordsResponseInput;
   22: InitProducerIdResponseInput;
+  29: DescribeAclsResponseInput;
+  30: CreateAclsResponseInput;
+  31: DeleteAclsResponseInput;
   32: DescribeConfigsResponseInput;
   33: AlterConfigsResponseInput;
   35: DescribeLogDirsResponseInput;
+  36: SaslAuthenticateResponseInput;
   37: CreatePartitionsResponseInput;
   42: DeleteGroupsResponseInput;
   43: ElectLeadersResponseInput;
@@ -6177,6 +7152,8 @@ export interface ResponseInput {
   45: AlterPartitionReassignmentsResponseInput;
   46: ListPartitionReassignmentsResponseInput;
   47: OffsetDeleteResponseInput;
+  50: DescribeUserScramCredentialsResponseInput;
+  51: AlterUserScramCredentialsResponseInput;
   55: DescribeQuorumResponseInput;
   60: DescribeClusterResponseInput;
   61: DescribeProducersResponseInput;

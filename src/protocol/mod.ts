@@ -51,3 +51,21 @@ export {
 } from "./records.ts";
 export { CompressionError } from "./compression.ts";
 export * from "./record_batch.ts";
+export {
+  credentialOf,
+  newNonce,
+  passwordMatches,
+  readClientFirst,
+  saltPassword,
+  SCRAM_HASHES,
+  SCRAM_ITERATIONS_MAX,
+  SCRAM_ITERATIONS_MIN,
+  ScramClient,
+  type ScramCredential,
+  ScramError,
+  type ScramExchange,
+  type ScramHash,
+  type ScramMechanism,
+  serverFinal,
+  serverFirst,
+} from "./scram.ts";

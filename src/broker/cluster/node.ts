@@ -31,6 +31,7 @@ import {
   type CommandResult,
   ControllerState,
   encodeCommand,
+  type ListenerAddress,
   type TopicState,
 } from "../controller/mod.ts";
 import type { QuorumView } from "../ports.ts";
@@ -63,8 +64,11 @@ export { CONTROLLER_GROUP, MAX_CONTROLLER_VOTERS } from "./membership.ts";
 export interface ClusterNodeOptions {
   config: Config;
   partitions: PartitionManager;
-  /** What clients are told to connect to for this broker. */
-  kafka: { host: string; port: number };
+  /**
+   * What clients are told to connect to for this broker: the first
+   * listener's address, and every listener's by name.
+   */
+  kafka: { host: string; port: number; listeners: ListenerAddress[] };
   /**
    * Decides the controller group's founding voters on a first start (never
    * called when the WAL already holds the group). `join`: this broker is not
@@ -243,6 +247,7 @@ export class ClusterNode {
         nodeId: opts.config.nodeId,
         kafkaHost: opts.kafka.host,
         kafkaPort: opts.kafka.port,
+        listeners: opts.kafka.listeners,
         raftHost: opts.advertisedRaft.hostname,
         raftPort: opts.advertisedRaft.port,
       },

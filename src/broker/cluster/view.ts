@@ -18,6 +18,8 @@ import {
   type Command,
   isMoving,
   type PartitionAssignment,
+  type ScramMechanismName,
+  type StoredScramCredential,
   type TopicState,
 } from "../controller/mod.ts";
 import { type DynamicBrokerConfigs, topicCompression } from "../configs.ts";
@@ -94,12 +96,17 @@ export class ReplicatedView implements ClusterView {
     return this.#node.controllerId();
   }
 
-  brokers(): BrokerAddress[] {
-    return this.#node.controller.liveBrokers().map((b) => ({
-      nodeId: b.nodeId,
-      host: b.kafkaHost,
-      port: b.kafkaPort,
-    }));
+  brokers(listener?: string): BrokerAddress[] {
+    return this.#node.controller.liveBrokers().map((b) => {
+      // A broker without that listener (or registered before listeners
+      // existed) is reached at its first listener's address.
+      const match = b.listeners?.find((l) => l.name === listener);
+      return {
+        nodeId: b.nodeId,
+        host: match?.host ?? b.kafkaHost,
+        port: match?.port ?? b.kafkaPort,
+      };
+    });
   }
 
   liveBrokers(): number {
@@ -365,7 +372,7 @@ export class ReplicatedView implements ClusterView {
     topic: string,
     change: ConfigChange,
   ): Promise<PartitionOutcome> {
-    return this.#alterConfigs({
+    return this.#proposeApplied({
       type: "alterTopicConfigs",
       name: topic,
       replace: change.replace,
@@ -377,7 +384,7 @@ export class ReplicatedView implements ClusterView {
     broker: string,
     change: ConfigChange,
   ): Promise<PartitionOutcome> {
-    return this.#alterConfigs({
+    return this.#proposeApplied({
       type: "alterBrokerConfigs",
       broker,
       replace: change.replace,
@@ -385,10 +392,35 @@ export class ReplicatedView implements ClusterView {
     }, change.validateOnly);
   }
 
-  async #alterConfigs(
+  scramCredentials(
+    user: string,
+  ): ReadonlyMap<ScramMechanismName, StoredScramCredential> {
+    return this.#node.controller.scramCredentials(user);
+  }
+
+  scramUsers(): string[] {
+    return this.#node.controller.scramUsers();
+  }
+
+  alterScramCredentials(
+    change: Omit<Extract<Command, { type: "alterScramCredentials" }>, "type">,
+  ): Promise<PartitionOutcome> {
+    return this.#proposeApplied(
+      { type: "alterScramCredentials", ...change },
+      false,
+    );
+  }
+
+  /** Proposes a controller command and waits until it is applied here. */
+  async #proposeApplied(
     command: Extract<
       Command,
-      { type: "alterTopicConfigs" | "alterBrokerConfigs" }
+      {
+        type:
+          | "alterTopicConfigs"
+          | "alterBrokerConfigs"
+          | "alterScramCredentials";
+      }
     >,
     validateOnly: boolean,
   ): Promise<PartitionOutcome> {

@@ -27,10 +27,23 @@ export const COMMAND_VERSION = 1;
 /** The addresses a broker announces when it joins. */
 export interface BrokerRegistration {
   nodeId: number;
+  /** The address of the broker's first listener. */
   kafkaHost: string;
   kafkaPort: number;
   raftHost: string;
   raftPort: number;
+  /**
+   * Every listener's advertised address, so Metadata can answer a client
+   * with the addresses of the listener it came in on. Absent from brokers
+   * registered before listeners existed.
+   */
+  listeners?: ListenerAddress[];
+}
+
+export interface ListenerAddress {
+  name: string;
+  host: string;
+  port: number;
 }
 
 export interface ConfigOp {
@@ -43,8 +56,34 @@ export interface ConfigOp {
 export const CONFIG_OP_TYPES = ["set", "delete", "append", "subtract"] as const;
 export type ConfigOpType = typeof CONFIG_OP_TYPES[number];
 
+/** A SCRAM credential as the controller keeps it: base64, never the password. */
+export interface StoredScramCredential {
+  salt: string;
+  iterations: number;
+  storedKey: string;
+  serverKey: string;
+}
+
+export const SCRAM_MECHANISM_NAMES = [
+  "SCRAM-SHA-256",
+  "SCRAM-SHA-512",
+] as const;
+export type ScramMechanismName = typeof SCRAM_MECHANISM_NAMES[number];
+
 export type Command =
   | { type: "initCluster"; clusterId: string }
+  | {
+    /**
+     * AlterUserScramCredentials: the deletions and upsertions of one
+     * request, applied together.
+     */
+    type: "alterScramCredentials";
+    upsertions: (StoredScramCredential & {
+      user: string;
+      mechanism: ScramMechanismName;
+    })[];
+    deletions: { user: string; mechanism: ScramMechanismName }[];
+  }
   | {
     type: "registerBroker";
     broker: BrokerRegistration;
@@ -126,20 +165,42 @@ export type Command =
 
 export type CommandType = Command["type"];
 
+export const LISTENER_ADDRESSES = optional(
+  arrayOf(shape({ name: str, host: str, port: int })),
+);
+
 const BROKER_REGISTRATION = shape({
   nodeId: int,
   kafkaHost: str,
   kafkaPort: int,
   raftHost: str,
   raftPort: int,
+  listeners: LISTENER_ADDRESSES,
 });
 
 const CONFIG_OPS = arrayOf(
   shape({ key: str, op: oneOf(CONFIG_OP_TYPES), value: nullable(str) }),
 );
 
+export const STORED_SCRAM_CREDENTIAL = {
+  salt: str,
+  iterations: int,
+  storedKey: str,
+  serverKey: str,
+};
+
 const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
   initCluster: { clusterId: str },
+  alterScramCredentials: {
+    upsertions: arrayOf(shape({
+      user: str,
+      mechanism: oneOf(SCRAM_MECHANISM_NAMES),
+      ...STORED_SCRAM_CREDENTIAL,
+    })),
+    deletions: arrayOf(
+      shape({ user: str, mechanism: oneOf(SCRAM_MECHANISM_NAMES) }),
+    ),
+  },
   registerBroker: { broker: BROKER_REGISTRATION, lastSeenMs: int },
   unregisterBroker: { nodeId: int },
   markBrokerFailed: { nodeId: int },

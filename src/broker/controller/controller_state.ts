@@ -21,6 +21,11 @@ import {
   type BrokerRegistration,
   type Command,
   decodeCommand,
+  LISTENER_ADDRESSES,
+  SCRAM_MECHANISM_NAMES,
+  type ScramMechanismName,
+  STORED_SCRAM_CREDENTIAL,
+  type StoredScramCredential,
 } from "./commands.ts";
 import {
   arrayOf,
@@ -186,6 +191,8 @@ const SNAPSHOT_SHAPE = shape({
     kafkaPort: int,
     raftHost: str,
     raftPort: int,
+    // Absent from snapshots taken before listeners existed.
+    listeners: LISTENER_ADDRESSES,
     status: oneOf(["online", "failed", "fenced"]),
     lastSeenMs: int,
   })),
@@ -207,6 +214,10 @@ const SNAPSHOT_SHAPE = shape({
   })),
   // Absent from snapshots taken before dynamic broker configs existed.
   brokerConfigs: optional(recordOf(recordOf(str))),
+  // Absent from snapshots taken before SASL/SCRAM users existed.
+  scramCredentials: optional(
+    recordOf(recordOf(shape(STORED_SCRAM_CREDENTIAL))),
+  ),
 });
 
 interface SnapshotBody {
@@ -220,6 +231,8 @@ interface SnapshotBody {
   topics: TopicState[];
   /** By node id, or "" for every broker's default. */
   brokerConfigs?: Record<string, Record<string, string>>;
+  /** By user, then mechanism. */
+  scramCredentials?: Record<string, Record<string, StoredScramCredential>>;
 }
 
 /**
@@ -247,6 +260,11 @@ export class ControllerState implements StateMachine {
   readonly #topicNamesById = new Map<string, string>();
   /** Dynamic broker configs by node id, or "" for every broker's default. */
   readonly #brokerConfigs = new Map<string, Readonly<Record<string, string>>>();
+  /** SCRAM credentials by user, then mechanism; a user has at least one. */
+  readonly #scram = new Map<
+    string,
+    ReadonlyMap<ScramMechanismName, StoredScramCredential>
+  >();
   /** Where each live partition group sits: rebuilt from #topics on restore. */
   readonly #partitionsByGroup = new Map<
     number,
@@ -312,6 +330,8 @@ export class ControllerState implements StateMachine {
     switch (command.type) {
       case "initCluster":
         return this.#planInitCluster(command.clusterId);
+      case "alterScramCredentials":
+        return this.#planAlterScramCredentials(command);
       case "registerBroker":
         return this.#planRegisterBroker(command.broker, command.lastSeenMs);
       case "unregisterBroker":
@@ -354,6 +374,36 @@ export class ControllerState implements StateMachine {
     };
   }
 
+  #planAlterScramCredentials(
+    command: Extract<Command, { type: "alterScramCredentials" }>,
+  ): Commit {
+    for (const u of [...command.upsertions, ...command.deletions]) {
+      checkName("User name", u.user);
+    }
+    for (const u of command.upsertions) {
+      if (!Number.isInteger(u.iterations) || u.iterations < 1) {
+        throw new ControllerError(
+          ErrorCode.INVALID_REQUEST,
+          `SCRAM iterations ${u.iterations} of user "${u.user}" are invalid`,
+        );
+      }
+    }
+    return () => {
+      for (const d of command.deletions) {
+        const next = new Map(this.#scram.get(d.user));
+        next.delete(d.mechanism);
+        if (next.size === 0) this.#scram.delete(d.user);
+        else this.#scram.set(d.user, next);
+      }
+      for (const { user, mechanism, ...stored } of command.upsertions) {
+        const next = new Map(this.#scram.get(user));
+        next.set(mechanism, Object.freeze(stored));
+        this.#scram.set(user, next);
+      }
+      return {};
+    };
+  }
+
   #planRegisterBroker(broker: BrokerRegistration, lastSeenMs: number): Commit {
     checkNodeId(broker.nodeId);
     checkName("Kafka host", broker.kafkaHost);
@@ -361,6 +411,11 @@ export class ControllerState implements StateMachine {
     checkPort("Kafka port", broker.kafkaPort);
     // 0: a broker on its own, which takes no Raft connections.
     if (broker.raftPort !== 0) checkPort("Raft port", broker.raftPort);
+    for (const listener of broker.listeners ?? []) {
+      checkName("Listener name", listener.name);
+      checkName("Listener host", listener.host);
+      checkPort("Listener port", listener.port);
+    }
     if (lastSeenMs < 0) {
       throw new ControllerError(
         ErrorCode.INVALID_REQUEST,
@@ -376,6 +431,9 @@ export class ControllerState implements StateMachine {
           kafkaPort: broker.kafkaPort,
           raftHost: broker.raftHost,
           raftPort: broker.raftPort,
+          ...(broker.listeners === undefined
+            ? {}
+            : { listeners: broker.listeners.map((l) => ({ ...l })) }),
           status: "online",
           lastSeenMs,
         }),
@@ -906,6 +964,18 @@ export class ControllerState implements StateMachine {
     return { topic, assignment };
   }
 
+  /** One user's SCRAM credentials by mechanism; empty for an unknown user. */
+  scramCredentials(
+    user: string,
+  ): ReadonlyMap<ScramMechanismName, StoredScramCredential> {
+    return this.#scram.get(user) ?? new Map();
+  }
+
+  /** Users with at least one SCRAM credential, sorted. */
+  scramUsers(): string[] {
+    return [...this.#scram.keys()].sort(compare);
+  }
+
   /** As last reported by a leaderChanged for group 0. */
   controllerLeader(): ControllerLeader {
     return this.#controllerLeader;
@@ -982,6 +1052,14 @@ export class ControllerState implements StateMachine {
       brokerConfigs: Object.fromEntries(
         [...this.#brokerConfigs].sort(([a], [b]) => compare(a, b)),
       ),
+      scramCredentials: Object.fromEntries(
+        this.scramUsers().map((user) => [
+          user,
+          Object.fromEntries(
+            [...this.scramCredentials(user)].sort(([a], [b]) => compare(a, b)),
+          ),
+        ]),
+      ),
     };
     return encodeVersioned(SNAPSHOT_VERSION, body);
   }
@@ -1004,6 +1082,25 @@ export class ControllerState implements StateMachine {
     this.#topicNamesById.clear();
     this.#partitionsByGroup.clear();
     this.#brokerConfigs.clear();
+    this.#scram.clear();
+    for (
+      const [user, byMechanism] of Object.entries(body.scramCredentials ?? {})
+    ) {
+      const credentials = new Map<ScramMechanismName, StoredScramCredential>();
+      for (const [mechanism, stored] of Object.entries(byMechanism)) {
+        const name = SCRAM_MECHANISM_NAMES.find((m) => m === mechanism);
+        assert(
+          name !== undefined,
+          "Snapshot holds an unknown SCRAM mechanism",
+          {
+            user,
+            mechanism,
+          },
+        );
+        credentials.set(name, Object.freeze(stored));
+      }
+      if (credentials.size > 0) this.#scram.set(user, credentials);
+    }
     for (const [broker, configs] of Object.entries(body.brokerConfigs ?? {})) {
       this.#brokerConfigs.set(broker, Object.freeze(sortedRecord(configs)));
     }

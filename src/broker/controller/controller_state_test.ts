@@ -1024,3 +1024,86 @@ Deno.test("ControllerState keeps dynamic broker configs per broker and as every 
   );
   assert.deepEqual(state.brokerConfigs(2).broker, {});
 });
+
+const CREDENTIAL = {
+  salt: "c2FsdA==",
+  iterations: 4096,
+  storedKey: "c3RvcmVk",
+  serverKey: "c2VydmVy",
+};
+
+Deno.test("ControllerState keeps SCRAM credentials per user and mechanism across a restore", () => {
+  const state = new ControllerState();
+  accepted(
+    run(state, {
+      type: "alterScramCredentials",
+      upsertions: [
+        { user: "alice", mechanism: "SCRAM-SHA-256", ...CREDENTIAL },
+        { user: "alice", mechanism: "SCRAM-SHA-512", ...CREDENTIAL },
+        { user: "bob", mechanism: "SCRAM-SHA-256", ...CREDENTIAL },
+      ],
+      deletions: [],
+    })[0],
+  );
+  accepted(
+    run(state, {
+      type: "alterScramCredentials",
+      upsertions: [],
+      deletions: [
+        { user: "alice", mechanism: "SCRAM-SHA-256" },
+        { user: "bob", mechanism: "SCRAM-SHA-256" },
+      ],
+    })[0],
+  );
+  assert.deepEqual(state.scramUsers(), ["alice"]);
+  assert.deepEqual([...state.scramCredentials("alice").keys()], [
+    "SCRAM-SHA-512",
+  ]);
+  const restored = new ControllerState();
+  restored.restore(state.snapshot());
+  assert.deepEqual(restored.snapshot(), state.snapshot());
+  assert.deepEqual(
+    restored.scramCredentials("alice").get("SCRAM-SHA-512"),
+    CREDENTIAL,
+  );
+});
+
+Deno.test("ControllerState restores a snapshot taken before users and listeners existed", () => {
+  const state = new ControllerState();
+  run(state, { type: "initCluster", clusterId: "c" }, register(1));
+  const body = JSON.parse(
+    new TextDecoder().decode(state.snapshot().subarray(1)),
+  );
+  delete body.scramCredentials;
+  assert.equal(body.brokers[0].listeners, undefined);
+  const old = new TextEncoder().encode(JSON.stringify(body));
+  const bytes = new Uint8Array([state.snapshot()[0]!, ...old]);
+  const restored = new ControllerState();
+  restored.restore(bytes);
+  assert.deepEqual(restored.scramUsers(), []);
+  assert.equal(restored.brokers()[0]?.kafkaPort, state.brokers()[0]?.kafkaPort);
+});
+
+Deno.test("ControllerState refuses a SCRAM credential with an empty user name and changes nothing", () => {
+  const state = new ControllerState();
+  const before = state.snapshot();
+  const result = run(state, {
+    type: "alterScramCredentials",
+    upsertions: [{ user: "", mechanism: "SCRAM-SHA-256", ...CREDENTIAL }],
+    deletions: [],
+  })[0];
+  assert.equal(result?.ok, false);
+  assert.deepEqual(state.snapshot(), before);
+});
+
+Deno.test("ControllerState records every listener address a broker registers", () => {
+  const state = new ControllerState();
+  const command = register(1);
+  assert.ok(command.type === "registerBroker");
+  command.broker.listeners = [
+    { name: "PLAINTEXT", host: "10.0.0.1", port: 9092 },
+    { name: "SASL_SSL", host: "kafka.example", port: 9094 },
+  ];
+  accepted(run(state, command)[0]);
+  assert.deepEqual(state.brokers()[0]?.listeners, command.broker.listeners);
+});

@@ -23,6 +23,10 @@ export {
   type ConfigOpType,
   decodeCommand,
   encodeCommand,
+  type ListenerAddress,
+  SCRAM_MECHANISM_NAMES,
+  type ScramMechanismName,
+  type StoredScramCredential,
 } from "./commands.ts";
 export {
   type BrokerState,

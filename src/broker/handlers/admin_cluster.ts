@@ -11,7 +11,7 @@ import {
   type DescribeProducersResponseInput,
   ErrorCode,
 } from "../../protocol/mod.ts";
-import type { BrokerContext } from "./context.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 import { liveBrokers, NO_AUTHORIZED_OPERATIONS } from "./metadata.ts";
 
 /** KIP-919's endpoint types: raftq's listeners all serve brokers. */
@@ -30,6 +30,7 @@ const CLUSTER_OPERATIONS = [5, 7, 8, 9, 10, 11, 12].reduce(
 export function handleDescribeCluster(
   ctx: BrokerContext,
   req: DescribeClusterRequest,
+  request: RequestInfo,
 ): DescribeClusterResponseInput {
   const operations = req.includeClusterAuthorizedOperations
     ? CLUSTER_OPERATIONS
@@ -54,7 +55,9 @@ export function handleDescribeCluster(
     endpointType: ENDPOINT_BROKERS,
     clusterId: ctx.cluster.clusterId(),
     controllerId: ctx.cluster.controllerId(),
-    brokers: liveBrokers(ctx).map(({ nodeId, ...address }) => ({
+    brokers: liveBrokers(ctx, request.listener.name).map((
+      { nodeId, ...address },
+    ) => ({
       brokerId: nodeId,
       ...address,
     })),

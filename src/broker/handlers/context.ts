@@ -9,6 +9,8 @@ import type { ProducerIdSource } from "../producers/producer_ids.ts";
 import type { BrokerAddress, ClusterView } from "../ports.ts";
 import type { BrokerConfigs } from "../configs.ts";
 import type { BrokerMetrics } from "../metrics.ts";
+import type { Session } from "../security/session.ts";
+import type { Listener } from "../../config/mod.ts";
 
 export interface TopicDefaults {
   readonly autoCreate: boolean;
@@ -21,6 +23,10 @@ export interface RequestInfo {
   readonly version: number;
   readonly clientId: string;
   readonly clientHost: string;
+  /** The listener the request came in on. */
+  readonly listener: Listener;
+  /** The connection's authentication; SASL handlers change it. */
+  readonly session: Session;
 }
 
 export interface BrokerContext {

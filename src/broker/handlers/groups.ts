@@ -39,14 +39,14 @@ const NO_AUTHORIZED_OPERATIONS = -2147483648;
 export function handleFindCoordinator(
   ctx: BrokerContext,
   req: FindCoordinatorRequest,
-  { version }: RequestInfo,
+  { version, listener }: RequestInfo,
 ): FindCoordinatorResponseInput {
   const keys = version >= 4 ? req.coordinatorKeys : [req.key];
   // Creates the offsets topic on first use; until its partitions have
   // leaders, clients are told to ask again.
   const coordinator = ctx.groups();
   const offsets = ctx.cluster.topic(OFFSETS_TOPIC);
-  const brokers = ctx.cluster.brokers();
+  const brokers = ctx.cluster.brokers(listener.name);
   const answers = keys.map((key) => {
     const unavailable = (errorMessage: string) => ({
       key,

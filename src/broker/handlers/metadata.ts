@@ -20,11 +20,15 @@ import type { BrokerContext, RequestInfo } from "./context.ts";
 export const NO_AUTHORIZED_OPERATIONS = -2147483648;
 const ZERO_UUID = "0".repeat(32);
 
-/** The live brokers as Metadata and DescribeCluster list them (no racks). */
+/**
+ * The live brokers as Metadata and DescribeCluster list them (no racks), at
+ * their addresses on the listener the request came in on.
+ */
 export function liveBrokers(
   ctx: BrokerContext,
+  listener: string,
 ): { nodeId: number; host: string; port: number; rack: null }[] {
-  return ctx.cluster.brokers().map((b) => ({
+  return ctx.cluster.brokers(listener).map((b) => ({
     nodeId: b.nodeId,
     host: b.host,
     port: b.port,
@@ -134,7 +138,7 @@ export async function handleMetadata(
   }
   return {
     throttleTimeMs: 0,
-    brokers: liveBrokers(ctx),
+    brokers: liveBrokers(ctx, request.listener.name),
     clusterId: ctx.cluster.clusterId(),
     controllerId: ctx.cluster.controllerId(),
     topics,

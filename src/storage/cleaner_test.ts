@@ -26,7 +26,6 @@ async function withLog(
   const dir = Deno.makeTempDirSync({ prefix: "raftq-cleaner-" });
   const log = PartitionLog.open(dir, {
     compact: true,
-    deleteByRetention: false,
     minCleanableDirtyRatio: 0,
     segmentBytes: 1024,
     ...options,
@@ -232,7 +231,6 @@ Deno.test("PartitionLog.open after a crash mid-swap finishes the swap, and drops
   const dir = Deno.makeTempDirSync({ prefix: "raftq-cleaner-" });
   const options = {
     compact: true,
-    deleteByRetention: false,
     minCleanableDirtyRatio: 0,
     segmentBytes: 400,
   };

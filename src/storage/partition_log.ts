@@ -34,9 +34,8 @@ export interface LogOptions {
   retentionBytes: number;
   /** Bytes of log between two offset-index entries. */
   indexIntervalBytes: number;
-  /** cleanup.policy: compact keeps the last record per key, delete retains by time and size. */
+  /** cleanup.policy holds compact: keep the last record per key. */
   compact: boolean;
-  deleteByRetention: boolean;
   /** How long a tombstone outlives the cleaning that first saw it. */
   deleteRetentionMs: number;
   /** Dirty share of the closed segments' bytes that starts a cleaning. */
@@ -61,7 +60,6 @@ export const DEFAULT_LOG_OPTIONS: Readonly<
   retentionBytes: -1,
   indexIntervalBytes: 4096,
   compact: false,
-  deleteByRetention: true,
   deleteRetentionMs: DAY_MS,
   minCleanableDirtyRatio: 0.5,
   minCompactionLagMs: 0,
@@ -288,6 +286,11 @@ export class PartitionLog {
     this.#options = resolveOptions({ ...options, clock: this.#options.clock });
   }
 
+  /** cleanup.policy holds compact: clean() keeps the last record per key. */
+  get compacted(): boolean {
+    return this.#options.compact;
+  }
+
   get logStartOffset(): bigint {
     return this.#logStartOffset;
   }
@@ -329,12 +332,9 @@ export class PartitionLog {
     let position = 0;
     const stamped: StampedBatch[] = [];
     for (const header of headers) {
-      // A copy of another replica's compacted log keeps its sparse offsets.
-      if (keepOffsets === true) {
-        assert(header.baseOffset >= offset, "Copied batches must ascend", {
-          baseOffset: header.baseOffset,
-          offset,
-        });
+      // A copy of another replica's compacted log keeps its sparse offsets;
+      // a batch not stamped yet (below the end) continues the log.
+      if (keepOffsets === true && header.baseOffset > offset) {
         offset = header.baseOffset;
       }
       stampBatch(records, position, {
@@ -603,12 +603,7 @@ export class PartitionLog {
   enforceRetention(): { deletedSegments: number } {
     this.#checkOpen();
     const nowMs = this.#options.clock();
-    // cleanup.policy=compact alone keeps records however old or many.
-    const { deleteByRetention } = this.#options;
-    const retentionMs = deleteByRetention ? this.#options.retentionMs : -1;
-    const retentionBytes = deleteByRetention
-      ? this.#options.retentionBytes
-      : -1;
+    const { retentionMs, retentionBytes } = this.#options;
     let totalBytes = this.sizeBytes;
     let deletedSegments = 0;
     // Bounded: each pass deletes a segment, or rolls once and then deletes.

@@ -6,6 +6,9 @@
  * partition's group.
  */
 import {
+  CompressionError,
+  DecodeError,
+  decodeRecordBatches,
   ErrorCode,
   InvalidBatchError,
   stampLogAppendTime,
@@ -165,6 +168,12 @@ export class ReplicatedView implements ClusterView {
         return Promise.resolve({ ok: false, error: err });
       }
       throw err;
+    }
+    if (p.log.compacted && hasKeylessRecord(records)) {
+      return Promise.resolve({
+        ok: false,
+        errorCode: ErrorCode.INVALID_RECORD,
+      });
     }
     const a = this.#node.controller.topic(p.topic)?.partitions[p.index];
     if (a === undefined) {
@@ -428,5 +437,21 @@ export class ReplicatedView implements ClusterView {
       );
     }
     return infoOf(before);
+  }
+}
+
+/**
+ * A compacted topic keeps the last record per key, so a record without one
+ * has no place in it: Kafka refuses the set with INVALID_RECORD. A set whose
+ * records do not even decode is refused the same way.
+ */
+function hasKeylessRecord(records: Uint8Array): boolean {
+  try {
+    return decodeRecordBatches(records).some((r) => r.key === null);
+  } catch (err) {
+    if (err instanceof DecodeError || err instanceof CompressionError) {
+      return true;
+    }
+    throw err;
   }
 }

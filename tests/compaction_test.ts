@@ -61,6 +61,60 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "a broker killed with -9 while cleaning reopens with every key's latest value and cleans on (kcat)",
+  ignore: !hasKcat,
+  async fn() {
+    const set = ["log.cleaner_backoff_ms=100ms"];
+    // Each 2 KiB segment is one chunk: a pause per chunk keeps the cleaning
+    // open for seconds, so the kill lands inside it.
+    let broker = await startBroker({
+      set: [...set, "log.cleaner_chunk_pause_ms=300ms"],
+    });
+    const dataDir = broker.dataDir;
+    const client = await KafkaClient.connect(broker.bootstrap);
+    const latest = new Map<string, string>();
+    try {
+      await client.createTopic("table", { configs: COMPACTED });
+      for (let round = 0; round < 40; round++) {
+        const lines = [];
+        for (let k = 0; k < 20; k++) {
+          lines.push(`key${k}:value-${round}-${k}`);
+          latest.set(`key${k}`, `value-${round}-${k}`);
+        }
+        await kcatProduce(broker.bootstrap, "table", lines, ["-K:"]);
+      }
+    } finally {
+      await client.close();
+    }
+    // Kill while a cleaned copy is being written, before its swap.
+    const cleanedFile = () =>
+      [...Deno.readDirSync(`${dataDir}/table-0`)].some((e) =>
+        e.name.endsWith(".cleaned")
+      );
+    await waitFor(
+      "a cleaning to write its .cleaned file",
+      () => Promise.resolve(cleanedFile() ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 20 },
+    );
+    await broker.kill9();
+    broker = await startBroker({ dataDir, set });
+    try {
+      const reopened = (await kcatConsume(broker.bootstrap, "table")).get(0)!;
+      assert.deepEqual(new Map(reopened.map((r) => [r.key, r.value])), latest);
+      const read = await waitFor("the cleaner to compact table-0", async () => {
+        const read = (await kcatConsume(broker.bootstrap, "table")).get(0)!;
+        return read.length < 200 ? read : undefined;
+      }, { timeoutMs: 30_000 });
+      assert.deepEqual(new Map(read.map((r) => [r.key, r.value])), latest);
+    } finally {
+      await broker.stop();
+      await removeDir(dataDir);
+    }
+  },
+});
+
 Deno.test("a keyless record produced to a compacted topic is refused with INVALID_RECORD (kafkajs)", async () => {
   const broker = await startBroker();
   const kafka = new Kafka({

@@ -330,8 +330,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     options: {
       keyMapBytes: config.log.cleanerKeyMapBytes,
       ioBytesPerSec: config.log.cleanerIoBytesPerSec,
-      // A test hook: kill -9 tests widen the window a cleaning is open.
-      chunkPauseMs: Number(Deno.env.get("RAFTQ_CLEANER_CHUNK_PAUSE_MS") ?? 0),
+      chunkPauseMs: config.log.cleanerChunkPauseMs,
     },
     backoffMs: config.log.cleanerBackoffMs,
     signal: stopping.signal,

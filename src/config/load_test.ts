@@ -74,6 +74,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       cleanerIoBytesPerSec: 50 * 2 ** 20,
       cleanerKeyMapBytes: 64 * 2 ** 20,
       cleanerBackoffMs: 15_000,
+      cleanerChunkPauseMs: 0,
     },
     topics: {
       autoCreate: true,

@@ -73,6 +73,8 @@ export interface Config {
     readonly cleanerKeyMapBytes: number;
     /** Pause between two passes of the cleaner over the compacted logs. */
     readonly cleanerBackoffMs: number;
+    /** Pause after every chunk a cleaning reads: a test hook, 0 in use. */
+    readonly cleanerChunkPauseMs: number;
   };
   readonly topics: {
     readonly autoCreate: boolean;
@@ -341,6 +343,14 @@ export const FIELDS: readonly Field[] = [
     kind: duration({ min: 1 }),
     default: "15s",
     doc: "Pause between two passes of the log cleaner over compacted topics",
+  },
+  {
+    key: "log.cleaner_chunk_pause_ms",
+    prop: "log.cleanerChunkPauseMs",
+    kind: duration({ min: 0 }),
+    default: 0,
+    doc:
+      "Pause after each 128 KiB the cleaner reads: a test hook that slows cleaning down",
   },
   {
     key: "topics.auto_create",

@@ -828,7 +828,12 @@ export class PartitionLog {
       file.close();
     }
     if (!alive) {
-      Deno.removeSync(cleanedPath);
+      try {
+        Deno.removeSync(cleanedPath);
+      } catch (error) {
+        // Gone with its directory: the topic was deleted meanwhile.
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
       return null;
     }
     // From here on no await: the log cannot change under the swap.

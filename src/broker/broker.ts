@@ -23,13 +23,20 @@ import { GroupCoordinator, realTimers } from "./groups/coordinator.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "./groups/offsets_log.ts";
 import { BrokerConfigs } from "./configs.ts";
 import { PartitionManager } from "./partitions.ts";
+import type { CleanOptions } from "../storage/mod.ts";
 import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { ReplicatedStatus, type StatusPort } from "./status.ts";
 
 /** Offsets are dropped by the coordinator's own retention, not by the log's. */
-const OFFSETS_TOPIC_CONFIGS = { "retention.ms": "-1", "retention.bytes": "-1" };
+// Compacted, as Kafka's: only a group's latest commit per partition stays,
+// so a reload reads one record per key, not every commit ever made.
+const OFFSETS_TOPIC_CONFIGS = {
+  "cleanup.policy": "compact",
+  "retention.ms": "-1",
+  "retention.bytes": "-1",
+};
 /** Kafka's default max.message.bytes: the largest record set accepted. */
 const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
 /** How often retention is enforced (Kafka's log.retention.check.interval.ms). */
@@ -61,6 +68,50 @@ export interface Broker {
  * no Raft log. Such a data dir cannot be read now, and starting on it would
  * truncate its logs to what the (empty) Raft log can replay: refuse it.
  */
+/**
+ * The log cleaner's loop: a pass over the compacted partitions, then a
+ * pause. A failed cleaning is logged and retried at the next pass; it never
+ * stops the broker (the old segments stay as they were).
+ */
+async function runCleaner(
+  partitions: PartitionManager,
+  opts: {
+    options: CleanOptions;
+    backoffMs: number;
+    signal: AbortSignal;
+    log: (line: string) => void;
+  },
+): Promise<void> {
+  while (!opts.signal.aborted) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, opts.backoffMs);
+      opts.signal.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+    if (opts.signal.aborted) break;
+    try {
+      for (
+        const { partition, result } of await partitions.clean(
+          opts.options,
+          opts.signal,
+        )
+      ) {
+        const mbPerSec = result.readBytes / 1048.576 /
+          Math.max(1, result.durationMs);
+        opts.log(
+          `cleaned ${partition.topic}-${partition.index}: ` +
+            `${result.sourceBytes} -> ${result.targetBytes} bytes in ` +
+            `${result.durationMs} ms (${mbPerSec.toFixed(1)} MB/s read)`,
+        );
+      }
+    } catch (err) {
+      opts.log(`log cleaning failed: ${err}`);
+    }
+  }
+}
+
 function refuseOldLayout(dataDir: string): void {
   const exists = (path: string) => {
     try {
@@ -358,6 +409,17 @@ export async function startBroker(config: Config): Promise<Broker> {
     );
   }, RETENTION_CHECK_MS);
 
+  const cleaning = runCleaner(partitions, {
+    options: {
+      keyMapBytes: config.log.cleanerKeyMapBytes,
+      ioBytesPerSec: config.log.cleanerIoBytesPerSec,
+      chunkPauseMs: config.log.cleanerChunkPauseMs,
+    },
+    backoffMs: config.log.cleanerBackoffMs,
+    signal: stopping.signal,
+    log,
+  });
+
   let resolveClosed!: () => void;
   const closed = new Promise<void>((resolve) => (resolveClosed = resolve));
   let stopped: Promise<void> | null = null;
@@ -376,6 +438,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       await Promise.all(servers.map((s) => s.stop()));
       await node.stop();
       await discovery.close();
+      await cleaning;
       partitions.closeAll();
       resolveClosed();
     })();

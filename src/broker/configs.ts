@@ -142,7 +142,7 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
       synonym: "log.cleanup.policy",
       acts: true,
       doc:
-        "delete: old segments go by retention; compact without delete: no segment is deleted by age or size (raftq keeps every record; it does not compact yet)",
+        "delete: old segments go by retention; compact: closed segments keep the last record per key (records must have a key); both: compacted and deleted by retention",
     },
   ),
   def(
@@ -179,6 +179,7 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
   }),
   def("delete.retention.ms", T.LONG, "86400000", long(0), {
     synonym: "log.cleaner.delete.retention.ms",
+    acts: true,
     doc: "How long a compacted topic keeps tombstones",
   }),
   def("file.delete.delay.ms", T.LONG, "60000", long(0), {
@@ -224,6 +225,7 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
   }),
   def("max.compaction.lag.ms", T.LONG, LONG_MAX, long(1), {
     synonym: "log.cleaner.max.compaction.lag.ms",
+    acts: true,
     doc: "Longest a record stays uncompacted",
   }),
   def("max.message.bytes", T.INT, "1048588", int(0), {
@@ -266,10 +268,12 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
   ),
   def("min.cleanable.dirty.ratio", T.DOUBLE, "0.5", ratio, {
     synonym: "log.cleaner.min.cleanable.ratio",
+    acts: true,
     doc: "Share of uncompacted log that makes a topic due for compaction",
   }),
   def("min.compaction.lag.ms", T.LONG, "0", long(0), {
     synonym: "log.cleaner.min.compaction.lag.ms",
+    acts: true,
     doc: "Shortest time a record stays uncompacted",
   }),
   def("min.insync.replicas", T.INT, "1", int(1), {

@@ -11,7 +11,13 @@ import {
   readBatchHeader,
   validateRecordSet,
 } from "../protocol/mod.ts";
-import { type LogOptions, PartitionLog } from "../storage/mod.ts";
+import {
+  type CleanOptions,
+  type CleanResult,
+  DEFAULT_LOG_OPTIONS,
+  type LogOptions,
+  PartitionLog,
+} from "../storage/mod.ts";
 import {
   ProducerSequenceError,
   ProducerStateTable,
@@ -122,11 +128,11 @@ function topicLogOptions(
     configs[key] === undefined
       ? fallback
       : Math.max(min, Math.min(Number(configs[key]), Number.MAX_SAFE_INTEGER));
+  const policy = (configs["cleanup.policy"] ?? "delete").split(",").map((
+    s,
+  ) => s.trim());
   // Without "delete", Kafka removes no segment by age or size.
-  const deletes = configs["cleanup.policy"] === undefined ||
-    configs["cleanup.policy"].split(",").map((s) => s.trim()).includes(
-      "delete",
-    );
+  const deletes = policy.includes("delete");
   return {
     segmentBytes: num("segment.bytes", defaults.segmentBytes, 1),
     segmentMs: num("segment.ms", defaults.segmentMs, 1),
@@ -140,6 +146,28 @@ function topicLogOptions(
       1,
     ),
     maxMessageBytes: num("max.message.bytes", defaults.maxMessageBytes, 0),
+    compact: policy.includes("compact"),
+    deleteRetentionMs: num(
+      "delete.retention.ms",
+      DEFAULT_LOG_OPTIONS.deleteRetentionMs,
+      0,
+    ),
+    minCleanableDirtyRatio: Math.min(
+      1,
+      Math.max(
+        0,
+        Number(
+          configs["min.cleanable.dirty.ratio"] ??
+            DEFAULT_LOG_OPTIONS.minCleanableDirtyRatio,
+        ),
+      ),
+    ),
+    minCompactionLagMs: num("min.compaction.lag.ms", 0, 0),
+    maxCompactionLagMs: num(
+      "max.compaction.lag.ms",
+      Number.MAX_SAFE_INTEGER,
+      0,
+    ),
   };
 }
 
@@ -267,7 +295,12 @@ export class PartitionManager {
   append(
     p: Partition,
     records: Uint8Array,
-    opts: { leaderEpoch?: number; crcChecked?: boolean } = {},
+    opts: {
+      leaderEpoch?: number;
+      crcChecked?: boolean;
+      /** Copied from another replica's log: offsets (sparse when compacted) kept. */
+      copied?: boolean;
+    } = {},
   ): AppendOutcome {
     if (records.length > p.maxMessageBytes) {
       return {
@@ -279,7 +312,10 @@ export class PartitionManager {
     }
     let headers: BatchHeader[];
     try {
-      headers = validateRecordSet(records, opts);
+      headers = validateRecordSet(records, {
+        ...opts,
+        emptyAllowed: opts.copied === true,
+      });
     } catch (err) {
       if (err instanceof InvalidBatchError) return { ok: false, error: err };
       throw err;
@@ -301,13 +337,35 @@ export class PartitionManager {
         lastOffset: sequences.lastOffset,
       };
     }
-    const { baseOffset, lastOffset } = p.log.append(records, headers, opts);
+    const { baseOffset, lastOffset } = p.log.append(records, headers, {
+      ...opts,
+      keepOffsets: opts.copied === true,
+    });
     let offset = baseOffset;
     for (const h of headers) {
       p.producers.record(h, offset);
       offset += BigInt(h.lastOffsetDelta) + 1n;
     }
     return { ok: true, baseOffset, lastOffset };
+  }
+
+  /**
+   * Cleans every compacted partition once, one after another (each cleaning
+   * yields between its chunks); stops early when `signal` aborts.
+   */
+  async clean(
+    options: CleanOptions,
+    signal: AbortSignal,
+  ): Promise<{ partition: Partition; result: CleanResult }[]> {
+    const done: { partition: Partition; result: CleanResult }[] = [];
+    for (const p of [...this.#partitions.values()]) {
+      if (signal.aborted) break;
+      // Dropped meanwhile: its log is closed.
+      if (this.#partitions.get(partitionKey(p.topic, p.index)) !== p) continue;
+      const result = await p.log.clean(options);
+      if (result !== null) done.push({ partition: p, result });
+    }
+    return done;
   }
 
   /** Applies time and size retention to every partition. */

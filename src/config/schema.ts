@@ -88,6 +88,14 @@ export interface Config {
     /** -1: no size limit. */
     readonly retentionBytes: number;
     readonly indexIntervalBytes: number;
+    /** Read plus written bytes per second of the cleaner, per broker. */
+    readonly cleanerIoBytesPerSec: number;
+    /** Memory of one cleaning's key map (the latest offset per key). */
+    readonly cleanerKeyMapBytes: number;
+    /** Pause between two passes of the cleaner over the compacted logs. */
+    readonly cleanerBackoffMs: number;
+    /** Pause after every chunk a cleaning reads: a test hook, 0 in use. */
+    readonly cleanerChunkPauseMs: number;
   };
   readonly topics: {
     readonly autoCreate: boolean;
@@ -379,6 +387,37 @@ export const FIELDS: readonly Field[] = [
     kind: size({ min: 1 }),
     default: 4096,
     doc: "Log bytes between two offset index entries",
+  },
+  {
+    key: "log.cleaner_io_bytes_per_sec",
+    prop: "log.cleanerIoBytesPerSec",
+    kind: size({ min: 1024 }),
+    default: "50MiB",
+    doc:
+      "Bytes per second the log cleaner reads and writes in all (it sleeps to stay under)",
+  },
+  {
+    key: "log.cleaner_key_map_bytes",
+    prop: "log.cleanerKeyMapBytes",
+    kind: size({ min: 1024 }),
+    default: "64MiB",
+    doc:
+      "Memory for one cleaning's map of keys; more keys are cleaned by the next pass",
+  },
+  {
+    key: "log.cleaner_backoff_ms",
+    prop: "log.cleanerBackoffMs",
+    kind: duration({ min: 1 }),
+    default: "15s",
+    doc: "Pause between two passes of the log cleaner over compacted topics",
+  },
+  {
+    key: "log.cleaner_chunk_pause_ms",
+    prop: "log.cleanerChunkPauseMs",
+    kind: duration({ min: 0 }),
+    default: 0,
+    doc:
+      "Pause after each 128 KiB the cleaner reads: a test hook that slows cleaning down",
   },
   {
     key: "topics.auto_create",

@@ -49,7 +49,7 @@ export {
   type RecordHeader,
   type RecordInput,
 } from "./records.ts";
-export { CompressionError } from "./compression.ts";
+export { compress, CompressionError, decompress } from "./compression.ts";
 export * from "./record_batch.ts";
 export {
   credentialOf,

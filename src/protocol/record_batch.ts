@@ -137,7 +137,7 @@ export function validatedRecordSetCrc32c(records: Uint8Array): number {
  */
 export function validateRecordSet(
   records: Uint8Array,
-  opts: { crcChecked?: boolean } = {},
+  opts: { crcChecked?: boolean; emptyAllowed?: boolean } = {},
 ): BatchHeader[] {
   const headers: BatchHeader[] = [];
   let pos = 0;
@@ -173,7 +173,9 @@ export function validateRecordSet(
       );
     }
     const header = readBatchHeader(records, pos);
-    if (header.recordsCount <= 0 || header.lastOffsetDelta < 0) {
+    // Only a cleaned log holds empty batches (a producer's last sequence).
+    const minRecords = opts.emptyAllowed === true ? 0 : 1;
+    if (header.recordsCount < minRecords || header.lastOffsetDelta < 0) {
       throw new InvalidBatchError(
         "bad-count",
         `Record batch at position ${pos} holds ${header.recordsCount} records`,

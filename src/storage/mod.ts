@@ -13,6 +13,8 @@
  * (for CRC-32C); never the broker or raft.
  */
 export {
+  type CleanOptions,
+  type CleanResult,
   DEFAULT_LOG_OPTIONS,
   type LogOptions,
   OffsetOutOfRangeError,

@@ -7,10 +7,21 @@
  * machine drives the log directly: it appends committed batches, truncates
  * on conflicts and advances the start on snapshots.
  */
-import { type BatchHeader, stampBatch } from "../protocol/mod.ts";
+import {
+  type BatchHeader,
+  readBatchHeader,
+  stampBatch,
+} from "../protocol/mod.ts";
 import { assert } from "../util/mod.ts";
 import { syncDirectory, writeFileAtomic } from "./atomic_file.ts";
-import { MAX_RELATIVE_OFFSET, Segment, segmentFileName } from "./segment.ts";
+import { cleanBatch, forEachBatch, KeyMap } from "./cleaner.ts";
+import {
+  MAX_RELATIVE_OFFSET,
+  Segment,
+  type SegmentFileKind,
+  segmentFileName,
+  type StampedBatch,
+} from "./segment.ts";
 
 export interface LogOptions {
   /** Roll when the active segment would grow beyond this. */
@@ -23,6 +34,16 @@ export interface LogOptions {
   retentionBytes: number;
   /** Bytes of log between two offset-index entries. */
   indexIntervalBytes: number;
+  /** cleanup.policy holds compact: keep the last record per key. */
+  compact: boolean;
+  /** How long a tombstone outlives the cleaning that first saw it. */
+  deleteRetentionMs: number;
+  /** Dirty share of the closed segments' bytes that starts a cleaning. */
+  minCleanableDirtyRatio: number;
+  /** Records younger than this are never cleaned. */
+  minCompactionLagMs: number;
+  /** A dirty segment older than this is cleaned whatever the ratio. */
+  maxCompactionLagMs: number;
   /** Wall clock in ms; injected by tests. */
   clock?: () => number;
 }
@@ -38,11 +59,39 @@ export const DEFAULT_LOG_OPTIONS: Readonly<
   retentionMs: 7 * DAY_MS,
   retentionBytes: -1,
   indexIntervalBytes: 4096,
+  compact: false,
+  deleteRetentionMs: DAY_MS,
+  minCleanableDirtyRatio: 0.5,
+  minCompactionLagMs: 0,
+  maxCompactionLagMs: Number.MAX_SAFE_INTEGER,
 };
 
 /** Positions in a segment are u32 on disk and int32 in Kafka's configs. */
 const SEGMENT_BYTES_MAX = 0x7fff_ffff;
 const LOG_START_FILE = "log-start-offset";
+/** Offsets below this were cleaned by the last finished cleaning. */
+const CLEANER_CHECKPOINT_FILE = "cleaner-offset-checkpoint";
+/** Bytes the cleaner reads between two yields to the event loop. */
+const CLEAN_CHUNK_BYTES = 128 * 1024;
+
+/** What bounds a cleaning; the broker's cleaner settings. */
+export interface CleanOptions {
+  /** Memory for the key map; at least one segment is mapped per cleaning. */
+  keyMapBytes: number;
+  /** Read plus written bytes per second; the cleaner sleeps to stay under. */
+  ioBytesPerSec: number;
+  /** A pause after every chunk: a test hook that widens the crash window. */
+  chunkPauseMs?: number;
+}
+
+export interface CleanResult {
+  readBytes: number;
+  writtenBytes: number;
+  /** Bytes of the segments cleaned before and after. */
+  sourceBytes: number;
+  targetBytes: number;
+  durationMs: number;
+}
 const EMPTY = new Uint8Array(0);
 
 /** A fetch or truncation asked for an offset the log does not hold. */
@@ -89,6 +138,21 @@ function resolveOptions(options: Partial<LogOptions>): ResolvedOptions {
     1,
     SEGMENT_BYTES_MAX,
   );
+  for (
+    const name of [
+      "deleteRetentionMs",
+      "minCompactionLagMs",
+      "maxCompactionLagMs",
+    ] as const
+  ) {
+    checkInteger(name, resolved[name], 0, Number.MAX_SAFE_INTEGER);
+  }
+  const ratio = resolved.minCleanableDirtyRatio;
+  if (!(ratio >= 0 && ratio <= 1)) {
+    throw new RangeError(
+      `Log option minCleanableDirtyRatio must be in [0, 1]: got ${ratio}`,
+    );
+  }
   return resolved;
 }
 
@@ -103,10 +167,12 @@ function checkInteger(name: string, value: number, min: number, max: number) {
 export class PartitionLog {
   readonly #dir: string;
   #options: ResolvedOptions;
-  // Invariant: never empty; ascending and contiguous (each segment's
-  // nextOffset is the next one's baseOffset); the last one is active.
+  // Invariant: never empty; ascending (each segment's nextOffset is at most
+  // the next one's baseOffset: equal until compaction empties a segment's
+  // tail); the last one is active.
   #segments: Segment[];
-  // Invariant: segments[0].baseOffset <= logStartOffset <= logEndOffset.
+  // Invariant: logStartOffset <= logEndOffset, and segments[0].baseOffset <=
+  // logStartOffset unless compaction emptied the segments in between.
   #logStartOffset: bigint;
   // Invariant: durableEndOffset <= logEndOffset.
   #durableEndOffset: bigint;
@@ -119,6 +185,10 @@ export class PartitionLog {
   // them, so no sync claims offsets rewritten after it began.
   #syncTargets = new Set<{ end: bigint }>();
   #closed = false;
+  // Invariant: at most logEndOffset; below it every key's older records
+  // are gone (as of the last finished cleaning).
+  #cleanedEndOffset: bigint;
+  #cleaning = false;
 
   private constructor(
     dir: string,
@@ -131,6 +201,10 @@ export class PartitionLog {
     this.#segments = segments;
     this.#logStartOffset = logStartOffset;
     this.#durableEndOffset = this.#active.baseOffset;
+    const checkpoint = readOffsetFile(dir, CLEANER_CHECKPOINT_FILE) ?? 0n;
+    this.#cleanedEndOffset = checkpoint > this.logEndOffset
+      ? this.logEndOffset
+      : checkpoint;
   }
 
   /**
@@ -147,11 +221,11 @@ export class PartitionLog {
     };
     const segments: Segment[] = [];
     const dropped: bigint[] = [];
-    // Nothing may follow a cut or a gap: the log stays one unbroken prefix.
+    // Nothing may follow a cut or an overlap: the log stays one prefix.
     let ended = false;
     for (const baseOffset of listSegments(dir)) {
       const previous = segments.at(-1);
-      if (previous !== undefined && previous.nextOffset !== baseOffset) {
+      if (previous !== undefined && previous.nextOffset > baseOffset) {
         ended = true;
       }
       if (ended) {
@@ -170,11 +244,11 @@ export class PartitionLog {
     for (const baseOffset of dropped.reverse()) {
       console.warn(
         `Deleting ${dir}/${segmentFileName(baseOffset, "log")}: ` +
-          `it follows a gap or a truncated segment`,
+          `it overlaps or follows a truncated segment`,
       );
       removeSegmentFiles(dir, baseOffset);
     }
-    const checkpoint = readLogStartOffset(dir);
+    const checkpoint = readOffsetFile(dir, LOG_START_FILE);
     if (segments.length === 0) {
       segments.push(Segment.create(dir, checkpoint ?? 0n, segmentOptions));
     }
@@ -212,6 +286,11 @@ export class PartitionLog {
     this.#options = resolveOptions({ ...options, clock: this.#options.clock });
   }
 
+  /** cleanup.policy holds compact: clean() keeps the last record per key. */
+  get compacted(): boolean {
+    return this.#options.compact;
+  }
+
   get logStartOffset(): bigint {
     return this.#logStartOffset;
   }
@@ -244,18 +323,29 @@ export class PartitionLog {
   append(
     records: Uint8Array,
     headers: readonly BatchHeader[],
-    options: { leaderEpoch?: number } = {},
+    options: { leaderEpoch?: number; keepOffsets?: boolean } = {},
   ): { baseOffset: bigint; lastOffset: bigint } {
     this.#checkOpen();
     assert(headers.length > 0, "Append needs at least one batch");
-    const baseOffset = this.logEndOffset;
-    const { leaderEpoch } = options;
-    let offset = baseOffset;
+    const { leaderEpoch, keepOffsets } = options;
+    let offset = this.logEndOffset;
     let position = 0;
+    const stamped: StampedBatch[] = [];
     for (const header of headers) {
+      // A copy of another replica's compacted log keeps its sparse offsets;
+      // a batch not stamped yet (below the end) continues the log.
+      if (keepOffsets === true && header.baseOffset > offset) {
+        offset = header.baseOffset;
+      }
       stampBatch(records, position, {
         baseOffset: offset,
         partitionLeaderEpoch: leaderEpoch ?? header.partitionLeaderEpoch,
+      });
+      stamped.push({
+        baseOffset: offset,
+        lastOffsetDelta: header.lastOffsetDelta,
+        maxTimestamp: header.maxTimestamp,
+        sizeBytes: header.sizeBytes,
       });
       offset += BigInt(header.lastOffsetDelta) + 1n;
       position += header.sizeBytes;
@@ -264,20 +354,58 @@ export class PartitionLog {
       position,
       recordsBytes: records.length,
     });
+    const baseOffset = stamped[0]!.baseOffset;
     const lastOffset = offset - 1n;
     const nowMs = this.#options.clock();
-    this.#maybeRoll({ sizeBytes: records.length, lastOffset, nowMs });
+    this.#maybeRoll({
+      sizeBytes: records.length,
+      baseOffset,
+      lastOffset,
+      nowMs,
+    });
     const active = this.#active;
-    active.append(records, headers, { baseOffset, nowMs });
+    active.append(records, stamped, { nowMs });
     this.#unsynced.add(active);
     return { baseOffset, lastOffset };
   }
 
+  /**
+   * Moves the log end up to `offset` with nothing in between: a copy of a
+   * compacted log whose last batches before `offset` were cleaned away.
+   */
+  skipTo(offset: bigint): void {
+    this.#checkOpen();
+    if (offset <= this.logEndOffset) return;
+    const active = this.#active;
+    if (active.sizeBytes > 0) this.#roll(offset);
+    else {
+      active.delete();
+      this.#unsynced.delete(active);
+      this.#segments[this.#segments.length - 1] = Segment.create(
+        this.#dir,
+        offset,
+        this.#options,
+      );
+      this.#directoryChanges++;
+    }
+  }
+
   #maybeRoll(
-    next: { sizeBytes: number; lastOffset: bigint; nowMs: number },
+    next: {
+      sizeBytes: number;
+      baseOffset: bigint;
+      lastOffset: bigint;
+      nowMs: number;
+    },
   ): void {
     const active = this.#active;
-    if (active.sizeBytes === 0) return;
+    if (active.sizeBytes === 0) {
+      // An empty active segment may start below a copied batch's gap.
+      if (next.lastOffset - active.baseOffset > MAX_RELATIVE_OFFSET) {
+        this.skipTo(next.baseOffset);
+      }
+      return;
+    }
     const rollStartMs = active.rollStartMs;
     if (
       active.sizeBytes + next.sizeBytes > this.#options.segmentBytes ||
@@ -285,18 +413,22 @@ export class PartitionLog {
       (rollStartMs !== null &&
         next.nowMs - rollStartMs >= this.#options.segmentMs)
     ) {
-      this.#roll();
+      this.#roll(next.baseOffset);
     }
   }
 
-  #roll(): void {
+  #roll(nextBaseOffset?: bigint): void {
     const sealed = this.#active;
     assert(sealed.sizeBytes > 0, "Only a non-empty segment is rolled");
     // A sealed segment's index files are written once its data is durable:
     // now if it already is, else by the sync() that makes it so.
     if (!sealed.hasUnsyncedWrites) sealed.writeIndexFiles();
     this.#segments.push(
-      Segment.create(this.#dir, sealed.nextOffset, this.#options),
+      Segment.create(
+        this.#dir,
+        nextBaseOffset ?? sealed.nextOffset,
+        this.#options,
+      ),
     );
     this.#directoryChanges++;
   }
@@ -387,13 +519,19 @@ export class PartitionLog {
       ? end
       : options.maxOffset;
     if (offset >= limit) return EMPTY;
-    return this.#segmentFor(offset).read(offset, {
+    const { segment, from } = this.#segmentFor(offset);
+    if (from >= limit) return EMPTY;
+    return segment.read(from, {
       maxBytes: options.maxBytes,
       maxOffset: limit,
     });
   }
 
-  #segmentFor(offset: bigint): Segment {
+  /**
+   * The segment holding `offset` and where to read it from: an offset in the
+   * gap after a compacted segment is read from the next segment's start.
+   */
+  #segmentFor(offset: bigint): { segment: Segment; from: bigint } {
     let lo = 0;
     let hi = this.#segments.length;
     while (lo < hi) {
@@ -401,8 +539,14 @@ export class PartitionLog {
       if (this.#segments[mid]!.baseOffset <= offset) lo = mid + 1;
       else hi = mid;
     }
-    assert(lo > 0, "Offset below the first segment", { offset });
-    return this.#segments[lo - 1]!;
+    // Compaction may empty the first segments: logStartOffset stays put.
+    const segment = this.#segments[lo === 0 ? 0 : lo - 1]!;
+    if (offset < segment.baseOffset) {
+      return { segment, from: segment.baseOffset };
+    }
+    if (offset < segment.nextOffset) return { segment, from: offset };
+    const next = this.#segments[lo] ?? segment;
+    return { segment: next, from: next.baseOffset };
   }
 
   /**
@@ -489,6 +633,238 @@ export class PartitionLog {
   }
 
   /**
+   * Compacts the closed segments (cleanup.policy=compact): keeps the latest
+   * record of every key, as of the dirty segments mapped this time, and
+   * rewrites each group of segments into one. Runs in chunks with yields
+   * and sleeps (`options` bounds its memory and I/O), so appends and reads
+   * go on meanwhile; the active segment is never touched. Each group is
+   * swapped in atomically (see #installSwap). Null when nothing was due.
+   */
+  async clean(options: CleanOptions): Promise<CleanResult | null> {
+    this.#checkOpen();
+    if (!this.#options.compact || this.#cleaning) return null;
+    const plan = this.#planCleaning();
+    if (plan === null) return null;
+    this.#cleaning = true;
+    try {
+      return await this.#runCleaning(plan, options);
+    } finally {
+      this.#cleaning = false;
+    }
+  }
+
+  /** The closed segments a cleaning covers and where its dirty part starts. */
+  #planCleaning(): { segments: Segment[]; firstDirty: number } | null {
+    const nowMs = this.#options.clock();
+    const { minCompactionLagMs, maxCompactionLagMs, minCleanableDirtyRatio } =
+      this.#options;
+    const closed = this.#segments.slice(0, -1).filter((segment) =>
+      segment.nextOffset > this.#logStartOffset
+    );
+    let cleanBytes = 0;
+    let dirtyBytes = 0;
+    let overdue = false;
+    let firstDirty = -1;
+    let end = 0;
+    for (const [i, segment] of closed.entries()) {
+      if (segment.nextOffset <= this.#cleanedEndOffset) {
+        cleanBytes += segment.sizeBytes;
+        end = i + 1;
+        continue;
+      }
+      const largest = segment.largestTimestamp();
+      if (
+        largest !== null &&
+        nowMs - Number(largest.timestamp) < minCompactionLagMs
+      ) break;
+      if (firstDirty < 0) firstDirty = i;
+      dirtyBytes += segment.sizeBytes;
+      const start = segment.rollStartMs;
+      if (start !== null && nowMs - start > maxCompactionLagMs) overdue = true;
+      end = i + 1;
+    }
+    if (firstDirty < 0 || dirtyBytes === 0) return null;
+    const ratio = dirtyBytes / (cleanBytes + dirtyBytes);
+    if (ratio < minCleanableDirtyRatio && !overdue) return null;
+    return { segments: closed.slice(0, end), firstDirty };
+  }
+
+  async #runCleaning(
+    plan: { segments: Segment[]; firstDirty: number },
+    options: CleanOptions,
+  ): Promise<CleanResult | null> {
+    const startedMs = Date.now();
+    const throttle = new Throttle(options);
+    const map = new KeyMap(options.keyMapBytes);
+    // Keys come from the dirty segments, as many as the map holds; every
+    // segment up to the last mapped one is then rewritten with that map.
+    let mapped = 0;
+    for (const [i, segment] of plan.segments.entries()) {
+      const dirty = i >= plan.firstDirty;
+      const alive = await this.#scanSegment(segment, throttle, (chunk) => {
+        if (dirty) map.addBatches(chunk);
+        else map.noteProducers(chunk);
+      });
+      if (!alive) return null;
+      mapped = i + 1;
+      if (dirty && map.full) break;
+    }
+    const segments = plan.segments.slice(0, mapped);
+    const nowMs = this.#options.clock();
+    const result: CleanResult = {
+      readBytes: throttle.readBytes,
+      writtenBytes: 0,
+      sourceBytes: 0,
+      targetBytes: 0,
+      durationMs: 0,
+    };
+    for (const group of this.#groupsOf(segments)) {
+      const target = await this.#writeCleaned(group, throttle, {
+        map,
+        nowMs,
+        deleteRetentionMs: this.#options.deleteRetentionMs,
+      });
+      if (target === null) return null;
+      result.sourceBytes += group.reduce((n, s) => n + s.sizeBytes, 0);
+      result.targetBytes += target.sizeBytes;
+    }
+    this.#cleanedEndOffset = segments.at(-1)!.nextOffset;
+    writeFileAtomic(
+      `${this.#dir}/${CLEANER_CHECKPOINT_FILE}`,
+      `${this.#cleanedEndOffset}\n`,
+    );
+    result.readBytes = throttle.readBytes;
+    result.writtenBytes = throttle.writtenBytes;
+    result.durationMs = Date.now() - startedMs;
+    return result;
+  }
+
+  /** Runs of consecutive segments that fit in one segment when cleaned. */
+  #groupsOf(segments: Segment[]): Segment[][] {
+    const groups: Segment[][] = [];
+    let group: Segment[] = [];
+    let bytes = 0;
+    for (const segment of segments) {
+      const first = group[0];
+      if (
+        first !== undefined &&
+        (bytes + segment.sizeBytes > this.#options.segmentBytes ||
+          segment.nextOffset - first.baseOffset > MAX_RELATIVE_OFFSET)
+      ) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push(segment);
+      bytes += segment.sizeBytes;
+    }
+    if (group.length > 0) groups.push(group);
+    return groups;
+  }
+
+  /**
+   * Feeds the segment's batches to `each` chunk by chunk, yielding between
+   * chunks; false when the segment left the log meanwhile (retention, a
+   * truncation), which ends the cleaning.
+   */
+  async #scanSegment(
+    segment: Segment,
+    throttle: Throttle,
+    each: (chunk: Uint8Array) => void,
+  ): Promise<boolean> {
+    let offset = segment.baseOffset;
+    while (offset < segment.nextOffset) {
+      if (this.#closed || !this.#segments.includes(segment)) return false;
+      const chunk = segment.read(offset, {
+        maxBytes: CLEAN_CHUNK_BYTES,
+        maxOffset: segment.nextOffset,
+      });
+      each(chunk);
+      forEachBatch(chunk, (pos) => {
+        const header = readBatchHeader(chunk, pos);
+        offset = header.baseOffset + BigInt(header.lastOffsetDelta) + 1n;
+      });
+      throttle.read(chunk.length);
+      await throttle.pause();
+    }
+    return !this.#closed && this.#segments.includes(segment);
+  }
+
+  /**
+   * Writes the cleaned copy of `group` and swaps it in; null when the
+   * group's segments left the log meanwhile (nothing is swapped then).
+   */
+  async #writeCleaned(
+    group: Segment[],
+    throttle: Throttle,
+    ctx: Parameters<typeof cleanBatch>[3],
+  ): Promise<{ sizeBytes: number } | null> {
+    const first = group[0]!;
+    const last = group.at(-1)!;
+    const path = `${this.#dir}/${segmentFileName(first.baseOffset, "log")}`;
+    const cleanedPath = `${path}.cleaned`;
+    const file = Deno.openSync(cleanedPath, {
+      write: true,
+      create: true,
+      truncate: true,
+    });
+    let sizeBytes = 0;
+    let alive = true;
+    try {
+      for (const segment of group) {
+        alive = await this.#scanSegment(segment, throttle, (chunk) => {
+          forEachBatch(chunk, (pos, size) => {
+            const kept = cleanBatch(chunk, pos, size, ctx);
+            if (kept === null) return;
+            writeAll(file, kept);
+            sizeBytes += kept.length;
+            throttle.write(kept.length);
+          });
+        });
+        if (!alive) break;
+      }
+      if (alive) file.syncDataSync();
+    } finally {
+      file.close();
+    }
+    if (!alive) {
+      try {
+        Deno.removeSync(cleanedPath);
+      } catch (error) {
+        // Gone with its directory: the topic was deleted meanwhile.
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+      return null;
+    }
+    // From here on no await: the log cannot change under the swap.
+    const swapPath = `${path}.${last.nextOffset}.swap`;
+    Deno.renameSync(cleanedPath, swapPath);
+    syncDirectory(this.#dir);
+    installSwap(this.#dir, {
+      baseOffset: first.baseOffset,
+      endOffset: last.nextOffset,
+      empty: sizeBytes === 0,
+    });
+    const at = this.#segments.indexOf(first);
+    for (const segment of group) {
+      segment.close();
+      this.#unsynced.delete(segment);
+    }
+    const replacement: Segment[] = [];
+    if (sizeBytes > 0) {
+      const { segment } = Segment.open(this.#dir, first.baseOffset, {
+        indexIntervalBytes: this.#options.indexIntervalBytes,
+        nowMs: this.#options.clock(),
+      });
+      // Synced above; this writes its index files at the next sync.
+      this.#unsynced.add(segment);
+      replacement.push(segment);
+    }
+    this.#segments.splice(at, group.length, ...replacement);
+    return { sizeBytes };
+  }
+
+  /**
    * Moves logStartOffset up to `offset` (DeleteRecords, snapshots); the
    * segments below it go at the next enforceRetention(). Persisted so that
    * deleted records stay deleted across a restart.
@@ -533,6 +909,10 @@ export class PartitionLog {
     for (const target of this.#syncTargets) {
       if (target.end > end) target.end = end;
     }
+    if (this.#cleanedEndOffset > end) {
+      this.#cleanedEndOffset = end;
+      writeFileAtomic(`${this.#dir}/${CLEANER_CHECKPOINT_FILE}`, `${end}\n`);
+    }
     const first = this.#segments[0]!.baseOffset;
     if (this.#logStartOffset > end || this.#logStartOffset < first) {
       // The start follows the end down, and must not reappear higher at open.
@@ -562,6 +942,7 @@ export class PartitionLog {
     this.#directoryChanges++;
     this.#logStartOffset = offset;
     writeLogStartOffset(this.#dir, offset);
+    this.#cleanedEndOffset = offset;
   }
 
   /** Syncs, writes the active segment's index files and closes every file. */
@@ -582,6 +963,22 @@ export class PartitionLog {
 
 /** Base offsets of the `.log` files in `dir`, ascending; strays removed. */
 function listSegments(dir: string): bigint[] {
+  // A cleaning's leftovers first: a .cleaned file was never committed, a
+  // .swap file was and is finished now.
+  for (const entry of [...Deno.readDirSync(dir)]) {
+    if (entry.name.endsWith(".cleaned")) {
+      Deno.removeSync(`${dir}/${entry.name}`);
+      continue;
+    }
+    const swap = /^(\d{20})\.log\.(\d+)\.swap$/.exec(entry.name);
+    if (swap === null) continue;
+    console.warn(`Finishing the cleaner's swap of ${dir}/${entry.name}`);
+    installSwap(dir, {
+      baseOffset: BigInt(swap[1]!),
+      endOffset: BigInt(swap[2]!),
+      empty: Deno.statSync(`${dir}/${entry.name}`).size === 0,
+    });
+  }
   const bases: bigint[] = [];
   const indexed: { name: string; base: string }[] = [];
   for (const entry of Deno.readDirSync(dir)) {
@@ -601,7 +998,19 @@ function listSegments(dir: string): bigint[] {
 }
 
 function removeSegmentFiles(dir: string, baseOffset: bigint): void {
-  for (const kind of ["log", "index", "timeindex"] as const) {
+  removeFiles(dir, baseOffset, ["log", "index", "timeindex"]);
+}
+
+function removeIndexFiles(dir: string, baseOffset: bigint): void {
+  removeFiles(dir, baseOffset, ["index", "timeindex"]);
+}
+
+function removeFiles(
+  dir: string,
+  baseOffset: bigint,
+  kinds: readonly SegmentFileKind[],
+): void {
+  for (const kind of kinds) {
     try {
       Deno.removeSync(`${dir}/${segmentFileName(baseOffset, kind)}`);
     } catch (error) {
@@ -610,16 +1019,16 @@ function removeSegmentFiles(dir: string, baseOffset: bigint): void {
   }
 }
 
-function readLogStartOffset(dir: string): bigint | null {
+function readOffsetFile(dir: string, name: string): bigint | null {
   let text: string;
   try {
-    text = Deno.readTextFileSync(`${dir}/${LOG_START_FILE}`);
+    text = Deno.readTextFileSync(`${dir}/${name}`);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return null;
     throw error;
   }
   if (!/^\d+\n?$/.test(text)) {
-    console.warn(`Ignoring ${dir}/${LOG_START_FILE}: not an offset`);
+    console.warn(`Ignoring ${dir}/${name}: not an offset`);
     return null;
   }
   return BigInt(text.trim());
@@ -637,5 +1046,85 @@ async function syncDirectoryAsync(dir: string): Promise<void> {
     await handle.sync();
   } finally {
     handle.close();
+  }
+}
+
+/**
+ * Completes a cleaning's swap (also at open, after a crash): the `.swap`
+ * file is whole and synced, so the segments it replaces, [baseOffset,
+ * endOffset), go, and it becomes the segment at baseOffset. Renaming it over
+ * the old first segment is atomic, and a crash before that rename leaves
+ * the swap file to finish the job at the next open: old or new, never both.
+ */
+function installSwap(
+  dir: string,
+  swap: { baseOffset: bigint; endOffset: bigint; empty: boolean },
+): void {
+  const swapPath = `${dir}/${
+    segmentFileName(swap.baseOffset, "log")
+  }.${swap.endOffset}.swap`;
+  // Newest first, so an interrupted install still leaves a prefix.
+  const replaced = listSegmentBases(dir).filter((base) =>
+    base >= swap.baseOffset && base < swap.endOffset
+  ).reverse();
+  for (const base of replaced) {
+    if (base === swap.baseOffset && !swap.empty) {
+      removeIndexFiles(dir, base);
+    } else {
+      removeSegmentFiles(dir, base);
+    }
+  }
+  if (swap.empty) Deno.removeSync(swapPath);
+  else {Deno.renameSync(
+      swapPath,
+      `${dir}/${segmentFileName(swap.baseOffset, "log")}`,
+    );}
+  syncDirectory(dir);
+}
+
+function listSegmentBases(dir: string): bigint[] {
+  const bases: bigint[] = [];
+  for (const entry of Deno.readDirSync(dir)) {
+    const match = /^(\d{20})\.log$/.exec(entry.name);
+    if (match !== null) bases.push(BigInt(match[1]!));
+  }
+  return bases.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** Sleeps to keep the cleaner's I/O under its rate, and yields always. */
+class Throttle {
+  readBytes = 0;
+  writtenBytes = 0;
+  readonly #startMs = Date.now();
+  readonly #bytesPerSec: number;
+  readonly #pauseMs: number;
+
+  constructor(options: CleanOptions) {
+    this.#bytesPerSec = options.ioBytesPerSec;
+    this.#pauseMs = options.chunkPauseMs ?? 0;
+  }
+
+  read(bytes: number): void {
+    this.readBytes += bytes;
+  }
+
+  write(bytes: number): void {
+    this.writtenBytes += bytes;
+  }
+
+  pause(): Promise<void> {
+    const dueMs = ((this.readBytes + this.writtenBytes) / this.#bytesPerSec) *
+      1000;
+    const aheadMs = Math.max(0, dueMs - (Date.now() - this.#startMs));
+    return new Promise((resolve) =>
+      setTimeout(resolve, aheadMs + this.#pauseMs)
+    );
+  }
+}
+
+function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) {
+    written += file.writeSync(bytes.subarray(written));
   }
 }

@@ -45,6 +45,14 @@ export interface SegmentOptions {
   nowMs: number;
 }
 
+/** A batch as appended: its offsets already stamped. */
+export interface StampedBatch {
+  baseOffset: bigint;
+  lastOffsetDelta: number;
+  maxTimestamp: bigint;
+  sizeBytes: number;
+}
+
 /** What a segment learns from one batch to index it. */
 interface BatchFacts {
   position: number;
@@ -187,15 +195,15 @@ export class Segment {
    */
   append(
     records: Uint8Array,
-    batches: ReadonlyArray<
-      { lastOffsetDelta: number; maxTimestamp: bigint; sizeBytes: number }
-    >,
-    options: { baseOffset: bigint; nowMs: number },
+    batches: ReadonlyArray<StampedBatch>,
+    options: { nowMs: number },
   ): void {
+    // Above the end is allowed: a copy of a compacted log has gaps.
+    const first = batches[0]?.baseOffset ?? this.#nextOffset;
     assert(
-      options.baseOffset === this.#nextOffset,
+      first >= this.#nextOffset,
       "Append must continue the segment's offsets",
-      { baseOffset: options.baseOffset, nextOffset: this.#nextOffset },
+      { baseOffset: first, nextOffset: this.#nextOffset },
     );
     const start = this.#sizeBytes;
     try {
@@ -207,18 +215,15 @@ export class Segment {
     this.#changes++;
     this.#rollStartMs ??= options.nowMs;
     let position = start;
-    let offset = options.baseOffset;
     for (const batch of batches) {
-      const lastOffset = offset + BigInt(batch.lastOffsetDelta);
       this.#noteBatch({
         position,
-        baseOffset: offset,
-        lastOffset,
+        baseOffset: batch.baseOffset,
+        lastOffset: batch.baseOffset + BigInt(batch.lastOffsetDelta),
         maxTimestampMs: Number(batch.maxTimestamp),
         sizeBytes: batch.sizeBytes,
       });
       position += batch.sizeBytes;
-      offset = lastOffset + 1n;
     }
     assert(position === this.#sizeBytes, "Batch sizes must cover the write", {
       position,
@@ -375,7 +380,8 @@ export class Segment {
     const cut = offset <= this.baseOffset
       ? { position: 0, baseOffset: this.baseOffset }
       : this.#locate(offset);
-    this.#cut(cut.position, cut.baseOffset);
+    // In a gap left by compaction the batch found starts above `offset`.
+    this.#cut(cut.position, cut.baseOffset < offset ? cut.baseOffset : offset);
     return this.#nextOffset;
   }
 
@@ -550,8 +556,9 @@ export class Segment {
       if (chunk[at + Off.magic] !== 2) return stop("bad magic");
       if (!batchCrcOk(chunk, at, sizeBytes)) return stop("bad CRC-32C");
       const baseOffset = view.getBigInt64(at + Off.baseOffset);
-      if (baseOffset !== expected) {
-        return stop(`base offset ${baseOffset} where ${expected} was due`);
+      // Compaction leaves gaps between batches, never a step back.
+      if (baseOffset < expected) {
+        return stop(`base offset ${baseOffset} below ${expected}`);
       }
       const delta = view.getInt32(at + Off.lastOffsetDelta);
       const lastOffset = baseOffset + BigInt(delta);

@@ -274,10 +274,15 @@ export class PartitionStateMachine implements StateMachine {
     for (let pos = 0;;) {
       const size = completeBatchSize(records, pos);
       if (size === 0) break;
-      if (readBatchHeader(records, pos).baseOffset >= gap.to) break;
+      if (readBatchHeader(records, pos).baseOffset >= gap.to) {
+        // The source's log was compacted: nothing is left below gap.to.
+        this.#partition.log.skipTo(gap.to);
+        break;
+      }
       const outcome = this.#manager.append(
         this.#partition,
         records.subarray(pos, pos + size),
+        { copied: true },
       );
       if (!outcome.ok) throw outcome.error;
       pos += size;

@@ -8,6 +8,8 @@
 import { statfsSync } from "node:fs";
 import {
   CompressionError,
+  DecodeError,
+  decodeRecordBatches,
   ErrorCode,
   InvalidBatchError,
   recompressRecordSet,
@@ -206,6 +208,9 @@ export class ReplicatedView implements ClusterView {
           `Record set of ${records.length} bytes exceeds max.message.bytes ${p.maxMessageBytes}`,
         ),
       );
+    }
+    if (p.log.compacted && hasKeylessRecord(records)) {
+      return refused(ErrorCode.INVALID_RECORD);
     }
     const a = this.#node.controller.topic(p.topic)?.partitions[p.index];
     if (a === undefined) {
@@ -545,5 +550,21 @@ export class ReplicatedView implements ClusterView {
       );
     }
     return infoOf(before);
+  }
+}
+
+/**
+ * A compacted topic keeps the last record per key, so a record without one
+ * has no place in it: Kafka refuses the set with INVALID_RECORD. A set whose
+ * records do not even decode is refused the same way.
+ */
+function hasKeylessRecord(records: Uint8Array): boolean {
+  try {
+    return decodeRecordBatches(records).some((r) => r.key === null);
+  } catch (err) {
+    if (err instanceof DecodeError || err instanceof CompressionError) {
+      return true;
+    }
+    throw err;
   }
 }

@@ -1,0 +1,217 @@
+/**
+ * The log cleaner's record-level work, as Kafka's LogCleaner: a map from
+ * each key to the offset of its latest record, and the rewrite of a batch
+ * that keeps only the records the map names (plus keys it does not know).
+ *
+ * Rewritten batches keep their base offset, last offset delta, producer id,
+ * epoch and base sequence, so offsets stay where they were (sparse) and an
+ * idempotent producer's last sequence survives. A batch left with no
+ * records is dropped, unless it is its producer's last one: then it stays
+ * empty, as Kafka keeps it, to carry the sequence. Compressed batches are
+ * recompressed with their codec.
+ *
+ * Tombstones follow KIP-534: the first cleaning that keeps one stamps the
+ * batch with a delete horizon (attribute bit 6, the horizon in the base
+ * timestamp) of now + delete.retention.ms; a cleaning after the horizon
+ * drops them.
+ */
+import {
+  BATCH_HEADER_BYTES,
+  BATCH_LOG_OVERHEAD,
+  batchCompression,
+  completeBatchSize,
+  compress,
+  Compression,
+  type CompressionCode,
+  decompress,
+  Off,
+  readBatchHeader,
+  Reader,
+  sealBatch,
+  Writer,
+} from "../protocol/mod.ts";
+
+const CONTROL_BIT = 0x20;
+const DELETE_HORIZON_BIT = 0x40;
+const CODEC_BITS = 0x07;
+/** Map bookkeeping per key beyond its bytes (string, bigint, entry). */
+const KEY_OVERHEAD_BYTES = 64;
+const keyText = new TextDecoder("windows-1252");
+
+/** A batch's key as a Map key; windows-1252 maps every byte to one char. */
+function mapKey(key: Uint8Array): string {
+  return keyText.decode(key);
+}
+
+/** The latest offset of each key, within a memory budget. */
+export class KeyMap {
+  readonly #latest = new Map<string, bigint>();
+  readonly #budgetBytes: number;
+  #usedBytes = 0;
+  /** Producer id to the base offset of its last batch seen. */
+  readonly lastBatchOfProducer = new Map<bigint, bigint>();
+
+  constructor(budgetBytes: number) {
+    this.#budgetBytes = budgetBytes;
+  }
+
+  get full(): boolean {
+    return this.#usedBytes >= this.#budgetBytes;
+  }
+
+  get size(): number {
+    return this.#latest.size;
+  }
+
+  latest(key: Uint8Array): bigint | undefined {
+    return this.#latest.get(mapKey(key));
+  }
+
+  /** Notes only whose batches these are (a segment cleaned before). */
+  noteProducers(bytes: Uint8Array): void {
+    forEachBatch(bytes, (pos) => {
+      const header = readBatchHeader(bytes, pos);
+      if (header.producerId >= 0n) {
+        this.lastBatchOfProducer.set(header.producerId, header.baseOffset);
+      }
+    });
+  }
+
+  /** Notes every keyed record of the whole batches in `bytes`. */
+  addBatches(bytes: Uint8Array): void {
+    this.noteProducers(bytes);
+    forEachBatch(bytes, (pos, size) => {
+      const header = readBatchHeader(bytes, pos);
+      if ((header.attributes & CONTROL_BIT) !== 0) return;
+      for (const record of readRecords(bytes, pos, size)) {
+        if (record.key === null) continue;
+        const k = mapKey(record.key);
+        if (!this.#latest.has(k)) {
+          this.#usedBytes += k.length + KEY_OVERHEAD_BYTES;
+        }
+        this.#latest.set(k, header.baseOffset + BigInt(record.offsetDelta));
+      }
+    });
+  }
+}
+
+/** Calls `each` with the position and size of every whole batch. */
+export function forEachBatch(
+  bytes: Uint8Array,
+  each: (pos: number, size: number) => void,
+): number {
+  let pos = 0;
+  for (;;) {
+    const size = completeBatchSize(bytes, pos);
+    if (size === 0) return pos;
+    each(pos, size);
+    pos += size;
+  }
+}
+
+interface RawRecord {
+  offsetDelta: number;
+  timestamp: bigint;
+  key: Uint8Array | null;
+  tombstone: boolean;
+  /** The record's bytes from its key on, copied unchanged. */
+  tail: Uint8Array;
+}
+
+function readRecords(bytes: Uint8Array, pos: number, size: number) {
+  const header = readBatchHeader(bytes, pos);
+  const payload = decompress(
+    batchCompression(header.attributes),
+    bytes.subarray(pos + BATCH_HEADER_BYTES, pos + size),
+  );
+  const r = new Reader(payload);
+  const out: RawRecord[] = [];
+  for (let i = 0; i < header.recordsCount; i++) {
+    const length = r.varint();
+    const end = r.pos + length;
+    r.int8();
+    const timestamp = header.baseTimestamp + r.varlong();
+    const offsetDelta = r.varint();
+    const tailStart = r.pos;
+    const keyLength = r.varint();
+    const key = keyLength < 0 ? null : r.view(keyLength);
+    const tombstone = r.varint() < 0;
+    if (end > payload.length || end < r.pos) {
+      throw r.error(`record ${i} overruns its batch`);
+    }
+    out.push({
+      offsetDelta,
+      timestamp,
+      key,
+      tombstone,
+      tail: payload.subarray(tailStart, end),
+    });
+    r.pos = end;
+  }
+  return out;
+}
+
+export interface FilterContext {
+  map: KeyMap;
+  nowMs: number;
+  deleteRetentionMs: number;
+}
+
+/**
+ * The batch at `pos` as the cleaner keeps it: the same bytes when nothing
+ * changes, a rewritten batch, or null when it goes entirely.
+ */
+export function cleanBatch(
+  bytes: Uint8Array,
+  pos: number,
+  size: number,
+  ctx: FilterContext,
+): Uint8Array | null {
+  const header = readBatchHeader(bytes, pos);
+  const original = bytes.subarray(pos, pos + size);
+  if ((header.attributes & CONTROL_BIT) !== 0) return original;
+  const horizonSet = (header.attributes & DELETE_HORIZON_BIT) !== 0;
+  const records = readRecords(bytes, pos, size);
+  const kept = records.filter((record) => {
+    if (record.key === null) return true;
+    const latest = ctx.map.latest(record.key);
+    const offset = header.baseOffset + BigInt(record.offsetDelta);
+    if (latest !== undefined && offset < latest) return false;
+    return !(record.tombstone && horizonSet &&
+      BigInt(ctx.nowMs) >= header.baseTimestamp);
+  });
+  const needsHorizon = !horizonSet && kept.some((r) => r.tombstone);
+  if (kept.length === records.length && !needsHorizon) return original;
+  const lastOfProducer = header.producerId >= 0n &&
+    ctx.map.lastBatchOfProducer.get(header.producerId) === header.baseOffset;
+  if (kept.length === 0 && !lastOfProducer) return null;
+  const baseTimestamp = needsHorizon
+    ? BigInt(ctx.nowMs + ctx.deleteRetentionMs)
+    : header.baseTimestamp;
+  const body = new Writer(size);
+  const prefix = new Writer(32);
+  for (const record of kept) {
+    prefix.pos = 0;
+    prefix.int8(0);
+    prefix.varlong(record.timestamp - baseTimestamp);
+    prefix.varint(record.offsetDelta);
+    const head = prefix.finish();
+    body.varint(head.length + record.tail.length);
+    body.bytes(head);
+    body.bytes(record.tail);
+  }
+  const target = batchCompression(header.attributes) as CompressionCode;
+  const payload = compress(target, body.finish());
+  let attributes = (header.attributes & ~CODEC_BITS) | target;
+  if (needsHorizon || horizonSet) attributes |= DELETE_HORIZON_BIT;
+  const out = new Uint8Array(BATCH_HEADER_BYTES + payload.length);
+  out.set(original.subarray(0, BATCH_HEADER_BYTES));
+  out.set(payload, BATCH_HEADER_BYTES);
+  const v = new DataView(out.buffer);
+  v.setInt32(Off.batchLength, out.length - BATCH_LOG_OVERHEAD);
+  v.setInt16(Off.attributes, attributes);
+  v.setBigInt64(Off.baseTimestamp, baseTimestamp);
+  v.setInt32(Off.recordsCount, kept.length);
+  sealBatch(out, 0, out.length);
+  return out;
+}

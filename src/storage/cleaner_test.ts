@@ -1,0 +1,285 @@
+// The log cleaner against the real file system: real record batches
+// (protocol's buildRecordBatch, every codec that can compress) go into a
+// PartitionLog in a temporary directory, the log is cleaned, and a full read
+// decoded with protocol's decoder (which checks every CRC) must hold the
+// latest record per key at its original offset. Crashes are simulated by
+// leaving the files a kill -9 would leave in the middle of a swap.
+import assert from "node:assert/strict";
+import {
+  buildRecordBatch,
+  Compression,
+  type CompressionCode,
+  decodeRecordBatches,
+  readBatchHeader,
+  validateRecordSet,
+} from "../protocol/mod.ts";
+import { type LogOptions, PartitionLog } from "./partition_log.ts";
+
+const utf8 = new TextEncoder();
+const text = new TextDecoder();
+const BOUNDS = { keyMapBytes: 1 << 20, ioBytesPerSec: 1 << 30 };
+
+async function withLog(
+  options: Partial<LogOptions>,
+  fn: (log: PartitionLog, dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = Deno.makeTempDirSync({ prefix: "raftq-cleaner-" });
+  const log = PartitionLog.open(dir, {
+    compact: true,
+    minCleanableDirtyRatio: 0,
+    segmentBytes: 1024,
+    ...options,
+  });
+  try {
+    await fn(log, dir);
+  } finally {
+    log.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
+function produce(
+  log: PartitionLog,
+  records: [string, string | null][],
+  options: { compression?: CompressionCode; producerId?: bigint } = {},
+): void {
+  const batch = buildRecordBatch(
+    records.map(([key, value]) => ({
+      key: utf8.encode(key),
+      value: value === null ? null : utf8.encode(value),
+    })),
+    {
+      ...(options.compression === undefined
+        ? {}
+        : { compression: options.compression }),
+      ...(options.producerId === undefined ? {} : {
+        producerId: options.producerId,
+        producerEpoch: 0,
+        baseSequence: 0,
+      }),
+      timestamp: 1_000n,
+    },
+  );
+  log.append(batch, validateRecordSet(batch));
+}
+
+/** Every record from the start: [offset, key, value]. */
+function readAll(log: PartitionLog): [bigint, string, string | null][] {
+  const out: [bigint, string, string | null][] = [];
+  let offset = log.logStartOffset;
+  while (offset < log.logEndOffset) {
+    const chunk = log.read(offset, { maxBytes: 1 << 20 });
+    if (chunk.length === 0) break;
+    for (const r of decodeRecordBatches(chunk)) {
+      out.push([
+        r.offset,
+        text.decode(r.key!),
+        r.value === null ? null : text.decode(r.value),
+      ]);
+    }
+    let pos = 0;
+    while (pos < chunk.length) {
+      const h = readBatchHeader(chunk, pos);
+      offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
+      pos += h.sizeBytes;
+    }
+  }
+  return out;
+}
+
+/** Ten rounds of updates to keys k0..k4, value "<round>". */
+function updateRounds(log: PartitionLog, codec?: CompressionCode): void {
+  for (let round = 0; round < 10; round++) {
+    produce(
+      log,
+      [0, 1, 2, 3, 4].map((k) => [`k${k}`, `${round}`]),
+      codec === undefined ? {} : { compression: codec },
+    );
+  }
+}
+
+for (
+  const [name, codec] of [
+    ["none", Compression.none],
+    ["gzip", Compression.gzip],
+    ["snappy", Compression.snappy],
+    ["lz4", Compression.lz4],
+    ["zstd", Compression.zstd],
+  ] as const
+) {
+  Deno.test(`PartitionLog.clean keeps the latest record per key at its offset (${name} batches recompressed with ${name})`, async () => {
+    await withLog({ segmentBytes: 400 }, async (log) => {
+      updateRounds(log, codec);
+      const before = log.sizeBytes;
+      const result = await log.clean(BOUNDS);
+      assert.ok(result !== null);
+      assert.ok(log.sizeBytes < before);
+      const records = readAll(log);
+      // The closed segments hold round 9's values or an older round only
+      // where the active segment (never cleaned) has the key again.
+      const latest = new Map<string, [bigint, string | null]>();
+      for (const [offset, key, value] of records) {
+        latest.set(key, [offset, value]);
+      }
+      for (let k = 0; k < 5; k++) {
+        assert.deepEqual(latest.get(`k${k}`), [BigInt(45 + k), "9"]);
+      }
+      const offsets = records.map(([o]) => o);
+      assert.deepEqual(offsets, [...offsets].sort((a, b) => Number(a - b)));
+      assert.ok(records.length < 50);
+      const chunk = log.read(0n, { maxBytes: 1 << 20 });
+      assert.equal(
+        readBatchHeader(chunk).attributes & 0x07,
+        codec,
+        "the rewritten batch keeps its codec",
+      );
+    });
+  });
+}
+
+Deno.test("PartitionLog.read at an offset removed by cleaning returns the next record", async () => {
+  await withLog({ segmentBytes: 400 }, async (log) => {
+    updateRounds(log);
+    await log.clean(BOUNDS);
+    const kept = readAll(log).map(([o]) => o);
+    const removed = [...Array(50).keys()].map(BigInt).find((o) =>
+      !kept.includes(o)
+    )!;
+    const next = kept.find((o) => o > removed)!;
+    const first = decodeRecordBatches(log.read(removed, { maxBytes: 1 }))
+      .find((r) => r.offset >= removed)!;
+    assert.equal(first.offset, next);
+  });
+});
+
+Deno.test("PartitionLog.clean never touches the active segment", async () => {
+  await withLog({ segmentBytes: 1 << 20 }, async (log) => {
+    updateRounds(log);
+    assert.equal(await log.clean(BOUNDS), null);
+    assert.equal(readAll(log).length, 50);
+  });
+});
+
+Deno.test("PartitionLog.clean waits for minCleanableDirtyRatio and minCompactionLagMs", async () => {
+  // The records' timestamps are 1_000 (see produce).
+  let nowMs = 2_000;
+  await withLog({
+    segmentBytes: 400,
+    minCompactionLagMs: 5_000,
+    clock: () => nowMs,
+  }, async (log) => {
+    updateRounds(log);
+    assert.equal(await log.clean(BOUNDS), null, "records are too young");
+    nowMs += 10_000;
+    assert.ok(await log.clean(BOUNDS) !== null);
+    // Everything closed is clean now: no dirty bytes, no cleaning.
+    assert.equal(await log.clean(BOUNDS), null);
+  });
+  await withLog(
+    { segmentBytes: 400, minCleanableDirtyRatio: 1 },
+    async (log) => {
+      updateRounds(log);
+      assert.ok(await log.clean(BOUNDS) !== null, "all dirty: ratio 1 reached");
+      produce(log, [["k0", "x"], ["k1", "x"], ["k2", "x"], ["k3", "x"]]);
+      produce(log, [["k0", "y"], ["k1", "y"], ["k2", "y"], ["k3", "y"]]);
+      assert.equal(await log.clean(BOUNDS), null, "part clean: below ratio 1");
+    },
+  );
+});
+
+Deno.test("PartitionLog.clean keeps a tombstone for deleteRetentionMs after the cleaning that saw it", async () => {
+  let nowMs = 10_000;
+  await withLog({
+    segmentBytes: 300,
+    deleteRetentionMs: 60_000,
+    clock: () => nowMs,
+  }, async (log) => {
+    produce(log, [["gone", "v"], ["stays", "v"]]);
+    produce(log, [["gone", null], ["stays", "w"]]);
+    for (let i = 0; i < 6; i++) produce(log, [[`filler${i}`, "f"]]);
+    await log.clean(BOUNDS);
+    const tombstone = (r: [bigint, string, string | null]) =>
+      r[1] === "gone" && r[2] === null;
+    assert.ok(readAll(log).some(tombstone), "kept within the retention");
+    assert.ok(!readAll(log).some((r) => r[1] === "gone" && r[2] === "v"));
+    for (let i = 0; i < 6; i++) produce(log, [[`filler${i}`, "g"]]);
+    nowMs += 61_000;
+    await log.clean(BOUNDS);
+    assert.ok(!readAll(log).some(tombstone), "removed after the retention");
+    assert.ok(readAll(log).some((r) => r[1] === "stays" && r[2] === "w"));
+  });
+});
+
+Deno.test("PartitionLog.clean keeps an idempotent producer's last batch, empty, with its sequence", async () => {
+  await withLog({ segmentBytes: 300 }, async (log) => {
+    produce(log, [["a", "1"]], { producerId: 7n });
+    for (let i = 0; i < 6; i++) produce(log, [["a", `${i + 2}`]]);
+    await log.clean(BOUNDS);
+    const chunk = log.read(0n, { maxBytes: 1 << 20 });
+    const first = readBatchHeader(chunk);
+    assert.equal(first.baseOffset, 0n);
+    assert.equal(first.producerId, 7n);
+    assert.equal(first.baseSequence, 0);
+    assert.equal(first.recordsCount, 0);
+    assert.equal(
+      decodeRecordBatches(chunk.subarray(0, first.sizeBytes)).length,
+      0,
+    );
+  });
+});
+
+Deno.test("PartitionLog.open after a crash mid-swap finishes the swap, and drops an unfinished .cleaned file", async () => {
+  const dir = Deno.makeTempDirSync({ prefix: "raftq-cleaner-" });
+  const options = {
+    compact: true,
+    minCleanableDirtyRatio: 0,
+    segmentBytes: 400,
+  };
+  try {
+    let log = PartitionLog.open(dir, options);
+    updateRounds(log);
+    const full = readAll(log);
+    log.close();
+    // A crash image before the commit point: a half-written .cleaned file.
+    Deno.writeFileSync(
+      `${dir}/00000000000000000000.log.cleaned`,
+      new Uint8Array(10),
+    );
+    log = PartitionLog.open(dir, options);
+    assert.deepEqual(readAll(log), full);
+    assert.ok(
+      ![...Deno.readDirSync(dir)].some((e) => e.name.endsWith(".cleaned")),
+    );
+    // A crash image after the commit point: the swap renamed into place but
+    // the segments it replaces still there.
+    const aside = Deno.makeTempDirSync({ prefix: "raftq-cleaner-old-" });
+    for (const e of Deno.readDirSync(dir)) {
+      Deno.copyFileSync(`${dir}/${e.name}`, `${aside}/${e.name}`);
+    }
+    await log.clean({ ...BOUNDS });
+    const cleaned = readAll(log);
+    const first = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      n.endsWith(".log")
+    ).sort()[0]!;
+    const cleanedBytes = Deno.readFileSync(`${dir}/${first}`);
+    const end = [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+      n.endsWith(".log")
+    ).sort()[1]!.slice(0, 20);
+    log.close();
+    Deno.removeSync(dir, { recursive: true });
+    Deno.renameSync(aside, dir);
+    Deno.writeFileSync(`${dir}/${first}.${BigInt(end)}.swap`, cleanedBytes);
+    log = PartitionLog.open(dir, options);
+    // The swapped group holds the new set, every other group the old one.
+    const baseOffset = BigInt(first.slice(0, 20));
+    const endOffset = BigInt(end);
+    assert.deepEqual(readAll(log), [
+      ...full.filter(([o]) => o < baseOffset),
+      ...cleaned.filter(([o]) => o >= baseOffset && o < endOffset),
+      ...full.filter(([o]) => o >= endOffset),
+    ]);
+    log.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

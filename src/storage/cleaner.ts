@@ -21,7 +21,6 @@ import {
   batchCompression,
   completeBatchSize,
   compress,
-  Compression,
   type CompressionCode,
   decompress,
   Off,

@@ -544,10 +544,11 @@ export class ClusterNode {
   ): Promise<ProduceOutcome> {
     try {
       const outcome = await this.#batcher.produce(groupId, records);
+      // A commit already holds one replica and a majority; membership()
+      // copies the voter lists, so the common case never asks for it.
+      if (!outcome.ok || hold.replicas <= 1) return outcome;
       const voters = this.#host.membership(groupId)?.voters.length ?? 0;
-      if (!outcome.ok || hold.replicas <= Math.floor(voters / 2) + 1) {
-        return outcome;
-      }
+      if (hold.replicas <= Math.floor(voters / 2) + 1) return outcome;
       // Applied here, so the commit index has reached the entry.
       const index = this.#host.replication(groupId)?.commitIndex ?? Infinity;
       const held = await this.#host.awaitReplicas(

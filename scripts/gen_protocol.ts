@@ -35,6 +35,11 @@ export const APIS: readonly (readonly [string, number])[] = [
   ["DeleteTopics", 20],
   ["DeleteRecords", 21],
   ["InitProducerId", 22],
+  ["AddPartitionsToTxn", 24],
+  ["AddOffsetsToTxn", 25],
+  ["EndTxn", 26],
+  ["WriteTxnMarkers", 27],
+  ["TxnOffsetCommit", 28],
   ["DescribeAcls", 29],
   ["CreateAcls", 30],
   ["DeleteAcls", 31],
@@ -54,6 +59,8 @@ export const APIS: readonly (readonly [string, number])[] = [
   ["DescribeQuorum", 55],
   ["DescribeCluster", 60],
   ["DescribeProducers", 61],
+  ["DescribeTransactions", 65],
+  ["ListTransactions", 66],
 ];
 
 interface SpecField {

@@ -23,6 +23,11 @@ export const ApiKey = {
   DeleteTopics: 20,
   DeleteRecords: 21,
   InitProducerId: 22,
+  AddPartitionsToTxn: 24,
+  AddOffsetsToTxn: 25,
+  EndTxn: 26,
+  WriteTxnMarkers: 27,
+  TxnOffsetCommit: 28,
   DescribeAcls: 29,
   CreateAcls: 30,
   DeleteAcls: 31,
@@ -42,6 +47,8 @@ export const ApiKey = {
   DescribeQuorum: 55,
   DescribeCluster: 60,
   DescribeProducers: 61,
+  DescribeTransactions: 65,
+  ListTransactions: 66,
 } as const;
 export type ApiKeyNum = (typeof ApiKey)[keyof typeof ApiKey];
 
@@ -2523,6 +2530,534 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  24: {
+    request: {
+      name: "AddPartitionsToTxnRequest",
+      validVersions: [0, 5],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "transactions",
+          type: "struct",
+          array: true,
+          versions: [4, 32767],
+          fields: [
+            {
+              name: "transactionalId",
+              type: "string",
+              versions: [4, 32767],
+            },
+            {
+              name: "producerId",
+              type: "int64",
+              versions: [4, 32767],
+            },
+            {
+              name: "producerEpoch",
+              type: "int16",
+              versions: [4, 32767],
+            },
+            {
+              name: "verifyOnly",
+              type: "bool",
+              versions: [4, 32767],
+              default: false,
+            },
+            {
+              name: "topics",
+              type: "struct",
+              array: true,
+              versions: [4, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "partitions",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "v3AndBelowTransactionalId",
+          type: "string",
+          versions: [0, 3],
+        },
+        {
+          name: "v3AndBelowProducerId",
+          type: "int64",
+          versions: [0, 3],
+        },
+        {
+          name: "v3AndBelowProducerEpoch",
+          type: "int16",
+          versions: [0, 3],
+        },
+        {
+          name: "v3AndBelowTopics",
+          type: "struct",
+          array: true,
+          versions: [0, 3],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "int32",
+              array: true,
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "AddPartitionsToTxnResponse",
+      validVersions: [0, 5],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [4, 32767],
+        },
+        {
+          name: "resultsByTransaction",
+          type: "struct",
+          array: true,
+          versions: [4, 32767],
+          fields: [
+            {
+              name: "transactionalId",
+              type: "string",
+              versions: [4, 32767],
+            },
+            {
+              name: "topicResults",
+              type: "struct",
+              array: true,
+              versions: [4, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "resultsByPartition",
+                  type: "struct",
+                  array: true,
+                  versions: [0, 32767],
+                  fields: [
+                    {
+                      name: "partitionIndex",
+                      type: "int32",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "partitionErrorCode",
+                      type: "int16",
+                      versions: [0, 32767],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+        {
+          name: "resultsByTopicV3AndBelow",
+          type: "struct",
+          array: true,
+          versions: [0, 3],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "resultsByPartition",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "partitionErrorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  25: {
+    request: {
+      name: "AddOffsetsToTxnRequest",
+      validVersions: [0, 4],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "transactionalId",
+          type: "string",
+          versions: [0, 32767],
+        },
+        {
+          name: "producerId",
+          type: "int64",
+          versions: [0, 32767],
+        },
+        {
+          name: "producerEpoch",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "groupId",
+          type: "string",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "AddOffsetsToTxnResponse",
+      validVersions: [0, 4],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+      ],
+    },
+  },
+  26: {
+    request: {
+      name: "EndTxnRequest",
+      validVersions: [0, 5],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "transactionalId",
+          type: "string",
+          versions: [0, 32767],
+        },
+        {
+          name: "producerId",
+          type: "int64",
+          versions: [0, 32767],
+        },
+        {
+          name: "producerEpoch",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "committed",
+          type: "bool",
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "EndTxnResponse",
+      validVersions: [0, 5],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "producerId",
+          type: "int64",
+          versions: [5, 32767],
+          default: -1n,
+        },
+        {
+          name: "producerEpoch",
+          type: "int16",
+          versions: [5, 32767],
+          default: -1,
+        },
+      ],
+    },
+  },
+  27: {
+    request: {
+      name: "WriteTxnMarkersRequest",
+      validVersions: [0, 1],
+      flexibleVersions: [1, 32767],
+      fields: [
+        {
+          name: "markers",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "producerId",
+              type: "int64",
+              versions: [0, 32767],
+            },
+            {
+              name: "producerEpoch",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "transactionResult",
+              type: "bool",
+              versions: [0, 32767],
+            },
+            {
+              name: "topics",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "partitionIndexes",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                },
+              ],
+            },
+            {
+              name: "coordinatorEpoch",
+              type: "int32",
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "WriteTxnMarkersResponse",
+      validVersions: [0, 1],
+      flexibleVersions: [1, 32767],
+      fields: [
+        {
+          name: "markers",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "producerId",
+              type: "int64",
+              versions: [0, 32767],
+            },
+            {
+              name: "topics",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "name",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "partitions",
+                  type: "struct",
+                  array: true,
+                  versions: [0, 32767],
+                  fields: [
+                    {
+                      name: "partitionIndex",
+                      type: "int32",
+                      versions: [0, 32767],
+                    },
+                    {
+                      name: "errorCode",
+                      type: "int16",
+                      versions: [0, 32767],
+                    },
+                  ],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  28: {
+    request: {
+      name: "TxnOffsetCommitRequest",
+      validVersions: [0, 4],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "transactionalId",
+          type: "string",
+          versions: [0, 32767],
+        },
+        {
+          name: "groupId",
+          type: "string",
+          versions: [0, 32767],
+        },
+        {
+          name: "producerId",
+          type: "int64",
+          versions: [0, 32767],
+        },
+        {
+          name: "producerEpoch",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "generationId",
+          type: "int32",
+          versions: [3, 32767],
+          default: -1,
+        },
+        {
+          name: "memberId",
+          type: "string",
+          versions: [3, 32767],
+          default: "",
+        },
+        {
+          name: "groupInstanceId",
+          type: "string",
+          versions: [3, 32767],
+          nullableVersions: [3, 32767],
+          default: null,
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "committedOffset",
+                  type: "int64",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "committedLeaderEpoch",
+                  type: "int32",
+                  versions: [2, 32767],
+                  default: -1,
+                },
+                {
+                  name: "committedMetadata",
+                  type: "string",
+                  versions: [0, 32767],
+                  nullableVersions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    response: {
+      name: "TxnOffsetCommitResponse",
+      validVersions: [0, 4],
+      flexibleVersions: [3, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "topics",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "name",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "partitions",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "partitionIndex",
+                  type: "int32",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "errorCode",
+                  type: "int16",
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
   29: {
     request: {
       name: "DescribeAclsRequest",
@@ -4519,6 +5054,168 @@ export const API_SCHEMAS: {
       ],
     },
   },
+  65: {
+    request: {
+      name: "DescribeTransactionsRequest",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "transactionalIds",
+          type: "string",
+          array: true,
+          versions: [0, 32767],
+        },
+      ],
+    },
+    response: {
+      name: "DescribeTransactionsResponse",
+      validVersions: [0, 0],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "transactionStates",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "errorCode",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "transactionalId",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "transactionState",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "transactionTimeoutMs",
+              type: "int32",
+              versions: [0, 32767],
+            },
+            {
+              name: "transactionStartTimeMs",
+              type: "int64",
+              versions: [0, 32767],
+            },
+            {
+              name: "producerId",
+              type: "int64",
+              versions: [0, 32767],
+            },
+            {
+              name: "producerEpoch",
+              type: "int16",
+              versions: [0, 32767],
+            },
+            {
+              name: "topics",
+              type: "struct",
+              array: true,
+              versions: [0, 32767],
+              fields: [
+                {
+                  name: "topic",
+                  type: "string",
+                  versions: [0, 32767],
+                },
+                {
+                  name: "partitions",
+                  type: "int32",
+                  array: true,
+                  versions: [0, 32767],
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  },
+  66: {
+    request: {
+      name: "ListTransactionsRequest",
+      validVersions: [0, 1],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "stateFilters",
+          type: "string",
+          array: true,
+          versions: [0, 32767],
+        },
+        {
+          name: "producerIdFilters",
+          type: "int64",
+          array: true,
+          versions: [0, 32767],
+        },
+        {
+          name: "durationFilter",
+          type: "int64",
+          versions: [1, 32767],
+          default: -1n,
+        },
+      ],
+    },
+    response: {
+      name: "ListTransactionsResponse",
+      validVersions: [0, 1],
+      flexibleVersions: [0, 32767],
+      fields: [
+        {
+          name: "throttleTimeMs",
+          type: "int32",
+          versions: [0, 32767],
+        },
+        {
+          name: "errorCode",
+          type: "int16",
+          versions: [0, 32767],
+        },
+        {
+          name: "unknownStateFilters",
+          type: "string",
+          array: true,
+          versions: [0, 32767],
+        },
+        {
+          name: "transactionStates",
+          type: "struct",
+          array: true,
+          versions: [0, 32767],
+          fields: [
+            {
+              name: "transactionalId",
+              type: "string",
+              versions: [0, 32767],
+            },
+            {
+              name: "producerId",
+              type: "int64",
+              versions: [0, 32767],
+            },
+            {
+              name: "transactionState",
+              type: "string",
+              versions: [0, 32767],
+            },
+          ],
+        },
+      ],
+    },
+  },
 };
 
 export interface ProduceRequest {
@@ -5843,6 +6540,324 @@ export interface InitProducerIdResponseInput {
   producerEpoch: number;
 }
 
+export interface AddPartitionsToTxnRequest {
+  transactions: AddPartitionsToTxnRequestTransactions[];
+  v3AndBelowTransactionalId: string;
+  v3AndBelowProducerId: bigint;
+  v3AndBelowProducerEpoch: number;
+  v3AndBelowTopics: AddPartitionsToTxnRequestV3AndBelowTopics[];
+}
+
+export interface AddPartitionsToTxnRequestInput {
+  transactions?: AddPartitionsToTxnRequestTransactionsInput[];
+  v3AndBelowTransactionalId: string;
+  v3AndBelowProducerId: bigint;
+  v3AndBelowProducerEpoch: number;
+  v3AndBelowTopics: AddPartitionsToTxnRequestV3AndBelowTopicsInput[];
+}
+
+export interface AddPartitionsToTxnRequestTransactions {
+  transactionalId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  verifyOnly: boolean;
+  topics: AddPartitionsToTxnRequestV3AndBelowTopics[];
+}
+
+export interface AddPartitionsToTxnRequestTransactionsInput {
+  transactionalId?: string;
+  producerId?: bigint;
+  producerEpoch?: number;
+  verifyOnly?: boolean;
+  topics?: AddPartitionsToTxnRequestV3AndBelowTopicsInput[];
+}
+
+export interface AddPartitionsToTxnRequestV3AndBelowTopics {
+  name: string;
+  partitions: number[];
+}
+
+export interface AddPartitionsToTxnRequestV3AndBelowTopicsInput {
+  name: string;
+  partitions: number[];
+}
+
+export interface AddPartitionsToTxnRequestV3AndBelowTopics {
+  name: string;
+  partitions: number[];
+}
+
+export interface AddPartitionsToTxnRequestV3AndBelowTopicsInput {
+  name: string;
+  partitions: number[];
+}
+
+export interface AddPartitionsToTxnResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  resultsByTransaction: AddPartitionsToTxnResponseResultsByTransaction[];
+  resultsByTopicV3AndBelow:
+    AddPartitionsToTxnResponseResultsByTopicV3AndBelow[];
+}
+
+export interface AddPartitionsToTxnResponseInput {
+  throttleTimeMs: number;
+  errorCode?: number;
+  resultsByTransaction?: AddPartitionsToTxnResponseResultsByTransactionInput[];
+  resultsByTopicV3AndBelow:
+    AddPartitionsToTxnResponseResultsByTopicV3AndBelowInput[];
+}
+
+export interface AddPartitionsToTxnResponseResultsByTransaction {
+  transactionalId: string;
+  topicResults: AddPartitionsToTxnResponseResultsByTopicV3AndBelow[];
+}
+
+export interface AddPartitionsToTxnResponseResultsByTransactionInput {
+  transactionalId?: string;
+  topicResults?: AddPartitionsToTxnResponseResultsByTopicV3AndBelowInput[];
+}
+
+export interface AddPartitionsToTxnResponseResultsByTopicV3AndBelow {
+  name: string;
+  resultsByPartition: AddPartitionsToTxnResponseResultsByPartition[];
+}
+
+export interface AddPartitionsToTxnResponseResultsByTopicV3AndBelowInput {
+  name: string;
+  resultsByPartition: AddPartitionsToTxnResponseResultsByPartitionInput[];
+}
+
+export interface AddPartitionsToTxnResponseResultsByPartition {
+  partitionIndex: number;
+  partitionErrorCode: number;
+}
+
+export interface AddPartitionsToTxnResponseResultsByPartitionInput {
+  partitionIndex: number;
+  partitionErrorCode: number;
+}
+
+export interface AddPartitionsToTxnResponseResultsByTopicV3AndBelow {
+  name: string;
+  resultsByPartition: AddPartitionsToTxnResponseResultsByPartition[];
+}
+
+export interface AddPartitionsToTxnResponseResultsByTopicV3AndBelowInput {
+  name: string;
+  resultsByPartition: AddPartitionsToTxnResponseResultsByPartitionInput[];
+}
+
+export interface AddPartitionsToTxnResponseResultsByPartition {
+  partitionIndex: number;
+  partitionErrorCode: number;
+}
+
+export interface AddPartitionsToTxnResponseResultsByPartitionInput {
+  partitionIndex: number;
+  partitionErrorCode: number;
+}
+
+export interface AddOffsetsToTxnRequest {
+  transactionalId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  groupId: string;
+}
+
+export interface AddOffsetsToTxnRequestInput {
+  transactionalId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  groupId: string;
+}
+
+export interface AddOffsetsToTxnResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+}
+
+export interface AddOffsetsToTxnResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+}
+
+export interface EndTxnRequest {
+  transactionalId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  committed: boolean;
+}
+
+export interface EndTxnRequestInput {
+  transactionalId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  committed: boolean;
+}
+
+export interface EndTxnResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  producerId: bigint;
+  producerEpoch: number;
+}
+
+export interface EndTxnResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+  producerId?: bigint;
+  producerEpoch?: number;
+}
+
+export interface WriteTxnMarkersRequest {
+  markers: WriteTxnMarkersRequestMarkers[];
+}
+
+export interface WriteTxnMarkersRequestInput {
+  markers: WriteTxnMarkersRequestMarkersInput[];
+}
+
+export interface WriteTxnMarkersRequestMarkers {
+  producerId: bigint;
+  producerEpoch: number;
+  transactionResult: boolean;
+  topics: WriteTxnMarkersRequestTopics[];
+  coordinatorEpoch: number;
+}
+
+export interface WriteTxnMarkersRequestMarkersInput {
+  producerId: bigint;
+  producerEpoch: number;
+  transactionResult: boolean;
+  topics: WriteTxnMarkersRequestTopicsInput[];
+  coordinatorEpoch: number;
+}
+
+export interface WriteTxnMarkersRequestTopics {
+  name: string;
+  partitionIndexes: number[];
+}
+
+export interface WriteTxnMarkersRequestTopicsInput {
+  name: string;
+  partitionIndexes: number[];
+}
+
+export interface WriteTxnMarkersResponse {
+  markers: WriteTxnMarkersResponseMarkers[];
+}
+
+export interface WriteTxnMarkersResponseInput {
+  markers: WriteTxnMarkersResponseMarkersInput[];
+}
+
+export interface WriteTxnMarkersResponseMarkers {
+  producerId: bigint;
+  topics: WriteTxnMarkersResponseTopics[];
+}
+
+export interface WriteTxnMarkersResponseMarkersInput {
+  producerId: bigint;
+  topics: WriteTxnMarkersResponseTopicsInput[];
+}
+
+export interface WriteTxnMarkersResponseTopics {
+  name: string;
+  partitions: WriteTxnMarkersResponsePartitions[];
+}
+
+export interface WriteTxnMarkersResponseTopicsInput {
+  name: string;
+  partitions: WriteTxnMarkersResponsePartitionsInput[];
+}
+
+export interface WriteTxnMarkersResponsePartitions {
+  partitionIndex: number;
+  errorCode: number;
+}
+
+export interface WriteTxnMarkersResponsePartitionsInput {
+  partitionIndex: number;
+  errorCode: number;
+}
+
+export interface TxnOffsetCommitRequest {
+  transactionalId: string;
+  groupId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  generationId: number;
+  memberId: string;
+  groupInstanceId: string | null;
+  topics: TxnOffsetCommitRequestTopics[];
+}
+
+export interface TxnOffsetCommitRequestInput {
+  transactionalId: string;
+  groupId: string;
+  producerId: bigint;
+  producerEpoch: number;
+  generationId?: number;
+  memberId?: string;
+  groupInstanceId?: string | null;
+  topics: TxnOffsetCommitRequestTopicsInput[];
+}
+
+export interface TxnOffsetCommitRequestTopics {
+  name: string;
+  partitions: TxnOffsetCommitRequestPartitions[];
+}
+
+export interface TxnOffsetCommitRequestTopicsInput {
+  name: string;
+  partitions: TxnOffsetCommitRequestPartitionsInput[];
+}
+
+export interface TxnOffsetCommitRequestPartitions {
+  partitionIndex: number;
+  committedOffset: bigint;
+  committedLeaderEpoch: number;
+  committedMetadata: string | null;
+}
+
+export interface TxnOffsetCommitRequestPartitionsInput {
+  partitionIndex: number;
+  committedOffset: bigint;
+  committedLeaderEpoch?: number;
+  committedMetadata: string | null;
+}
+
+export interface TxnOffsetCommitResponse {
+  throttleTimeMs: number;
+  topics: TxnOffsetCommitResponseTopics[];
+}
+
+export interface TxnOffsetCommitResponseInput {
+  throttleTimeMs: number;
+  topics: TxnOffsetCommitResponseTopicsInput[];
+}
+
+export interface TxnOffsetCommitResponseTopics {
+  name: string;
+  partitions: TxnOffsetCommitResponsePartitions[];
+}
+
+export interface TxnOffsetCommitResponseTopicsInput {
+  name: string;
+  partitions: TxnOffsetCommitResponsePartitionsInput[];
+}
+
+export interface TxnOffsetCommitResponsePartitions {
+  partitionIndex: number;
+  errorCode: number;
+}
+
+export interface TxnOffsetCommitResponsePartitionsInput {
+  partitionIndex: number;
+  errorCode: number;
+}
+
 export interface DescribeAclsRequest {
   resourceTypeFilter: number;
   resourceNameFilter: string | null;
@@ -6995,6 +8010,94 @@ export interface DescribeProducersResponseActiveProducersInput {
   currentTxnStartOffset?: bigint;
 }
 
+export interface DescribeTransactionsRequest {
+  transactionalIds: string[];
+}
+
+export interface DescribeTransactionsRequestInput {
+  transactionalIds: string[];
+}
+
+export interface DescribeTransactionsResponse {
+  throttleTimeMs: number;
+  transactionStates: DescribeTransactionsResponseTransactionStates[];
+}
+
+export interface DescribeTransactionsResponseInput {
+  throttleTimeMs: number;
+  transactionStates: DescribeTransactionsResponseTransactionStatesInput[];
+}
+
+export interface DescribeTransactionsResponseTransactionStates {
+  errorCode: number;
+  transactionalId: string;
+  transactionState: string;
+  transactionTimeoutMs: number;
+  transactionStartTimeMs: bigint;
+  producerId: bigint;
+  producerEpoch: number;
+  topics: DescribeTransactionsResponseTopics[];
+}
+
+export interface DescribeTransactionsResponseTransactionStatesInput {
+  errorCode: number;
+  transactionalId: string;
+  transactionState: string;
+  transactionTimeoutMs: number;
+  transactionStartTimeMs: bigint;
+  producerId: bigint;
+  producerEpoch: number;
+  topics: DescribeTransactionsResponseTopicsInput[];
+}
+
+export interface DescribeTransactionsResponseTopics {
+  topic: string;
+  partitions: number[];
+}
+
+export interface DescribeTransactionsResponseTopicsInput {
+  topic: string;
+  partitions: number[];
+}
+
+export interface ListTransactionsRequest {
+  stateFilters: string[];
+  producerIdFilters: bigint[];
+  durationFilter: bigint;
+}
+
+export interface ListTransactionsRequestInput {
+  stateFilters: string[];
+  producerIdFilters: bigint[];
+  durationFilter?: bigint;
+}
+
+export interface ListTransactionsResponse {
+  throttleTimeMs: number;
+  errorCode: number;
+  unknownStateFilters: string[];
+  transactionStates: ListTransactionsResponseTransactionStates[];
+}
+
+export interface ListTransactionsResponseInput {
+  throttleTimeMs: number;
+  errorCode: number;
+  unknownStateFilters: string[];
+  transactionStates: ListTransactionsResponseTransactionStatesInput[];
+}
+
+export interface ListTransactionsResponseTransactionStates {
+  transactionalId: string;
+  producerId: bigint;
+  transactionState: string;
+}
+
+export interface ListTransactionsResponseTransactionStatesInput {
+  transactionalId: string;
+  producerId: bigint;
+  transactionState: string;
+}
+
 export interface RequestBodies {
   0: ProduceRequest;
   1: FetchRequest;
@@ -7015,6 +8118,11 @@ export interface RequestBodies {
   20: DeleteTopicsRequest;
   21: DeleteRecordsRequest;
   22: InitProducerIdRequest;
+  24: AddPartitionsToTxnRequest;
+  25: AddOffsetsToTxnRequest;
+  26: EndTxnRequest;
+  27: WriteTxnMarkersRequest;
+  28: TxnOffsetCommitRequest;
   29: DescribeAclsRequest;
   30: CreateAclsRequest;
   31: DeleteAclsRequest;
@@ -7034,6 +8142,8 @@ export interface RequestBodies {
   55: DescribeQuorumRequest;
   60: DescribeClusterRequest;
   61: DescribeProducersRequest;
+  65: DescribeTransactionsRequest;
+  66: ListTransactionsRequest;
 }
 
 export interface ResponseBodies {
@@ -7056,6 +8166,11 @@ export interface ResponseBodies {
   20: DeleteTopicsResponse;
   21: DeleteRecordsResponse;
   22: InitProducerIdResponse;
+  24: AddPartitionsToTxnResponse;
+  25: AddOffsetsToTxnResponse;
+  26: EndTxnResponse;
+  27: WriteTxnMarkersResponse;
+  28: TxnOffsetCommitResponse;
   29: DescribeAclsResponse;
   30: CreateAclsResponse;
   31: DeleteAclsResponse;
@@ -7075,6 +8190,8 @@ export interface ResponseBodies {
   55: DescribeQuorumResponse;
   60: DescribeClusterResponse;
   61: DescribeProducersResponse;
+  65: DescribeTransactionsResponse;
+  66: ListTransactionsResponse;
 }
 
 export interface RequestInput {
@@ -7097,6 +8214,11 @@ export interface RequestInput {
   20: DeleteTopicsRequestInput;
   21: DeleteRecordsRequestInput;
   22: InitProducerIdRequestInput;
+  24: AddPartitionsToTxnRequestInput;
+  25: AddOffsetsToTxnRequestInput;
+  26: EndTxnRequestInput;
+  27: WriteTxnMarkersRequestInput;
+  28: TxnOffsetCommitRequestInput;
   29: DescribeAclsRequestInput;
   30: CreateAclsRequestInput;
   31: DeleteAclsRequestInput;
@@ -7116,6 +8238,8 @@ export interface RequestInput {
   55: DescribeQuorumRequestInput;
   60: DescribeClusterRequestInput;
   61: DescribeProducersRequestInput;
+  65: DescribeTransactionsRequestInput;
+  66: ListTransactionsRequestInput;
 }
 
 export interface ResponseInput {
@@ -7138,6 +8262,11 @@ export interface ResponseInput {
   20: DeleteTopicsResponseInput;
   21: DeleteRecordsResponseInput;
   22: InitProducerIdResponseInput;
+  24: AddPartitionsToTxnResponseInput;
+  25: AddOffsetsToTxnResponseInput;
+  26: EndTxnResponseInput;
+  27: WriteTxnMarkersResponseInput;
+  28: TxnOffsetCommitResponseInput;
   29: DescribeAclsResponseInput;
   30: CreateAclsResponseInput;
   31: DeleteAclsResponseInput;
@@ -7157,4 +8286,6 @@ export interface ResponseInput {
   55: DescribeQuorumResponseInput;
   60: DescribeClusterResponseInput;
   61: DescribeProducersResponseInput;
+  65: DescribeTransactionsResponseInput;
+  66: ListTransactionsResponseInput;
 }

@@ -302,7 +302,13 @@ function emitInterface(
   o.line(0, `export interface ${name}${input ? "Input" : ""} {`);
   for (const f of fields) {
     const opt = input && optionalInInput(f, ctx) ? "?" : "";
-    o.line(1, `${camel(f.name)}${opt}: ${tsType(f, ctx, input)};`);
+    const head = `${camel(f.name)}${opt}:`;
+    const type = `${tsType(f, ctx, input)};`;
+    // deno fmt breaks a member that would pass 80 columns after its colon.
+    if (2 + head.length + 1 + type.length > 80) {
+      o.line(1, head);
+      o.line(2, type);
+    } else o.line(1, `${head} ${type}`);
   }
   o.line(0, "}");
   o.line(0, "");

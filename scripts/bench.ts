@@ -23,7 +23,13 @@ import {
   SequentialProducer,
   waitFor,
 } from "../tests/cluster_harness.ts";
-import { benchNats, NATS_WINDOW, natsUnavailable } from "./bench_nats.ts";
+import {
+  benchNats,
+  benchNatsR3,
+  NATS_WINDOW,
+  natsUnavailable,
+} from "./bench_nats.ts";
+import { benchRedis, latencyOwn, redisUnavailable } from "./bench_latency.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -53,6 +59,10 @@ const CLUSTER_PARTITIONS = 6;
 const FAILOVER_KILLS = 5;
 /** Partitions of the rolling-restart topic, one sequential producer each. */
 const ROLLING_PARTITIONS = 3;
+const LATENCY_SINGLE = "produce 1024B acks=all, 1 in flight";
+const LATENCY_RF3 = "cluster 3x produce 1024B acks=all RF=3, 1 in flight";
+const LATENCY_REDIS = "Redis XADD 1024B, appendfsync always, 1 in flight";
+const LATENCY_NATS_R3 = "NATS JetStream R3 publish 1024B, 1 in flight";
 
 interface Row {
   workload: string;
@@ -61,8 +71,12 @@ interface Row {
   mbPerSec: number | null;
   p50Ms: number | null;
   p99Ms: number | null;
-  /** MB/s over NATS JetStream's in the same run, for 1 KiB rows. */
-  vsNats: number | null;
+  /**
+   * Against a peer of the same run: MB/s over NATS JetStream's for 1 KiB
+   * throughput rows, ack latency over Redis' or NATS R3's for the
+   * one-in-flight rows.
+   */
+  vsPeer: string | null;
 }
 
 function percentile(sorted: number[], p: number): number | null {
@@ -227,7 +241,7 @@ const row = (
     mbPerSec: Math.round((r.bytes / r.elapsed / 1e6) * 10) / 10,
     p50Ms: r.latencies ? percentile(r.latencies, 0.5) : null,
     p99Ms: r.latencies ? percentile(r.latencies, 0.99) : null,
-    vsNats: null,
+    vsPeer: null,
   };
   rows.push(result);
   if (!flags.json) {
@@ -319,6 +333,14 @@ try {
         }
       }
     }
+  }
+  if (LATENCY_SINGLE.includes(flags.only)) {
+    await client.createTopic("bench-latency", { partitions: 1 });
+    row(
+      LATENCY_SINGLE,
+      "raftq client",
+      await latencyOwn(client, "bench-latency", SECONDS),
+    );
   }
 } finally {
   await client.close();
@@ -485,9 +507,9 @@ async function scrapeCost(): Promise<void> {
 }
 await scrapeCost();
 
-const natsMissing = flags.only === ""
-  ? await natsUnavailable()
-  : "--only runs raftq rows only";
+// The peers run only in a full run: a filtered one measures raftq alone.
+const peersMissing = flags.only === "" ? null : "--only runs raftq rows only";
+const natsMissing = peersMissing ?? await natsUnavailable();
 if (natsMissing !== null) {
   console.error(`Skipping the NATS JetStream row: ${natsMissing}`);
 } else {
@@ -507,9 +529,16 @@ if (natsMissing !== null) {
       ? consumeMbPerSec
       : null;
     if (base !== null && base > 0 && r.mbPerSec !== null) {
-      r.vsNats = Math.round((r.mbPerSec / base) * 100) / 100;
+      r.vsPeer = `${(r.mbPerSec / base).toFixed(2)}x NATS`;
     }
   }
+}
+
+const redisMissing = peersMissing ?? await redisUnavailable();
+if (redisMissing !== null) {
+  console.error(`Skipping the Redis row: ${redisMissing}`);
+} else {
+  row(LATENCY_REDIS, "RESP", await benchRedis(SECONDS));
 }
 
 if (!flags["no-cluster"]) {
@@ -547,6 +576,16 @@ if (!flags["no-cluster"]) {
         row(name, "kcat", { msgs: n, bytes: n * 1024, elapsed });
       }
     }
+    await admin.createTopic("cluster-latency", {
+      partitions: 1,
+      replicationFactor: 3,
+    });
+    await cluster.waitForLeaders(admin, "cluster-latency", { preferred: true });
+    row(
+      LATENCY_RF3,
+      "raftq client",
+      await latencyOwn(admin, "cluster-latency", SECONDS),
+    );
     await admin.createTopic("cluster-failover", {
       partitions: 1,
       replicationFactor: 3,
@@ -566,7 +605,7 @@ if (!flags["no-cluster"]) {
         mbPerSec: null,
         p50Ms: percentile(ms, 0.5),
         p99Ms: ms.at(-1) ?? null,
-        vsNats: null,
+        vsPeer: null,
       };
       rows.push(result);
       if (!flags.json) {
@@ -593,7 +632,7 @@ if (!flags["no-cluster"]) {
         mbPerSec: null,
         p50Ms: null,
         p99Ms: stallMs,
-        vsNats: null,
+        vsPeer: null,
       };
       rows.push(result);
       if (!flags.json) {
@@ -606,20 +645,50 @@ if (!flags["no-cluster"]) {
   }
 }
 
+const natsR3Missing = flags["no-cluster"]
+  ? "--no-cluster"
+  : peersMissing ?? await natsUnavailable();
+if (natsR3Missing !== null) {
+  console.error(`Skipping the NATS R3 row: ${natsR3Missing}`);
+} else {
+  row(LATENCY_NATS_R3, "nats.js", await benchNatsR3(SECONDS));
+}
+
+/** Sets the one-in-flight row's latency ratios against its peer's row. */
+function latencyAgainst(workload: string, peerWorkload: string, peer: string) {
+  const own = rows.find((r) => r.workload === workload);
+  const base = rows.find((r) => r.workload === peerWorkload);
+  if (own === undefined || base === undefined) return;
+  const ratio = (a: number | null, b: number | null) =>
+    a === null || b === null || b === 0 ? "-" : `${(a / b).toFixed(2)}x`;
+  own.vsPeer = `p50 ${ratio(own.p50Ms, base.p50Ms)}, p99 ${
+    ratio(own.p99Ms, base.p99Ms)
+  } ${peer}`;
+}
+latencyAgainst(LATENCY_SINGLE, LATENCY_REDIS, "Redis");
+latencyAgainst(LATENCY_RF3, LATENCY_NATS_R3, "NATS R3");
+const rf3 = rows.find((r) =>
+  r.workload.includes("RF=3 p=") && r.driver === "raftq client"
+);
+const rf1 = rows.find((r) =>
+  r.workload.includes("RF=1 p=") && r.driver === "raftq client"
+);
+if (rf3?.mbPerSec && rf1?.mbPerSec) {
+  rf3.vsPeer = `${(rf3.mbPerSec / rf1.mbPerSec).toFixed(2)}x RF=1`;
+}
+
 const fmt = (v: number | null) => (v === null ? "-" : v.toFixed(2));
 if (flags.json) {
   console.log(JSON.stringify(rows, null, 2));
 } else {
   console.log(
-    "| workload | driver | msgs/s | MB/s | ack p50 ms | ack p99 ms | vs NATS |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    "| workload | driver | msgs/s | MB/s | ack p50 ms | ack p99 ms | vs peer |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |",
   );
   for (const r of rows) {
     console.log(
       `| ${r.workload} | ${r.driver} | ${r.msgsPerSec ?? "-"} | ${
         r.mbPerSec ?? "-"
-      } | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${
-        r.vsNats === null ? "-" : `${r.vsNats}x`
-      } |`,
+      } | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${r.vsPeer ?? "-"} |`,
     );
   }
 }

@@ -1,9 +1,11 @@
 /**
- * The NATS JetStream peer row of `deno task bench`: one nats-server with a
+ * The NATS JetStream peer rows of `deno task bench`: one nats-server with a
  * file-store stream (JetStream's default: no fsync per message, the page
  * cache is trusted), fed 1 KiB messages by the nats.js client with async
  * acks, then read back by a pull consumer. It answers "how does raftq
  * compare with another broker written for speed, on this machine, now".
+ * And three clustered nats-servers with an R3 stream, one publish in flight,
+ * for the replicated latency row.
  */
 import {
   connect,
@@ -17,6 +19,14 @@ import {
   jetstreamManager,
   StorageType,
 } from "@nats-io/jetstream";
+import { freePorts } from "../tests/harness.ts";
+import {
+  LATENCY_MESSAGE_BYTES,
+  type LatencyFigures,
+  missing,
+  retryUntilUp,
+  sequential,
+} from "./bench_latency.ts";
 
 const NATS_SERVER = "/usr/sbin/nats-server";
 const STREAM = "bench";
@@ -40,38 +50,11 @@ export interface NatsFigures {
   consume: { msgs: number; bytes: number; elapsed: number };
 }
 
-/** Why the NATS row cannot run here, or null when it can. */
-export async function natsUnavailable(): Promise<string | null> {
-  try {
-    await Deno.stat(NATS_SERVER);
-    return null;
-  } catch {
-    return `${NATS_SERVER} is missing (apt-get install nats-server)`;
-  }
-}
+/** Why the NATS rows cannot run here, or null when they can. */
+export const natsUnavailable = () => missing(NATS_SERVER);
 
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-async function connectWhenUp(port: number): Promise<NatsConnection> {
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    try {
-      return await connect({ servers: `127.0.0.1:${port}` });
-    } catch (error) {
-      if (performance.now() > deadline) {
-        throw new Error(`nats-server did not accept connections on ${port}`, {
-          cause: error,
-        });
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
+const connectWhenUp = (port: number) =>
+  retryUntilUp("nats-server", () => connect({ servers: `127.0.0.1:${port}` }));
 
 /**
  * Starts nats-server on a free port with its own store directory, publishes
@@ -82,7 +65,7 @@ export async function benchNats(
   opts: { messageBytes: number; seconds: number },
 ): Promise<NatsFigures> {
   const storeDir = await Deno.makeTempDir({ prefix: "raftq-bench-nats-" });
-  const port = freePort();
+  const port = freePorts(1)[0]!;
   const server = new Deno.Command(NATS_SERVER, {
     args: ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)],
     stdin: "null",
@@ -184,4 +167,67 @@ function publishAsync(
   });
   refill();
   return promise;
+}
+
+/**
+ * One JetStream publish at a time, awaiting its ack, to a file-store stream
+ * with three replicas on three clustered nats-servers of its own.
+ */
+export async function benchNatsR3(seconds: number): Promise<LatencyFigures> {
+  const dir = await Deno.makeTempDir({ prefix: "raftq-bench-nats-r3-" });
+  const ports = freePorts(6);
+  const clientPorts = ports.slice(0, 3);
+  const routePorts = ports.slice(3);
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
+  const servers = clientPorts.map((port, i) =>
+    new Deno.Command(NATS_SERVER, {
+      args: [
+        "-js",
+        "-sd",
+        `${dir}/n${i}`,
+        "-a",
+        "127.0.0.1",
+        "-p",
+        String(port),
+        "--server_name",
+        `n${i}`,
+        "--cluster_name",
+        "bench",
+        "--cluster",
+        `nats://127.0.0.1:${routePorts[i]}`,
+        "--routes",
+        routes,
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn()
+  );
+  let nc: NatsConnection | undefined;
+  try {
+    nc = await connectWhenUp(clientPorts[0]!);
+    // JetStream answers, and the stream can be added, only once the servers
+    // have formed a meta group and elected its leader.
+    const conn = nc;
+    await retryUntilUp(
+      "the JetStream cluster",
+      async () =>
+        (await jetstreamManager(conn)).streams.add({
+          name: "latency",
+          subjects: ["latency"],
+          storage: StorageType.File,
+          num_replicas: 3,
+        }),
+    );
+    const js = jetstream(nc);
+    const data = new Uint8Array(LATENCY_MESSAGE_BYTES).fill(0x61);
+    return await sequential(seconds, async () => {
+      await js.publish("latency", data);
+    });
+  } finally {
+    await nc?.close();
+    for (const s of servers) s.kill("SIGTERM");
+    await Promise.all(servers.map((s) => s.status));
+    await Deno.remove(dir, { recursive: true });
+  }
 }

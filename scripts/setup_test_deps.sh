@@ -3,13 +3,15 @@
 # kcat (librdkafka), etcd-server (discovery tests), nats-server (benchmark peer)
 # and Debian's Python Kafka clients, run with /usr/bin/python3: python3-kafka
 # (kafka-python, pure Python) and python3-confluent-kafka (on librdkafka);
-# chromium loads the admin dashboard in tests/dashboard_test.ts.
+# chromium loads the admin dashboard in tests/dashboard_test.ts; redis-server is
+# the latency peer of `deno task bench` (one fsynced XADD in flight).
 set -euo pipefail
 need=()
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v etcd >/dev/null 2>&1 || need+=(etcd-server)
 command -v nats-server >/dev/null 2>&1 || need+=(nats-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 /usr/bin/python3 -c "import kafka" >/dev/null 2>&1 || need+=(python3-kafka)
 /usr/bin/python3 -c "import confluent_kafka" >/dev/null 2>&1 ||
   need+=(python3-confluent-kafka)

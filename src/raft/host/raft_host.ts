@@ -225,12 +225,7 @@ export class RaftHost {
   #recovered = new Map<number, RecoveredGroup>();
   #tickTimer: TimerHandle | undefined;
   #turnTimer: TimerHandle | undefined;
-  #turnInFlight: Promise<void> | null = null;
-  /** Work arrived while a turn was in flight: run another right after it. */
-  #turnWanted = false;
   #tickDue = false;
-  /** A turn is waiting for its WAL sync: inbound messages are stepped on arrival. */
-  #syncing = false;
   #readSeq = 0;
   #running = false;
   /** Set by holdCampaigns: no group of this host campaigns any more. */
@@ -320,7 +315,6 @@ export class RaftHost {
     this.#clock.clearInterval(this.#tickTimer);
     this.#clock.clearImmediate(this.#turnTimer);
     this.#turnTimer = undefined;
-    await this.#turnInFlight;
     for (const id of [...this.#groups.keys()]) this.stopGroup(id);
     await this.#transport.close();
     this.#wal?.close();
@@ -740,25 +734,11 @@ export class RaftHost {
   }
 
   #schedule(): void {
-    if (!this.#running) return;
-    if (this.#turnInFlight !== null) {
-      this.#turnWanted = true;
-      return;
-    }
-    if (this.#turnTimer !== undefined) return;
+    if (!this.#running || this.#turnTimer !== undefined) return;
     // setImmediate, not setTimeout(0): chained timeouts are clamped to ~2 ms, which would add up per commit.
     this.#turnTimer = this.#clock.setImmediate(() => {
       this.#turnTimer = undefined;
-      const turn = this.#turn().finally(() => {
-        this.#turnInFlight = null;
-        if (this.#turnWanted) {
-          this.#turnWanted = false;
-          this.#schedule();
-        }
-      });
-      this.#turnInFlight = turn;
-      // A simulated clock waits for the turn (its WAL sync is real I/O) before its next event.
-      return turn;
+      this.#turn();
     });
   }
 
@@ -778,10 +758,6 @@ export class RaftHost {
   #receive(envelopes: Envelope[]): void {
     if (this.#inbound.length + envelopes.length > this.#maxInbound) return;
     for (const env of envelopes) this.#inbound.push(env);
-    // While a turn waits for its fdatasync the loop is otherwise idle:
-    // step now (a RawNode takes messages while its Ready is being
-    // persisted), so that the next turn starts with its input stepped.
-    if (this.#syncing) this.#stepInbound(this.#touched);
     this.#schedule();
   }
 
@@ -805,20 +781,19 @@ export class RaftHost {
   }
 
   /**
-   * One loop turn for all groups. Turns never overlap; while one waits for
-   * its fdatasync, sockets are read and what arrives is stepped at once.
+   * One loop turn for all groups, synchronous from stepping to the
+   * fdatasync to applying, so turns never overlap. What arrives meanwhile
+   * waits in the socket buffers and is read, and group-committed, between
+   * turns.
    */
-  async #turn(): Promise<void> {
-    // A pass that waited for the disk goes straight on with what arrived
-    // meanwhile, so the proposals read during one fdatasync are written and
-    // synced at once, and the replies the pass resolved go out while that
-    // next fdatasync runs. Handing back to the event loop between them left
-    // the disk idle while replies were written: half a broker's produce rate.
-    while (await this.#pass());
+  #turn(): void {
+    // A pass that synced goes straight on with what it made ready (a sole
+    // voter's commit, a follower's next append) instead of waiting a turn.
+    while (this.#pass());
   }
 
   /** True when it synced to disk and more work is waiting. */
-  async #pass(): Promise<boolean> {
+  #pass(): boolean {
     if (!this.#running) return false;
     const nowMs = this.#clock.nowMs();
     const dirty = this.#touched;
@@ -850,16 +825,9 @@ export class RaftHost {
     }
     this.#transport.flush(nowMs);
     // Group commit: one fdatasync makes every group's Ready durable before the rest is sent.
-    let synced = false;
-    this.#syncing = true;
-    try {
-      const started = performance.now();
-      synced = await wal.syncAsync();
-      if (synced) this.#options.onFsync?.((performance.now() - started) / 1000);
-    } finally {
-      this.#syncing = false;
-    }
-    if (!this.#running) return false;
+    const started = performance.now();
+    const synced = wal.syncRequired();
+    if (synced) this.#options.onFsync?.((performance.now() - started) / 1000);
 
     for (const [g, rd] of readies) {
       if (this.#groups.get(g.id) === g) this.#sendAll(g, rd.messages, reports);

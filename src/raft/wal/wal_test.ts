@@ -295,7 +295,7 @@ Deno.test("Wal uses an entry's noted CRC for its record instead of reading the d
   assert.equal(replayed((data) => crc32c(data) ^ 1), "");
 });
 
-Deno.test("Wal.syncAsync skips the fdatasync for a commit-only hard state and keeps it buffered for the next", async () => {
+Deno.test("Wal.syncRequired skips the fdatasync for a commit-only hard state and keeps it buffered for the next", () => {
   const dir = Deno.makeTempDirSync();
   const { wal } = Wal.open(dir);
   wal.appendReady(1, {
@@ -303,13 +303,13 @@ Deno.test("Wal.syncAsync skips the fdatasync for a commit-only hard state and ke
     entries: entries(1, 2, 2),
     snapshot: null,
   });
-  assert.equal(await wal.syncAsync(), true);
+  assert.equal(wal.syncRequired(), true);
   wal.appendReady(1, {
     hardState: { term: 2, vote: 1, commit: 2 },
     entries: [],
     snapshot: null,
   });
-  assert.equal(await wal.syncAsync(), false);
+  assert.equal(wal.syncRequired(), false);
   // Not even written: a crash here replays the older commit.
   const crashed = Wal.open(dir);
   assert.deepEqual(crashed.groups.get(1)?.hardState, {
@@ -324,7 +324,7 @@ Deno.test("Wal.syncAsync skips the fdatasync for a commit-only hard state and ke
     entries: [],
     snapshot: null,
   });
-  assert.equal(await wal.syncAsync(), true, "a new term must be durable");
+  assert.equal(wal.syncRequired(), true, "a new term must be durable");
   wal.close();
   const { wal: again, groups } = Wal.open(dir);
   again.close();

@@ -614,6 +614,8 @@ if (!flags["no-cluster"]) {
         );
       }
     }
+    // The last broker killed may still be on its way back.
+    await cluster.waitForBrokers(3);
     await admin.createTopic("cluster-rolling", {
       partitions: ROLLING_PARTITIONS,
       replicationFactor: 3,

@@ -233,7 +233,7 @@ const row = (
   workload: string,
   driver: string,
   r: { msgs: number; bytes: number; elapsed: number; latencies?: number[] },
-) => {
+): Row => {
   const result: Row = {
     workload,
     driver,
@@ -251,6 +251,7 @@ const row = (
       } msg/s ${String(result.mbPerSec).padStart(7)} MB/s`,
     );
   }
+  return result;
 };
 
 try {
@@ -545,6 +546,7 @@ if (!flags["no-cluster"]) {
   const cluster = await Cluster.start({ set: ["log.segment_bytes=256MiB"] });
   const admin = await cluster.client();
   try {
+    const peakByRf = new Map<number, Row>();
     for (const rf of [3, 1]) {
       const topic = `cluster-rf${rf}`;
       await admin.createTopic(topic, {
@@ -562,7 +564,7 @@ if (!flags["no-cluster"]) {
         acks: -1,
         seconds: SECONDS,
       });
-      row(name, "raftq client", peak);
+      peakByRf.set(rf, row(name, "raftq client", peak));
       if (hasKcat) {
         const n = Math.max(
           1000,
@@ -575,6 +577,11 @@ if (!flags["no-cluster"]) {
         );
         row(name, "kcat", { msgs: n, bytes: n * 1024, elapsed });
       }
+    }
+    const rf3 = peakByRf.get(3)!;
+    const rf1Mb = peakByRf.get(1)!.mbPerSec;
+    if (rf3.mbPerSec !== null && rf1Mb) {
+      rf3.vsPeer = `${(rf3.mbPerSec / rf1Mb).toFixed(2)}x RF=1`;
     }
     await admin.createTopic("cluster-latency", {
       partitions: 1,
@@ -647,9 +654,7 @@ if (!flags["no-cluster"]) {
   }
 }
 
-const natsR3Missing = flags["no-cluster"]
-  ? "--no-cluster"
-  : peersMissing ?? await natsUnavailable();
+const natsR3Missing = flags["no-cluster"] ? "--no-cluster" : natsMissing;
 if (natsR3Missing !== null) {
   console.error(`Skipping the NATS R3 row: ${natsR3Missing}`);
 } else {
@@ -669,15 +674,6 @@ function latencyAgainst(workload: string, peerWorkload: string, peer: string) {
 }
 latencyAgainst(LATENCY_SINGLE, LATENCY_REDIS, "Redis");
 latencyAgainst(LATENCY_RF3, LATENCY_NATS_R3, "NATS R3");
-const rf3 = rows.find((r) =>
-  r.workload.includes("RF=3 p=") && r.driver === "raftq client"
-);
-const rf1 = rows.find((r) =>
-  r.workload.includes("RF=1 p=") && r.driver === "raftq client"
-);
-if (rf3?.mbPerSec && rf1?.mbPerSec) {
-  rf3.vsPeer = `${(rf3.mbPerSec / rf1.mbPerSec).toFixed(2)}x RF=1`;
-}
 
 const fmt = (v: number | null) => (v === null ? "-" : v.toFixed(2));
 if (flags.json) {

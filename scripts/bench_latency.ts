@@ -8,7 +8,9 @@
  */
 import { buildRecordBatch } from "../src/protocol/mod.ts";
 import type { KafkaClient } from "../src/client/mod.ts";
+import { concatBytes, writeAll } from "../src/util/mod.ts";
 import { freePorts } from "../tests/harness.ts";
+import { waitFor } from "../tests/cluster_harness.ts";
 
 const REDIS_SERVER = "/usr/bin/redis-server";
 export const LATENCY_MESSAGE_BYTES = 1024;
@@ -70,29 +72,29 @@ export async function missing(binary: string): Promise<string | null> {
 }
 export const redisUnavailable = () => missing(REDIS_SERVER);
 
-export async function retryUntilUp<T>(
-  what: string,
-  f: () => Promise<T>,
-): Promise<T> {
-  const deadline = performance.now() + 10_000;
-  for (;;) {
-    try {
-      return await f();
-    } catch (error) {
-      if (performance.now() > deadline) {
-        throw new Error(`${what} did not come up`, { cause: error });
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+/** `attempt` again until it stops throwing: a server just spawned. */
+export const whenUp = <T>(what: string, attempt: () => Promise<T>) =>
+  waitFor(what, attempt, { timeoutMs: 10_000, intervalMs: 50 });
+
+/** Spawns a peer server whose output nobody reads. */
+export function spawnQuiet(binary: string, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(binary, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
 }
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
 /**
  * Reads one RESP reply from `conn`: enough of the protocol for XADD's bulk
  * string and an error line.
  */
 class RespReader {
-  #buf = new Uint8Array(0);
+  #buf: Uint8Array = new Uint8Array(0);
   readonly #conn: Deno.Conn;
   readonly #chunk = new Uint8Array(4096);
   constructor(conn: Deno.Conn) {
@@ -102,17 +104,14 @@ class RespReader {
   async #fill(): Promise<void> {
     const n = await this.#conn.read(this.#chunk);
     if (n === null) throw new Error("redis closed the connection");
-    const next = new Uint8Array(this.#buf.length + n);
-    next.set(this.#buf);
-    next.set(this.#chunk.subarray(0, n), this.#buf.length);
-    this.#buf = next;
+    this.#buf = concatBytes([this.#buf, this.#chunk.subarray(0, n)]);
   }
 
   async #line(): Promise<string> {
     for (;;) {
       const crlf = this.#buf.indexOf(0x0a);
       if (crlf >= 0) {
-        const line = new TextDecoder().decode(this.#buf.subarray(0, crlf - 1));
+        const line = decoder.decode(this.#buf.subarray(0, crlf - 1));
         this.#buf = this.#buf.subarray(crlf + 1);
         return line;
       }
@@ -131,25 +130,16 @@ class RespReader {
 }
 
 function respCommand(args: (string | Uint8Array)[]): Uint8Array {
-  const enc = new TextEncoder();
-  const parts: Uint8Array[] = [enc.encode(`*${args.length}\r\n`)];
+  const parts: Uint8Array[] = [encoder.encode(`*${args.length}\r\n`)];
   for (const a of args) {
-    const bytes = typeof a === "string" ? enc.encode(a) : a;
-    parts.push(enc.encode(`$${bytes.length}\r\n`), bytes, enc.encode("\r\n"));
+    const bytes = typeof a === "string" ? encoder.encode(a) : a;
+    parts.push(
+      encoder.encode(`$${bytes.length}\r\n`),
+      bytes,
+      encoder.encode("\r\n"),
+    );
   }
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) {
-    at += await conn.write(bytes.subarray(at));
-  }
+  return concatBytes(parts);
 }
 
 /**
@@ -159,27 +149,22 @@ async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
 export async function benchRedis(seconds: number): Promise<LatencyFigures> {
   const dir = await Deno.makeTempDir({ prefix: "raftq-bench-redis-" });
   const port = freePorts(1)[0]!;
-  const server = new Deno.Command(REDIS_SERVER, {
-    args: [
-      "--port",
-      String(port),
-      "--bind",
-      "127.0.0.1",
-      "--dir",
-      dir,
-      "--save",
-      "",
-      "--appendonly",
-      "yes",
-      "--appendfsync",
-      "always",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const server = spawnQuiet(REDIS_SERVER, [
+    "--port",
+    String(port),
+    "--bind",
+    "127.0.0.1",
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "always",
+  ]);
   try {
-    const conn = await retryUntilUp(
+    const conn = await whenUp(
       "redis-server",
       () => Deno.connect({ hostname: "127.0.0.1", port }),
     );

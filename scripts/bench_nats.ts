@@ -24,8 +24,9 @@ import {
   LATENCY_MESSAGE_BYTES,
   type LatencyFigures,
   missing,
-  retryUntilUp,
   sequential,
+  spawnQuiet,
+  whenUp,
 } from "./bench_latency.ts";
 
 const NATS_SERVER = "/usr/sbin/nats-server";
@@ -53,8 +54,26 @@ export interface NatsFigures {
 /** Why the NATS rows cannot run here, or null when they can. */
 export const natsUnavailable = () => missing(NATS_SERVER);
 
+/** A JetStream-enabled nats-server on loopback `port`, storing in `storeDir`. */
+function spawnNats(
+  storeDir: string,
+  port: number,
+  extra: string[] = [],
+): Deno.ChildProcess {
+  return spawnQuiet(NATS_SERVER, [
+    "-js",
+    "-sd",
+    storeDir,
+    "-a",
+    "127.0.0.1",
+    "-p",
+    String(port),
+    ...extra,
+  ]);
+}
+
 const connectWhenUp = (port: number) =>
-  retryUntilUp("nats-server", () => connect({ servers: `127.0.0.1:${port}` }));
+  whenUp("nats-server", () => connect({ servers: `127.0.0.1:${port}` }));
 
 /**
  * Starts nats-server on a free port with its own store directory, publishes
@@ -66,12 +85,7 @@ export async function benchNats(
 ): Promise<NatsFigures> {
   const storeDir = await Deno.makeTempDir({ prefix: "raftq-bench-nats-" });
   const port = freePorts(1)[0]!;
-  const server = new Deno.Command(NATS_SERVER, {
-    args: ["-js", "-sd", storeDir, "-a", "127.0.0.1", "-p", String(port)],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const server = spawnNats(storeDir, port);
   try {
     const nc = await connectWhenUp(port);
     try {
@@ -180,28 +194,16 @@ export async function benchNatsR3(seconds: number): Promise<LatencyFigures> {
   const routePorts = ports.slice(3);
   const routes = routePorts.map((p) => `nats://127.0.0.1:${p}`).join(",");
   const servers = clientPorts.map((port, i) =>
-    new Deno.Command(NATS_SERVER, {
-      args: [
-        "-js",
-        "-sd",
-        `${dir}/n${i}`,
-        "-a",
-        "127.0.0.1",
-        "-p",
-        String(port),
-        "--server_name",
-        `n${i}`,
-        "--cluster_name",
-        "bench",
-        "--cluster",
-        `nats://127.0.0.1:${routePorts[i]}`,
-        "--routes",
-        routes,
-      ],
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn()
+    spawnNats(`${dir}/n${i}`, port, [
+      "--server_name",
+      `n${i}`,
+      "--cluster_name",
+      "bench",
+      "--cluster",
+      `nats://127.0.0.1:${routePorts[i]}`,
+      "--routes",
+      routes,
+    ])
   );
   let nc: NatsConnection | undefined;
   try {
@@ -209,7 +211,7 @@ export async function benchNatsR3(seconds: number): Promise<LatencyFigures> {
     // JetStream answers, and the stream can be added, only once the servers
     // have formed a meta group and elected its leader.
     const conn = nc;
-    await retryUntilUp(
+    await whenUp(
       "the JetStream cluster",
       async () =>
         (await jetstreamManager(conn)).streams.add({

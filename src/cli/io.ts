@@ -2,6 +2,8 @@
  * What a command touches of the outside world, passed in so that tests run
  * the real commands in-process with their own input, output and interrupt.
  */
+import { writeAllSync } from "../util/mod.ts";
+
 export interface CliIo {
   stdin: ReadableStream<Uint8Array>;
   stdout(text: string): void;
@@ -20,16 +22,6 @@ export class CommandError extends Error {
 export const BOOTSTRAP_ENV = "RAFTQ_BOOTSTRAP";
 
 const encoder = new TextEncoder();
-
-function writeAllSync(
-  target: { writeSync(p: Uint8Array): number },
-  text: string,
-) {
-  const bytes = encoder.encode(text);
-  for (let done = 0; done < bytes.length;) {
-    done += target.writeSync(bytes.subarray(done));
-  }
-}
 
 /** Exit code of a process ended by a second interrupt (128 + SIGINT). */
 const EXIT_INTERRUPTED = 130;
@@ -50,8 +42,8 @@ export function processIo(): CliIo & { dispose(): void } {
   for (const s of signals) Deno.addSignalListener(s, onSignal);
   return {
     stdin: Deno.stdin.readable,
-    stdout: (text) => writeAllSync(Deno.stdout, text),
-    stderr: (text) => writeAllSync(Deno.stderr, text),
+    stdout: (text) => writeAllSync(Deno.stdout, encoder.encode(text)),
+    stderr: (text) => writeAllSync(Deno.stderr, encoder.encode(text)),
     env: Deno.env.toObject(),
     interrupt: controller.signal,
     dispose: () => {

@@ -3,6 +3,7 @@
  * socket delivers it, whatever the read boundaries. The size is checked
  * against the limit before any byte of the frame is buffered for it.
  */
+import { writeAll } from "../util/mod.ts";
 
 /** A frame announced a size over the limit; the connection must close. */
 export class FrameTooLargeError extends RangeError {
@@ -143,9 +144,4 @@ export async function writeFrames(
     }
   }
   await flush();
-}
-
-async function writeAll(sink: FrameSink, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.length) done += await sink.write(bytes.subarray(done));
 }

@@ -12,7 +12,7 @@ import {
   readBatchHeader,
   stampBatch,
 } from "../protocol/mod.ts";
-import { assert } from "../util/mod.ts";
+import { assert, writeAllSync } from "../util/mod.ts";
 import { syncDirectory, writeFileAtomic } from "./atomic_file.ts";
 import { cleanBatch, forEachBatch, KeyMap } from "./cleaner.ts";
 import {
@@ -816,7 +816,7 @@ export class PartitionLog {
           forEachBatch(chunk, (pos, size) => {
             const kept = cleanBatch(chunk, pos, size, ctx);
             if (kept === null) return;
-            writeAll(file, kept);
+            writeAllSync(file, kept);
             sizeBytes += kept.length;
             throttle.write(kept.length);
           });
@@ -1119,12 +1119,5 @@ class Throttle {
     return new Promise((resolve) =>
       setTimeout(resolve, aheadMs + this.#pauseMs)
     );
-  }
-}
-
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) {
-    written += file.writeSync(bytes.subarray(written));
   }
 }

@@ -17,7 +17,7 @@ import {
   completeBatchSize,
   Off,
 } from "../protocol/mod.ts";
-import { assert } from "../util/mod.ts";
+import { assert, writeAllSync } from "../util/mod.ts";
 import {
   OFFSET_INDEX_FORMAT,
   SparseIndex,
@@ -207,7 +207,7 @@ export class Segment {
     );
     const start = this.#sizeBytes;
     try {
-      writeAll(this.#file, records);
+      writeAllSync(this.#file, records);
     } catch (error) {
       this.#file.truncateSync(start);
       throw error;
@@ -576,13 +576,6 @@ export class Segment {
       expected = lastOffset + 1n;
     }
     return stop("none");
-  }
-}
-
-function writeAll(file: Deno.FsFile, bytes: Uint8Array): void {
-  let written = 0;
-  while (written < bytes.length) {
-    written += file.writeSync(bytes.subarray(written));
   }
 }
 

@@ -15,3 +15,23 @@ export function concatBytes(
   }
   return out;
 }
+
+/** Writes all of `bytes`: a socket or file may take fewer than asked. */
+export async function writeAll(
+  sink: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    done += await sink.write(bytes.subarray(done));
+  }
+}
+
+/** writeAll for a synchronous sink (a file, stdout). */
+export function writeAllSync(
+  sink: { writeSync(p: Uint8Array): number },
+  bytes: Uint8Array,
+): void {
+  for (let done = 0; done < bytes.length;) {
+    done += sink.writeSync(bytes.subarray(done));
+  }
+}

@@ -13,7 +13,7 @@ export {
   type TimerCallback,
   type TimerHandle,
 } from "./clock.ts";
-export { concatBytes } from "./bytes.ts";
+export { concatBytes, writeAll, writeAllSync } from "./bytes.ts";
 export { crc32c, crc32cCombine, noteCrc32c, takeCrc32c } from "./crc32c.ts";
 export {
   type CounterChild,

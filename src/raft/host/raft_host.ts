@@ -820,6 +820,7 @@ export class RaftHost {
         g.storage.persist(rd);
       }
       // A leader's appends leave now, so followers write while we do (the core counts us once synced).
+      // Deno starts a socket write at once: they are on the wire before the fdatasync below blocks.
       this.#sendAll(g, rd.earlyMessages, reports);
       readies.push([g, rd]);
     }
@@ -840,7 +841,7 @@ export class RaftHost {
 
     let again = false;
     for (const [g, rd] of readies) {
-      if (this.#groups.get(g.id) !== g) continue; // stopped during the sync
+      if (this.#groups.get(g.id) !== g) continue; // stopped by what an apply ran
       g.node.advance(rd);
       // The leader counts its own log once this turn's sync is advanced.
       if (g.replicaWaits.size > 0) this.#settleReplicaWaits(g);

@@ -1,6 +1,6 @@
 import type { NodeId } from "../core/mod.ts";
 import { ByteWriter } from "../wal/mod.ts";
-import { concatBytes } from "../../util/mod.ts";
+import { concatBytes, writeAll } from "../../util/mod.ts";
 import {
   checkAppMessageSize,
   type Envelope,
@@ -403,11 +403,6 @@ export class TcpTransport implements Transport {
       closeQuietly(conn);
     }
   }
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let at = 0;
-  while (at < bytes.length) at += await conn.write(bytes.subarray(at));
 }
 
 function closeQuietly(conn: Deno.Conn): void {

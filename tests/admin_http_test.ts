@@ -14,6 +14,7 @@ import {
   removeDir,
   startBroker,
 } from "./harness.ts";
+import { waitFor } from "./cluster_harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -71,6 +72,60 @@ async function withBroker(
     await removeDir(broker.dataDir);
   }
 }
+
+Deno.test("/metrics counts the log cleaner's cleanings and bytes once a compacted topic is cleaned", async () => {
+  await withBroker(async (broker) => {
+    const kafka = new Kafka({
+      brokers: [broker.bootstrap],
+      logLevel: logLevel.NOTHING,
+    });
+    const admin = kafka.admin();
+    const producer = kafka.producer();
+    try {
+      await admin.connect();
+      await admin.createTopics({
+        topics: [{
+          topic: "table",
+          configEntries: [
+            { name: "cleanup.policy", value: "compact" },
+            { name: "segment.bytes", value: "2048" },
+            { name: "min.cleanable.dirty.ratio", value: "0.01" },
+          ],
+        }],
+        waitForLeaders: true,
+      });
+      const before = await scrape(broker);
+      assert.equal(value(before, "raftq_cleaner_cleanings_total"), 0);
+      await producer.connect();
+      for (let round = 0; round < 40; round++) {
+        await producer.send({
+          topic: "table",
+          messages: Array.from({ length: 10 }, (_, k) => ({
+            key: `key${k}`,
+            value: `value-${round}-${k}`,
+          })),
+        });
+      }
+      const after = await waitFor("a cleaning of table-0", async () => {
+        const page = await scrape(broker);
+        return value(page, "raftq_cleaner_cleanings_total") > 0
+          ? page
+          : undefined;
+      });
+      const read = value(after, "raftq_cleaner_read_bytes_total");
+      const written = value(after, "raftq_cleaner_written_bytes_total");
+      const removed = value(after, "raftq_cleaner_removed_bytes_total");
+      assert.ok(read > 0 && written > 0 && removed > 0, `${read} ${written}`);
+      const ratio = value(after, "raftq_cleaner_last_size_ratio");
+      assert.ok(ratio > 0 && ratio < 1, `ratio ${ratio}`);
+      const lastRun = value(after, "raftq_cleaner_last_run_timestamp_seconds");
+      assert.ok(Math.abs(lastRun - Date.now() / 1000) < 60, `${lastRun}`);
+    } finally {
+      await producer.disconnect();
+      await admin.disconnect();
+    }
+  }, ["log.cleaner_backoff_ms=200ms"]);
+});
 
 Deno.test("/metrics counts the bytes and records a kafkajs client produced and consumed", async () => {
   await withBroker(async (broker) => {

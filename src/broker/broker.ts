@@ -28,6 +28,8 @@ import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { ReplicatedStatus, type StatusPort } from "./status.ts";
+import type { TopicInfo } from "./topics.ts";
+import { ErrorCode } from "../protocol/mod.ts";
 
 /** Offsets are dropped by the coordinator's own retention, not by the log's. */
 // Compacted, as Kafka's: only a group's latest commit per partition stays,
@@ -64,11 +66,6 @@ export interface Broker {
 }
 
 /**
- * Before brokers on their own ran Raft, they kept topics in topics.json and
- * no Raft log. Such a data dir cannot be read now, and starting on it would
- * truncate its logs to what the (empty) Raft log can replay: refuse it.
- */
-/**
  * The log cleaner's loop: a pass over the compacted partitions, then a
  * pause. A failed cleaning is logged and retried at the next pass; it never
  * stops the broker (the old segments stay as they were).
@@ -80,6 +77,7 @@ async function runCleaner(
     backoffMs: number;
     signal: AbortSignal;
     log: (line: string) => void;
+    metrics: BrokerMetrics;
   },
 ): Promise<void> {
   while (!opts.signal.aborted) {
@@ -98,6 +96,7 @@ async function runCleaner(
           opts.signal,
         )
       ) {
+        opts.metrics.cleaned(result);
         const mbPerSec = result.readBytes / 1048.576 /
           Math.max(1, result.durationMs);
         opts.log(
@@ -112,6 +111,11 @@ async function runCleaner(
   }
 }
 
+/**
+ * Before brokers on their own ran Raft, they kept topics in topics.json and
+ * no Raft log. Such a data dir cannot be read now, and starting on it would
+ * truncate its logs to what the (empty) Raft log can replay: refuse it.
+ */
 function refuseOldLayout(dataDir: string): void {
   const exists = (path: string) => {
     try {
@@ -303,20 +307,53 @@ export async function startBroker(config: Config): Promise<Broker> {
   });
   const offsetsPartitions = config.groups.offsetsPartitions;
   let creating = false;
+  let upgraded = false;
   const ensureOffsetsTopic = () => {
-    if (creating || view.topic(OFFSETS_TOPIC) !== undefined) return;
+    const existing = view.topic(OFFSETS_TOPIC);
+    if (existing !== undefined) {
+      if (!upgraded) upgradeOffsetsTopic(existing);
+      upgraded = true;
+      return;
+    }
+    if (creating) return;
     creating = true;
     view.createTopic({
       name: OFFSETS_TOPIC,
       partitions: offsetsPartitions,
       replicationFactor: Math.min(3, view.liveBrokers()),
-      configs: OFFSETS_TOPIC_CONFIGS,
+      configs: {
+        ...OFFSETS_TOPIC_CONFIGS,
+        "segment.bytes": String(config.groups.offsetsSegmentBytes),
+      },
     }).catch((err) =>
       logger.warn(`creating ${OFFSETS_TOPIC} failed: ${err}`, {
         topic: OFFSETS_TOPIC,
       })
     )
       .finally(() => (creating = false));
+  };
+  // An offsets topic made before raftq compacted it has no cleanup.policy,
+  // so it is kept whole (its retention is -1) and never shrinks: make it
+  // compacted, as it would be made today.
+  const upgradeOffsetsTopic = (topic: TopicInfo) => {
+    if (topic.configs["cleanup.policy"] !== undefined) return;
+    view.alterTopicConfigs(OFFSETS_TOPIC, {
+      replace: false,
+      ops: [{ key: "cleanup.policy", op: "set", value: "compact" }],
+      validateOnly: false,
+    }).then((outcome) => {
+      if (outcome.errorCode !== ErrorCode.NONE) {
+        throw new Error(outcome.errorMessage ?? `error ${outcome.errorCode}`);
+      }
+      logger.info(`${OFFSETS_TOPIC} is now compacted`, {
+        topic: OFFSETS_TOPIC,
+      });
+    }).catch((err) => {
+      upgraded = false;
+      logger.warn(`compacting ${OFFSETS_TOPIC} failed: ${err}`, {
+        topic: OFFSETS_TOPIC,
+      });
+    });
   };
   const coordinator = new GroupCoordinator({
     log: new PartitionOffsetsLog(view, offsetsPartitions),
@@ -416,6 +453,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       chunkPauseMs: config.log.cleanerChunkPauseMs,
     },
     backoffMs: config.log.cleanerBackoffMs,
+    metrics,
     signal: stopping.signal,
     log,
   });

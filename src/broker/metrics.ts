@@ -12,8 +12,10 @@
  */
 import process from "node:process";
 import { ApiKey } from "../protocol/mod.ts";
+import type { CleanResult } from "../storage/mod.ts";
 import {
   type CounterChild,
+  type GaugeChild,
   type HistogramChild,
   type PushedFamily,
   Registry,
@@ -70,6 +72,15 @@ export class BrokerMetrics {
   readonly #fsync: HistogramChild;
   readonly #eventLoopLag: HistogramChild;
   #eventLoopLagLast = 0;
+  readonly #cleaner: {
+    readonly cleanings: CounterChild;
+    readonly readBytes: CounterChild;
+    readonly writtenBytes: CounterChild;
+    readonly removedBytes: CounterChild;
+    readonly seconds: CounterChild;
+    readonly lastRatio: GaugeChild;
+    readonly lastRun: GaugeChild;
+  };
   #probe: ReturnType<typeof setInterval> | undefined;
 
   constructor() {
@@ -112,6 +123,36 @@ export class BrokerMetrics {
       "raftq_event_loop_lag_seconds",
       `How late a timer set for ${EVENT_LOOP_PROBE_MS} ms fires`,
     ).labels();
+    this.#cleaner = {
+      cleanings: r.counter(
+        "raftq_cleaner_cleanings_total",
+        "Cleanings of a compacted partition's closed segments",
+      ).labels(),
+      readBytes: r.counter(
+        "raftq_cleaner_read_bytes_total",
+        "Bytes the log cleaner read (the key map pass and the copy pass)",
+      ).labels(),
+      writtenBytes: r.counter(
+        "raftq_cleaner_written_bytes_total",
+        "Bytes the log cleaner wrote into cleaned segments",
+      ).labels(),
+      removedBytes: r.counter(
+        "raftq_cleaner_removed_bytes_total",
+        "Bytes of superseded records and expired tombstones the cleaner removed",
+      ).labels(),
+      seconds: r.counter(
+        "raftq_cleaner_seconds_total",
+        "Time spent cleaning, pauses for the I/O limit included",
+      ).labels(),
+      lastRatio: r.gauge(
+        "raftq_cleaner_last_size_ratio",
+        "Size of the segments the last cleaning wrote over the size it read them at",
+      ).labels(),
+      lastRun: r.gauge(
+        "raftq_cleaner_last_run_timestamp_seconds",
+        "When the last cleaning ended, in seconds since the epoch",
+      ).labels(),
+    };
     r.collected("raftq_event_loop_lag_last_seconds", {
       help: "The latest event loop lag sample",
       type: "gauge",
@@ -141,6 +182,19 @@ export class BrokerMetrics {
 
   fsync(seconds: number): void {
     this.#fsync.observe(seconds);
+  }
+
+  cleaned(result: CleanResult): void {
+    const c = this.#cleaner;
+    c.cleanings.inc();
+    c.readBytes.inc(result.readBytes);
+    c.writtenBytes.inc(result.writtenBytes);
+    c.removedBytes.inc(Math.max(0, result.sourceBytes - result.targetBytes));
+    c.seconds.inc(result.durationMs / 1000);
+    c.lastRatio.set(
+      result.sourceBytes === 0 ? 1 : result.targetBytes / result.sourceBytes,
+    );
+    c.lastRun.set(Date.now() / 1000);
   }
 
   /** Samples the event loop's delay until close(). */

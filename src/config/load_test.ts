@@ -94,6 +94,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
     groups: {
       offsetsPartitions: 16,
       offsetsRetentionMs: 7 * 86_400_000,
+      offsetsSegmentBytes: 100 * 1024 * 1024,
       initialRebalanceDelayMs: 3000,
     },
     limits: {

@@ -106,6 +106,8 @@ export interface Config {
     /** Partitions of __consumer_offsets, fixed when it is created. */
     readonly offsetsPartitions: number;
     readonly offsetsRetentionMs: number;
+    /** segment.bytes of __consumer_offsets, set when it is created. */
+    readonly offsetsSegmentBytes: number;
     readonly initialRebalanceDelayMs: number;
   };
   readonly limits: {
@@ -454,6 +456,14 @@ export const FIELDS: readonly Field[] = [
     kind: duration({ min: 1 }),
     default: "7d",
     doc: "How long committed offsets of a group without members are kept",
+  },
+  {
+    key: "groups.offsets_segment_size",
+    prop: "groups.offsetsSegmentBytes",
+    kind: size({ min: 1024, max: INT32_MAX }),
+    default: "100MiB",
+    doc:
+      "Segment size of __consumer_offsets (set at creation); only closed segments are compacted",
   },
   {
     key: "groups.initial_rebalance_delay",

@@ -154,6 +154,12 @@ export interface FilterContext {
   map: KeyMap;
   nowMs: number;
   deleteRetentionMs: number;
+  /**
+   * Lowered to the delete horizon of every batch kept with a tombstone, so
+   * the log knows when a cleaning is due to drop them even if nothing new
+   * is written.
+   */
+  tombstoneHorizonMs: number;
 }
 
 /**
@@ -179,14 +185,21 @@ export function cleanBatch(
     return !(record.tombstone && horizonSet &&
       BigInt(ctx.nowMs) >= header.baseTimestamp);
   });
-  const needsHorizon = !horizonSet && kept.some((r) => r.tombstone);
+  const keepsTombstone = kept.some((r) => r.tombstone);
+  const needsHorizon = !horizonSet && keepsTombstone;
+  const baseTimestamp = needsHorizon
+    ? BigInt(ctx.nowMs + ctx.deleteRetentionMs)
+    : header.baseTimestamp;
+  if (keepsTombstone) {
+    ctx.tombstoneHorizonMs = Math.min(
+      ctx.tombstoneHorizonMs,
+      Number(baseTimestamp),
+    );
+  }
   if (kept.length === records.length && !needsHorizon) return original;
   const lastOfProducer = header.producerId >= 0n &&
     ctx.map.lastBatchOfProducer.get(header.producerId) === header.baseOffset;
   if (kept.length === 0 && !lastOfProducer) return null;
-  const baseTimestamp = needsHorizon
-    ? BigInt(ctx.nowMs + ctx.deleteRetentionMs)
-    : header.baseTimestamp;
   const body = new Writer(size);
   const prefix = new Writer(32);
   for (const record of kept) {

@@ -210,6 +210,37 @@ Deno.test("PartitionLog.clean keeps a tombstone for deleteRetentionMs after the 
   });
 });
 
+Deno.test("PartitionLog.clean drops tombstones past their horizon with nothing new written, also after a reopen", async () => {
+  let nowMs = 10_000;
+  const options = {
+    compact: true,
+    minCleanableDirtyRatio: 0,
+    segmentBytes: 300,
+    deleteRetentionMs: 60_000,
+    clock: () => nowMs,
+  };
+  const dir = Deno.makeTempDirSync({ prefix: "raftq-cleaner-" });
+  let log = PartitionLog.open(dir, options);
+  try {
+    produce(log, [["gone", "v"], ["stays", "v"]]);
+    produce(log, [["gone", null], ["stays", "w"]]);
+    for (let i = 0; i < 6; i++) produce(log, [[`filler${i}`, "f"]]);
+    assert.notEqual(await log.clean(BOUNDS), null);
+    assert.equal(await log.clean(BOUNDS), null, "nothing due before horizon");
+    log.close();
+    log = PartitionLog.open(dir, options);
+    nowMs += 61_000;
+    assert.notEqual(await log.clean(BOUNDS), null, "horizon passed");
+    const records = readAll(log);
+    assert.ok(!records.some((r) => r[1] === "gone"), "tombstone dropped");
+    assert.ok(records.some((r) => r[1] === "stays" && r[2] === "w"));
+    assert.equal(await log.clean(BOUNDS), null, "no tombstone left");
+  } finally {
+    log.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
 Deno.test("PartitionLog.clean keeps an idempotent producer's last batch, empty, with its sequence", async () => {
   await withLog({ segmentBytes: 300 }, async (log) => {
     produce(log, [["a", "1"]], { producerId: 7n });

@@ -71,6 +71,8 @@ const SEGMENT_BYTES_MAX = 0x7fff_ffff;
 const LOG_START_FILE = "log-start-offset";
 /** Offsets below this were cleaned by the last finished cleaning. */
 const CLEANER_CHECKPOINT_FILE = "cleaner-offset-checkpoint";
+/** When the earliest tombstone kept by the last cleaning may go, in ms. */
+const TOMBSTONE_HORIZON_FILE = "cleaner-tombstone-horizon";
 /** Bytes the cleaner reads between two yields to the event loop. */
 const CLEAN_CHUNK_BYTES = 128 * 1024;
 
@@ -188,6 +190,8 @@ export class PartitionLog {
   // Invariant: at most logEndOffset; below it every key's older records
   // are gone (as of the last finished cleaning).
   #cleanedEndOffset: bigint;
+  /** Infinity when the cleaned part holds no tombstone. */
+  #tombstoneHorizonMs: number;
   #cleaning = false;
 
   private constructor(
@@ -205,6 +209,8 @@ export class PartitionLog {
     this.#cleanedEndOffset = checkpoint > this.logEndOffset
       ? this.logEndOffset
       : checkpoint;
+    const horizon = readOffsetFile(dir, TOMBSTONE_HORIZON_FILE);
+    this.#tombstoneHorizonMs = horizon === null ? Infinity : Number(horizon);
   }
 
   /**
@@ -683,7 +689,12 @@ export class PartitionLog {
       if (start !== null && nowMs - start > maxCompactionLagMs) overdue = true;
       end = i + 1;
     }
-    if (firstDirty < 0 || dirtyBytes === 0) return null;
+    if (firstDirty < 0 || dirtyBytes === 0) {
+      // Nothing new to clean, but tombstones past their horizon: a pass
+      // over the cleaned segments alone drops them.
+      const due = nowMs >= this.#tombstoneHorizonMs && end > 0;
+      return due ? { segments: closed.slice(0, end), firstDirty: end } : null;
+    }
     const ratio = dirtyBytes / (cleanBytes + dirtyBytes);
     if (ratio < minCleanableDirtyRatio && !overdue) return null;
     return { segments: closed.slice(0, end), firstDirty };
@@ -718,17 +729,28 @@ export class PartitionLog {
       targetBytes: 0,
       durationMs: 0,
     };
+    const ctx = {
+      map,
+      nowMs,
+      deleteRetentionMs: this.#options.deleteRetentionMs,
+      tombstoneHorizonMs: Infinity,
+    };
     for (const group of this.#groupsOf(segments)) {
-      const target = await this.#writeCleaned(group, throttle, {
-        map,
-        nowMs,
-        deleteRetentionMs: this.#options.deleteRetentionMs,
-      });
+      const target = await this.#writeCleaned(group, throttle, ctx);
       if (target === null) return null;
       result.sourceBytes += group.reduce((n, s) => n + s.sizeBytes, 0);
       result.targetBytes += target.sizeBytes;
     }
     this.#cleanedEndOffset = segments.at(-1)!.nextOffset;
+    // Every cleaned segment was rewritten and swapped in just now, so the
+    // horizon seen is the whole cleaned part's.
+    this.#tombstoneHorizonMs = ctx.tombstoneHorizonMs;
+    const horizonPath = `${this.#dir}/${TOMBSTONE_HORIZON_FILE}`;
+    if (Number.isFinite(ctx.tombstoneHorizonMs)) {
+      writeFileAtomic(horizonPath, `${ctx.tombstoneHorizonMs}\n`);
+    } else {
+      removeIfPresent(horizonPath);
+    }
     writeFileAtomic(
       `${this.#dir}/${CLEANER_CHECKPOINT_FILE}`,
       `${this.#cleanedEndOffset}\n`,
@@ -828,12 +850,8 @@ export class PartitionLog {
       file.close();
     }
     if (!alive) {
-      try {
-        Deno.removeSync(cleanedPath);
-      } catch (error) {
-        // Gone with its directory: the topic was deleted meanwhile.
-        if (!(error instanceof Deno.errors.NotFound)) throw error;
-      }
+      // Gone with its directory if the topic was deleted meanwhile.
+      removeIfPresent(cleanedPath);
       return null;
     }
     // From here on no await: the log cannot change under the swap.
@@ -1011,11 +1029,15 @@ function removeFiles(
   kinds: readonly SegmentFileKind[],
 ): void {
   for (const kind of kinds) {
-    try {
-      Deno.removeSync(`${dir}/${segmentFileName(baseOffset, kind)}`);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
+    removeIfPresent(`${dir}/${segmentFileName(baseOffset, kind)}`);
+  }
+}
+
+function removeIfPresent(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
 

@@ -241,6 +241,21 @@ Deno.test("PartitionLog.clean drops tombstones past their horizon with nothing n
   }
 });
 
+Deno.test("PartitionLog of a compact,delete topic cleans and still deletes its oldest segments by retention size", async () => {
+  await withLog({ segmentBytes: 300, retentionBytes: 900 }, async (log) => {
+    for (let round = 0; round < 12; round++) {
+      produce(log, [[`k${round % 3}`, `v${round}`], [`u${round}`, "x"]]);
+    }
+    assert.notEqual(await log.clean(BOUNDS), null);
+    // One k0 left in the closed segments, perhaps one more in the active.
+    const k0 = readAll(log).filter((r) => r[1] === "k0").length;
+    assert.ok(k0 <= 2, `${k0} of 4 k0 records kept`);
+    log.enforceRetention();
+    assert.ok(log.logStartOffset > 0n, "old segments deleted");
+    assert.ok(log.sizeBytes <= 900 + 300, `${log.sizeBytes} bytes kept`);
+  });
+});
+
 Deno.test("PartitionLog.clean keeps an idempotent producer's last batch, empty, with its sequence", async () => {
   await withLog({ segmentBytes: 300 }, async (log) => {
     produce(log, [["a", "1"]], { producerId: 7n });

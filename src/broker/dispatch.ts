@@ -94,8 +94,8 @@ function api<K extends ApiKeyNum>(
  * when the broker's Produce range reaches down to version 0.
  */
 const APIS: ApiEntry<ApiKeyNum>[] = [
-  api(ApiKey.Produce, { min: 0, max: 9 }, handleProduce),
-  api(ApiKey.Fetch, { min: 4, max: 13 }, handleFetch),
+  api(ApiKey.Produce, { min: 0, max: 11 }, handleProduce),
+  api(ApiKey.Fetch, { min: 4, max: 16 }, handleFetch),
   api(ApiKey.ListOffsets, { min: 0, max: 7 }, handleListOffsets),
   api(ApiKey.Metadata, { min: 0, max: 12 }, handleMetadata),
   // Answered by the dispatcher, which knows which APIs it serves.

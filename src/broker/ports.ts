@@ -33,9 +33,19 @@ export interface PartitionView {
   readonly offline: readonly number[];
 }
 
+/** Who leads a partition, as a broker that does not lead it knows. */
+export interface LeaderHint {
+  readonly leaderId: number;
+  readonly leaderEpoch: number;
+}
+
+/**
+ * `leader`: on NOT_LEADER_OR_FOLLOWER, the live leader this broker knows
+ * of, which KIP-951 clients go to without asking Metadata first.
+ */
 export type Leading =
   | { ok: true; partition: Partition }
-  | { ok: false; errorCode: number };
+  | { ok: false; errorCode: number; leader?: LeaderHint };
 
 /** `logAppendTimeMs`: the time a LogAppendTime topic stamped the write with. */
 export type WriteOutcome =

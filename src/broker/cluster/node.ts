@@ -454,11 +454,25 @@ export class ClusterNode {
 
   /** The current leader of a partition group as far as this broker knows. */
   leaderOf(groupId: number): number {
+    return this.leadership(groupId).leader;
+  }
+
+  /**
+   * The current leader of a group and its epoch (the Raft term it leads
+   * in): from this broker's own replica when it has one that knows, else
+   * as the controller last recorded it; -1 for what is not known.
+   */
+  leadership(groupId: number): { leader: number; epoch: number } {
     if (this.#hosting.hosted.has(groupId) || groupId === CONTROLLER_GROUP) {
-      const local = this.#host.leaderOf(groupId);
-      if (local !== 0) return local;
+      const local = this.#host.leadership(groupId);
+      if (local !== undefined) {
+        return { leader: local.leader, epoch: local.term };
+      }
     }
-    return this.#controller.partitionByGroup(groupId)?.assignment.leader ?? -1;
+    const a = this.#controller.partitionByGroup(groupId)?.assignment;
+    return a === undefined
+      ? { leader: -1, epoch: -1 }
+      : { leader: a.leader, epoch: a.leaderEpoch };
   }
 
   /** On a group's leader: where each member's Raft log stands. */

@@ -143,10 +143,10 @@ export class ReplicatedView implements ClusterView {
     const live = new Set(
       this.#node.controller.liveBrokers().map((b) => b.nodeId),
     );
-    const leader = this.#node.leaderOf(a.groupId);
+    const { leader, epoch } = this.#node.leadership(a.groupId);
     return {
       leaderId: live.has(leader) ? leader : -1,
-      leaderEpoch: a.leaderEpoch,
+      leaderEpoch: epoch,
       replicas: a.replicas,
       isr: this.#inSync(a),
       offline: a.replicas.filter((r) => !live.has(r)),
@@ -159,7 +159,12 @@ export class ReplicatedView implements ClusterView {
       return { ok: false, errorCode: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION };
     }
     const r = this.#node.leading(t, index);
-    return r.ok ? { ok: true, partition: r.sm.partition } : r;
+    if (r.ok) return { ok: true, partition: r.sm.partition };
+    if (r.errorCode !== ErrorCode.NOT_LEADER_OR_FOLLOWER) return r;
+    const { leaderId, leaderEpoch } = this.partitionView(infoOf(t), index);
+    return leaderId === -1 || leaderId === this.#node.nodeId
+      ? r
+      : { ...r, leader: { leaderId, leaderEpoch } };
   }
 
   producers(

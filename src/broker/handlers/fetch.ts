@@ -1,5 +1,5 @@
 /**
- * Fetch (v4-13). Reads whole batches below the high watermark, honouring the
+ * Fetch (v4-16). Reads whole batches below the high watermark, honouring the
  * request's and each partition's byte limits (at least one batch for the
  * first partition with data, as KIP-74 asks), and long-polls: an answer with
  * fewer than min_bytes waits for new data or max_wait_ms, whichever is first.
@@ -13,6 +13,7 @@ import {
 import { OffsetOutOfRangeError } from "../../storage/mod.ts";
 import { countRecords, type Partition } from "../partitions.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
+import { LeaderHints } from "./leader_hints.ts";
 
 const EMPTY = new Uint8Array(0);
 
@@ -21,6 +22,7 @@ interface Target {
   topicId: string;
   partition: Partition | undefined;
   errorCode: number;
+  currentLeader: { leaderId: number; leaderEpoch: number };
   index: number;
   fetchOffset: bigint;
   partitionMaxBytes: number;
@@ -30,6 +32,7 @@ function resolveTargets(
   ctx: BrokerContext,
   req: FetchRequest,
   version: number,
+  hints: LeaderHints,
 ): Target[] {
   const targets: Target[] = [];
   for (const t of req.topics) {
@@ -48,6 +51,7 @@ function resolveTargets(
         topicId: info?.topicId ?? t.topicId,
         partition: leading.ok ? leading.partition : undefined,
         errorCode: leading.ok ? ErrorCode.NONE : leading.errorCode,
+        currentLeader: hints.currentLeader(leading),
         index: p.partition,
         fetchOffset: p.fetchOffset,
         partitionMaxBytes: p.partitionMaxBytes,
@@ -68,6 +72,7 @@ function readAll(targets: Target[], maxBytes: number) {
       return {
         partitionIndex: t.index,
         errorCode: t.errorCode,
+        currentLeader: t.currentLeader,
         highWatermark: -1n,
         lastStableOffset: -1n,
         logStartOffset: -1n,
@@ -140,9 +145,10 @@ function waitForData(
 export async function handleFetch(
   ctx: BrokerContext,
   req: FetchRequest,
-  { version }: RequestInfo,
+  { version, listener }: RequestInfo,
 ): Promise<FetchResponseInput> {
-  const targets = resolveTargets(ctx, req, version);
+  const hints = new LeaderHints();
+  const targets = resolveTargets(ctx, req, version, hints);
   const maxBytes = version >= 3 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
   const deadline = Date.now() + req.maxWaitMs;
   let result = readAll(targets, maxBytes);
@@ -179,5 +185,6 @@ export async function handleFetch(
     errorCode: ErrorCode.NONE,
     sessionId: 0,
     responses,
+    nodeEndpoints: hints.nodeEndpoints(ctx, listener.name),
   };
 }

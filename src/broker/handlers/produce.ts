@@ -1,5 +1,5 @@
 /**
- * Produce (v3-8). Every partition's record set is validated and appended in
+ * Produce (v3-11). Every partition's record set is validated and appended in
  * request order before anything is awaited, so pipelined requests keep their
  * order; then the answer waits for durability (acks 1 and -1) or is skipped
  * (acks 0, which clients send without expecting a reply).
@@ -14,7 +14,8 @@ import {
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { RecordTooLargeError } from "../partitions.ts";
 import { ProducerSequenceError } from "../producers/producer_state.ts";
-import type { BrokerContext } from "./context.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
+import { LeaderHints } from "./leader_hints.ts";
 
 function errorFor(
   err: InvalidBatchError | RecordTooLargeError | ProducerSequenceError,
@@ -30,20 +31,27 @@ function errorFor(
 export async function handleProduce(
   ctx: BrokerContext,
   req: ProduceRequest,
+  info: RequestInfo,
 ): Promise<ProduceResponseInput | null> {
   const started = performance.now();
   const acks = req.acks;
   const pending: Promise<void>[] = [];
+  const hints = new LeaderHints();
   const responses = req.topicData.map((topic) => ({
     name: topic.name,
     partitionResponses: topic.partitionData.map(
       (pd): ProduceResponsePartitionResponsesInput => {
-        const failed = (errorCode: number, errorMessage: string | null) => ({
+        const failed = (
+          errorCode: number,
+          errorMessage: string | null,
+          currentLeader?: { leaderId: number; leaderEpoch: number },
+        ) => ({
           index: pd.index,
           errorCode,
           baseOffset: -1n,
           logStartOffset: -1n,
           errorMessage,
+          ...(currentLeader === undefined ? {} : { currentLeader }),
         });
         if (acks !== 0 && acks !== 1 && acks !== -1) {
           return failed(
@@ -58,7 +66,13 @@ export async function handleProduce(
           );
         }
         const leading = ctx.cluster.leading(topic.name, pd.index);
-        if (!leading.ok) return failed(leading.errorCode, null);
+        if (!leading.ok) {
+          return failed(
+            leading.errorCode,
+            null,
+            hints.currentLeader(leading),
+          );
+        }
         if (pd.records === null) {
           return failed(ErrorCode.CORRUPT_MESSAGE, "records are null");
         }
@@ -105,5 +119,9 @@ export async function handleProduce(
   }
   await synced;
   ctx.metrics.produceAck(acks, (performance.now() - started) / 1000);
-  return { responses, throttleTimeMs: 0 };
+  return {
+    responses,
+    throttleTimeMs: 0,
+    nodeEndpoints: hints.nodeEndpoints(ctx, info.listener.name),
+  };
 }

@@ -592,6 +592,18 @@ export class RaftHost {
   }
 
   /**
+   * The leader this node knows of and the term it leads in; undefined
+   * without one. A node learns of a leader only in that leader's term, so
+   * the two always belong together.
+   */
+  leadership(groupId: number): { leader: NodeId; term: number } | undefined {
+    const g = this.#groups.get(groupId);
+    return g === undefined || g.leader === 0
+      ? undefined
+      : { leader: g.leader, term: g.term };
+  }
+
+  /**
    * On the group's leader: its last log index, commit index, and the match
    * index of every member (this node's own included); undefined elsewhere.
    */

@@ -259,12 +259,16 @@ Deno.test({
 });
 
 Deno.test("a group committing 1,000 times to 50 partitions (keys rewritten as Schema Registry does) stays small on disk in a compacted __consumer_offsets and reloads its latest offsets after a restart", async () => {
-  const set = [
-    "log.cleaner_backoff_ms=200ms",
+  const offsetsLayout = [
     "groups.offsets_partitions=1",
     "groups.offsets_segment_size=16KiB",
   ];
-  let broker = await startBroker({ set });
+  const set = [...offsetsLayout, "log.cleaner_backoff_ms=200ms"];
+  // The commits are made with the cleaner held off, so that what they wrote
+  // can be measured whole before it cleans.
+  let broker = await startBroker({
+    set: [...offsetsLayout, "log.cleaner_backoff_ms=1h"],
+  });
   const dataDir = broker.dataDir;
   const partitions = 50;
   const commits = 1000;
@@ -286,7 +290,10 @@ Deno.test("a group committing 1,000 times to 50 partitions (keys rewritten as Sc
         })),
       );
     }
+    await client.close();
+    await broker.stop();
     const written = logBytes();
+    broker = await startBroker({ dataDir, set });
     // Each commit writes a record per partition; once cleaned, little more
     // than the latest 50 (plus the active segment) is left.
     await waitFor(
@@ -297,7 +304,6 @@ Deno.test("a group committing 1,000 times to 50 partitions (keys rewritten as Sc
       },
     );
     assert.match(broker.logs(), /cleaned __consumer_offsets-0: /);
-    await client.close();
     await broker.stop();
     broker = await startBroker({ dataDir, set });
     client = await KafkaClient.connect(broker.bootstrap);

@@ -77,6 +77,12 @@ export function validateRaftOptions(options: RaftOptions): void {
   positive("heartbeatTicks", options.heartbeatTicks);
   positive("maxSizePerMsg", options.maxSizePerMsg);
   positive("maxInflightMsgs", options.maxInflightMsgs);
+  const delay = options.firstElectionDelayTicks ?? 0;
+  if (!Number.isInteger(delay) || delay < 0) {
+    throw new RaftConfigError(
+      `Invalid raft option firstElectionDelayTicks: ${delay} is not a non-negative integer`,
+    );
+  }
   if (options.electionTicks <= options.heartbeatTicks) {
     throw new RaftConfigError(
       `Invalid raft option electionTicks: ${options.electionTicks} must exceed heartbeatTicks ${options.heartbeatTicks}`,
@@ -145,6 +151,7 @@ export class Raft {
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.#becomeFollower(hardState.term, 0);
+    this.#electionElapsed = -(options.firstElectionDelayTicks ?? 0);
   }
 
   // ---- queries -------------------------------------------------------------

@@ -169,6 +169,12 @@ export interface RaftOptions {
   maxInflightMsgs: number;
   /** Index already applied by the application before this restart. */
   applied?: number;
+  /**
+   * Ticks added to this node's first election timeout [0]. A restarted
+   * member passes electionTicks, so that the members that stayed up, whose
+   * connections clients still hold, win the election its return allows.
+   */
+  firstElectionDelayTicks?: number;
   rng: Rng;
   logger?: RaftLogger;
   /**

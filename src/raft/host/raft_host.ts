@@ -367,6 +367,13 @@ export class RaftHost {
       maxSizePerMsg: o.maxSizePerMsg,
       maxInflightMsgs: o.maxInflightMsgs,
       applied: snap.meta.index,
+      // Only a member back from a restart among others waits longer: a
+      // group of one elects itself at once, and a new group's preferred
+      // leader is told to campaign.
+      firstElectionDelayTicks: recovered !== undefined &&
+          storage.initialState().confState.voters.length > 1
+        ? o.electionTicks
+        : 0,
       rng: o.rngSeed === undefined
         ? new Mulberry32()
         : new Mulberry32(groupSeed(o.rngSeed, { nodeId: o.nodeId, groupId })),

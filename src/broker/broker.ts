@@ -28,6 +28,7 @@ import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { ReplicatedStatus, type StatusPort } from "./status.ts";
+import { Authorizer } from "./security/authorizer.ts";
 
 /** Offsets are dropped by the coordinator's own retention, not by the log's. */
 // Compacted, as Kafka's: only a group's latest commit per partition stays,
@@ -371,6 +372,11 @@ export async function startBroker(config: Config): Promise<Broker> {
     producerIds: new ControllerProducerIds(node),
     stopping: stopping.signal,
     metrics,
+    authorizer: new Authorizer({
+      enabled: config.authorization.enabled,
+      superUsers: config.authorization.superUsers,
+      bindings: () => view.acls(),
+    }),
     log,
   };
   metrics.collectFrom({

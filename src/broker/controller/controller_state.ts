@@ -273,6 +273,8 @@ export class ControllerState implements StateMachine {
   >();
   /** ACL bindings by aclKey: a binding is held at most once. */
   readonly #acls = new Map<string, AclBinding>();
+  /** acls() until the next change: the authorizer indexes it once per change. */
+  #aclsSorted: readonly AclBinding[] | null = null;
   /** Where each live partition group sits: rebuilt from #topics on restore. */
   readonly #partitionsByGroup = new Map<
     number,
@@ -422,6 +424,7 @@ export class ControllerState implements StateMachine {
     if (added.length === 0) return null;
     return () => {
       for (const b of added) this.#acls.set(aclKey(b), Object.freeze({ ...b }));
+      this.#aclsSorted = null;
       return {};
     };
   }
@@ -431,6 +434,7 @@ export class ControllerState implements StateMachine {
     if (present.length === 0) return null;
     return () => {
       for (const b of present) this.#acls.delete(aclKey(b));
+      this.#aclsSorted = null;
       return {};
     };
   }
@@ -1007,9 +1011,15 @@ export class ControllerState implements StateMachine {
     return [...this.#scram.keys()].sort(compare);
   }
 
-  /** Every ACL binding, in one fixed order. */
-  acls(): AclBinding[] {
-    return [...this.#acls].sort(([a], [b]) => compare(a, b)).map(([, b]) => b);
+  /**
+   * Every ACL binding, in one fixed order; the same array until the ACLs
+   * change, so callers may cache what they derive from it.
+   */
+  acls(): readonly AclBinding[] {
+    this.#aclsSorted ??= Object.freeze(
+      [...this.#acls].sort(([a], [b]) => compare(a, b)).map(([, b]) => b),
+    );
+    return this.#aclsSorted;
   }
 
   /** As last reported by a leaderChanged for group 0. */
@@ -1096,7 +1106,7 @@ export class ControllerState implements StateMachine {
           ),
         ]),
       ),
-      acls: this.acls(),
+      acls: [...this.acls()],
     };
     return encodeVersioned(SNAPSHOT_VERSION, body);
   }
@@ -1121,6 +1131,7 @@ export class ControllerState implements StateMachine {
     this.#brokerConfigs.clear();
     this.#scram.clear();
     this.#acls.clear();
+    this.#aclsSorted = null;
     for (const b of body.acls ?? []) {
       this.#acls.set(aclKey(b), Object.freeze(b));
     }

@@ -1273,8 +1273,9 @@ function aclKey(b: AclBinding): string {
 /** Kafka names its one cluster resource so; nothing else is a cluster. */
 export const CLUSTER_RESOURCE_NAME = "kafka-cluster";
 
-function checkAclBinding(b: AclBinding): void {
-  const problem = b.resourceName.length === 0 ||
+/** Why the state would refuse the binding, or null. */
+export function aclBindingProblem(b: AclBinding): string | null {
+  return b.resourceName.length === 0 ||
       b.resourceName.length > NAME_LENGTH_MAX
     ? `its resource name must have 1 to ${NAME_LENGTH_MAX} characters`
     : b.resourceType === "cluster" &&
@@ -1286,6 +1287,10 @@ function checkAclBinding(b: AclBinding): void {
     : b.host.length === 0 || b.host.length > NAME_LENGTH_MAX
     ? `its host must have 1 to ${NAME_LENGTH_MAX} characters ("*" for any)`
     : null;
+}
+
+function checkAclBinding(b: AclBinding): void {
+  const problem = aclBindingProblem(b);
   if (problem !== null) {
     throw new ControllerError(
       ErrorCode.INVALID_REQUEST,

@@ -38,6 +38,7 @@ export {
   type StoredScramCredential,
 } from "./commands.ts";
 export {
+  aclBindingProblem,
   type BrokerState,
   type BrokerStatus,
   CLUSTER_RESOURCE_NAME,

@@ -30,6 +30,11 @@ export function allowsOnCluster(
   });
 }
 
+/** The message of a CLUSTER_AUTHORIZATION_FAILED for `operation`. */
+export function clusterRefusal(operation: Operation): string {
+  return `${operation.toUpperCase()} on the cluster is not allowed`;
+}
+
 /** Some resource of the type allows it (Kafka's authorizeByResourceType). */
 export function allowsOnAny(
   ctx: BrokerContext,

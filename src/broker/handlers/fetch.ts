@@ -12,6 +12,7 @@ import {
 } from "../../protocol/mod.ts";
 import { OffsetOutOfRangeError } from "../../storage/mod.ts";
 import { countRecords, type Partition } from "../partitions.ts";
+import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const EMPTY = new Uint8Array(0);
@@ -29,18 +30,31 @@ interface Target {
 function resolveTargets(
   ctx: BrokerContext,
   req: FetchRequest,
-  version: number,
+  request: RequestInfo,
 ): Target[] {
+  const version = request.version;
   const targets: Target[] = [];
   for (const t of req.topics) {
     const info = version >= 13
       ? ctx.cluster.topicById(t.topicId)
       : ctx.cluster.topic(t.topic);
+    // Unknown names are checked too, so a refusal does not tell whether the topic exists.
+    const readable = (version < 13 || info !== undefined) &&
+      allows(ctx, request, {
+        type: "topic",
+        name: info?.name ?? t.topic,
+        operation: "read",
+      });
+    const refused = !readable && (version < 13 || info !== undefined)
+      ? ErrorCode.TOPIC_AUTHORIZATION_FAILED
+      : null;
     const missing = version >= 13
       ? ErrorCode.UNKNOWN_TOPIC_ID
       : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     for (const p of t.partitions) {
-      const leading = info === undefined
+      const leading = refused !== null
+        ? { ok: false as const, errorCode: refused }
+        : info === undefined
         ? { ok: false as const, errorCode: missing }
         : ctx.cluster.leading(info.name, p.partition);
       targets.push({
@@ -140,9 +154,10 @@ function waitForData(
 export async function handleFetch(
   ctx: BrokerContext,
   req: FetchRequest,
-  { version }: RequestInfo,
+  request: RequestInfo,
 ): Promise<FetchResponseInput> {
-  const targets = resolveTargets(ctx, req, version);
+  const version = request.version;
+  const targets = resolveTargets(ctx, req, request);
   const maxBytes = version >= 3 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
   const deadline = Date.now() + req.maxWaitMs;
   let result = readAll(targets, maxBytes);

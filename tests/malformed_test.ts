@@ -127,6 +127,9 @@ Deno.test("malformed frames close one connection and the broker serves on", asyn
       [ApiKey.OffsetDelete, 0],
       [ApiKey.DescribeCluster, 1],
       [ApiKey.DescribeProducers, 0],
+      [ApiKey.DescribeAcls, 1],
+      [ApiKey.CreateAcls, 1],
+      [ApiKey.DeleteAcls, 3],
     ];
     for (const [apiKey, version] of versions) {
       for (const length of [3, 40, 300]) {

@@ -30,6 +30,7 @@ import { BrokerMetrics } from "./metrics.ts";
 import { ReplicatedStatus, type StatusPort } from "./status.ts";
 import type { TopicInfo } from "./topics.ts";
 import { ErrorCode } from "../protocol/mod.ts";
+import { Authorizer } from "./security/authorizer.ts";
 
 /** Offsets are dropped by the coordinator's own retention, not by the log's. */
 // Compacted, as Kafka's: only a group's latest commit per partition stays,
@@ -408,6 +409,11 @@ export async function startBroker(config: Config): Promise<Broker> {
     producerIds: new ControllerProducerIds(node),
     stopping: stopping.signal,
     metrics,
+    authorizer: new Authorizer({
+      enabled: config.authorization.enabled,
+      superUsers: config.authorization.superUsers,
+      bindings: () => view.acls(),
+    }),
     log,
   };
   metrics.collectFrom({

@@ -43,6 +43,11 @@ import {
   handleDescribeCluster,
   handleDescribeProducers,
 } from "./handlers/admin_cluster.ts";
+import {
+  handleCreateAcls,
+  handleDeleteAcls,
+  handleDescribeAcls,
+} from "./handlers/acls.ts";
 import { handleDeleteRecords } from "./handlers/delete_records.ts";
 import { handleDescribeLogDirs } from "./handlers/describe_log_dirs.ts";
 import { handleFetch } from "./handlers/fetch.ts";
@@ -141,6 +146,9 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.DescribeQuorum, { min: 0, max: 1 }, handleDescribeQuorum),
   api(ApiKey.DescribeCluster, { min: 0, max: 1 }, handleDescribeCluster),
   api(ApiKey.DescribeProducers, { min: 0, max: 0 }, handleDescribeProducers),
+  api(ApiKey.DescribeAcls, { min: 0, max: 3 }, handleDescribeAcls),
+  api(ApiKey.CreateAcls, { min: 0, max: 3 }, handleCreateAcls),
+  api(ApiKey.DeleteAcls, { min: 0, max: 3 }, handleDeleteAcls),
   // v0 is followed by bare SASL tokens, which the dispatcher reads itself.
   api(ApiKey.SaslHandshake, { min: 0, max: 1 }, (_ctx, req, request) => {
     const errorCode = startHandshake(request.session, {

@@ -9,6 +9,7 @@ import type { AppendOutcome, Partition } from "./partitions.ts";
 import type { ProducerSummary } from "./producers/producer_state.ts";
 import type { TopicInfo } from "./topics.ts";
 import type {
+  AclBinding,
   Command,
   ConfigOp,
   ScramMechanismName,
@@ -272,13 +273,23 @@ export interface UsersPort {
   ): Promise<PartitionOutcome>;
 }
 
+/** ACL bindings, kept in the controller state. */
+export interface AclsPort {
+  /** The same array until the bindings change. */
+  acls(): readonly AclBinding[];
+  /** Each resolves once the change is applied on this broker too. */
+  createAcls(bindings: AclBinding[]): Promise<PartitionOutcome>;
+  deleteAcls(bindings: AclBinding[]): Promise<PartitionOutcome>;
+}
+
 /** Every port: what the handlers get. */
 export type ClusterView =
   & MetadataPort
   & PartitionPort
   & AdminPort
   & StoragePort
-  & UsersPort;
+  & UsersPort
+  & AclsPort;
 
 export interface TopicSpec {
   name: string;

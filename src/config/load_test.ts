@@ -103,6 +103,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       maxInflightRequests: 100,
     },
     shutdown: { timeoutMs: 10_000 },
+    authorization: { enabled: false, superUsers: [] },
     admin: { bindAddr: "0.0.0.0", port: 9644, perPartitionMetrics: false },
     logging: { format: "text", level: "info" },
   });

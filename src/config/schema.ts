@@ -120,6 +120,12 @@ export interface Config {
     /** How long a stopping broker waits for its groups' leadership to move. */
     readonly timeoutMs: number;
   };
+  readonly authorization: {
+    /** Off: every request is allowed, whatever the ACLs say. */
+    readonly enabled: boolean;
+    /** Principals ("User:admin") that every ACL check allows. */
+    readonly superUsers: readonly string[];
+  };
   readonly admin: {
     readonly bindAddr: string;
     /** 0: no admin HTTP listener. */
@@ -499,6 +505,22 @@ export const FIELDS: readonly Field[] = [
     kind: duration({ min: 0, max: 600_000 }),
     default: "10s",
     doc: "How long a stopping broker tries to hand its leaderships over",
+  },
+  {
+    key: "authorization.enabled",
+    prop: "authorization.enabled",
+    kind: boolean(),
+    default: false,
+    doc:
+      "Check every request against the ACLs (raftq acl); off: everything is allowed",
+  },
+  {
+    key: "authorization.super_users",
+    prop: "authorization.superUsers",
+    kind: textList(),
+    default: [],
+    doc:
+      "Principals that every ACL check allows, such as User:admin; an unauthenticated client is User:ANONYMOUS",
   },
   {
     key: "admin.bind_addr",

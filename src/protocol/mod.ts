@@ -69,3 +69,10 @@ export {
   serverFinal,
   serverFirst,
 } from "./scram.ts";
+export {
+  aclCodeName,
+  AclOperationCode,
+  AclPatternTypeCode,
+  AclPermissionCode,
+  AclResourceTypeCode,
+} from "./acl_codes.ts";

@@ -17,6 +17,7 @@ import {
   validateRecordSet,
 } from "../../protocol/mod.ts";
 import {
+  type AclBinding,
   type Command,
   isMoving,
   type PartitionAssignment,
@@ -421,6 +422,18 @@ export class ReplicatedView implements ClusterView {
     );
   }
 
+  acls(): readonly AclBinding[] {
+    return this.#node.controller.acls();
+  }
+
+  createAcls(bindings: AclBinding[]): Promise<PartitionOutcome> {
+    return this.#proposeApplied({ type: "createAcls", bindings }, false);
+  }
+
+  deleteAcls(bindings: AclBinding[]): Promise<PartitionOutcome> {
+    return this.#proposeApplied({ type: "deleteAcls", bindings }, false);
+  }
+
   /** Proposes a controller command and waits until it is applied here. */
   async #proposeApplied(
     command: Extract<
@@ -429,7 +442,9 @@ export class ReplicatedView implements ClusterView {
         type:
           | "alterTopicConfigs"
           | "alterBrokerConfigs"
-          | "alterScramCredentials";
+          | "alterScramCredentials"
+          | "createAcls"
+          | "deleteAcls";
       }
     >,
     validateOnly: boolean,

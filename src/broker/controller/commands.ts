@@ -70,8 +70,59 @@ export const SCRAM_MECHANISM_NAMES = [
 ] as const;
 export type ScramMechanismName = typeof SCRAM_MECHANISM_NAMES[number];
 
+/** Kafka's ACL resource types that raftq authorizes against. */
+export const ACL_RESOURCE_TYPES = [
+  "topic",
+  "group",
+  "cluster",
+  "transactional_id",
+] as const;
+export type AclResourceType = typeof ACL_RESOURCE_TYPES[number];
+
+/** literal: the name itself (or "*" for every one); prefixed: names starting with it. */
+export const ACL_PATTERN_TYPES = ["literal", "prefixed"] as const;
+export type AclPatternType = typeof ACL_PATTERN_TYPES[number];
+
+export const ACL_OPERATIONS = [
+  "all",
+  "read",
+  "write",
+  "create",
+  "delete",
+  "alter",
+  "describe",
+  "cluster_action",
+  "describe_configs",
+  "alter_configs",
+  "idempotent_write",
+] as const;
+export type AclOperationName = typeof ACL_OPERATIONS[number];
+
+export const ACL_PERMISSIONS = ["allow", "deny"] as const;
+export type AclPermission = typeof ACL_PERMISSIONS[number];
+
+/** One ACL, as Kafka's AclBinding: who may (or may not) do what on which resources. */
+export interface AclBinding {
+  resourceType: AclResourceType;
+  patternType: AclPatternType;
+  resourceName: string;
+  /** "User:alice", or "User:*" for every principal. */
+  principal: string;
+  /** A client address, or "*" for any. */
+  host: string;
+  operation: AclOperationName;
+  permission: AclPermission;
+}
+
 export type Command =
   | { type: "initCluster"; clusterId: string }
+  /** CreateAcls: bindings already present are kept once. */
+  | { type: "createAcls"; bindings: AclBinding[] }
+  /**
+   * DeleteAcls: the exact bindings the proposer matched against its
+   * filters; bindings no longer present are skipped.
+   */
+  | { type: "deleteAcls"; bindings: AclBinding[] }
   | {
     /**
      * AlterUserScramCredentials: the deletions and upsertions of one
@@ -189,8 +240,20 @@ export const STORED_SCRAM_CREDENTIAL = {
   serverKey: str,
 };
 
+export const ACL_BINDING = shape({
+  resourceType: oneOf(ACL_RESOURCE_TYPES),
+  patternType: oneOf(ACL_PATTERN_TYPES),
+  resourceName: str,
+  principal: str,
+  host: str,
+  operation: oneOf(ACL_OPERATIONS),
+  permission: oneOf(ACL_PERMISSIONS),
+});
+
 const COMMAND_FIELDS: Record<CommandType, Record<string, Check>> = {
   initCluster: { clusterId: str },
+  createAcls: { bindings: arrayOf(ACL_BINDING) },
+  deleteAcls: { bindings: arrayOf(ACL_BINDING) },
   alterScramCredentials: {
     upsertions: arrayOf(shape({
       user: str,

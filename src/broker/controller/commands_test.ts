@@ -12,8 +12,20 @@ import {
   encodeCommand,
 } from "./mod.ts";
 
+const BINDING = {
+  resourceType: "topic",
+  patternType: "prefixed",
+  resourceName: "orders-",
+  principal: "User:alice",
+  host: "*",
+  operation: "write",
+  permission: "allow",
+} as const;
+
 const EVERY_TYPE: Command[] = [
   { type: "initCluster", clusterId: "c-1" },
+  { type: "createAcls", bindings: [BINDING] },
+  { type: "deleteAcls", bindings: [BINDING] },
   {
     type: "registerBroker",
     broker: {
@@ -119,4 +131,17 @@ Deno.test("decodeCommand names a missing, mistyped or extra field", () => {
       message,
     });
   }
+});
+
+Deno.test("decodeCommand refuses an ACL binding with an unknown operation, naming the field", () => {
+  const text = JSON.stringify({
+    type: "createAcls",
+    bindings: [{ ...BINDING, operation: "steal" }],
+  });
+  assert.throws(
+    () => decodeCommand(raw(COMMAND_VERSION, text)),
+    (err) =>
+      err instanceof ControllerDecodeError &&
+      err.message.includes("command.bindings[0].operation"),
+  );
 });

@@ -18,6 +18,8 @@ import {
 } from "../configs.ts";
 import { assignReplicas } from "./assignment.ts";
 import {
+  ACL_BINDING,
+  type AclBinding,
   type BrokerRegistration,
   type Command,
   decodeCommand,
@@ -218,6 +220,8 @@ const SNAPSHOT_SHAPE = shape({
   scramCredentials: optional(
     recordOf(recordOf(shape(STORED_SCRAM_CREDENTIAL))),
   ),
+  // Absent from snapshots taken before ACLs existed.
+  acls: optional(arrayOf(ACL_BINDING)),
 });
 
 interface SnapshotBody {
@@ -233,6 +237,8 @@ interface SnapshotBody {
   brokerConfigs?: Record<string, Record<string, string>>;
   /** By user, then mechanism. */
   scramCredentials?: Record<string, Record<string, StoredScramCredential>>;
+  /** Sorted by aclKey. */
+  acls?: AclBinding[];
 }
 
 /**
@@ -265,6 +271,10 @@ export class ControllerState implements StateMachine {
     string,
     ReadonlyMap<ScramMechanismName, StoredScramCredential>
   >();
+  /** ACL bindings by aclKey: a binding is held at most once. */
+  readonly #acls = new Map<string, AclBinding>();
+  /** acls() until the next change: the authorizer indexes it once per change. */
+  #aclsSorted: readonly AclBinding[] | null = null;
   /** Where each live partition group sits: rebuilt from #topics on restore. */
   readonly #partitionsByGroup = new Map<
     number,
@@ -332,6 +342,10 @@ export class ControllerState implements StateMachine {
         return this.#planInitCluster(command.clusterId);
       case "alterScramCredentials":
         return this.#planAlterScramCredentials(command);
+      case "createAcls":
+        return this.#planCreateAcls(command.bindings);
+      case "deleteAcls":
+        return this.#planDeleteAcls(command.bindings);
       case "registerBroker":
         return this.#planRegisterBroker(command.broker, command.lastSeenMs);
       case "unregisterBroker":
@@ -400,6 +414,27 @@ export class ControllerState implements StateMachine {
         next.set(mechanism, Object.freeze(stored));
         this.#scram.set(user, next);
       }
+      return {};
+    };
+  }
+
+  #planCreateAcls(bindings: readonly AclBinding[]): Commit | null {
+    bindings.forEach(checkAclBinding);
+    const added = bindings.filter((b) => !this.#acls.has(aclKey(b)));
+    if (added.length === 0) return null;
+    return () => {
+      for (const b of added) this.#acls.set(aclKey(b), Object.freeze({ ...b }));
+      this.#aclsSorted = null;
+      return {};
+    };
+  }
+
+  #planDeleteAcls(bindings: readonly AclBinding[]): Commit | null {
+    const present = bindings.filter((b) => this.#acls.has(aclKey(b)));
+    if (present.length === 0) return null;
+    return () => {
+      for (const b of present) this.#acls.delete(aclKey(b));
+      this.#aclsSorted = null;
       return {};
     };
   }
@@ -976,6 +1011,17 @@ export class ControllerState implements StateMachine {
     return [...this.#scram.keys()].sort(compare);
   }
 
+  /**
+   * Every ACL binding, in one fixed order; the same array until the ACLs
+   * change, so callers may cache what they derive from it.
+   */
+  acls(): readonly AclBinding[] {
+    this.#aclsSorted ??= Object.freeze(
+      [...this.#acls].sort(([a], [b]) => compare(a, b)).map(([, b]) => b),
+    );
+    return this.#aclsSorted;
+  }
+
   /** As last reported by a leaderChanged for group 0. */
   controllerLeader(): ControllerLeader {
     return this.#controllerLeader;
@@ -1060,6 +1106,7 @@ export class ControllerState implements StateMachine {
           ),
         ]),
       ),
+      acls: [...this.acls()],
     };
     return encodeVersioned(SNAPSHOT_VERSION, body);
   }
@@ -1083,6 +1130,11 @@ export class ControllerState implements StateMachine {
     this.#partitionsByGroup.clear();
     this.#brokerConfigs.clear();
     this.#scram.clear();
+    this.#acls.clear();
+    this.#aclsSorted = null;
+    for (const b of body.acls ?? []) {
+      this.#acls.set(aclKey(b), Object.freeze(b));
+    }
     for (
       const [user, byMechanism] of Object.entries(body.scramCredentials ?? {})
     ) {
@@ -1201,6 +1253,48 @@ function checkName(what: string, value: string): void {
     throw new ControllerError(
       ErrorCode.INVALID_REQUEST,
       `${what} "${value}" is invalid: it must have 1 to ${NAME_LENGTH_MAX} characters`,
+    );
+  }
+}
+
+/** Every field, in a fixed order: equal bindings have equal keys. */
+function aclKey(b: AclBinding): string {
+  return JSON.stringify([
+    b.resourceType,
+    b.patternType,
+    b.resourceName,
+    b.principal,
+    b.host,
+    b.operation,
+    b.permission,
+  ]);
+}
+
+/** Kafka names its one cluster resource so; nothing else is a cluster. */
+export const CLUSTER_RESOURCE_NAME = "kafka-cluster";
+
+/** Why the state would refuse the binding, or null. */
+export function aclBindingProblem(b: AclBinding): string | null {
+  return b.resourceName.length === 0 ||
+      b.resourceName.length > NAME_LENGTH_MAX
+    ? `its resource name must have 1 to ${NAME_LENGTH_MAX} characters`
+    : b.resourceType === "cluster" &&
+        (b.resourceName !== CLUSTER_RESOURCE_NAME ||
+          b.patternType !== "literal")
+    ? `a cluster ACL must name the literal resource "${CLUSTER_RESOURCE_NAME}"`
+    : !/^[^:]+:.+$/.test(b.principal) || b.principal.length > NAME_LENGTH_MAX
+    ? `principal "${b.principal}" is not of the form Type:name (such as User:alice)`
+    : b.host.length === 0 || b.host.length > NAME_LENGTH_MAX
+    ? `its host must have 1 to ${NAME_LENGTH_MAX} characters ("*" for any)`
+    : null;
+}
+
+function checkAclBinding(b: AclBinding): void {
+  const problem = aclBindingProblem(b);
+  if (problem !== null) {
+    throw new ControllerError(
+      ErrorCode.INVALID_REQUEST,
+      `ACL ${b.permission} ${b.operation} on ${b.resourceType} "${b.resourceName}" is invalid: ${problem}`,
     );
   }
 }

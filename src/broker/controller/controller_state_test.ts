@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { type Entry, EntryType } from "../../raft/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import {
+  type AclBinding,
   type Command,
   type CommandAccepted,
   type CommandResult,
@@ -1106,4 +1107,72 @@ Deno.test("ControllerState records every listener address a broker registers", (
   ];
   accepted(run(state, command)[0]);
   assert.deepEqual(state.brokers()[0]?.listeners, command.broker.listeners);
+});
+
+const ALLOW_WRITE: AclBinding = {
+  resourceType: "topic",
+  patternType: "literal",
+  resourceName: "orders",
+  principal: "User:alice",
+  host: "*",
+  operation: "write",
+  permission: "allow",
+};
+const DENY_READ: AclBinding = {
+  ...ALLOW_WRITE,
+  patternType: "prefixed",
+  resourceName: "ord",
+  operation: "read",
+  permission: "deny",
+};
+
+Deno.test("ControllerState keeps each ACL binding once, deletes it, and keeps the rest across a restore", () => {
+  const state = new ControllerState();
+  accepted(
+    run(state, { type: "createAcls", bindings: [ALLOW_WRITE, DENY_READ] })[0],
+  );
+  const version = state.metadataVersion;
+  // Already there: accepted without a change, so no metadata bump.
+  accepted(run(state, { type: "createAcls", bindings: [ALLOW_WRITE] })[0]);
+  assert.equal(state.metadataVersion, version);
+  assert.equal(state.acls().length, 2);
+  accepted(run(state, { type: "deleteAcls", bindings: [DENY_READ] })[0]);
+  assert.deepEqual(state.acls(), [ALLOW_WRITE]);
+  const restored = new ControllerState();
+  restored.restore(state.snapshot());
+  assert.deepEqual(restored.acls(), [ALLOW_WRITE]);
+  assert.deepEqual(restored.snapshot(), state.snapshot());
+});
+
+Deno.test("ControllerState restores a snapshot taken before ACLs existed with no ACL", () => {
+  const state = new ControllerState();
+  run(state, { type: "createAcls", bindings: [ALLOW_WRITE] });
+  const body = JSON.parse(
+    new TextDecoder().decode(state.snapshot().subarray(1)),
+  );
+  delete body.acls;
+  const old = new TextEncoder().encode(JSON.stringify(body));
+  const restored = new ControllerState();
+  restored.restore(new Uint8Array([state.snapshot()[0]!, ...old]));
+  assert.deepEqual(restored.acls(), []);
+});
+
+Deno.test("ControllerState refuses a malformed ACL binding with INVALID_REQUEST and adds none of the command", () => {
+  const bad: AclBinding[] = [
+    { ...ALLOW_WRITE, principal: "alice" },
+    { ...ALLOW_WRITE, resourceName: "" },
+    { ...ALLOW_WRITE, host: "" },
+    { ...ALLOW_WRITE, resourceType: "cluster", resourceName: "orders" },
+  ];
+  for (const binding of bad) {
+    const state = new ControllerState();
+    const before = state.snapshot();
+    const result = run(state, {
+      type: "createAcls",
+      bindings: [ALLOW_WRITE, binding],
+    })[0];
+    assert.equal(result?.ok, false, Deno.inspect(binding));
+    assert.equal(!result?.ok && result.code, ErrorCode.INVALID_REQUEST);
+    assert.deepEqual(state.snapshot(), before);
+  }
 });

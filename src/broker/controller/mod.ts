@@ -14,6 +14,15 @@
  * must not import the rest of the broker.
  */
 export {
+  ACL_OPERATIONS,
+  ACL_PATTERN_TYPES,
+  ACL_PERMISSIONS,
+  ACL_RESOURCE_TYPES,
+  type AclBinding,
+  type AclOperationName,
+  type AclPatternType,
+  type AclPermission,
+  type AclResourceType,
   type BrokerRegistration,
   type Command,
   COMMAND_VERSION,
@@ -29,8 +38,10 @@ export {
   type StoredScramCredential,
 } from "./commands.ts";
 export {
+  aclBindingProblem,
   type BrokerState,
   type BrokerStatus,
+  CLUSTER_RESOURCE_NAME,
   type CommandAccepted,
   type CommandRejected,
   type CommandResult,

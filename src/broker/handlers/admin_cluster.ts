@@ -11,21 +11,16 @@ import {
   type DescribeProducersResponseInput,
   ErrorCode,
 } from "../../protocol/mod.ts";
+import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
-import { liveBrokers, NO_AUTHORIZED_OPERATIONS } from "./metadata.ts";
+import {
+  clusterAuthorizedOperations,
+  liveBrokers,
+  NO_AUTHORIZED_OPERATIONS,
+} from "./metadata.ts";
 
 /** KIP-919's endpoint types: raftq's listeners all serve brokers. */
 const ENDPOINT_BROKERS = 1;
-
-/**
- * Kafka's cluster operations (CREATE, ALTER, DESCRIBE, CLUSTER_ACTION,
- * DESCRIBE_CONFIGS, ALTER_CONFIGS, IDEMPOTENT_WRITE) as AclOperation bits:
- * without an authorizer, as in raftq, every one of them is allowed.
- */
-const CLUSTER_OPERATIONS = [5, 7, 8, 9, 10, 11, 12].reduce(
-  (bits, op) => bits | (1 << op),
-  0,
-);
 
 export function handleDescribeCluster(
   ctx: BrokerContext,
@@ -33,7 +28,7 @@ export function handleDescribeCluster(
   request: RequestInfo,
 ): DescribeClusterResponseInput {
   const operations = req.includeClusterAuthorizedOperations
-    ? CLUSTER_OPERATIONS
+    ? clusterAuthorizedOperations(ctx, request)
     : NO_AUTHORIZED_OPERATIONS;
   if (req.endpointType !== ENDPOINT_BROKERS) {
     return {
@@ -68,13 +63,20 @@ export function handleDescribeCluster(
 export function handleDescribeProducers(
   ctx: BrokerContext,
   req: DescribeProducersRequest,
+  request: RequestInfo,
 ): DescribeProducersResponseInput {
   return {
     throttleTimeMs: 0,
     topics: req.topics.map((t) => ({
       name: t.name,
       partitions: t.partitionIndexes.map((partitionIndex) => {
-        const producers = ctx.cluster.producers(t.name, partitionIndex);
+        const producers = allows(ctx, request, {
+            type: "topic",
+            name: t.name,
+            operation: "read",
+          })
+          ? ctx.cluster.producers(t.name, partitionIndex)
+          : { errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED };
         if (!Array.isArray(producers)) {
           return {
             partitionIndex,

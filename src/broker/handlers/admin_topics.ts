@@ -15,7 +15,25 @@ import {
 } from "../../protocol/mod.ts";
 import { TopicError } from "../topics.ts";
 import type { TopicSpec } from "../ports.ts";
+import { allows, allowsOnCluster } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
+
+/** Throws the refusal a TopicError carries when the topic operation is not allowed. */
+function authorizeTopic(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  resource: { name: string; operation: "create" | "delete" | "alter" },
+): void {
+  const allowed = allows(ctx, request, { type: "topic", ...resource }) ||
+    (resource.operation === "create" &&
+      allowsOnCluster(ctx, request, "create"));
+  if (!allowed) {
+    throw new TopicError(
+      ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+      `${resource.operation.toUpperCase()} on topic "${resource.name}" is not allowed`,
+    );
+  }
+}
 
 const TOPIC_CONFIG_SOURCE = 1;
 
@@ -65,11 +83,13 @@ function specOf(
 export async function handleCreateTopics(
   ctx: BrokerContext,
   req: CreateTopicsRequest,
+  request: RequestInfo,
 ): Promise<CreateTopicsResponseInput> {
   const topics = await Promise.all(req.topics.map(async (t): Promise<
     CreateTopicsResponseTopicsInput
   > => {
     try {
+      authorizeTopic(ctx, request, { name: t.name, operation: "create" });
       const spec = specOf(ctx, t);
       if (req.validateOnly) {
         ctx.cluster.checkTopic(spec);
@@ -112,8 +132,9 @@ export async function handleCreateTopics(
 export async function handleDeleteTopics(
   ctx: BrokerContext,
   req: DeleteTopicsRequest,
-  { version }: RequestInfo,
+  request: RequestInfo,
 ): Promise<DeleteTopicsResponseInput> {
+  const version = request.version;
   const named = version >= 6
     ? req.topics.map((t) => ({
       name: t.name ?? ctx.cluster.topicById(t.topicId)?.name ?? null,
@@ -130,6 +151,7 @@ export async function handleDeleteTopics(
       };
     }
     try {
+      authorizeTopic(ctx, request, { name, operation: "delete" });
       const info = await ctx.cluster.deleteTopic(name);
       ctx.log(`deleted topic "${name}"`);
       return {
@@ -149,6 +171,7 @@ export async function handleDeleteTopics(
 export async function handleCreatePartitions(
   ctx: BrokerContext,
   req: CreatePartitionsRequest,
+  request: RequestInfo,
 ): Promise<CreatePartitionsResponseInput> {
   const seen = new Map<string, number>();
   for (const t of req.topics) seen.set(t.name, (seen.get(t.name) ?? 0) + 1);
@@ -158,6 +181,15 @@ export async function handleCreatePartitions(
         name: t.name,
         errorCode: ErrorCode.INVALID_REQUEST,
         errorMessage: `Topic "${t.name}" appears more than once in the request`,
+      };
+    }
+    if (
+      !allows(ctx, request, { type: "topic", name: t.name, operation: "alter" })
+    ) {
+      return {
+        name: t.name,
+        errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+        errorMessage: `ALTER on topic "${t.name}" is not allowed`,
       };
     }
     const outcome = await ctx.cluster.createPartitions(t.name, t.count, {

@@ -18,7 +18,8 @@ import {
 import { ConfigSource, ResourceType } from "../configs.ts";
 import type { ConfigOp, ConfigOpType } from "../controller/mod.ts";
 import type { PartitionOutcome } from "../ports.ts";
-import type { BrokerContext } from "./context.ts";
+import { allows, allowsOnCluster } from "./authorize.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 /** IncrementalAlterConfigs' operation codes, in Kafka's numbering. */
 const INCREMENTAL_OPS: readonly ConfigOpType[] = [
@@ -39,9 +40,45 @@ function checkBrokerName(ctx: BrokerContext, name: string): string | null {
     : `Broker resource "${name}" is not this broker: ask broker ${name} itself, or name "" or "${ctx.self.nodeId}"`;
 }
 
+/**
+ * The refusal of a config operation the principal may not do: on a topic
+ * it needs the operation on that topic, on a broker on the cluster.
+ */
+function configsRefusal(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  resource: {
+    type: number;
+    name: string;
+    operation: "describe_configs" | "alter_configs";
+  },
+): PartitionOutcome | null {
+  const what = resource.operation.toUpperCase();
+  if (resource.type === ResourceType.TOPIC) {
+    return allows(ctx, request, {
+        type: "topic",
+        name: resource.name,
+        operation: resource.operation,
+      })
+      ? null
+      : refused(
+        ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+        `${what} on topic "${resource.name}" is not allowed`,
+      );
+  }
+  if (resource.type === ResourceType.BROKER) {
+    return allowsOnCluster(ctx, request, resource.operation) ? null : refused(
+      ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+      `${what} on the cluster is not allowed`,
+    );
+  }
+  return null;
+}
+
 export function handleDescribeConfigs(
   ctx: BrokerContext,
   req: DescribeConfigsRequest,
+  request: RequestInfo,
 ): DescribeConfigsResponseInput {
   const results = req.resources.map(
     (r): DescribeConfigsResponseResultsInput => {
@@ -51,6 +88,12 @@ export function handleDescribeConfigs(
         resourceName: r.resourceName,
         configs: [],
       });
+      const refusal = configsRefusal(ctx, request, {
+        type: r.resourceType,
+        name: r.resourceName,
+        operation: "describe_configs",
+      });
+      if (refusal !== null) return answer(refusal);
       let described;
       if (r.resourceType === ResourceType.TOPIC) {
         const topic = ctx.cluster.topic(r.resourceName);
@@ -110,7 +153,7 @@ interface Alteration {
 async function alterAll(
   ctx: BrokerContext,
   alterations: readonly Alteration[],
-  opts: { replace: boolean; validateOnly: boolean },
+  opts: { replace: boolean; validateOnly: boolean; request: RequestInfo },
 ) {
   const key = (a: Alteration) => `${a.resourceType}\0${a.resourceName}`;
   const count = new Map<string, number>();
@@ -138,8 +181,14 @@ function alterOne(
   ctx: BrokerContext,
   a: Alteration,
   duplicate: boolean,
-  opts: { replace: boolean; validateOnly: boolean },
+  opts: { replace: boolean; validateOnly: boolean; request: RequestInfo },
 ): Promise<PartitionOutcome> | PartitionOutcome {
+  const refusal = configsRefusal(ctx, opts.request, {
+    type: a.resourceType,
+    name: a.resourceName,
+    operation: "alter_configs",
+  });
+  if (refusal !== null) return refusal;
   if (duplicate) {
     return refused(
       ErrorCode.INVALID_REQUEST,
@@ -176,6 +225,7 @@ function duplicateKey(names: readonly string[]): string | undefined {
 export async function handleAlterConfigs(
   ctx: BrokerContext,
   req: AlterConfigsRequest,
+  request: RequestInfo,
 ): Promise<AlterConfigsResponseInput> {
   const alterations = req.resources.map((r): Alteration => {
     const twice = duplicateKey(r.configs.map((c) => c.name));
@@ -194,6 +244,7 @@ export async function handleAlterConfigs(
   const responses = await alterAll(ctx, alterations, {
     replace: true,
     validateOnly: req.validateOnly,
+    request,
   });
   return { throttleTimeMs: 0, responses };
 }
@@ -201,6 +252,7 @@ export async function handleAlterConfigs(
 export async function handleIncrementalAlterConfigs(
   ctx: BrokerContext,
   req: IncrementalAlterConfigsRequest,
+  request: RequestInfo,
 ): Promise<IncrementalAlterConfigsResponseInput> {
   const alterations = req.resources.map((r): Alteration => {
     const twice = duplicateKey(r.configs.map((c) => c.name));
@@ -224,6 +276,7 @@ export async function handleIncrementalAlterConfigs(
   const responses = await alterAll(ctx, alterations, {
     replace: false,
     validateOnly: req.validateOnly,
+    request,
   });
   return { throttleTimeMs: 0, responses };
 }

@@ -10,6 +10,7 @@ import type { BrokerAddress, ClusterView } from "../ports.ts";
 import type { BrokerConfigs } from "../configs.ts";
 import type { BrokerMetrics } from "../metrics.ts";
 import type { Session } from "../security/session.ts";
+import type { Authorizer } from "../security/authorizer.ts";
 import type { Listener } from "../../config/mod.ts";
 
 export interface TopicDefaults {
@@ -44,5 +45,7 @@ export interface BrokerContext {
   /** Aborted when the broker stops, so long polls end at once. */
   readonly stopping: AbortSignal;
   readonly metrics: BrokerMetrics;
+  /** Decides every ACL check (allows all when authorization is off). */
+  readonly authorizer: Authorizer;
   log(message: string): void;
 }

@@ -11,12 +11,22 @@ import type {
   DescribeLogDirsResponseTopicsInput,
 } from "../../protocol/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
-import type { BrokerContext } from "./context.ts";
+import { allowsOnCluster } from "./authorize.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 export function handleDescribeLogDirs(
   ctx: BrokerContext,
   req: DescribeLogDirsRequest,
+  request: RequestInfo,
 ): DescribeLogDirsResponseInput {
+  // Before v3 there is no top-level error: such a client sees no log dir.
+  if (!allowsOnCluster(ctx, request, "describe")) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+      results: [],
+    };
+  }
   // Null asks for every topic.
   const wanted = req.topics === null ? null : new Map(
     req.topics.map((t) => [t.topic, new Set(t.partitions)]),

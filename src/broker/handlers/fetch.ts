@@ -12,6 +12,7 @@ import {
 } from "../../protocol/mod.ts";
 import { OffsetOutOfRangeError } from "../../storage/mod.ts";
 import { countRecords, type Partition } from "../partitions.ts";
+import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 import { LeaderHints } from "./leader_hints.ts";
 
@@ -31,19 +32,32 @@ interface Target {
 function resolveTargets(
   ctx: BrokerContext,
   req: FetchRequest,
-  version: number,
+  request: RequestInfo,
   hints: LeaderHints,
 ): Target[] {
+  const version = request.version;
   const targets: Target[] = [];
   for (const t of req.topics) {
     const info = version >= 13
       ? ctx.cluster.topicById(t.topicId)
       : ctx.cluster.topic(t.topic);
+    // Unknown names are checked too, so a refusal does not tell whether the topic exists.
+    const readable = (version < 13 || info !== undefined) &&
+      allows(ctx, request, {
+        type: "topic",
+        name: info?.name ?? t.topic,
+        operation: "read",
+      });
+    const refused = !readable && (version < 13 || info !== undefined)
+      ? ErrorCode.TOPIC_AUTHORIZATION_FAILED
+      : null;
     const missing = version >= 13
       ? ErrorCode.UNKNOWN_TOPIC_ID
       : ErrorCode.UNKNOWN_TOPIC_OR_PARTITION;
     for (const p of t.partitions) {
-      const leading = info === undefined
+      const leading = refused !== null
+        ? { ok: false as const, errorCode: refused }
+        : info === undefined
         ? { ok: false as const, errorCode: missing }
         : ctx.cluster.leading(info.name, p.partition);
       targets.push({
@@ -145,10 +159,11 @@ function waitForData(
 export async function handleFetch(
   ctx: BrokerContext,
   req: FetchRequest,
-  { version, listener }: RequestInfo,
+  request: RequestInfo,
 ): Promise<FetchResponseInput> {
+  const version = request.version;
   const hints = new LeaderHints();
-  const targets = resolveTargets(ctx, req, version, hints);
+  const targets = resolveTargets(ctx, req, request, hints);
   const maxBytes = version >= 3 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
   const deadline = Date.now() + req.maxWaitMs;
   let result = readAll(targets, maxBytes);
@@ -185,6 +200,6 @@ export async function handleFetch(
     errorCode: ErrorCode.NONE,
     sessionId: 0,
     responses,
-    nodeEndpoints: hints.nodeEndpoints(ctx, listener.name),
+    nodeEndpoints: hints.nodeEndpoints(ctx, request.listener.name),
   };
 }

@@ -31,16 +31,40 @@ import {
   type SyncGroupResponseInput,
 } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
+import type { Operation } from "../security/authorizer.ts";
+import { allows, allowsOnCluster, authorizedOperations } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
+import { NO_AUTHORIZED_OPERATIONS } from "./metadata.ts";
 
 const KEY_TYPE_GROUP = 0;
-const NO_AUTHORIZED_OPERATIONS = -2147483648;
+const GROUP_REFUSED = ErrorCode.GROUP_AUTHORIZATION_FAILED;
+
+function onGroup(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  resource: { groupId: string; operation: Operation },
+): boolean {
+  return allows(ctx, request, {
+    type: "group",
+    name: resource.groupId,
+    operation: resource.operation,
+  });
+}
+
+function onTopic(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  resource: { name: string; operation: Operation },
+): boolean {
+  return allows(ctx, request, { type: "topic", ...resource });
+}
 
 export function handleFindCoordinator(
   ctx: BrokerContext,
   req: FindCoordinatorRequest,
-  { version, listener }: RequestInfo,
+  request: RequestInfo,
 ): FindCoordinatorResponseInput {
+  const { version, listener } = request;
   const keys = version >= 4 ? req.coordinatorKeys : [req.key];
   // Creates the offsets topic on first use; until its partitions have
   // leaders, clients are told to ask again.
@@ -58,6 +82,12 @@ export function handleFindCoordinator(
     });
     if (req.keyType !== KEY_TYPE_GROUP) {
       return unavailable("raftq has no transaction coordinator");
+    }
+    if (!onGroup(ctx, request, { groupId: key, operation: "describe" })) {
+      return {
+        ...unavailable(`DESCRIBE on group "${key}" is not allowed`),
+        errorCode: GROUP_REFUSED,
+      };
     }
     if (offsets === undefined) {
       return unavailable(`${OFFSETS_TOPIC} is being created`);
@@ -96,6 +126,17 @@ export async function handleJoinGroup(
   req: JoinGroupRequest,
   request: RequestInfo,
 ): Promise<JoinGroupResponseInput> {
+  if (!onGroup(ctx, request, { groupId: req.groupId, operation: "read" })) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: GROUP_REFUSED,
+      generationId: -1,
+      protocolName: request.version >= 7 ? null : "",
+      leader: "",
+      memberId: req.memberId,
+      members: [],
+    };
+  }
   const answer = await ctx.groups().join(req, request);
   // protocol_name is nullable only from v7 on; before, "" stands for none.
   const protocolName = request.version >= 7
@@ -107,22 +148,38 @@ export async function handleJoinGroup(
 export async function handleSyncGroup(
   ctx: BrokerContext,
   req: SyncGroupRequest,
+  request: RequestInfo,
 ): Promise<SyncGroupResponseInput> {
+  if (!onGroup(ctx, request, { groupId: req.groupId, operation: "read" })) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: GROUP_REFUSED,
+      assignment: new Uint8Array(0),
+    };
+  }
   return { throttleTimeMs: 0, ...(await ctx.groups().sync(req)) };
 }
 
 export function handleHeartbeat(
   ctx: BrokerContext,
   req: HeartbeatRequest,
+  request: RequestInfo,
 ): HeartbeatResponseInput {
+  if (!onGroup(ctx, request, { groupId: req.groupId, operation: "read" })) {
+    return { throttleTimeMs: 0, errorCode: GROUP_REFUSED };
+  }
   return { throttleTimeMs: 0, errorCode: ctx.groups().heartbeat(req) };
 }
 
 export function handleLeaveGroup(
   ctx: BrokerContext,
   req: LeaveGroupRequest,
-  { version }: RequestInfo,
+  request: RequestInfo,
 ): LeaveGroupResponseInput {
+  const version = request.version;
+  if (!onGroup(ctx, request, { groupId: req.groupId, operation: "read" })) {
+    return { throttleTimeMs: 0, errorCode: GROUP_REFUSED, members: [] };
+  }
   const named = version >= 3
     ? req.members.map((m) => ({
       memberId: m.memberId,
@@ -145,37 +202,100 @@ export function handleLeaveGroup(
   };
 }
 
+/** Every partition of `topics` answered with one error code. */
+function refuseAll<P extends { partitionIndex: number }>(
+  topics: readonly { name: string; partitions: readonly P[] }[],
+  errorCode: number,
+) {
+  return topics.map((t) => ({
+    name: t.name,
+    partitions: t.partitions.map((p) => ({
+      partitionIndex: p.partitionIndex,
+      errorCode,
+    })),
+  }));
+}
+
 export async function handleOffsetCommit(
   ctx: BrokerContext,
   req: OffsetCommitRequest,
+  request: RequestInfo,
 ): Promise<OffsetCommitResponseInput> {
-  const topics = await ctx.groups().commit({
+  if (!onGroup(ctx, request, { groupId: req.groupId, operation: "read" })) {
+    return { throttleTimeMs: 0, topics: refuseAll(req.topics, GROUP_REFUSED) };
+  }
+  const readable = (name: string) =>
+    onTopic(ctx, request, { name, operation: "read" });
+  const committed = await ctx.groups().commit({
     groupId: req.groupId,
     generationId: req.generationIdOrMemberEpoch,
     memberId: req.memberId,
     groupInstanceId: req.groupInstanceId,
-    topics: req.topics,
+    topics: req.topics.filter((t) => readable(t.name)),
   });
-  return { throttleTimeMs: 0, topics };
+  const refused = refuseAll(
+    req.topics.filter((t) => !readable(t.name)),
+    ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+  );
+  return { throttleTimeMs: 0, topics: [...committed, ...refused] };
+}
+
+/**
+ * A group's committed offsets as the principal may see them: topics it may
+ * not DESCRIBE are left out of "every topic" and refused when named.
+ */
+function visibleOffsets(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  query: {
+    groupId: string;
+    topics: readonly { name: string; partitionIndexes: number[] }[] | null;
+  },
+): ReturnType<ReturnType<BrokerContext["groups"]>["fetchOffsets"]> {
+  if (
+    !onGroup(ctx, request, { groupId: query.groupId, operation: "describe" })
+  ) {
+    return { errorCode: GROUP_REFUSED, topics: [] };
+  }
+  const describable = (name: string) =>
+    onTopic(ctx, request, { name, operation: "describe" });
+  const answer = ctx.groups().fetchOffsets(
+    query.groupId,
+    query.topics?.filter((t) => describable(t.name)) ?? null,
+  );
+  const shown = answer.topics.filter((t) => describable(t.name));
+  const refused = (query.topics ?? []).filter((t) => !describable(t.name)).map(
+    (t) => ({
+      name: t.name,
+      partitions: t.partitionIndexes.map((partitionIndex) => ({
+        partitionIndex,
+        committedOffset: -1n,
+        committedLeaderEpoch: -1,
+        metadata: "",
+        errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+      })),
+    }),
+  );
+  return { errorCode: answer.errorCode, topics: [...shown, ...refused] };
 }
 
 export function handleOffsetFetch(
   ctx: BrokerContext,
   req: OffsetFetchRequest,
-  { version }: RequestInfo,
+  request: RequestInfo,
 ): OffsetFetchResponseInput {
-  const coordinator = ctx.groups();
+  const version = request.version;
   if (version >= 8) {
     return {
       throttleTimeMs: 0,
       topics: [],
       groups: req.groups.map((g) => {
-        const answer = coordinator.fetchOffsets(g.groupId, g.topics);
+        const answer = visibleOffsets(ctx, request, g);
         return { groupId: g.groupId, ...answer };
       }),
     };
   }
-  const answer = coordinator.fetchOffsets(req.groupId, req.topics);
+  const answer = visibleOffsets(ctx, request, req);
   if (version < 2 && answer.errorCode !== ErrorCode.NONE) {
     // v1 has no top-level error: it goes on every requested partition.
     return {
@@ -197,24 +317,45 @@ export function handleOffsetFetch(
 export function handleDescribeGroups(
   ctx: BrokerContext,
   req: DescribeGroupsRequest,
+  request: RequestInfo,
 ): DescribeGroupsResponseInput {
   const coordinator = ctx.groups();
   return {
     throttleTimeMs: 0,
-    groups: req.groups.map((id) => ({
-      ...coordinator.describe(id),
-      authorizedOperations: NO_AUTHORIZED_OPERATIONS,
-    })),
+    groups: req.groups.map((id) => {
+      if (!onGroup(ctx, request, { groupId: id, operation: "describe" })) {
+        return {
+          errorCode: GROUP_REFUSED,
+          groupId: id,
+          groupState: "",
+          protocolType: "",
+          protocolData: "",
+          members: [],
+          authorizedOperations: NO_AUTHORIZED_OPERATIONS,
+        };
+      }
+      return {
+        ...coordinator.describe(id),
+        authorizedOperations: req.includeAuthorizedOperations
+          ? authorizedOperations(ctx, request, { type: "group", name: id })
+          : NO_AUTHORIZED_OPERATIONS,
+      };
+    }),
   };
 }
 
 export function handleListGroups(
   ctx: BrokerContext,
   req: ListGroupsRequest,
+  request: RequestInfo,
 ): ListGroupsResponseInput {
+  // DESCRIBE on the cluster shows every group, else those it may describe.
+  const everyGroup = allowsOnCluster(ctx, request, "describe");
   const groups = ctx.groups().list(req.statesFilter).filter((g) =>
-    req.typesFilter.length === 0 ||
-    req.typesFilter.some((t) => t.toLowerCase() === g.groupType)
+    (req.typesFilter.length === 0 ||
+      req.typesFilter.some((t) => t.toLowerCase() === g.groupType)) &&
+    (everyGroup ||
+      onGroup(ctx, request, { groupId: g.groupId, operation: "describe" }))
   );
   return { throttleTimeMs: 0, errorCode: ErrorCode.NONE, groups };
 }
@@ -222,13 +363,16 @@ export function handleListGroups(
 export async function handleDeleteGroups(
   ctx: BrokerContext,
   req: DeleteGroupsRequest,
+  request: RequestInfo,
 ): Promise<DeleteGroupsResponseInput> {
   const coordinator = ctx.groups();
   const results = [];
   for (const groupId of req.groupsNames) {
     results.push({
       groupId,
-      errorCode: await coordinator.deleteGroup(groupId),
+      errorCode: onGroup(ctx, request, { groupId, operation: "delete" })
+        ? await coordinator.deleteGroup(groupId)
+        : GROUP_REFUSED,
     });
   }
   return { throttleTimeMs: 0, results };
@@ -237,7 +381,24 @@ export async function handleDeleteGroups(
 export async function handleOffsetDelete(
   ctx: BrokerContext,
   req: OffsetDeleteRequest,
+  request: RequestInfo,
 ): Promise<OffsetDeleteResponseInput> {
-  const answer = await ctx.groups().deleteOffsets(req.groupId, req.topics);
-  return { throttleTimeMs: 0, ...answer };
+  if (!onGroup(ctx, request, { groupId: req.groupId, operation: "delete" })) {
+    return { throttleTimeMs: 0, errorCode: GROUP_REFUSED, topics: [] };
+  }
+  const readable = (name: string) =>
+    onTopic(ctx, request, { name, operation: "read" });
+  const answer = await ctx.groups().deleteOffsets(
+    req.groupId,
+    req.topics.filter((t) => readable(t.name)),
+  );
+  const refused = refuseAll(
+    req.topics.filter((t) => !readable(t.name)),
+    ErrorCode.TOPIC_AUTHORIZATION_FAILED,
+  );
+  return {
+    throttleTimeMs: 0,
+    ...answer,
+    topics: [...answer.topics, ...refused],
+  };
 }

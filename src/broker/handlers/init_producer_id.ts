@@ -11,12 +11,27 @@ import {
   type InitProducerIdResponseInput,
 } from "../../protocol/mod.ts";
 import { PRODUCER_EPOCH_MAX } from "../producers/producer_ids.ts";
-import type { BrokerContext } from "./context.ts";
+import { allowsOnAny, allowsOnCluster } from "./authorize.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 export async function handleInitProducerId(
   ctx: BrokerContext,
   req: InitProducerIdRequest,
+  request: RequestInfo,
 ): Promise<InitProducerIdResponseInput> {
+  // Kafka 3's rule: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
+  if (
+    req.transactionalId === null &&
+    !allowsOnCluster(ctx, request, "idempotent_write") &&
+    !allowsOnAny(ctx, request, { type: "topic", operation: "write" })
+  ) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+      producerId: -1n,
+      producerEpoch: -1,
+    };
+  }
   if (req.transactionalId !== null) {
     return {
       throttleTimeMs: 0,

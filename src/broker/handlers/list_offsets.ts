@@ -14,6 +14,7 @@ import {
   type ListOffsetsResponsePartitionsInput,
 } from "../../protocol/mod.ts";
 import type { PartitionLog } from "../../storage/mod.ts";
+import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const LATEST = -1n;
@@ -27,49 +28,59 @@ export function handleListOffsets(
 ): ListOffsetsResponseInput {
   return {
     throttleTimeMs: 0,
-    topics: req.topics.map((t) => ({
-      name: t.name,
-      partitions: t.partitions.map(
-        (p): ListOffsetsResponsePartitionsInput => {
-          const answer = (
-            errorCode: number,
-            timestamp: bigint,
-            offset: bigint,
-          ) => ({
-            partitionIndex: p.partitionIndex,
-            errorCode,
-            oldStyleOffsets: request.version === 0 && offset >= 0
-              ? [offset]
-              : [],
-            timestamp,
-            offset,
-            leaderEpoch: 0,
-          });
-          const leading = ctx.cluster.leading(t.name, p.partitionIndex);
-          if (!leading.ok) return answer(leading.errorCode, -1n, -1n);
-          const part = leading.partition;
-          if (p.timestamp === LATEST) {
-            return answer(ErrorCode.NONE, -1n, part.highWatermark);
-          }
-          if (p.timestamp === EARLIEST) {
-            return answer(ErrorCode.NONE, -1n, part.log.logStartOffset);
-          }
-          const batch = p.timestamp === MAX_TIMESTAMP
-            ? part.log.maxTimestamp()
-            : part.log.offsetForTimestamp(p.timestamp);
-          const found = batch === null ? null : firstRecordFrom(
-            part.log,
-            batch,
-            p.timestamp === MAX_TIMESTAMP ? batch.timestamp : p.timestamp,
-          );
-          // Offsets at or past the high watermark are not visible yet.
-          if (found === null || found.offset >= part.highWatermark) {
-            return answer(ErrorCode.NONE, -1n, -1n);
-          }
-          return answer(ErrorCode.NONE, found.timestamp, found.offset);
-        },
-      ),
-    })),
+    topics: req.topics.map((t) => {
+      const describable = allows(ctx, request, {
+        type: "topic",
+        name: t.name,
+        operation: "describe",
+      });
+      return {
+        name: t.name,
+        partitions: t.partitions.map(
+          (p): ListOffsetsResponsePartitionsInput => {
+            const answer = (
+              errorCode: number,
+              timestamp: bigint,
+              offset: bigint,
+            ) => ({
+              partitionIndex: p.partitionIndex,
+              errorCode,
+              oldStyleOffsets: request.version === 0 && offset >= 0
+                ? [offset]
+                : [],
+              timestamp,
+              offset,
+              leaderEpoch: 0,
+            });
+            if (!describable) {
+              return answer(ErrorCode.TOPIC_AUTHORIZATION_FAILED, -1n, -1n);
+            }
+            const leading = ctx.cluster.leading(t.name, p.partitionIndex);
+            if (!leading.ok) return answer(leading.errorCode, -1n, -1n);
+            const part = leading.partition;
+            if (p.timestamp === LATEST) {
+              return answer(ErrorCode.NONE, -1n, part.highWatermark);
+            }
+            if (p.timestamp === EARLIEST) {
+              return answer(ErrorCode.NONE, -1n, part.log.logStartOffset);
+            }
+            const batch = p.timestamp === MAX_TIMESTAMP
+              ? part.log.maxTimestamp()
+              : part.log.offsetForTimestamp(p.timestamp);
+            const found = batch === null ? null : firstRecordFrom(
+              part.log,
+              batch,
+              p.timestamp === MAX_TIMESTAMP ? batch.timestamp : p.timestamp,
+            );
+            // Offsets at or past the high watermark are not visible yet.
+            if (found === null || found.offset >= part.highWatermark) {
+              return answer(ErrorCode.NONE, -1n, -1n);
+            }
+            return answer(ErrorCode.NONE, found.timestamp, found.offset);
+          },
+        ),
+      };
+    }),
   };
 }
 

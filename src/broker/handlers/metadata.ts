@@ -12,8 +12,10 @@ import {
   type MetadataResponseInput,
   type MetadataResponseTopicsInput,
 } from "../../protocol/mod.ts";
+import { CLUSTER_RESOURCE_NAME } from "../controller/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
+import { allows, allowsOnCluster, authorizedOperations } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 /** The authorized-operations value of a request that did not ask for them. */
@@ -80,17 +82,35 @@ function topicError(
   };
 }
 
+function describable(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  name: string,
+): boolean {
+  return allows(ctx, request, { type: "topic", name, operation: "describe" });
+}
+
 async function lookupOrCreate(
   ctx: BrokerContext,
-  name: string,
-  allowAutoCreate: boolean,
+  request: RequestInfo,
+  options: { name: string; allowAutoCreate: boolean },
 ): Promise<MetadataResponseTopicsInput> {
+  const { name, allowAutoCreate } = options;
+  if (!describable(ctx, request, name)) {
+    return topicError(name, ZERO_UUID, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+  }
   // The offsets topic is created by the coordinator, with its own settings.
   if (name === OFFSETS_TOPIC) ctx.groups();
   const known = ctx.cluster.topic(name);
   if (known !== undefined) return describeTopic(ctx, known);
   if (!allowAutoCreate || !ctx.topicDefaults.autoCreate) {
     return topicError(name, ZERO_UUID, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+  }
+  if (
+    !allowsOnCluster(ctx, request, "create") &&
+    !allows(ctx, request, { type: "topic", name, operation: "create" })
+  ) {
+    return topicError(name, ZERO_UUID, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   }
   try {
     const created = await ctx.cluster.createTopic({
@@ -124,17 +144,34 @@ export async function handleMetadata(
   const all = req.topics === null ||
     (request.version === 0 && req.topics.length === 0);
   if (all || req.topics === null) {
-    topics = ctx.cluster.topics().map((t) => describeTopic(ctx, t));
+    // Kafka lists only the topics the principal may describe.
+    topics = ctx.cluster.topics()
+      .filter((t) => describable(ctx, request, t.name))
+      .map((t) => describeTopic(ctx, t));
   } else {
     topics = await Promise.all(req.topics.map((t) => {
       if (t.name === null) {
         const byId = ctx.cluster.topicById(t.topicId);
         return byId === undefined
           ? topicError("", t.topicId, ErrorCode.UNKNOWN_TOPIC_ID)
+          : !describable(ctx, request, byId.name)
+          ? topicError("", t.topicId, ErrorCode.TOPIC_AUTHORIZATION_FAILED)
           : describeTopic(ctx, byId);
       }
-      return lookupOrCreate(ctx, t.name, req.allowAutoTopicCreation);
+      return lookupOrCreate(ctx, request, {
+        name: t.name,
+        allowAutoCreate: req.allowAutoTopicCreation,
+      });
     }));
+  }
+  if (req.includeTopicAuthorizedOperations) {
+    for (const t of topics) {
+      if (t.errorCode !== ErrorCode.NONE || t.name === null) continue;
+      t.topicAuthorizedOperations = authorizedOperations(ctx, request, {
+        type: "topic",
+        name: t.name,
+      });
+    }
   }
   return {
     throttleTimeMs: 0,
@@ -142,6 +179,18 @@ export async function handleMetadata(
     clusterId: ctx.cluster.clusterId(),
     controllerId: ctx.cluster.controllerId(),
     topics,
-    clusterAuthorizedOperations: NO_AUTHORIZED_OPERATIONS,
+    clusterAuthorizedOperations: req.includeClusterAuthorizedOperations
+      ? clusterAuthorizedOperations(ctx, request)
+      : NO_AUTHORIZED_OPERATIONS,
   };
+}
+
+export function clusterAuthorizedOperations(
+  ctx: BrokerContext,
+  request: RequestInfo,
+): number {
+  return authorizedOperations(ctx, request, {
+    type: "cluster",
+    name: CLUSTER_RESOURCE_NAME,
+  });
 }

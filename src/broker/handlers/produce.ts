@@ -14,6 +14,7 @@ import {
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { RecordTooLargeError } from "../partitions.ts";
 import { ProducerSequenceError } from "../producers/producer_state.ts";
+import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 import { LeaderHints } from "./leader_hints.ts";
 
@@ -31,85 +32,95 @@ function errorFor(
 export async function handleProduce(
   ctx: BrokerContext,
   req: ProduceRequest,
-  info: RequestInfo,
+  request: RequestInfo,
 ): Promise<ProduceResponseInput | null> {
   const started = performance.now();
   const acks = req.acks;
   const pending: Promise<void>[] = [];
   const hints = new LeaderHints();
-  const responses = req.topicData.map((topic) => ({
-    name: topic.name,
-    partitionResponses: topic.partitionData.map(
-      (pd): ProduceResponsePartitionResponsesInput => {
-        const failed = (
-          errorCode: number,
-          errorMessage: string | null,
-          currentLeader?: { leaderId: number; leaderEpoch: number },
-        ) => ({
-          index: pd.index,
-          errorCode,
-          baseOffset: -1n,
-          logStartOffset: -1n,
-          errorMessage,
-          ...(currentLeader === undefined ? {} : { currentLeader }),
-        });
-        if (acks !== 0 && acks !== 1 && acks !== -1) {
-          return failed(
-            ErrorCode.INVALID_REQUIRED_ACKS,
-            `acks=${acks} is not one of -1, 0, 1`,
+  const responses = req.topicData.map((topic) => {
+    const writable = allows(ctx, request, {
+      type: "topic",
+      name: topic.name,
+      operation: "write",
+    });
+    return {
+      name: topic.name,
+      partitionResponses: topic.partitionData.map(
+        (pd): ProduceResponsePartitionResponsesInput => {
+          const failed = (
+            errorCode: number,
+            errorMessage: string | null,
+            currentLeader?: { leaderId: number; leaderEpoch: number },
+          ) => ({
+            index: pd.index,
+            errorCode,
+            baseOffset: -1n,
+            logStartOffset: -1n,
+            errorMessage,
+            ...(currentLeader === undefined ? {} : { currentLeader }),
+          });
+          if (acks !== 0 && acks !== 1 && acks !== -1) {
+            return failed(
+              ErrorCode.INVALID_REQUIRED_ACKS,
+              `acks=${acks} is not one of -1, 0, 1`,
+            );
+          }
+          if (!writable) {
+            return failed(ErrorCode.TOPIC_AUTHORIZATION_FAILED, null);
+          }
+          if (topic.name === OFFSETS_TOPIC) {
+            return failed(
+              ErrorCode.INVALID_TOPIC_EXCEPTION,
+              `Topic ${OFFSETS_TOPIC} is internal: clients cannot produce to it`,
+            );
+          }
+          const leading = ctx.cluster.leading(topic.name, pd.index);
+          if (!leading.ok) {
+            return failed(
+              leading.errorCode,
+              null,
+              hints.currentLeader(leading),
+            );
+          }
+          if (pd.records === null) {
+            return failed(ErrorCode.CORRUPT_MESSAGE, "records are null");
+          }
+          const p = leading.partition;
+          const records = pd.records;
+          // Filled in when the write settles; the response is built after.
+          const answer: ProduceResponsePartitionResponsesInput = {
+            index: pd.index,
+            errorCode: ErrorCode.NONE,
+            baseOffset: -1n,
+            logAppendTimeMs: -1n,
+            logStartOffset: -1n,
+          };
+          pending.push(
+            ctx.cluster.write(p, records, {
+              acks,
+              timeoutMs: req.timeoutMs,
+            }).then((outcome) => {
+              if (outcome.ok) {
+                p.traffic.bytesIn += records.length;
+                p.traffic.recordsIn +=
+                  Number(outcome.lastOffset - outcome.baseOffset) + 1;
+                answer.baseOffset = outcome.baseOffset;
+                answer.logAppendTimeMs = outcome.logAppendTimeMs ?? -1n;
+                answer.logStartOffset = p.log.logStartOffset;
+              } else if ("errorCode" in outcome) {
+                answer.errorCode = outcome.errorCode;
+              } else {
+                answer.errorCode = errorFor(outcome.error);
+                answer.errorMessage = outcome.error.message;
+              }
+            }),
           );
-        }
-        if (topic.name === OFFSETS_TOPIC) {
-          return failed(
-            ErrorCode.INVALID_TOPIC_EXCEPTION,
-            `Topic ${OFFSETS_TOPIC} is internal: clients cannot produce to it`,
-          );
-        }
-        const leading = ctx.cluster.leading(topic.name, pd.index);
-        if (!leading.ok) {
-          return failed(
-            leading.errorCode,
-            null,
-            hints.currentLeader(leading),
-          );
-        }
-        if (pd.records === null) {
-          return failed(ErrorCode.CORRUPT_MESSAGE, "records are null");
-        }
-        const p = leading.partition;
-        const records = pd.records;
-        // Filled in when the write settles; the response is built after.
-        const answer: ProduceResponsePartitionResponsesInput = {
-          index: pd.index,
-          errorCode: ErrorCode.NONE,
-          baseOffset: -1n,
-          logAppendTimeMs: -1n,
-          logStartOffset: -1n,
-        };
-        pending.push(
-          ctx.cluster.write(p, records, {
-            acks,
-            timeoutMs: req.timeoutMs,
-          }).then((outcome) => {
-            if (outcome.ok) {
-              p.traffic.bytesIn += records.length;
-              p.traffic.recordsIn +=
-                Number(outcome.lastOffset - outcome.baseOffset) + 1;
-              answer.baseOffset = outcome.baseOffset;
-              answer.logAppendTimeMs = outcome.logAppendTimeMs ?? -1n;
-              answer.logStartOffset = p.log.logStartOffset;
-            } else if ("errorCode" in outcome) {
-              answer.errorCode = outcome.errorCode;
-            } else {
-              answer.errorCode = errorFor(outcome.error);
-              answer.errorMessage = outcome.error.message;
-            }
-          }),
-        );
-        return answer;
-      },
-    ),
-  }));
+          return answer;
+        },
+      ),
+    };
+  });
   const synced = Promise.all(pending);
   if (acks === 0) {
     ctx.metrics.produceAck(acks, (performance.now() - started) / 1000);
@@ -122,6 +133,6 @@ export async function handleProduce(
   return {
     responses,
     throttleTimeMs: 0,
-    nodeEndpoints: hints.nodeEndpoints(ctx, info.listener.name),
+    nodeEndpoints: hints.nodeEndpoints(ctx, request.listener.name),
   };
 }

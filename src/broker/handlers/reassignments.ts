@@ -18,12 +18,22 @@ import {
   type ListPartitionReassignmentsResponseInput,
 } from "../../protocol/mod.ts";
 import type { ReplicaPosition } from "../ports.ts";
-import type { BrokerContext } from "./context.ts";
+import { allowsOnCluster, clusterRefusal } from "./authorize.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
 
 export async function handleAlterPartitionReassignments(
   ctx: BrokerContext,
   req: AlterPartitionReassignmentsRequest,
+  request: RequestInfo,
 ): Promise<AlterPartitionReassignmentsResponseInput> {
+  if (!allowsOnCluster(ctx, request, "alter")) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+      errorMessage: clusterRefusal("alter"),
+      responses: [],
+    };
+  }
   const responses = await Promise.all(req.topics.map(async (t) => ({
     name: t.name,
     partitions: await Promise.all(t.partitions.map(async (p) => ({
@@ -42,7 +52,16 @@ export async function handleAlterPartitionReassignments(
 export function handleListPartitionReassignments(
   ctx: BrokerContext,
   req: ListPartitionReassignmentsRequest,
+  request: RequestInfo,
 ): ListPartitionReassignmentsResponseInput {
+  if (!allowsOnCluster(ctx, request, "describe")) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+      errorMessage: clusterRefusal("describe"),
+      topics: [],
+    };
+  }
   const wanted = req.topics === null
     ? null
     : new Map(req.topics.map((t) => [t.name, new Set(t.partitionIndexes)]));
@@ -86,7 +105,15 @@ const ELECTION_PREFERRED = 0;
 export async function handleElectLeaders(
   ctx: BrokerContext,
   req: ElectLeadersRequest,
+  request: RequestInfo,
 ): Promise<ElectLeadersResponseInput> {
+  if (!allowsOnCluster(ctx, request, "alter")) {
+    return {
+      throttleTimeMs: 0,
+      errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+      replicaElectionResults: [],
+    };
+  }
   const wanted = req.topicPartitions ??
     ctx.cluster.topics().map((t) => ({
       topic: t.name,
@@ -126,7 +153,16 @@ function replicaState(r: ReplicaPosition) {
 export function handleDescribeQuorum(
   ctx: BrokerContext,
   req: DescribeQuorumRequest,
+  request: RequestInfo,
 ): DescribeQuorumResponseInput {
+  if (!allowsOnCluster(ctx, request, "describe")) {
+    return {
+      errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
+      errorMessage: clusterRefusal("describe"),
+      nodes: [],
+      topics: [],
+    };
+  }
   return {
     errorCode: ErrorCode.NONE,
     errorMessage: null,

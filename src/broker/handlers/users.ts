@@ -23,6 +23,7 @@ import {
   type ScramMechanismName,
 } from "../controller/mod.ts";
 import { isLoopback } from "../security/session.ts";
+import { allowsOnCluster } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 /** Kafka's ScramMechanism type ids: 1 is SCRAM-SHA-256, 2 SCRAM-SHA-512. */
@@ -35,26 +36,32 @@ function typeOf(mechanism: ScramMechanismName): number {
 }
 
 /**
- * Authenticated clients may manage users (there are no ACLs on them yet);
- * anyone on loopback may while no user exists.
+ * Anyone on loopback may manage users while no user exists. Past that, an
+ * authenticated client may, and with authorization on it also needs
+ * DESCRIBE (to list) or ALTER (to change) on the cluster, as in Kafka.
  */
 export function mayManageUsers(
   ctx: BrokerContext,
-  { session }: RequestInfo,
+  request: RequestInfo,
+  operation: "describe" | "alter",
 ): boolean {
-  return session.principal !== null ||
-    (ctx.cluster.scramUsers().length === 0 && isLoopback(session.remoteHost));
+  const session = request.session;
+  if (ctx.cluster.scramUsers().length === 0 && isLoopback(session.remoteHost)) {
+    return true;
+  }
+  return session.principal !== null &&
+    allowsOnCluster(ctx, request, operation);
 }
 
 const NOT_ALLOWED =
-  "Managing users needs an authenticated connection (or, before the first user exists, one from loopback)";
+  "Managing users needs an authenticated connection (or, before the first user exists, one from loopback) and, with authorization on, DESCRIBE or ALTER on the cluster";
 
 export function handleDescribeUserScramCredentials(
   ctx: BrokerContext,
   req: DescribeUserScramCredentialsRequest,
   request: RequestInfo,
 ): DescribeUserScramCredentialsResponseInput {
-  if (!mayManageUsers(ctx, request)) {
+  if (!mayManageUsers(ctx, request, "describe")) {
     return {
       throttleTimeMs: 0,
       errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
@@ -137,7 +144,7 @@ export async function handleAlterUserScramCredentials(
     throttleTimeMs: 0,
     results: users.map((user) => ({ user, ...errorOf(user) })),
   });
-  if (!mayManageUsers(ctx, request)) {
+  if (!mayManageUsers(ctx, request, "alter")) {
     return answer(() => ({
       errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
       errorMessage: NOT_ALLOWED,

@@ -9,7 +9,14 @@ import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import {
+  ApiKey,
+  decodeResponse,
+  encodeRequest,
+  ErrorCode,
+} from "../src/protocol/mod.ts";
+import {
   type BrokerProcess,
+  exchange,
   freePorts,
   removeDir,
   startBroker,
@@ -50,6 +57,23 @@ function value(
     Object.entries(labels).every(([k, v]) => m.labels?.[k] === v)
   );
   return Number(s?.value ?? s?.count ?? 0);
+}
+
+/**
+ * The `_count` of one labelled histogram series, read from the page text:
+ * parse-prometheus-text-format 1.1.1 drops the labels, count and sum of
+ * labelled histograms.
+ */
+async function histogramCount(
+  broker: BrokerProcess,
+  series: string,
+): Promise<number> {
+  const text = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+  const [name, labels] = series.split("{");
+  const line = text.split("\n").find((l) =>
+    l.startsWith(`${name}_count{${labels} `)
+  );
+  return Number(line?.split(" ")[1] ?? 0);
 }
 
 async function getJson(
@@ -147,6 +171,11 @@ Deno.test("/metrics counts the bytes and records a kafkajs client produced and c
     const producedBefore = value(before, "raftq_kafka_requests_total", {
       api: "Produce",
     });
+    const versionsBefore = value(before, "raftq_kafka_requests_total", {
+      api: "ApiVersions",
+    });
+    const versionLatency = 'raftq_kafka_request_seconds{api="ApiVersions"}';
+    const versionsTimedBefore = await histogramCount(broker, versionLatency);
 
     const producer = kafka.producer();
     await producer.connect();
@@ -196,9 +225,46 @@ Deno.test("/metrics counts the bytes and records a kafkajs client produced and c
         producedBefore,
       2,
     );
+    // The producer's new connection opened with ApiVersions, which is
+    // counted like every other request.
+    assert.ok(
+      value(afterProduce, "raftq_kafka_requests_total", {
+        api: "ApiVersions",
+      }) > versionsBefore,
+    );
+    assert.ok(
+      await histogramCount(broker, versionLatency) > versionsTimedBefore,
+      "ApiVersions latencies were observed",
+    );
     assert.ok(
       value(afterProduce, "raftq_wal_fsync_seconds") > 0,
       "the WAL synced",
+    );
+
+    // KIP-511: a version above raftq's range is answered in v0 with
+    // UNSUPPORTED_VERSION, and that answer is counted with its error code.
+    const tooNew = 4;
+    const refused = decodeResponse(
+      ApiKey.ApiVersions,
+      0,
+      await exchange(
+        broker.port,
+        encodeRequest(ApiKey.ApiVersions, tooNew, {
+          correlationId: 9,
+          clientId: "raftq-e2e",
+        }, { clientSoftwareName: "raftq-e2e", clientSoftwareVersion: "1" }),
+      ),
+    );
+    assert.equal(refused.body.errorCode, ErrorCode.UNSUPPORTED_VERSION);
+    const afterRefusal = await scrape(broker);
+    const unsupported = {
+      api: "ApiVersions",
+      code: String(ErrorCode.UNSUPPORTED_VERSION),
+    };
+    assert.equal(
+      value(afterRefusal, "raftq_kafka_errors_total", unsupported) -
+        value(afterProduce, "raftq_kafka_errors_total", unsupported),
+      1,
     );
 
     const consumer = kafka.consumer({ groupId: "metered-readers" });

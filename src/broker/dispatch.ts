@@ -103,8 +103,11 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.Fetch, { min: 4, max: 16 }, handleFetch),
   api(ApiKey.ListOffsets, { min: 0, max: 7 }, handleListOffsets),
   api(ApiKey.Metadata, { min: 0, max: 12 }, handleMetadata),
-  // Answered by the dispatcher, which knows which APIs it serves.
-  api(ApiKey.ApiVersions, { min: 0, max: 3 }, () => null),
+  api(
+    ApiKey.ApiVersions,
+    { min: 0, max: 3 },
+    () => apiVersionsBody(ErrorCode.NONE),
+  ),
   api(ApiKey.CreateTopics, { min: 2, max: 7 }, handleCreateTopics),
   api(ApiKey.DeleteTopics, { min: 1, max: 6 }, handleDeleteTopics),
   api(ApiKey.CreatePartitions, { min: 0, max: 3 }, handleCreatePartitions),
@@ -275,6 +278,34 @@ async function rawToken(
   }
 }
 
+/**
+ * Runs one request's answer and records it in the request, latency and
+ * error series; every request that gets as far as an answer goes through
+ * here, so the series count all of them.
+ */
+async function measured<R extends object | null>(
+  ctx: BrokerContext,
+  apiKey: ApiKeyNum,
+  answer: () => R | Promise<R>,
+): Promise<R> {
+  const started = performance.now();
+  let reply: R;
+  try {
+    reply = await answer();
+  } catch (err) {
+    ctx.metrics.request(apiKey, {
+      seconds: (performance.now() - started) / 1000,
+      reply: null,
+    });
+    throw err;
+  }
+  ctx.metrics.request(apiKey, {
+    seconds: (performance.now() - started) / 1000,
+    reply: reply ?? {},
+  });
+  return reply;
+}
+
 export function createDispatcher(
   ctx: BrokerContext,
   opts: { listeners: readonly Listener[] },
@@ -299,11 +330,16 @@ export function createDispatcher(
       if (header.apiKey === ApiKey.ApiVersions) {
         // KIP-511: answer in v0 with the supported range so the client
         // retries with a version it shares with us.
+        const reply = await measured(
+          ctx,
+          ApiKey.ApiVersions,
+          () => apiVersionsBody(ErrorCode.UNSUPPORTED_VERSION),
+        );
         return encodeResponse(
           ApiKey.ApiVersions,
           0,
           header.correlationId,
-          apiVersionsBody(ErrorCode.UNSUPPORTED_VERSION),
+          reply,
         );
       }
       throw new UnsupportedRequestError(
@@ -315,35 +351,15 @@ export function createDispatcher(
         `API key ${entry.apiKey} before SASL authentication on listener ${listener.name}`,
       );
     }
-    if (entry.apiKey === ApiKey.ApiVersions) {
-      return encodeResponse(
-        ApiKey.ApiVersions,
-        version,
-        header.correlationId,
-        apiVersionsBody(ErrorCode.NONE),
-      );
-    }
-    const started = performance.now();
-    let reply: ResponseInput[ApiKeyNum] | null;
-    try {
+    const reply = await measured(ctx, entry.apiKey, () => {
       const body = decodeRequest(entry.apiKey, version, frame, bodyOffset);
-      reply = await entry.handle(ctx, body, {
+      return entry.handle(ctx, body, {
         version,
         clientId: header.clientId ?? "",
         clientHost: conn.remote,
         listener,
         session,
       });
-    } catch (err) {
-      ctx.metrics.request(entry.apiKey, {
-        seconds: (performance.now() - started) / 1000,
-        reply: null,
-      });
-      throw err;
-    }
-    ctx.metrics.request(entry.apiKey, {
-      seconds: (performance.now() - started) / 1000,
-      reply: reply ?? {},
     });
     if (session.failed) {
       await pause(AUTH_FAILURE_DELAY_MS);

@@ -12,14 +12,14 @@ import {
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const SERVING = /serving Kafka on [^\s]+:(\d+)/;
-const SERVING_ADMIN = /serving admin HTTP on [^\s]+:(\d+)/;
+const SERVING_ADMIN = /serving admin (HTTPS?) on [^\s]+:(\d+)/;
 const LOG_KEEP_BYTES = 512 * 1024;
 
 export interface BrokerProcess {
   readonly port: number;
   /** The admin HTTP listener's port; 0 when it was not enabled. */
   readonly adminPort: number;
-  /** http://127.0.0.1:<adminPort> */
+  /** http://127.0.0.1:<adminPort>, https:// with admin.tls. */
   readonly adminUrl: string;
   readonly bootstrap: string;
   readonly dataDir: string;
@@ -149,11 +149,12 @@ export async function startBroker(opts: StartOptions = {}): Promise<
     await status;
     await pumps;
   };
-  const adminPort = Number(SERVING_ADMIN.exec(text)?.[1] ?? 0);
+  const admin = SERVING_ADMIN.exec(text);
+  const adminPort = Number(admin?.[2] ?? 0);
   return {
     port,
     adminPort,
-    adminUrl: `http://${host}:${adminPort}`,
+    adminUrl: `${admin?.[1]?.toLowerCase() ?? "http"}://${host}:${adminPort}`,
     bootstrap: `${host}:${port}`,
     dataDir,
     logs: () => text,

@@ -153,17 +153,20 @@ export function handleAdminRequest(
   }
 }
 
-/** Serves the admin API until stop(). */
+/** Serves the admin API until stop(); over HTTPS when given `tls`. */
 export function startAdminServer(opts: {
   hostname: string;
   port: number;
   status: StatusPort;
   log: (message: string) => void;
+  /** PEM certificate chain and key. */
+  tls?: { cert: string; key: string };
 }): AdminServer {
   const server = Deno.serve({
     hostname: opts.hostname,
     port: opts.port,
     onListen: () => {},
+    ...(opts.tls ?? {}),
   }, (req) => handleAdminRequest(opts.status, req, opts.log));
   return {
     port: server.addr.port,

@@ -1,7 +1,7 @@
-import { startAdminServer } from "../admin/mod.ts";
+import { type AdminServer, startAdminServer } from "../admin/mod.ts";
 import { startBroker } from "../broker/mod.ts";
-import { loadConfig } from "../config/mod.ts";
-import { aborted, BOOTSTRAP_ENV, type CliIo } from "./io.ts";
+import { type Config, loadConfig } from "../config/mod.ts";
+import { aborted, BOOTSTRAP_ENV, type CliIo, CommandError } from "./io.ts";
 
 export interface ServeOptions {
   config?: string;
@@ -21,6 +21,23 @@ const FLAG_KEYS = {
   raftPort: "raft_port",
   peers: "discovery.peers",
 } as const;
+
+/** The PEM files admin.tls serves, or an error naming the field that fails. */
+function readAdminTls(config: Config): { cert: string; key: string } {
+  const read = (key: string, path: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (err) {
+      throw new CommandError(
+        `admin.tls: cannot read ${key} "${path}": ${(err as Error).message}`,
+      );
+    }
+  };
+  return {
+    cert: read("tls.cert_file", config.tls.certFile),
+    key: read("tls.key_file", config.tls.keyFile),
+  };
+}
 
 /** Runs a broker until it stops by itself or the user interrupts. */
 export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
@@ -47,6 +64,10 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
     env,
     overrides,
   });
+  // Read before the broker starts, so a missing file stops nothing.
+  const adminTls = config.admin.port !== 0 && config.admin.tls
+    ? readAdminTls(config)
+    : undefined;
   const broker = await startBroker(config);
   const [first, ...others] = config.listeners;
   io.stdout(
@@ -61,15 +82,31 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
       }\n`,
     );
   }
-  const admin = config.admin.port === 0 ? null : startAdminServer({
-    hostname: config.admin.bindAddr,
-    port: config.admin.port,
-    status: broker.status,
-    log: (m) => broker.logger.error(m),
-  });
+  let admin: AdminServer | null = null;
+  try {
+    admin = config.admin.port === 0 ? null : startAdminServer({
+      hostname: config.admin.bindAddr,
+      port: config.admin.port,
+      status: broker.status,
+      log: (m) => broker.logger.error(m),
+      ...(adminTls === undefined ? {} : { tls: adminTls }),
+    });
+  } catch (err) {
+    // A taken port or a certificate Deno.serve refuses: the broker must
+    // not outlive the failed start.
+    await broker.stop();
+    if (adminTls !== undefined && err instanceof Deno.errors.InvalidData) {
+      throw new CommandError(
+        `admin.tls: cannot serve tls.cert_file "${config.tls.certFile}" with tls.key_file "${config.tls.keyFile}": ${err.message}`,
+      );
+    }
+    throw err;
+  }
   if (admin !== null) {
     io.stdout(
-      `raftq: broker ${config.nodeId} serving admin HTTP on ${config.admin.bindAddr}:${admin.port}\n`,
+      `raftq: broker ${config.nodeId} serving admin ${
+        config.admin.tls ? "HTTPS" : "HTTP"
+      } on ${config.admin.bindAddr}:${admin.port}\n`,
     );
   }
   try {

@@ -265,6 +265,7 @@ function checkRelations(c: Collector, config: Config): void {
 }
 
 function checkListeners(c: Collector, config: Config): void {
+  const tls = config.tls;
   const names = new Set<string>();
   const ports = new Set<number>();
   for (const [i, listener] of (config.listeners ?? []).entries()) {
@@ -284,7 +285,6 @@ function checkListeners(c: Collector, config: Config): void {
       );
     }
     ports.add(listener.port);
-    const tls = config.tls;
     if (
       listener.protocol.endsWith("SSL") && tls !== undefined &&
       (tls.certFile === "" || tls.keyFile === "")
@@ -295,6 +295,16 @@ function checkListeners(c: Collector, config: Config): void {
         `${listener.protocol} needs tls.cert_file and tls.key_file`,
       );
     }
+  }
+  if (
+    config.admin?.tls === true && tls !== undefined &&
+    (tls.certFile === "" || tls.keyFile === "")
+  ) {
+    c.problem(
+      "admin.tls",
+      true,
+      "needs tls.cert_file and tls.key_file: the admin listener serves the SSL listeners' certificate",
+    );
   }
   const clientAuth = config.tls?.clientAuth;
   if (clientAuth !== undefined && clientAuth !== "none") {

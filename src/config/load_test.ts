@@ -104,7 +104,12 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
     },
     shutdown: { timeoutMs: 10_000 },
     authorization: { enabled: false, superUsers: [] },
-    admin: { bindAddr: "0.0.0.0", port: 9644, perPartitionMetrics: false },
+    admin: {
+      bindAddr: "0.0.0.0",
+      port: 9644,
+      perPartitionMetrics: false,
+      tls: false,
+    },
     logging: { format: "text", level: "info" },
   });
 });
@@ -484,4 +489,21 @@ Deno.test("loadConfig names the listener field at fault and its value", () => {
     problemsOf(["tls.client_auth=required"]),
     /tls.client_auth: "required" cannot be served: Deno.listenTls/,
   );
+});
+
+Deno.test("loadConfig names admin.tls without a certificate", () => {
+  const tls = problemsOf(() => loadConfig({ overrides: ["admin.tls=true"] }));
+  assert.equal(tls.problems.length, 1);
+  assert.match(
+    tls.message,
+    /admin\.tls: .*needs tls\.cert_file and tls\.key_file/,
+  );
+  const served = loadConfig({
+    overrides: [
+      "admin.tls=true",
+      "tls.cert_file=/etc/raftq/cert.pem",
+      "tls.key_file=/etc/raftq/key.pem",
+    ],
+  });
+  assert.equal(served.admin.tls, true);
 });

@@ -132,6 +132,8 @@ export interface Config {
     readonly port: number;
     /** Raft series per partition group besides the aggregates. */
     readonly perPartitionMetrics: boolean;
+    /** HTTPS with the Kafka listeners' tls.cert_file and tls.key_file. */
+    readonly tls: boolean;
   };
   /** Keys under `log.` in YAML, beside the segment settings. */
   readonly logging: {
@@ -544,6 +546,15 @@ export const FIELDS: readonly Field[] = [
     doc:
       "Also export Raft metrics per partition group on /metrics (one series each: large with many partitions)",
   },
+  {
+    key: "admin.tls",
+    prop: "admin.tls",
+    kind: boolean(),
+    default: false,
+    doc:
+      "Serve the admin listener over HTTPS with tls.cert_file and tls.key_file, the certificate of the SSL listeners",
+  },
+
   {
     key: "log.format",
     prop: "logging.format",

@@ -46,6 +46,14 @@ export const AclPermissionCode = {
   ALLOW: 3,
 } as const;
 
+/** The code of a table's entry, named in any case ("write" or "WRITE"). */
+export function aclCode(
+  table: Readonly<Record<string, number>>,
+  name: string,
+): number {
+  return table[name.toUpperCase()]!;
+}
+
 /** A code table's name for `code`, or undefined for a number it lacks. */
 export function aclCodeName(
   table: Readonly<Record<string, number>>,

@@ -70,6 +70,7 @@ export {
   serverFirst,
 } from "./scram.ts";
 export {
+  aclCode,
   aclCodeName,
   AclOperationCode,
   AclPatternTypeCode,

@@ -6,6 +6,7 @@
  * before it is turned on (Kafka would answer SECURITY_DISABLED).
  */
 import {
+  aclCode,
   aclCodeName,
   AclOperationCode,
   AclPatternTypeCode,
@@ -31,7 +32,9 @@ import {
   type AclPermission,
   type AclResourceType,
 } from "../controller/mod.ts";
-import { allowsOnCluster } from "./authorize.ts";
+import type { PartitionOutcome } from "../ports.ts";
+import { namesMatch } from "../security/authorizer.ts";
+import { allowsOnCluster, clusterRefusal } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 type CodeTable = Readonly<Record<string, number>>;
@@ -46,19 +49,15 @@ function nameOf<T extends string>(
   return names.find((n) => n === name);
 }
 
-function codeOf(table: CodeTable, name: string): number {
-  return table[name.toUpperCase()]!;
-}
-
 export function bindingToWire(b: AclBinding) {
   return {
-    resourceType: codeOf(AclResourceTypeCode, b.resourceType),
+    resourceType: aclCode(AclResourceTypeCode, b.resourceType),
     resourceName: b.resourceName,
-    patternType: codeOf(AclPatternTypeCode, b.patternType),
+    patternType: aclCode(AclPatternTypeCode, b.patternType),
     principal: b.principal,
     host: b.host,
-    operation: codeOf(AclOperationCode, b.operation),
-    permissionType: codeOf(AclPermissionCode, b.permission),
+    operation: aclCode(AclOperationCode, b.operation),
+    permissionType: aclCode(AclPermissionCode, b.permission),
   };
 }
 
@@ -184,10 +183,7 @@ function resourceMatches(f: AclFilter, b: AclBinding): boolean {
     case "any":
       return name === null || name === b.resourceName;
     case "match":
-      if (name === null) return true;
-      return b.patternType === "prefixed"
-        ? name.startsWith(b.resourceName)
-        : b.resourceName === name || b.resourceName === "*";
+      return name === null || namesMatch(b, name);
     default:
       return f.patternType === b.patternType &&
         (name === null || name === b.resourceName);
@@ -202,8 +198,36 @@ export function filterMatches(f: AclFilter, b: AclBinding): boolean {
     (f.permission === "any" || f.permission === b.permission);
 }
 
-const NOT_ALLOWED = (operation: string) =>
-  `ACLs need ${operation} on the cluster resource`;
+/**
+ * Proposes an ACL change (nothing to propose is a success) and logs who
+ * made it once it is applied.
+ */
+async function changeAcls(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  change: {
+    verb: "created" | "deleted";
+    bindings: AclBinding[];
+    propose: (bindings: AclBinding[]) => Promise<PartitionOutcome>;
+  },
+): Promise<{ errorCode: number; errorMessage: string | null }> {
+  const { bindings } = change;
+  if (bindings.length === 0) {
+    return { errorCode: ErrorCode.NONE, errorMessage: null };
+  }
+  const outcome = await change.propose(bindings);
+  if (outcome.errorCode === ErrorCode.NONE) {
+    ctx.log(
+      `${bindings.length} ACL(s) ${change.verb} by ${
+        request.session.principal ?? request.clientHost
+      }`,
+    );
+  }
+  return {
+    errorCode: outcome.errorCode,
+    errorMessage: outcome.errorMessage ?? null,
+  };
+}
 
 export function handleDescribeAcls(
   ctx: BrokerContext,
@@ -218,7 +242,7 @@ export function handleDescribeAcls(
   if (!allowsOnCluster(ctx, request, "describe")) {
     return refused({
       errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
-      errorMessage: NOT_ALLOWED("DESCRIBE"),
+      errorMessage: clusterRefusal("describe"),
     });
   }
   const filter = filterOf(req);
@@ -266,30 +290,20 @@ export async function handleCreateAcls(
       throttleTimeMs: 0,
       results: req.creations.map(() => ({
         errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
-        errorMessage: NOT_ALLOWED("ALTER"),
+        errorMessage: clusterRefusal("alter"),
       })),
     };
   }
   const parsed = req.creations.map(bindingOf);
   const bindings = parsed.filter((b): b is AclBinding => !("errorCode" in b));
-  const outcome = bindings.length === 0
-    ? { errorCode: ErrorCode.NONE, errorMessage: null }
-    : await ctx.cluster.createAcls(bindings);
-  if (outcome.errorCode === ErrorCode.NONE && bindings.length > 0) {
-    ctx.log(
-      `${bindings.length} ACL(s) created by ${
-        request.session.principal ?? request.clientHost
-      }`,
-    );
-  }
+  const outcome = await changeAcls(ctx, request, {
+    verb: "created",
+    bindings,
+    propose: (b) => ctx.cluster.createAcls(b),
+  });
   return {
     throttleTimeMs: 0,
-    results: parsed.map((b) =>
-      "errorCode" in b ? b : {
-        errorCode: outcome.errorCode,
-        errorMessage: outcome.errorMessage ?? null,
-      }
-    ),
+    results: parsed.map((b) => "errorCode" in b ? b : outcome),
   };
 }
 
@@ -303,7 +317,7 @@ export async function handleDeleteAcls(
       throttleTimeMs: 0,
       filterResults: req.filters.map(() => ({
         errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
-        errorMessage: NOT_ALLOWED("ALTER"),
+        errorMessage: clusterRefusal("alter"),
         matchingAcls: [],
       })),
     };
@@ -313,32 +327,21 @@ export async function handleDeleteAcls(
   const matches = filters.map((f) =>
     "errorCode" in f ? [] : present.filter((b) => filterMatches(f, b))
   );
-  const doomed = [...new Set(matches.flat())];
-  const outcome = doomed.length === 0
-    ? { errorCode: ErrorCode.NONE, errorMessage: null }
-    : await ctx.cluster.deleteAcls(doomed);
-  if (outcome.errorCode === ErrorCode.NONE && doomed.length > 0) {
-    ctx.log(
-      `${doomed.length} ACL(s) deleted by ${
-        request.session.principal ?? request.clientHost
-      }`,
-    );
-  }
+  const outcome = await changeAcls(ctx, request, {
+    verb: "deleted",
+    bindings: [...new Set(matches.flat())],
+    propose: (b) => ctx.cluster.deleteAcls(b),
+  });
   return {
     throttleTimeMs: 0,
-    filterResults: filters.map((f, i) => {
-      if ("errorCode" in f) return { ...f, matchingAcls: [] };
-      const errorCode = outcome.errorCode;
-      const errorMessage = outcome.errorMessage ?? null;
-      return {
-        errorCode,
-        errorMessage,
+    filterResults: filters.map((f, i) =>
+      "errorCode" in f ? { ...f, matchingAcls: [] } : {
+        ...outcome,
         matchingAcls: matches[i]!.map((b) => ({
-          errorCode,
-          errorMessage,
+          ...outcome,
           ...bindingToWire(b),
         })),
-      };
-    }),
+      }
+    ),
   };
 }

@@ -11,13 +11,13 @@ import {
   type DescribeProducersResponseInput,
   ErrorCode,
 } from "../../protocol/mod.ts";
-import { allows } from "./authorize.ts";
-import type { BrokerContext, RequestInfo } from "./context.ts";
 import {
+  allows,
   clusterAuthorizedOperations,
-  liveBrokers,
   NO_AUTHORIZED_OPERATIONS,
-} from "./metadata.ts";
+} from "./authorize.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
+import { liveBrokers } from "./metadata.ts";
 
 /** KIP-919's endpoint types: raftq's listeners all serve brokers. */
 const ENDPOINT_BROKERS = 1;

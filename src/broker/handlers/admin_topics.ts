@@ -15,7 +15,7 @@ import {
 } from "../../protocol/mod.ts";
 import { TopicError } from "../topics.ts";
 import type { TopicSpec } from "../ports.ts";
-import { allows, allowsOnCluster } from "./authorize.ts";
+import { allows, allowsOnCluster, topicRefusal } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 /** Throws the refusal a TopicError carries when the topic operation is not allowed. */
@@ -30,7 +30,7 @@ function authorizeTopic(
   if (!allowed) {
     throw new TopicError(
       ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-      `${resource.operation.toUpperCase()} on topic "${resource.name}" is not allowed`,
+      topicRefusal(resource.operation, resource.name),
     );
   }
 }
@@ -189,7 +189,7 @@ export async function handleCreatePartitions(
       return {
         name: t.name,
         errorCode: ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-        errorMessage: `ALTER on topic "${t.name}" is not allowed`,
+        errorMessage: topicRefusal("alter", t.name),
       };
     }
     const outcome = await ctx.cluster.createPartitions(t.name, t.count, {

@@ -2,7 +2,7 @@
  * The ACL checks handlers make, in the request's terms: who sent it (the
  * session's principal and address) and which resource it touches.
  */
-import { AclOperationCode } from "../../protocol/mod.ts";
+import { aclCode, AclOperationCode } from "../../protocol/mod.ts";
 import {
   type AclResourceType,
   CLUSTER_RESOURCE_NAME,
@@ -33,6 +33,11 @@ export function allowsOnCluster(
 /** The message of a CLUSTER_AUTHORIZATION_FAILED for `operation`. */
 export function clusterRefusal(operation: Operation): string {
   return `${operation.toUpperCase()} on the cluster is not allowed`;
+}
+
+/** The message of a TOPIC_AUTHORIZATION_FAILED for `operation` on `name`. */
+export function topicRefusal(operation: Operation, name: string): string {
+  return `${operation.toUpperCase()} on topic "${name}" is not allowed`;
 }
 
 /** Some resource of the type allows it (Kafka's authorizeByResourceType). */
@@ -69,6 +74,9 @@ const OPERATIONS_OF: Record<AclResourceType, readonly Operation[]> = {
   transactional_id: ["write", "describe"],
 };
 
+/** The authorized-operations value of a request that did not ask for them. */
+export const NO_AUTHORIZED_OPERATIONS = -2147483648;
+
 /** The authorizedOperations bit set (1 << AclOperation code) of one resource. */
 export function authorizedOperations(
   ctx: BrokerContext,
@@ -81,11 +89,15 @@ export function authorizedOperations(
       resource,
       OPERATIONS_OF[resource.type],
     )
-    .reduce(
-      (bits, op) =>
-        bits |
-        (1 <<
-          AclOperationCode[op.toUpperCase() as keyof typeof AclOperationCode]),
-      0,
-    );
+    .reduce((bits, op) => bits | (1 << aclCode(AclOperationCode, op)), 0);
+}
+
+export function clusterAuthorizedOperations(
+  ctx: BrokerContext,
+  request: RequestInfo,
+): number {
+  return authorizedOperations(ctx, request, {
+    type: "cluster",
+    name: CLUSTER_RESOURCE_NAME,
+  });
 }

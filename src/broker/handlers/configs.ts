@@ -18,7 +18,12 @@ import {
 import { ConfigSource, ResourceType } from "../configs.ts";
 import type { ConfigOp, ConfigOpType } from "../controller/mod.ts";
 import type { PartitionOutcome } from "../ports.ts";
-import { allows, allowsOnCluster } from "./authorize.ts";
+import {
+  allows,
+  allowsOnCluster,
+  clusterRefusal,
+  topicRefusal,
+} from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 /** IncrementalAlterConfigs' operation codes, in Kafka's numbering. */
@@ -53,7 +58,6 @@ function configsRefusal(
     operation: "describe_configs" | "alter_configs";
   },
 ): PartitionOutcome | null {
-  const what = resource.operation.toUpperCase();
   if (resource.type === ResourceType.TOPIC) {
     return allows(ctx, request, {
         type: "topic",
@@ -63,13 +67,13 @@ function configsRefusal(
       ? null
       : refused(
         ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-        `${what} on topic "${resource.name}" is not allowed`,
+        topicRefusal(resource.operation, resource.name),
       );
   }
   if (resource.type === ResourceType.BROKER) {
     return allowsOnCluster(ctx, request, resource.operation) ? null : refused(
       ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
-      `${what} on the cluster is not allowed`,
+      clusterRefusal(resource.operation),
     );
   }
   return null;

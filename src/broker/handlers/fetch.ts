@@ -41,14 +41,14 @@ function resolveTargets(
     const info = version >= 13
       ? ctx.cluster.topicById(t.topicId)
       : ctx.cluster.topic(t.topic);
-    // Unknown names are checked too, so a refusal does not tell whether the topic exists.
-    const readable = (version < 13 || info !== undefined) &&
-      allows(ctx, request, {
-        type: "topic",
-        name: info?.name ?? t.topic,
-        operation: "read",
-      });
-    const refused = !readable && (version < 13 || info !== undefined)
+    // Unknown names are checked too, so a refusal does not tell whether the
+    // topic exists; an unknown id has no name to check.
+    const refused = (version < 13 || info !== undefined) &&
+        !allows(ctx, request, {
+          type: "topic",
+          name: info?.name ?? t.topic,
+          operation: "read",
+        })
       ? ErrorCode.TOPIC_AUTHORIZATION_FAILED
       : null;
     const missing = version >= 13

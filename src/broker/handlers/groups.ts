@@ -32,9 +32,13 @@ import {
 } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import type { Operation } from "../security/authorizer.ts";
-import { allows, allowsOnCluster, authorizedOperations } from "./authorize.ts";
+import {
+  allows,
+  allowsOnCluster,
+  authorizedOperations,
+  NO_AUTHORIZED_OPERATIONS,
+} from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
-import { NO_AUTHORIZED_OPERATIONS } from "./metadata.ts";
 
 const KEY_TYPE_GROUP = 0;
 const GROUP_REFUSED = ErrorCode.GROUP_AUTHORIZATION_FAILED;
@@ -51,12 +55,20 @@ function onGroup(
   });
 }
 
-function onTopic(
+/** The topics the principal may do `operation` on, and the others. */
+function byTopicAccess<T extends { name: string }>(
   ctx: BrokerContext,
   request: RequestInfo,
-  resource: { name: string; operation: Operation },
-): boolean {
-  return allows(ctx, request, { type: "topic", ...resource });
+  topics: readonly T[],
+  operation: Operation,
+): { allowed: T[]; refused: T[] } {
+  const allowed: T[] = [];
+  const refused: T[] = [];
+  for (const t of topics) {
+    const ok = allows(ctx, request, { type: "topic", name: t.name, operation });
+    (ok ? allowed : refused).push(t);
+  }
+  return { allowed, refused };
 }
 
 export function handleFindCoordinator(
@@ -224,20 +236,21 @@ export async function handleOffsetCommit(
   if (!onGroup(ctx, request, { groupId: req.groupId, operation: "read" })) {
     return { throttleTimeMs: 0, topics: refuseAll(req.topics, GROUP_REFUSED) };
   }
-  const readable = (name: string) =>
-    onTopic(ctx, request, { name, operation: "read" });
+  const { allowed, refused } = byTopicAccess(ctx, request, req.topics, "read");
   const committed = await ctx.groups().commit({
     groupId: req.groupId,
     generationId: req.generationIdOrMemberEpoch,
     memberId: req.memberId,
     groupInstanceId: req.groupInstanceId,
-    topics: req.topics.filter((t) => readable(t.name)),
+    topics: allowed,
   });
-  const refused = refuseAll(
-    req.topics.filter((t) => !readable(t.name)),
-    ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-  );
-  return { throttleTimeMs: 0, topics: [...committed, ...refused] };
+  return {
+    throttleTimeMs: 0,
+    topics: [
+      ...committed,
+      ...refuseAll(refused, ErrorCode.TOPIC_AUTHORIZATION_FAILED),
+    ],
+  };
 }
 
 /**
@@ -257,14 +270,20 @@ function visibleOffsets(
   ) {
     return { errorCode: GROUP_REFUSED, topics: [] };
   }
-  const describable = (name: string) =>
-    onTopic(ctx, request, { name, operation: "describe" });
+  const named = query.topics === null
+    ? null
+    : byTopicAccess(ctx, request, query.topics, "describe");
   const answer = ctx.groups().fetchOffsets(
     query.groupId,
-    query.topics?.filter((t) => describable(t.name)) ?? null,
+    named?.allowed ?? null,
   );
-  const shown = answer.topics.filter((t) => describable(t.name));
-  const refused = (query.topics ?? []).filter((t) => !describable(t.name)).map(
+  const shown = named !== null ? answer.topics : byTopicAccess(
+    ctx,
+    request,
+    answer.topics,
+    "describe",
+  ).allowed;
+  const refused = (named?.refused ?? []).map(
     (t) => ({
       name: t.name,
       partitions: t.partitionIndexes.map((partitionIndex) => ({
@@ -386,19 +405,14 @@ export async function handleOffsetDelete(
   if (!onGroup(ctx, request, { groupId: req.groupId, operation: "delete" })) {
     return { throttleTimeMs: 0, errorCode: GROUP_REFUSED, topics: [] };
   }
-  const readable = (name: string) =>
-    onTopic(ctx, request, { name, operation: "read" });
-  const answer = await ctx.groups().deleteOffsets(
-    req.groupId,
-    req.topics.filter((t) => readable(t.name)),
-  );
-  const refused = refuseAll(
-    req.topics.filter((t) => !readable(t.name)),
-    ErrorCode.TOPIC_AUTHORIZATION_FAILED,
-  );
+  const { allowed, refused } = byTopicAccess(ctx, request, req.topics, "read");
+  const answer = await ctx.groups().deleteOffsets(req.groupId, allowed);
   return {
     throttleTimeMs: 0,
     ...answer,
-    topics: [...answer.topics, ...refused],
+    topics: [
+      ...answer.topics,
+      ...refuseAll(refused, ErrorCode.TOPIC_AUTHORIZATION_FAILED),
+    ],
   };
 }

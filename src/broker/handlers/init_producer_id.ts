@@ -19,26 +19,21 @@ export async function handleInitProducerId(
   req: InitProducerIdRequest,
   request: RequestInfo,
 ): Promise<InitProducerIdResponseInput> {
+  const failed = (errorCode: number): InitProducerIdResponseInput => ({
+    throttleTimeMs: 0,
+    errorCode,
+    producerId: -1n,
+    producerEpoch: -1,
+  });
+  if (req.transactionalId !== null) {
+    return failed(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+  }
   // Kafka 3's rule: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
   if (
-    req.transactionalId === null &&
     !allowsOnCluster(ctx, request, "idempotent_write") &&
     !allowsOnAny(ctx, request, { type: "topic", operation: "write" })
   ) {
-    return {
-      throttleTimeMs: 0,
-      errorCode: ErrorCode.CLUSTER_AUTHORIZATION_FAILED,
-      producerId: -1n,
-      producerEpoch: -1,
-    };
-  }
-  if (req.transactionalId !== null) {
-    return {
-      throttleTimeMs: 0,
-      errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
-      producerId: -1n,
-      producerEpoch: -1,
-    };
+    return failed(ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
   }
   if (
     req.producerId >= 0n && req.producerEpoch >= 0 &&
@@ -57,12 +52,7 @@ export async function handleInitProducerId(
   } catch (err) {
     // In a cluster ids come from the controller, which may be electing.
     ctx.log(`no producer id to hand out: ${err}`);
-    return {
-      throttleTimeMs: 0,
-      errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
-      producerId: -1n,
-      producerEpoch: -1,
-    };
+    return failed(ErrorCode.COORDINATOR_NOT_AVAILABLE);
   }
   return {
     throttleTimeMs: 0,

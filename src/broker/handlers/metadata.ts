@@ -12,14 +12,17 @@ import {
   type MetadataResponseInput,
   type MetadataResponseTopicsInput,
 } from "../../protocol/mod.ts";
-import { CLUSTER_RESOURCE_NAME } from "../controller/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { TopicError, type TopicInfo } from "../topics.ts";
-import { allows, allowsOnCluster, authorizedOperations } from "./authorize.ts";
+import {
+  allows,
+  allowsOnCluster,
+  authorizedOperations,
+  clusterAuthorizedOperations,
+  NO_AUTHORIZED_OPERATIONS,
+} from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
-/** The authorized-operations value of a request that did not ask for them. */
-export const NO_AUTHORIZED_OPERATIONS = -2147483648;
 const ZERO_UUID = "0".repeat(32);
 
 /**
@@ -183,14 +186,4 @@ export async function handleMetadata(
       ? clusterAuthorizedOperations(ctx, request)
       : NO_AUTHORIZED_OPERATIONS,
   };
-}
-
-export function clusterAuthorizedOperations(
-  ctx: BrokerContext,
-  request: RequestInfo,
-): number {
-  return authorizedOperations(ctx, request, {
-    type: "cluster",
-    name: CLUSTER_RESOURCE_NAME,
-  });
 }

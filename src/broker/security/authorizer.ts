@@ -52,7 +52,8 @@ function allowGrants(binding: AclOperationName, asked: Operation): boolean {
     (IMPLIED_BY[asked] ?? [asked]).includes(binding);
 }
 
-function namesMatch(b: AclBinding, name: string): boolean {
+/** Does the binding's resource pattern cover the resource called `name`? */
+export function namesMatch(b: AclBinding, name: string): boolean {
   return b.patternType === "prefixed"
     ? name.startsWith(b.resourceName)
     : b.resourceName === name || b.resourceName === WILDCARD;

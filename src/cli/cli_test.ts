@@ -181,3 +181,37 @@ Deno.test("runCli exits 2 when reset-offsets has no target or two, or consume mi
     EXIT_USAGE,
   );
 });
+
+Deno.test("raftq acl create names what is missing or unknown before it connects", async () => {
+  const bootstrap = ["--bootstrap", `127.0.0.1:${closedPort()}`];
+  const cases: [string[], RegExp][] = [
+    [["--allow-principal", "User:a"], /Name the resource: --topic/],
+    [
+      ["--topic", "t", "--group", "g", "--allow-principal", "User:a"],
+      /Give one resource/,
+    ],
+    [["--topic", "t"], /--allow-principal or --deny-principal/],
+    [
+      ["--topic", "t", "--allow-principal", "User:a", "--operation", "Fly"],
+      /Unknown --operation "Fly": use one of all, read/,
+    ],
+  ];
+  for (const [args, expected] of cases) {
+    const c = captureIo();
+    assert.equal(
+      await runCli(["acl", "create", ...args, ...bootstrap], c.io),
+      EXIT_ERROR,
+      args.join(" "),
+    );
+    assert.match(c.err(), expected);
+  }
+  const usage = captureIo();
+  assert.equal(
+    await runCli(
+      ["acl", "delete", "--topic", "t", "--resource-pattern-type", "match"],
+      usage.io,
+    ),
+    EXIT_USAGE,
+    "match only lists",
+  );
+});

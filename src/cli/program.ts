@@ -26,6 +26,7 @@ import {
 import { BOOTSTRAP_ENV, type CliIo, CommandError } from "./io.ts";
 import { produce } from "./produce.ts";
 import { createUser, deleteUser, listUsers } from "./user.ts";
+import { createAcls, deleteAcls, listAcls } from "./acl.ts";
 import { serve } from "./serve.ts";
 import { alterConfig, brokerConfig } from "./configs.ts";
 import {
@@ -291,6 +292,83 @@ function buildProgram(io: CliIo): Command {
   clientCommand(user, "list")
     .description("list users and their SCRAM mechanisms")
     .action((opts) => listUsers(io, opts));
+
+  const acl = program.command("acl").description(
+    "manage ACLs (enforced with authorization.enabled)",
+  );
+  const aclResource = (command: Command, patterns: string[]) =>
+    command
+      .option("--topic <name>", "a topic (or a prefix, or * for all)")
+      .option("--group <id>", "a consumer group (or a prefix, or *)")
+      .option("--cluster", "the cluster")
+      .option(
+        "--transactional-id <id>",
+        "a transactional id (or a prefix, or *)",
+      )
+      .addOption(
+        new Option("--resource-pattern-type <type>", "how the name matches")
+          .choices(patterns),
+      );
+  const aclPrincipals = (command: Command) =>
+    command
+      .option(
+        "--allow-principal <p>",
+        "principal to allow, e.g. User:alice or User:* (repeatable)",
+        collect,
+        [],
+      )
+      .option(
+        "--deny-principal <p>",
+        "principal to deny (repeatable)",
+        collect,
+        [],
+      )
+      .option(
+        "--allow-host <h>",
+        "host the allow applies to (default: any)",
+        collect,
+        [],
+      )
+      .option(
+        "--deny-host <h>",
+        "host the deny applies to (default: any)",
+        collect,
+        [],
+      )
+      .option(
+        "--operation <op>",
+        "Read, Write, Create, Delete, Alter, Describe, ClusterAction, " +
+          "DescribeConfigs, AlterConfigs, IdempotentWrite or All (repeatable)",
+        collect,
+        [],
+      );
+  aclPrincipals(
+    aclResource(clientCommand(acl, "create"), ["literal", "prefixed"]),
+  )
+    .description(
+      "add ACLs: each principal and host, for each operation (default All)",
+    )
+    .action((opts) =>
+      createAcls(io, { resourcePatternType: "literal", ...opts })
+    );
+  aclResource(clientCommand(acl, "list"), [
+    "literal",
+    "prefixed",
+    "any",
+    "match",
+  ])
+    .description(
+      "list ACLs (all, or a resource's; --resource-pattern-type match: those that apply to it)",
+    )
+    .option("--principal <p>", "only this principal's")
+    .action((opts) => listAcls(io, opts));
+  aclPrincipals(
+    aclResource(clientCommand(acl, "delete"), ["literal", "prefixed", "any"]),
+  )
+    .description(
+      "delete a resource's ACLs (only the principals' and operations' named, when some are)",
+    )
+    .action((opts) => deleteAcls(io, opts));
 
   const cluster = program.command("cluster").description(
     "inspect the cluster and place partitions",

@@ -5,6 +5,7 @@
  * errors (a leader moved or not yet elected) after refreshing metadata.
  */
 import {
+  type AclBinding,
   ApiKey,
   ErrorCode,
   type RequestInput,
@@ -26,6 +27,12 @@ import {
   type TopicPartitions,
 } from "./consumer_protocol.ts";
 import { ConnectionError, KafkaError, throwIfError } from "./errors.ts";
+import {
+  aclCreation,
+  type AclFilter,
+  aclFilterToWire,
+  aclFromWire,
+} from "./acls.ts";
 
 export interface BrokerMetadata {
   nodeId: number;
@@ -950,6 +957,42 @@ export class KafkaClient {
     for (const r of response.results) {
       throwIfError(r.errorCode, r.errorMessage ?? `user "${r.user}"`);
     }
+  }
+
+  /** Adds ACLs; ones already present stay once. */
+  async createAcls(acls: readonly AclBinding[]): Promise<void> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(ApiKey.CreateAcls, {
+      creations: acls.map(aclCreation),
+    });
+    for (const r of response.results) {
+      throwIfError(r.errorCode, r.errorMessage ?? "ACL");
+    }
+  }
+
+  /** The ACLs that match the filter. */
+  async describeAcls(filter: AclFilter = {}): Promise<AclBinding[]> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(
+      ApiKey.DescribeAcls,
+      aclFilterToWire(filter),
+    );
+    throwIfError(response.errorCode, response.errorMessage ?? "ACLs");
+    return response.resources.flatMap((r) =>
+      r.acls.map((a) => aclFromWire({ ...r, ...a }))
+    );
+  }
+
+  /** Deletes the ACLs that match any of the filters, and returns them. */
+  async deleteAcls(filters: readonly AclFilter[]): Promise<AclBinding[]> {
+    const conn = await this.#anyConnection();
+    const response = await conn.request(ApiKey.DeleteAcls, {
+      filters: filters.map(aclFilterToWire),
+    });
+    return response.filterResults.flatMap((r) => {
+      throwIfError(r.errorCode, r.errorMessage ?? "ACLs");
+      return r.matchingAcls.map(aclFromWire);
+    });
   }
 
   /** Deletes a group without members, with its committed offsets. */

@@ -53,6 +53,10 @@ export const CLIENT_VERSIONS = {
   [ApiKey.SaslAuthenticate]: { min: 0, max: 2 },
   [ApiKey.DescribeUserScramCredentials]: { min: 0, max: 0 },
   [ApiKey.AlterUserScramCredentials]: { min: 0, max: 0 },
+  // v1 is the first with pattern types (KIP-290).
+  [ApiKey.DescribeAcls]: { min: 1, max: 3 },
+  [ApiKey.CreateAcls]: { min: 1, max: 3 },
+  [ApiKey.DeleteAcls]: { min: 1, max: 3 },
 } as const;
 export type ClientApi = keyof typeof CLIENT_VERSIONS;
 

@@ -31,6 +31,7 @@ export {
   type UserCredentials,
 } from "./client.ts";
 export type { SaslMechanism, SecurityOptions } from "./connection.ts";
+export type { AclFilter } from "./acls.ts";
 export { ConnectionError, KafkaError, RequestTimeoutError } from "./errors.ts";
 export {
   CONSUMER_PROTOCOL_TYPE,

@@ -61,3 +61,65 @@ export function aclCodeName(
 ): string | undefined {
   return Object.entries(table).find(([, c]) => c === code)?.[0];
 }
+
+/**
+ * The names raftq gives the resource types, pattern types, operations and
+ * permissions an ACL binding can hold: the code tables' entries in
+ * lowercase, without the filter-only ANY, MATCH and UNKNOWN.
+ */
+export const ACL_RESOURCE_TYPES = [
+  "topic",
+  "group",
+  "cluster",
+  "transactional_id",
+] as const;
+export type AclResourceType = typeof ACL_RESOURCE_TYPES[number];
+
+/** literal: the name itself (or "*" for every one); prefixed: names starting with it. */
+export const ACL_PATTERN_TYPES = ["literal", "prefixed"] as const;
+export type AclPatternType = typeof ACL_PATTERN_TYPES[number];
+
+export const ACL_OPERATIONS = [
+  "all",
+  "read",
+  "write",
+  "create",
+  "delete",
+  "alter",
+  "describe",
+  "cluster_action",
+  "describe_configs",
+  "alter_configs",
+  "idempotent_write",
+] as const;
+export type AclOperationName = typeof ACL_OPERATIONS[number];
+
+export const ACL_PERMISSIONS = ["allow", "deny"] as const;
+export type AclPermission = typeof ACL_PERMISSIONS[number];
+
+/** One ACL, as Kafka's AclBinding: who may (or may not) do what on which resources. */
+export interface AclBinding {
+  resourceType: AclResourceType;
+  patternType: AclPatternType;
+  /** A name, "*" for every resource of the type, or a prefix. */
+  resourceName: string;
+  /** "User:alice", or "User:*" for every principal. */
+  principal: string;
+  /** A client address, or "*" for any. */
+  host: string;
+  operation: AclOperationName;
+  permission: AclPermission;
+}
+
+/** A binding's fields as DescribeAcls and DeleteAcls carry them on the wire. */
+export function aclBindingCodes(b: AclBinding) {
+  return {
+    resourceType: aclCode(AclResourceTypeCode, b.resourceType),
+    resourceName: b.resourceName,
+    patternType: aclCode(AclPatternTypeCode, b.patternType),
+    principal: b.principal,
+    host: b.host,
+    operation: aclCode(AclOperationCode, b.operation),
+    permissionType: aclCode(AclPermissionCode, b.permission),
+  };
+}

@@ -70,10 +70,20 @@ export {
   serverFirst,
 } from "./scram.ts";
 export {
+  ACL_OPERATIONS,
+  ACL_PATTERN_TYPES,
+  ACL_PERMISSIONS,
+  ACL_RESOURCE_TYPES,
+  type AclBinding,
+  aclBindingCodes,
   aclCode,
   aclCodeName,
   AclOperationCode,
+  type AclOperationName,
+  type AclPatternType,
   AclPatternTypeCode,
+  type AclPermission,
   AclPermissionCode,
+  type AclResourceType,
   AclResourceTypeCode,
 } from "./acl_codes.ts";

@@ -21,6 +21,13 @@ import {
   str,
   tagged,
 } from "./shape.ts";
+import {
+  ACL_OPERATIONS,
+  ACL_PATTERN_TYPES,
+  ACL_PERMISSIONS,
+  ACL_RESOURCE_TYPES,
+  type AclBinding,
+} from "../../protocol/mod.ts";
 
 export const COMMAND_VERSION = 1;
 
@@ -69,50 +76,6 @@ export const SCRAM_MECHANISM_NAMES = [
   "SCRAM-SHA-512",
 ] as const;
 export type ScramMechanismName = typeof SCRAM_MECHANISM_NAMES[number];
-
-/** Kafka's ACL resource types that raftq authorizes against. */
-export const ACL_RESOURCE_TYPES = [
-  "topic",
-  "group",
-  "cluster",
-  "transactional_id",
-] as const;
-export type AclResourceType = typeof ACL_RESOURCE_TYPES[number];
-
-/** literal: the name itself (or "*" for every one); prefixed: names starting with it. */
-export const ACL_PATTERN_TYPES = ["literal", "prefixed"] as const;
-export type AclPatternType = typeof ACL_PATTERN_TYPES[number];
-
-export const ACL_OPERATIONS = [
-  "all",
-  "read",
-  "write",
-  "create",
-  "delete",
-  "alter",
-  "describe",
-  "cluster_action",
-  "describe_configs",
-  "alter_configs",
-  "idempotent_write",
-] as const;
-export type AclOperationName = typeof ACL_OPERATIONS[number];
-
-export const ACL_PERMISSIONS = ["allow", "deny"] as const;
-export type AclPermission = typeof ACL_PERMISSIONS[number];
-
-/** One ACL, as Kafka's AclBinding: who may (or may not) do what on which resources. */
-export interface AclBinding {
-  resourceType: AclResourceType;
-  patternType: AclPatternType;
-  resourceName: string;
-  /** "User:alice", or "User:*" for every principal. */
-  principal: string;
-  /** A client address, or "*" for any. */
-  host: string;
-  operation: AclOperationName;
-  permission: AclPermission;
-}
 
 export type Command =
   | { type: "initCluster"; clusterId: string }

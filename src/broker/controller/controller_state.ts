@@ -6,6 +6,7 @@
  * dependence on Map insertion order (which differs after a restore):
  * whatever is iterated is iterated sorted.
  */
+import type { AclBinding } from "../../protocol/mod.ts";
 import type { Entry, StateMachine } from "../../raft/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import { assert } from "../../util/mod.ts";
@@ -19,7 +20,6 @@ import {
 import { assignReplicas } from "./assignment.ts";
 import {
   ACL_BINDING,
-  type AclBinding,
   type BrokerRegistration,
   type Command,
   decodeCommand,

@@ -23,6 +23,8 @@ export {
   type AclPatternType,
   type AclPermission,
   type AclResourceType,
+} from "../../protocol/mod.ts";
+export {
   type BrokerRegistration,
   type Command,
   COMMAND_VERSION,

@@ -6,7 +6,7 @@
  * before it is turned on (Kafka would answer SECURITY_DISABLED).
  */
 import {
-  aclCode,
+  aclBindingCodes,
   aclCodeName,
   AclOperationCode,
   AclPatternTypeCode,
@@ -47,18 +47,6 @@ function nameOf<T extends string>(
 ): T | undefined {
   const name = aclCodeName(table, code)?.toLowerCase();
   return names.find((n) => n === name);
-}
-
-export function bindingToWire(b: AclBinding) {
-  return {
-    resourceType: aclCode(AclResourceTypeCode, b.resourceType),
-    resourceName: b.resourceName,
-    patternType: aclCode(AclPatternTypeCode, b.patternType),
-    principal: b.principal,
-    host: b.host,
-    operation: aclCode(AclOperationCode, b.operation),
-    permissionType: aclCode(AclPermissionCode, b.permission),
-  };
 }
 
 interface Refusal {
@@ -253,7 +241,7 @@ export function handleDescribeAcls(
   >();
   for (const b of ctx.cluster.acls()) {
     if (!filterMatches(filter, b)) continue;
-    const wire = bindingToWire(b);
+    const wire = aclBindingCodes(b);
     const key = JSON.stringify([b.resourceType, b.patternType, b.resourceName]);
     let resource = resources.get(key);
     if (resource === undefined) {
@@ -339,7 +327,7 @@ export async function handleDeleteAcls(
         ...outcome,
         matchingAcls: matches[i]!.map((b) => ({
           ...outcome,
-          ...bindingToWire(b),
+          ...aclBindingCodes(b),
         })),
       }
     ),

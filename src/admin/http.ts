@@ -17,15 +17,24 @@ export interface AdminServer {
 /** An answer to give with its HTTP status. */
 class HttpError extends Error {
   override name = "HttpError";
-  constructor(readonly status: number, message: string, readonly extra = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly extra = {},
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
 
-function json(status: number, body: unknown): Response {
+function json(
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Response {
   return new Response(JSON.stringify(body, null, 2) + "\n", {
     status,
-    headers: { "content-type": "application/json; charset=utf-8" },
+    headers: { "content-type": "application/json; charset=utf-8", ...headers },
   });
 }
 
@@ -127,14 +136,81 @@ const ROUTES: [string, RegExp, Route][] = [
 /** The documented paths, in the order the README lists them. */
 export const ADMIN_PATHS: readonly string[] = ROUTES.map(([path]) => path);
 
+/** Probes must answer without credentials: kubelets and systemd have none. */
+const OPEN_PATHS: ReadonlySet<string> = new Set([
+  "/v1/health/live",
+  "/v1/health/ready",
+]);
+
+const CHALLENGE = {
+  "www-authenticate": 'Basic realm="raftq", charset="UTF-8"',
+};
+
+/** The user and password of an `Authorization: Basic` header (RFC 7617). */
+function basicCredentials(
+  header: string | null,
+): { user: string; password: string } | null {
+  const m = /^Basic\s+([A-Za-z0-9+/]+=*)\s*$/i.exec(header ?? "");
+  if (m === null) return null;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(
+      Uint8Array.from(atob(m[1]!), (c) => c.charCodeAt(0)),
+    );
+  } catch {
+    return null;
+  }
+  const colon = text.indexOf(":");
+  if (colon <= 0) return null;
+  return { user: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+/** With admin.auth basic: throws the 401 or 403 a request without access gets. */
+function checkAccess(
+  status: StatusPort,
+  req: Request,
+  clientHost: string,
+): void {
+  const credentials = basicCredentials(req.headers.get("authorization"));
+  const access = credentials === null ? "unauthenticated" : status.adminAccess(
+    credentials.user,
+    credentials.password,
+    clientHost,
+  );
+  if (access === "unauthenticated") {
+    throw new HttpError(
+      401,
+      "Give the credentials of a raftq user (HTTP Basic)",
+      {},
+      CHALLENGE,
+    );
+  }
+  if (access === "forbidden") {
+    throw new HttpError(
+      403,
+      `User "${credentials!.user}" may not DESCRIBE the cluster`,
+    );
+  }
+}
+
+export interface AdminRequestOptions {
+  readonly auth: "none" | "basic";
+  /** The client's address, without the port, for ACLs on hosts. */
+  readonly clientHost: string;
+  readonly log: (message: string) => void;
+}
+
 /** Answers one request. */
 export function handleAdminRequest(
   status: StatusPort,
   req: Request,
-  log: (message: string) => void,
+  opts: AdminRequestOptions,
 ): Response {
   const path = new URL(req.url).pathname;
   try {
+    if (opts.auth === "basic" && !OPEN_PATHS.has(path)) {
+      checkAccess(status, req, opts.clientHost);
+    }
     for (const [, pattern, route] of ROUTES) {
       const m = pattern.exec(path);
       if (m === null) continue;
@@ -146,9 +222,15 @@ export function handleAdminRequest(
     throw new HttpError(404, `No such path: ${path}`);
   } catch (err) {
     if (err instanceof HttpError) {
-      return json(err.status, { error: err.message, ...err.extra });
+      return json(
+        err.status,
+        { error: err.message, ...err.extra },
+        err.headers,
+      );
     }
-    log(`admin: ${req.method} ${path} failed: ${(err as Error).stack ?? err}`);
+    opts.log(
+      `admin: ${req.method} ${path} failed: ${(err as Error).stack ?? err}`,
+    );
     return json(500, { error: `Internal error: ${(err as Error).message}` });
   }
 }
@@ -159,6 +241,7 @@ export function startAdminServer(opts: {
   port: number;
   status: StatusPort;
   log: (message: string) => void;
+  auth: "none" | "basic";
   /** PEM certificate chain and key. */
   tls?: { cert: string; key: string };
 }): AdminServer {
@@ -167,7 +250,12 @@ export function startAdminServer(opts: {
     port: opts.port,
     onListen: () => {},
     ...(opts.tls ?? {}),
-  }, (req) => handleAdminRequest(opts.status, req, opts.log));
+  }, (req, info) =>
+    handleAdminRequest(opts.status, req, {
+      auth: opts.auth,
+      clientHost: info.remoteAddr.hostname,
+      log: opts.log,
+    }));
   return {
     port: server.addr.port,
     stop: () => server.shutdown(),

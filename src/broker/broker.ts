@@ -392,6 +392,11 @@ export async function startBroker(config: Config): Promise<Broker> {
   });
 
   const stopping = new AbortController();
+  const authorizer = new Authorizer({
+    enabled: config.authorization.enabled,
+    superUsers: config.authorization.superUsers,
+    bindings: () => view.acls(),
+  });
   const ctx: BrokerContext = {
     self,
     cluster: view,
@@ -409,11 +414,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     producerIds: new ControllerProducerIds(node),
     stopping: stopping.signal,
     metrics,
-    authorizer: new Authorizer({
-      enabled: config.authorization.enabled,
-      superUsers: config.authorization.superUsers,
-      bindings: () => view.acls(),
-    }),
+    authorizer,
     log,
   };
   metrics.collectFrom({
@@ -439,6 +440,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     partitions,
     offsetsTopic: OFFSETS_TOPIC,
     metrics: () => metrics.registry.render(),
+    authorizer,
   });
 
   const dispatch = createDispatcher(ctx, { listeners: config.listeners });

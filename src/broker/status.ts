@@ -5,11 +5,16 @@
  * replicated view, the group coordinator, the local partition replicas),
  * and nothing here changes it.
  */
-import type { ControllerState } from "./controller/mod.ts";
+import {
+  CLUSTER_RESOURCE_NAME,
+  type ControllerState,
+} from "./controller/mod.ts";
 import type { ClusterNode } from "./cluster/node.ts";
 import type { GroupCoordinator } from "./groups/coordinator.ts";
 import type { PartitionManager } from "./partitions.ts";
-import type { ClusterView } from "./ports.ts";
+import type { ClusterView, UsersPort } from "./ports.ts";
+import type { Authorizer } from "./security/authorizer.ts";
+import { passwordAccepted } from "./security/sasl.ts";
 import { ErrorCode } from "../protocol/mod.ts";
 
 export interface BrokerSummary {
@@ -121,6 +126,16 @@ export interface StatusPort {
   group(groupId: string): GroupLookup;
   /** The Prometheus page. */
   metrics(): string;
+  /**
+   * admin.auth basic: may this user, with this password, from `host` read
+   * the admin API? unauthenticated: no such user or another password;
+   * forbidden: authorization.enabled and no DESCRIBE on the cluster.
+   */
+  adminAccess(
+    user: string,
+    password: string,
+    host: string,
+  ): "allowed" | "unauthenticated" | "forbidden";
 }
 
 /** Committed offsets and lag of the groups this broker coordinates. */
@@ -155,14 +170,17 @@ export class ReplicatedStatus implements StatusPort {
   readonly #internal: ReadonlySet<string>;
   readonly #offsetsTopic: string;
   readonly #metrics: () => string;
+  readonly #users: UsersPort;
+  readonly #authorizer: Authorizer;
 
   constructor(opts: {
     node: ClusterNode;
-    view: ClusterView;
+    view: ClusterView & UsersPort;
     coordinator: GroupCoordinator;
     partitions: PartitionManager;
     offsetsTopic: string;
     metrics: () => string;
+    authorizer: Authorizer;
   }) {
     this.#node = opts.node;
     this.#view = opts.view;
@@ -171,6 +189,23 @@ export class ReplicatedStatus implements StatusPort {
     this.#offsetsTopic = opts.offsetsTopic;
     this.#internal = new Set([opts.offsetsTopic]);
     this.#metrics = opts.metrics;
+    this.#users = opts.view;
+    this.#authorizer = opts.authorizer;
+  }
+
+  adminAccess(
+    user: string,
+    password: string,
+    host: string,
+  ): "allowed" | "unauthenticated" | "forbidden" {
+    if (!passwordAccepted(this.#users, user, password)) {
+      return "unauthenticated";
+    }
+    const allowed = this.#authorizer.authorize(
+      { principal: `User:${user}`, host },
+      { type: "cluster", name: CLUSTER_RESOURCE_NAME, operation: "describe" },
+    );
+    return allowed ? "allowed" : "forbidden";
   }
 
   get nodeId(): number {

@@ -89,6 +89,7 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
       port: config.admin.port,
       status: broker.status,
       log: (m) => broker.logger.error(m),
+      auth: config.admin.auth,
       ...(adminTls === undefined ? {} : { tls: adminTls }),
     });
   } catch (err) {

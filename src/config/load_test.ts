@@ -109,6 +109,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       port: 9644,
       perPartitionMetrics: false,
       tls: false,
+      auth: "none",
     },
     logging: { format: "text", level: "info" },
   });

@@ -134,6 +134,8 @@ export interface Config {
     readonly perPartitionMetrics: boolean;
     /** HTTPS with the Kafka listeners' tls.cert_file and tls.key_file. */
     readonly tls: boolean;
+    /** basic: HTTP Basic credentials of a SASL/SCRAM user, but on health probes. */
+    readonly auth: "none" | "basic";
   };
   /** Keys under `log.` in YAML, beside the segment settings. */
   readonly logging: {
@@ -553,6 +555,14 @@ export const FIELDS: readonly Field[] = [
     default: false,
     doc:
       "Serve the admin listener over HTTPS with tls.cert_file and tls.key_file, the certificate of the SSL listeners",
+  },
+  {
+    key: "admin.auth",
+    prop: "admin.auth",
+    kind: oneOf(["none", "basic"]),
+    default: "none",
+    doc:
+      "basic: every admin path but the health probes asks for HTTP Basic credentials of a raftq user (raftq user create), and with authorization.enabled for DESCRIBE on the cluster",
   },
 
   {

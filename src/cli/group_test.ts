@@ -1,5 +1,5 @@
 /**
- * The group and cluster commands, and consume --group, against one real
+ * The group, cluster and top commands, and consume --group, against one real
  * broker process (tests/harness.ts). Commands run in-process through
  * runCli with captured output; each consumer is its own KafkaClient and
  * group member, as separate processes would be. The broker skips the
@@ -48,7 +48,7 @@ async function waitFor(
   }
 }
 
-Deno.test("group and cluster commands against a live broker", async (t) => {
+Deno.test("group, cluster and top commands against a live broker", async (t) => {
   const broker = await startBroker({
     set: [
       "groups.initial_rebalance_delay=0",
@@ -232,6 +232,30 @@ Deno.test("group and cluster commands against a live broker", async (t) => {
         // LAG: the one replica is the leader, 0 behind itself.
         assert.match(status.out, /^events\s+0\s+1\s+1\s+1\s+1:0$/m);
         assert.match(status.out, /^pairs\s+1\s+1\s+1\s+1\s+1:0$/m);
+      },
+    );
+    await t.step(
+      "top --once shows each topic's partitions, end offsets and a 0 rate when idle; live top redraws with the rate of new records until interrupted",
+      async () => {
+        const once = await cli(["top", "--once", "--interval-ms", "300"]);
+        assert.equal(once.code, 0, once.err);
+        assert.match(
+          once.out,
+          /^TOPIC\s+PARTITIONS\s+RECORDS\/S\s+END OFFSETS$/m,
+        );
+        assert.match(once.out, /^events\s+1\s+0\.0\s+5$/m);
+        assert.doesNotMatch(once.out, /__consumer_offsets/);
+        const live = start(broker.bootstrap, ["top", "--interval-ms", "200"]);
+        let sent = 0;
+        await waitFor("a non-zero rate for events", async () => {
+          await cli(["produce", "events"], "more\n");
+          sent++;
+          return /^events\s+1\s+[1-9][\d.]*\s+\d+$/m.test(live.out());
+        });
+        assert.match(live.out(), /\x1b\[H\x1b\[2Jraftq top, every 200 ms/);
+        live.stop();
+        assert.equal(await live.code, 0, live.err());
+        assert.ok(sent > 0);
       },
     );
   } finally {

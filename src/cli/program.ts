@@ -27,6 +27,7 @@ import { BOOTSTRAP_ENV, type CliIo, CommandError } from "./io.ts";
 import { produce } from "./produce.ts";
 import { createUser, deleteUser, listUsers } from "./user.ts";
 import { createAcls, deleteAcls, listAcls } from "./acl.ts";
+import { top } from "./top.ts";
 import { serve } from "./serve.ts";
 import { alterConfig, brokerConfig } from "./configs.ts";
 import {
@@ -369,6 +370,20 @@ function buildProgram(io: CliIo): Command {
       "delete a resource's ACLs (only the principals' and operations' named, when some are)",
     )
     .action((opts) => deleteAcls(io, opts));
+
+  clientCommand(program, "top")
+    .description(
+      "show records per second into each topic, redrawn every interval",
+    )
+    .option(
+      "--interval-ms <ms>",
+      "time between samples",
+      integerOption(100),
+      2_000,
+    )
+    .option("--once", "print one table (two samples) and exit")
+    .option("--internal", "also show internal topics (__consumer_offsets)")
+    .action((opts) => top(io, opts));
 
   const cluster = program.command("cluster").description(
     "inspect the cluster and place partitions",

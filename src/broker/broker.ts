@@ -6,7 +6,8 @@
  * discovery founds a one-voter controller group, and restarting the same
  * data dir with static or etcd discovery lets other brokers join it.
  */
-import type { Config } from "../config/mod.ts";
+import { type Config, ConfigError } from "../config/mod.ts";
+import { PeerCredentials } from "../raft/mod.ts";
 import { createLogger, type Logger } from "../util/mod.ts";
 import {
   type BrokerInfo,
@@ -191,8 +192,10 @@ async function startClusterNode(
         (b) => [b.nodeId, { hostname: b.raftHost, port: b.raftPort }],
       ),
     );
+  const raftTls = raftCredentials(config);
   const node = await ClusterNode.start({
     config,
+    ...(raftTls === undefined ? {} : { raftTls }),
     partitions: opts.partitions,
     kafka: {
       host: opts.self.host,
@@ -502,4 +505,41 @@ export async function startBroker(config: Config): Promise<Broker> {
     closed,
     stop,
   };
+}
+
+/**
+ * The raft.tls files, read and checked, or undefined without them; a file
+ * that cannot be read or parsed stops the start with its key named.
+ */
+function raftCredentials(config: Config): PeerCredentials | undefined {
+  const { certFile, keyFile, caFile } = config.raft.tls;
+  if (certFile === "") return undefined;
+  const read = (path: string, file: string) => {
+    try {
+      return Deno.readTextFileSync(file);
+    } catch (err) {
+      throw new ConfigError([{
+        path,
+        value: file,
+        message: `cannot be read: ${(err as Error).message}`,
+      }]);
+    }
+  };
+  const files = {
+    cert: read("raft.tls.cert_file", certFile),
+    key: read("raft.tls.key_file", keyFile),
+    ca: read("raft.tls.ca_file", caFile),
+  };
+  try {
+    return new PeerCredentials(files);
+  } catch (err) {
+    throw new ConfigError([{
+      path: "raft.tls.cert_file",
+      value: certFile,
+      message:
+        `with raft.tls.key_file "${keyFile}" and raft.tls.ca_file "${caFile}" is not a usable certificate: ${
+          (err as Error).message
+        }`,
+    }]);
+  }
 }

@@ -250,6 +250,7 @@ function checkRelations(c: Collector, config: Config): void {
       'is set but discovery.type is "memory", which ignores it: set discovery.type to "static"',
     );
   }
+  checkRaftTls(c, config);
   checkListeners(c, config);
   const seen = new Set<number>();
   for (const peer of discovery.peers ?? []) {
@@ -261,6 +262,29 @@ function checkRelations(c: Collector, config: Config): void {
       );
     }
     seen.add(peer.nodeId);
+  }
+}
+
+/** raft.tls takes its three files together: one alone would serve nothing. */
+function checkRaftTls(c: Collector, config: Config): void {
+  const raftTls = config.raft?.tls;
+  if (raftTls !== undefined) {
+    const files = {
+      "raft.tls.cert_file": raftTls.certFile,
+      "raft.tls.key_file": raftTls.keyFile,
+      "raft.tls.ca_file": raftTls.caFile,
+    };
+    const given = Object.entries(files).filter(([, v]) => v !== "");
+    const missing = Object.entries(files).filter(([, v]) => v === "");
+    if (given.length > 0 && missing.length > 0) {
+      c.problem(
+        missing[0]![0],
+        "",
+        `is needed with ${
+          given.map(([k]) => k).join(" and ")
+        }: set all three raft.tls files or none`,
+      );
+    }
   }
 }
 

@@ -60,6 +60,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       snapshotEntries: 10000,
       compactionOverhead: 5000,
       maxInMemLogSizeBytes: 16 * 2 ** 20,
+      tls: { certFile: "", keyFile: "", caFile: "" },
     },
     discovery: {
       type: "memory",
@@ -507,4 +508,29 @@ Deno.test("loadConfig names admin.tls without a certificate", () => {
     ],
   });
   assert.equal(served.admin.tls, true);
+});
+
+Deno.test("loadConfig asks for all three raft.tls files or none, naming the missing one", () => {
+  const problems = problemsOf(() =>
+    loadConfig({
+      overrides: [
+        "raft.tls.cert_file=/etc/raftq/raft.pem",
+        "raft.tls.ca_file=/etc/raftq/ca.pem",
+      ],
+    })
+  );
+  assert.equal(problems.problems.length, 1);
+  assert.equal(problems.problems[0]!.path, "raft.tls.key_file");
+  assert.match(
+    problems.problems[0]!.message,
+    /needed with raft\.tls\.cert_file and raft\.tls\.ca_file/,
+  );
+  const all = loadConfig({
+    overrides: [
+      "raft.tls.cert_file=a.pem",
+      "raft.tls.key_file=a.key",
+      "raft.tls.ca_file=ca.pem",
+    ],
+  });
+  assert.equal(all.raft.tls.keyFile, "a.key");
 });

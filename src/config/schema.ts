@@ -65,6 +65,12 @@ export interface Config {
     readonly snapshotEntries: number;
     readonly compactionOverhead: number;
     readonly maxInMemLogSizeBytes: number;
+    /** All three or none: TLS and peer proofs on the Raft transport. */
+    readonly tls: {
+      readonly certFile: string;
+      readonly keyFile: string;
+      readonly caFile: string;
+    };
   };
   readonly discovery: {
     readonly type: DiscoveryType;
@@ -290,6 +296,29 @@ export const FIELDS: readonly Field[] = [
     default: "16MiB",
     doc:
       "Raft log a group keeps in memory; past it the group snapshots and compacts",
+  },
+  {
+    key: "raft.tls.cert_file",
+    prop: "raft.tls.certFile",
+    kind: text(),
+    default: "",
+    doc:
+      "PEM certificate of this broker on the Raft transport, issued by raft.tls.ca_file; with the other two raft.tls keys, Raft traffic is TLS and only brokers with such a certificate get through",
+  },
+  {
+    key: "raft.tls.key_file",
+    prop: "raft.tls.keyFile",
+    kind: text(),
+    default: "",
+    doc: "PEM private key of raft.tls.cert_file",
+  },
+  {
+    key: "raft.tls.ca_file",
+    prop: "raft.tls.caFile",
+    kind: text(),
+    default: "",
+    doc:
+      "PEM certificate of the CA that issues the brokers' Raft certificates; other brokers' certificates are checked against it",
   },
   {
     key: "discovery.type",

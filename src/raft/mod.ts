@@ -21,6 +21,8 @@ export {
   type Address,
   MemoryNetwork,
   MemoryTransport,
+  PeerCredentials,
+  type PeerTlsFiles,
   TcpTransport,
   type Transport,
 } from "./transport/mod.ts";

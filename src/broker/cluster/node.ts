@@ -22,6 +22,7 @@ import {
   type Address,
   type GroupStats,
   NotLeaderError,
+  type PeerCredentials,
   ProposalDroppedError,
   RaftHost,
   type StateMachine,
@@ -79,6 +80,8 @@ export interface ClusterNodeOptions {
   peers: ReadonlyMap<number, Address>;
   /** Where this broker's Raft transport listens. */
   listen: Address;
+  /** raft.tls, its files read. */
+  raftTls?: PeerCredentials;
   /** Where other brokers reach this broker's Raft transport. */
   advertisedRaft: Address;
   log(message: string): void;
@@ -174,6 +177,7 @@ export class ClusterNode {
       dataDir: `${opts.config.dataDir}/raft`,
       listen: opts.listen,
       peers: opts.peers,
+      ...(opts.raftTls === undefined ? {} : { tls: opts.raftTls }),
       tickMs: raft.rttMs,
       electionTicks: raft.electionRtt,
       heartbeatTicks: raft.heartbeatRtt,

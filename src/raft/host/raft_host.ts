@@ -17,6 +17,7 @@ import {
   checkAppMessageSize,
   type Envelope,
   HostMessageType,
+  type PeerCredentials,
   TcpTransport,
   type Transport,
 } from "../transport/mod.ts";
@@ -41,6 +42,8 @@ export interface RaftHostOptions {
   dataDir: string;
   listen: Address;
   peers: ReadonlyMap<NodeId, Address>;
+  /** TLS and peer proofs on the transport (TcpTransportOptions.tls). */
+  tls?: PeerCredentials;
   tickMs: number;
   electionTicks: number;
   heartbeatTicks: number;
@@ -279,6 +282,7 @@ export class RaftHost {
       // Silent for an election timeout: by then followers campaign anyway.
       silenceMs: options.tickMs * options.electionTicks,
       connectTimeoutMs: options.tickMs * options.electionTicks,
+      ...(options.tls === undefined ? {} : { tls: options.tls }),
       ...(options.logger === undefined ? {} : { logger: options.logger }),
     });
   }

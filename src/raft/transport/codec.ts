@@ -47,6 +47,8 @@ export const FrameKind = {
   SnapChunk: 3,
   Ping: 4,
   App: 5,
+  /** raft.tls: the connecting node's certificate and signed challenge, before Hello. */
+  Proof: 6,
 } as const;
 
 /** Frames above this are refused before any allocation (a corrupt or hostile length). */
@@ -172,6 +174,27 @@ export function readMessagesPayload(payload: Uint8Array): Envelope[] {
 
 export function writeHelloFrame(w: ByteWriter, nodeId: NodeId): void {
   writeFrame(w, FrameKind.Hello, (fw) => fw.u64(nodeId));
+}
+
+/** A node's answer to a receiver's challenge: its certificate (DER) and signature. */
+export interface PeerProof {
+  certificate: Uint8Array;
+  signature: Uint8Array;
+}
+
+export function writeProofFrame(w: ByteWriter, proof: PeerProof): void {
+  writeFrame(w, FrameKind.Proof, (fw) => {
+    fw.bytes(proof.certificate);
+    fw.bytes(proof.signature);
+  });
+}
+
+export function readProofPayload(payload: Uint8Array): PeerProof {
+  const r = new ByteReader(payload);
+  return {
+    certificate: r.bytes("proof certificate"),
+    signature: r.bytes("proof signature"),
+  };
 }
 
 export function readHelloPayload(payload: Uint8Array): NodeId {

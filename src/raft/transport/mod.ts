@@ -31,6 +31,7 @@ export {
 } from "./codec.ts";
 export { MemoryNetwork, MemoryTransport } from "./memory_transport.ts";
 export { TcpTransport, type TcpTransportOptions } from "./tcp_transport.ts";
+export { PeerCredentials, type PeerTlsFiles } from "./peer_proof.ts";
 export type {
   Address,
   InboundHandlers,

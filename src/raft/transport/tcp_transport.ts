@@ -9,13 +9,16 @@ import {
   readAppPayload,
   readHelloPayload,
   readMessagesPayload,
+  readProofPayload,
   SnapshotAssembler,
   writeAppFrame,
   writeFrame,
   writeHelloFrame,
   writeMessagesFrame,
+  writeProofFrame,
   writeSnapshotFrames,
 } from "./codec.ts";
+import { CHALLENGE_BYTES, PeerCredentials } from "./peer_proof.ts";
 import type {
   Address,
   InboundHandlers,
@@ -42,6 +45,11 @@ export interface TcpTransportOptions {
   silenceMs?: number;
   /** A connection attempt gives up after this long. Default 1 s. */
   connectTimeoutMs?: number;
+  /**
+   * TLS on every connection, and a proof of the connecting node's
+   * certificate before anything it sends is read (peer_proof.ts).
+   */
+  tls?: PeerCredentials;
   logger?: TransportLogger;
 }
 
@@ -49,7 +57,7 @@ export interface TcpTransportOptions {
 class Peer {
   readonly id: NodeId;
   address: Address;
-  conn: Deno.TcpConn | null = null;
+  conn: Deno.Conn | null = null;
   /** When `conn` was opened (performance.now()). */
   connectedAtMs = 0;
   connecting = false;
@@ -87,10 +95,11 @@ export class TcpTransport implements Transport {
   readonly #logger: TransportLogger | undefined;
   readonly #peers = new Map<NodeId, Peer>();
   readonly #lastHeard = new Map<NodeId, number>();
-  readonly #inbound = new Set<Deno.TcpConn>();
+  readonly #inbound = new Set<Deno.Conn>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #frame = new ByteWriter(1 << 16);
-  #listener: Deno.TcpListener | null = null;
+  readonly #tls: PeerCredentials | undefined;
+  #listener: Deno.Listener<Deno.Conn, Deno.NetAddr> | null = null;
   #handlers: InboundHandlers | null = null;
   #streamId = 0;
   #closed = false;
@@ -105,6 +114,7 @@ export class TcpTransport implements Transport {
     this.#silenceMs = options.silenceMs ?? 1000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 1000;
     this.#logger = options.logger;
+    this.#tls = options.tls;
     this.setPeers(options.peers);
   }
 
@@ -116,10 +126,17 @@ export class TcpTransport implements Transport {
 
   start(handlers: InboundHandlers): Promise<void> {
     this.#handlers = handlers;
-    this.#listener = Deno.listen({
+    const address = {
       hostname: this.#listenAddress.hostname,
       port: this.#listenAddress.port,
-    });
+    };
+    this.#listener = this.#tls === undefined
+      ? Deno.listen(address)
+      : Deno.listenTls({
+        ...address,
+        cert: this.#tls.cert,
+        key: this.#tls.key,
+      });
     this.#track(this.#acceptLoop(this.#listener));
     return Promise.resolve();
   }
@@ -283,16 +300,30 @@ export class TcpTransport implements Transport {
   }
 
   async #connect(peer: Peer): Promise<void> {
-    let conn: Deno.TcpConn;
+    let conn: Deno.Conn;
+    let proof: Uint8Array | null = null;
     try {
-      conn = await Deno.connect({
+      const tcp = await Deno.connect({
         hostname: peer.address.hostname,
         port: peer.address.port,
         // A SYN into a cut link is retried for minutes.
         signal: AbortSignal.timeout(this.#connectTimeoutMs),
       });
-    } catch {
-      // Refused or unreachable: expected while the peer is down; back off quietly.
+      tcp.setNoDelay(true);
+      conn = tcp;
+      if (this.#tls !== undefined) {
+        conn = await Deno.startTls(tcp, {
+          hostname: peer.address.hostname,
+          caCerts: [...this.#tls.caCerts],
+        });
+        proof = await this.#answerChallenge(conn, this.#tls);
+      }
+    } catch (err) {
+      // Refused or unreachable: expected while the peer is down; back off
+      // quietly. A peer that fails TLS is not: say why.
+      if (this.#tls !== undefined && !isUnreachable(err)) {
+        this.#warn(`TLS to ${peer.id} failed: ${err}`);
+      }
       peer.connecting = false;
       this.#fail(peer);
       return;
@@ -302,7 +333,6 @@ export class TcpTransport implements Transport {
       closeQuietly(conn);
       return;
     }
-    conn.setNoDelay(true);
     peer.conn = conn;
     peer.connectedAtMs = performance.now();
     peer.failures = 0;
@@ -310,12 +340,40 @@ export class TcpTransport implements Transport {
     writeHelloFrame(hello, this.#nodeId);
     peer.queue.unshift(hello.view());
     peer.queuedBytes += hello.length;
+    if (proof !== null) {
+      peer.queue.unshift(proof);
+      peer.queuedBytes += proof.length;
+    }
     if (!peer.writing) this.#track(this.#writeLoop(peer));
-    // The peer never writes on this connection: a read returns only at close, which is how death shows.
+    // The peer writes nothing after its challenge: a read returns only at close, which is how death shows.
     this.#track(this.#watchClose(peer, conn));
   }
 
-  async #watchClose(peer: Peer, conn: Deno.TcpConn): Promise<void> {
+  /** Reads the receiver's challenge and frames this node's proof. */
+  async #answerChallenge(
+    conn: Deno.Conn,
+    tls: PeerCredentials,
+  ): Promise<Uint8Array> {
+    const challenge = new Uint8Array(CHALLENGE_BYTES);
+    const timeout = setTimeout(
+      () => closeQuietly(conn),
+      this.#connectTimeoutMs,
+    );
+    try {
+      for (let got = 0; got < CHALLENGE_BYTES;) {
+        const n = await conn.read(challenge.subarray(got));
+        if (n === null) throw new Error("closed before its challenge");
+        got += n;
+      }
+    } finally {
+      clearTimeout(timeout);
+    }
+    const w = new ByteWriter(4096);
+    writeProofFrame(w, tls.prove(challenge));
+    return w.view().slice();
+  }
+
+  async #watchClose(peer: Peer, conn: Deno.Conn): Promise<void> {
     const buf = new Uint8Array(64);
     try {
       while ((await conn.read(buf)) !== null) { /* peer sends nothing */ }
@@ -344,7 +402,9 @@ export class TcpTransport implements Transport {
     peer.pending = [];
   }
 
-  async #acceptLoop(listener: Deno.TcpListener): Promise<void> {
+  async #acceptLoop(
+    listener: Deno.Listener<Deno.Conn, Deno.NetAddr>,
+  ): Promise<void> {
     try {
       for await (const conn of listener) {
         if (this.#closed) {
@@ -359,16 +419,38 @@ export class TcpTransport implements Transport {
     }
   }
 
-  async #readLoop(conn: Deno.TcpConn): Promise<void> {
+  async #readLoop(conn: Deno.Conn): Promise<void> {
     const decoder = new FrameDecoder();
     const assembler = new SnapshotAssembler();
     const buf = new Uint8Array(256 * 1024);
     let from: NodeId = 0;
+    // With raft.tls nothing is read until the connecting node proves itself.
+    let challenge: Uint8Array | null = null;
     try {
+      if (this.#tls !== undefined) {
+        challenge = PeerCredentials.challenge();
+        await writeAll(conn, challenge);
+      }
       for (;;) {
         const n = await conn.read(buf);
         if (n === null) break;
         for (const frame of decoder.push(buf.subarray(0, n))) {
+          if (challenge !== null) {
+            if (frame.kind !== FrameKind.Proof) {
+              throw new TypeError(
+                `First frame has kind ${frame.kind}, expected the Proof raft.tls asks for`,
+              );
+            }
+            const refusal = this.#tls!.check(
+              challenge,
+              readProofPayload(frame.payload),
+            );
+            if (refusal !== null) {
+              throw new TypeError(`Proof refused: ${refusal}`);
+            }
+            challenge = null;
+            continue;
+          }
           if (from === 0) {
             if (frame.kind !== FrameKind.Hello) {
               throw new TypeError(
@@ -403,6 +485,13 @@ export class TcpTransport implements Transport {
       closeQuietly(conn);
     }
   }
+}
+
+function isUnreachable(err: unknown): boolean {
+  return err instanceof Deno.errors.ConnectionRefused ||
+    err instanceof Deno.errors.ConnectionReset ||
+    err instanceof Deno.errors.TimedOut ||
+    (err instanceof DOMException && err.name === "TimeoutError");
 }
 
 function closeQuietly(conn: Deno.Conn): void {

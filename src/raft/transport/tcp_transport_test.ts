@@ -2,7 +2,8 @@
  * TcpTransport over real loopback sockets: batches and chunked snapshots
  * arrive intact, a peer that restarts is reconnected after backoff, and
  * application messages go out at once, within the queue bound, to the
- * right node only.
+ * right node only; with tls, only to nodes whose certificate the cluster's
+ * CA issued.
  */
 import assert from "node:assert/strict";
 import {
@@ -13,6 +14,8 @@ import {
 } from "../core/mod.ts";
 import { until } from "../testing/mod.ts";
 import type { Envelope } from "./codec.ts";
+import { makeCerts } from "../../../tests/tls_certs.ts";
+import { PeerCredentials } from "./peer_proof.ts";
 import { TcpTransport } from "./tcp_transport.ts";
 import type { Address, InboundHandlers } from "./transport.ts";
 
@@ -313,5 +316,76 @@ Deno.test("TcpTransport reopens a connection that went silent without an error, 
     await b.close();
     toA.close();
     toB.close();
+  }
+});
+
+Deno.test("TcpTransport with tls delivers between nodes of the cluster's CA, and reads nothing from a node without TLS or whose certificate another CA issued", async () => {
+  const cluster = await makeCerts();
+  const stranger = await makeCerts();
+  const read = (path: string) => Deno.readTextFile(path);
+  const credentials = (certs: typeof cluster, ca: string) =>
+    Promise.all([read(certs.certFile), read(certs.keyFile)]).then(
+      ([cert, key]) => new PeerCredentials({ cert, key, ca }),
+    );
+  const clusterCa = await read(cluster.caFile);
+  const tls = await credentials(cluster, clusterCa);
+  // Trusts the cluster's CA, so TLS works, but proves with another CA's certificate.
+  const forged = await credentials(stranger, clusterCa);
+  const peers = new Map<NodeId, Address>([
+    [1, { hostname: "127.0.0.1", port: freePort() }],
+    [2, { hostname: "127.0.0.1", port: freePort() }],
+    [3, { hostname: "127.0.0.1", port: freePort() }],
+    [4, { hostname: "127.0.0.1", port: freePort() }],
+  ]);
+  const warnings: string[] = [];
+  const got: [NodeId, Envelope][] = [];
+  const options = (nodeId: NodeId) => ({
+    nodeId,
+    listen: peers.get(nodeId)!,
+    peers,
+    backoffMinMs: 10,
+    backoffMaxMs: 50,
+  });
+  const b = new TcpTransport({
+    ...options(2),
+    tls,
+    logger: { warn: (m: string) => warnings.push(m) },
+  });
+  const transports = [
+    new TcpTransport({ ...options(1), tls }),
+    b,
+    new TcpTransport({ ...options(3), tls: forged }),
+    new TcpTransport(options(4)),
+  ];
+  await b.start(collect(got));
+  for (const t of transports) if (t !== b) await t.start(ignoreInbound);
+  try {
+    await sendUntilDelivered(
+      transports[0]!,
+      2,
+      { groupId: 1, message: heartbeat(1, 2, 1) },
+      () => got.length > 0,
+    );
+    assert.deepEqual(got.map(([from]) => from), [1]);
+    for (const from of [3, 4]) {
+      const t = transports[from - 1]!;
+      const deadline = performance.now() + 1_000;
+      while (performance.now() < deadline) {
+        t.send(2, { groupId: 1, message: heartbeat(from, 2, 1) });
+        t.flush(performance.now());
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    assert.deepEqual(got.map(([from]) => from), [1], "only node 1 got through");
+    assert.ok(
+      warnings.some((w) =>
+        /Proof refused: .*not issued by the cluster's CA/.test(w)
+      ),
+      warnings.join("\n"),
+    );
+  } finally {
+    for (const t of transports) await t.close();
+    await Deno.remove(cluster.dir, { recursive: true });
+    await Deno.remove(stranger.dir, { recursive: true });
   }
 });

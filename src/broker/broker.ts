@@ -64,6 +64,12 @@ export interface Broker {
   readonly logger: Logger;
   /** Resolves when the broker has stopped. */
   readonly closed: Promise<void>;
+  /**
+   * Reads tls.cert_file and tls.key_file again and serves new connections
+   * of the SSL listeners with them; a pair that cannot be served is logged
+   * and the old one kept.
+   */
+  reloadTls(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -260,11 +266,12 @@ export async function startBroker(config: Config): Promise<Broker> {
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     },
   });
+  const readTls = () => ({
+    cert: Deno.readTextFileSync(config.tls.certFile),
+    key: Deno.readTextFileSync(config.tls.keyFile),
+  });
   const tls = config.listeners.some((l) => l.protocol.endsWith("SSL"))
-    ? {
-      cert: Deno.readTextFileSync(config.tls.certFile),
-      key: Deno.readTextFileSync(config.tls.keyFile),
-    }
+    ? readTls()
     : undefined;
   const connections = { open: 0, max: config.limits.maxConnections };
   const servers = config.listeners.map((listener) =>
@@ -503,6 +510,25 @@ export async function startBroker(config: Config): Promise<Broker> {
     status,
     logger,
     closed,
+    reloadTls: async () => {
+      if (tls === undefined) return;
+      const files =
+        `tls.cert_file "${config.tls.certFile}" with tls.key_file "${config.tls.keyFile}"`;
+      let fresh: { cert: string; key: string };
+      try {
+        fresh = readTls();
+        // Each server tests the pair before it lets its port go.
+        await Promise.all(servers.map((s) => s.reloadTls(fresh)));
+      } catch (err) {
+        logger.error(
+          `kept the SSL listeners' certificate: ${files} cannot be served: ${
+            (err as Error).message
+          }`,
+        );
+        return;
+      }
+      logger.info(`reloaded the SSL listeners' certificate from ${files}`);
+    },
     stop,
   };
 }

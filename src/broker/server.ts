@@ -82,7 +82,12 @@ interface InFlight {
 
 export class KafkaServer {
   readonly #opts: ServerOptions;
-  readonly #listener: Deno.Listener;
+  #listener: Deno.Listener;
+  readonly #port: number;
+  /** A certificate reloadTls asked for, and who waits for it to serve. */
+  #replacement:
+    | { tls: { cert: string; key: string }; done: () => void }
+    | null = null;
   readonly #conns = new Map<number, Deno.Conn>();
   #nextConnId = 1;
   #accepted = 0;
@@ -95,10 +100,12 @@ export class KafkaServer {
     this.#listener = opts.tls === undefined
       ? Deno.listen({ ...address, transport: "tcp" })
       : Deno.listenTls({ ...address, ...opts.tls });
+    // Kept, since a reload's new listener must take the port asked of the OS.
+    this.#port = (this.#listener.addr as Deno.NetAddr).port;
   }
 
   get port(): number {
-    return (this.#listener.addr as Deno.NetAddr).port;
+    return this.#port;
   }
 
   /** Connections open now. */
@@ -115,6 +122,36 @@ export class KafkaServer {
     this.#accepting = this.#acceptLoop();
   }
 
+  /**
+   * Serves new connections with another certificate (SIGHUP); open
+   * connections keep theirs. A listener cannot change its certificate, so
+   * the accept loop gives the port to a new one once the old one's pending
+   * accept has let go of it. A pair Deno refuses throws at once, and
+   * nothing changes.
+   */
+  reloadTls(tls: { cert: string; key: string }): Promise<void> {
+    if (this.#opts.tls === undefined || this.#stopped) return Promise.resolve();
+    // A throwaway listener tests the pair before the port is let go.
+    Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...tls }).close();
+    return new Promise((done) => {
+      this.#replacement = { tls, done };
+      this.#listener.close();
+    });
+  }
+
+  /** The new listener of a reload, on the port the old one held. */
+  async #relisten(tls: { cert: string; key: string }): Promise<Deno.Listener> {
+    const address = { hostname: this.#opts.hostname, port: this.port };
+    for (let attempt = 0;; attempt++) {
+      try {
+        return Deno.listenTls({ ...address, ...tls });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AddrInUse) || attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+
   async #acceptLoop(): Promise<void> {
     while (!this.#stopped) {
       let conn: Deno.Conn;
@@ -126,6 +163,13 @@ export class KafkaServer {
         if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       } catch (err) {
         if (this.#stopped) return;
+        const replacement = this.#replacement;
+        if (replacement !== null) {
+          this.#replacement = null;
+          this.#listener = await this.#relisten(replacement.tls);
+          replacement.done();
+          continue;
+        }
         this.#opts.log(`accept failed: ${(err as Error).message}`);
         continue;
       }

@@ -110,9 +110,14 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
       } on ${config.admin.bindAddr}:${admin.port}\n`,
     );
   }
+  // Certificates are renewed under a running broker (certbot,
+  // cert-manager), which then signals it, as it would nginx.
+  const reload = () => void broker.reloadTls();
+  Deno.addSignalListener("SIGHUP", reload);
   try {
     await Promise.race([broker.closed, aborted(io.interrupt)]);
   } finally {
+    Deno.removeSignalListener("SIGHUP", reload);
     await admin?.stop();
     await broker.stop();
   }

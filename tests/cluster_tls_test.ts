@@ -1,7 +1,7 @@
 /**
  * raft.tls on real broker processes: a 3-broker cluster whose Raft
  * traffic is TLS, each broker proving its certificate to the others,
- * replicates acks=all writes from kcat; a broker whose certificate another
+ * commits acks=all writes from kcat (a Raft majority); a broker whose certificate another
  * CA issued cannot join it, and a connection to a Raft port that skips
  * the proof is closed before anything it sends is read.
  */
@@ -53,7 +53,7 @@ Deno.test({
     const cluster = await Cluster.start({ set: raftTls(certs) });
     try {
       await t.step(
-        "kcat's acks=all writes replicate to all three",
+        "kcat's acks=all writes commit, and every broker's clients read them back",
         async () => {
           const client = await cluster.client();
           try {
@@ -71,7 +71,7 @@ Deno.test({
             "acks=all",
           ]);
           for (const m of cluster.members) {
-            // Each broker answers for the partition's leader, so read through each.
+            // Bootstrapping through each broker needs the metadata each got over TLS Raft.
             const read = await kcatConsume(m.bootstrap, "sealed");
             assert.deepEqual(read.get(0)?.map((r) => r.value), values);
           }

@@ -164,13 +164,12 @@ export function groupOffsets(
 
 export class ReplicatedStatus implements StatusPort {
   readonly #node: ClusterNode;
-  readonly #view: ClusterView;
+  readonly #view: ClusterView & UsersPort;
   readonly #coordinator: GroupCoordinator;
   readonly #partitions: PartitionManager;
   readonly #internal: ReadonlySet<string>;
   readonly #offsetsTopic: string;
   readonly #metrics: () => string;
-  readonly #users: UsersPort;
   readonly #authorizer: Authorizer;
 
   constructor(opts: {
@@ -189,7 +188,6 @@ export class ReplicatedStatus implements StatusPort {
     this.#offsetsTopic = opts.offsetsTopic;
     this.#internal = new Set([opts.offsetsTopic]);
     this.#metrics = opts.metrics;
-    this.#users = opts.view;
     this.#authorizer = opts.authorizer;
   }
 
@@ -198,7 +196,7 @@ export class ReplicatedStatus implements StatusPort {
     password: string,
     host: string,
   ): "allowed" | "unauthenticated" | "forbidden" {
-    if (!passwordAccepted(this.#users, user, password)) {
+    if (!passwordAccepted(this.#view, user, password)) {
       return "unauthenticated";
     }
     const allowed = this.#authorizer.authorize(

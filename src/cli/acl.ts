@@ -13,13 +13,11 @@ import {
   type AclPatternType,
   type AclPermission,
   type AclResourceType,
+  CLUSTER_RESOURCE_NAME,
 } from "../protocol/mod.ts";
 import { type ClientCommandOptions, withClient } from "./connect.ts";
 import { type CliIo, CommandError } from "./io.ts";
 import { formatTable } from "./table.ts";
-
-/** Kafka's name of the one cluster resource. */
-const CLUSTER_RESOURCE = "kafka-cluster";
 
 export interface AclResourceOptions {
   topic?: string;
@@ -67,7 +65,7 @@ function resourceOf(
   if (opts.topic !== undefined) given.push({ type: "topic", name: opts.topic });
   if (opts.group !== undefined) given.push({ type: "group", name: opts.group });
   if (opts.cluster === true) {
-    given.push({ type: "cluster", name: CLUSTER_RESOURCE });
+    given.push({ type: "cluster", name: CLUSTER_RESOURCE_NAME });
   }
   if (opts.transactionalId !== undefined) {
     given.push({ type: "transactional_id", name: opts.transactionalId });

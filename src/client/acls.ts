@@ -55,15 +55,9 @@ export function aclFilterToWire(filter: AclFilter) {
 }
 
 /** The binding a broker described, its codes turned back into names. */
-export function aclFromWire(wire: {
-  resourceType: number;
-  resourceName: string;
-  patternType: number;
-  principal: string;
-  host: string;
-  operation: number;
-  permissionType: number;
-}): AclBinding {
+export function aclFromWire(
+  wire: ReturnType<typeof aclBindingCodes>,
+): AclBinding {
   const name = <T extends string>(
     table: Readonly<Record<string, number>>,
     code: number,

@@ -97,6 +97,9 @@ export type AclOperationName = typeof ACL_OPERATIONS[number];
 export const ACL_PERMISSIONS = ["allow", "deny"] as const;
 export type AclPermission = typeof ACL_PERMISSIONS[number];
 
+/** Kafka's name of the one cluster resource, the only name a cluster ACL may have. */
+export const CLUSTER_RESOURCE_NAME = "kafka-cluster";
+
 /** One ACL, as Kafka's AclBinding: who may (or may not) do what on which resources. */
 export interface AclBinding {
   resourceType: AclResourceType;

@@ -86,4 +86,5 @@ export {
   AclPermissionCode,
   type AclResourceType,
   AclResourceTypeCode,
+  CLUSTER_RESOURCE_NAME,
 } from "./acl_codes.ts";

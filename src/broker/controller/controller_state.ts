@@ -6,7 +6,9 @@
  * dependence on Map insertion order (which differs after a restore):
  * whatever is iterated is iterated sorted.
  */
-import type { AclBinding } from "../../protocol/mod.ts";
+import { type AclBinding, CLUSTER_RESOURCE_NAME } from "../../protocol/mod.ts";
+
+export { CLUSTER_RESOURCE_NAME };
 import type { Entry, StateMachine } from "../../raft/mod.ts";
 import { ErrorCode } from "../../protocol/mod.ts";
 import { assert } from "../../util/mod.ts";
@@ -1269,9 +1271,6 @@ function aclKey(b: AclBinding): string {
     b.permission,
   ]);
 }
-
-/** Kafka names its one cluster resource so; nothing else is a cluster. */
-export const CLUSTER_RESOURCE_NAME = "kafka-cluster";
 
 /** Why the state would refuse the binding, or null. */
 export function aclBindingProblem(b: AclBinding): string | null {

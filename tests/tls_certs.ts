@@ -1,7 +1,7 @@
 /**
- * Test certificates made with openssl into a temporary directory: a CA and
- * a server certificate it signs for localhost and 127.0.0.1, as a TLS
- * listener needs them.
+ * Test certificates made with openssl into a temporary directory: a CA, a
+ * server certificate it signs for localhost and 127.0.0.1, as a TLS
+ * listener needs them, and client certificates on demand.
  */
 import { run } from "./harness.ts";
 
@@ -37,43 +37,60 @@ export async function makeCerts(): Promise<TestCerts> {
     "-out",
     at("ca.pem"),
   ], dir);
+  const server = await signCert(
+    { dir, caFile: at("ca.pem") },
+    "server",
+    "/CN=localhost",
+    "subjectAltName=DNS:localhost,IP:127.0.0.1",
+  );
+  return {
+    dir,
+    caFile: at("ca.pem"),
+    ...server,
+  };
+}
+
+/**
+ * A certificate for `subject` ("/O=acme/CN=alice") and its key, signed by
+ * the CA of `ca`, with the X.509 v3 extensions in `extensions` (rustls
+ * refuses certificates without any).
+ */
+export async function signCert(
+  ca: { dir: string; caFile: string },
+  name: string,
+  subject: string,
+  extensions = "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth",
+): Promise<{ certFile: string; keyFile: string }> {
+  const at = (file: string) => `${ca.dir}/${file}`;
   await openssl([
     "req",
     "-newkey",
     "rsa:2048",
     "-nodes",
     "-subj",
-    "/CN=localhost",
+    subject,
     "-keyout",
-    at("server.key"),
+    at(`${name}.key`),
     "-out",
-    at("server.csr"),
-  ], dir);
-  await Deno.writeTextFile(
-    at("san.ext"),
-    "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-  );
+    at(`${name}.csr`),
+  ], ca.dir);
+  await Deno.writeTextFile(at(`${name}.ext`), `${extensions}\n`);
   await openssl([
     "x509",
     "-req",
     "-in",
-    at("server.csr"),
+    at(`${name}.csr`),
     "-CA",
-    at("ca.pem"),
+    ca.caFile,
     "-CAkey",
-    at("ca.key"),
+    ca.caFile.replace(/\.pem$/, ".key"),
     "-CAcreateserial",
     "-days",
     "2",
     "-extfile",
-    at("san.ext"),
+    at(`${name}.ext`),
     "-out",
-    at("server.pem"),
-  ], dir);
-  return {
-    dir,
-    caFile: at("ca.pem"),
-    certFile: at("server.pem"),
-    keyFile: at("server.key"),
-  };
+    at(`${name}.pem`),
+  ], ca.dir);
+  return { certFile: at(`${name}.pem`), keyFile: at(`${name}.key`) };
 }

@@ -27,6 +27,7 @@ import { PartitionManager } from "./partitions.ts";
 import type { CleanOptions } from "../storage/mod.ts";
 import { ControllerProducerIds } from "./producers/producer_ids.ts";
 import { KafkaServer } from "./server.ts";
+import { openListener } from "./listeners.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { ReplicatedStatus, type StatusPort } from "./status.ts";
 import type { TopicInfo } from "./topics.ts";
@@ -266,28 +267,38 @@ export async function startBroker(config: Config): Promise<Broker> {
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     },
   });
+  const clientAuth = config.tls.clientAuth;
   const readTls = () => ({
-    cert: Deno.readTextFileSync(config.tls.certFile),
-    key: Deno.readTextFileSync(config.tls.keyFile),
+    cert: readConfigFile("tls.cert_file", config.tls.certFile),
+    key: readConfigFile("tls.key_file", config.tls.keyFile),
+    ...(clientAuth === "none"
+      ? {}
+      : { ca: readConfigFile("tls.ca_file", config.tls.caFile) }),
   });
   const tls = config.listeners.some((l) => l.protocol.endsWith("SSL"))
     ? readTls()
     : undefined;
   const connections = { open: 0, max: config.limits.maxConnections };
-  const servers = config.listeners.map((listener) =>
-    new KafkaServer({
-      hostname: listener.host,
-      port: listener.port,
-      listener: listener.name,
-      ...(listener.protocol.endsWith("SSL") && tls !== undefined
-        ? { tls }
-        : {}),
-      maxFrameBytes: config.limits.maxRequestBytes,
-      connections,
-      maxInflightRequests: config.limits.maxInflightRequests,
-      dispatch: (frame, conn) => dispatch(frame, conn),
-      log,
-    })
+  const servers = await Promise.all(
+    config.listeners.map(async (listener) =>
+      new KafkaServer({
+        socket: await openListener({
+          hostname: listener.host,
+          port: listener.port,
+          ...(listener.protocol.endsWith("SSL") && tls !== undefined
+            ? { tls: { ...tls, clientAuth } }
+            : {}),
+          log,
+        }),
+        listener: listener.name,
+        certificatePrincipals: listener.protocol === "SSL",
+        maxFrameBytes: config.limits.maxRequestBytes,
+        connections,
+        maxInflightRequests: config.limits.maxInflightRequests,
+        dispatch: (frame, conn) => dispatch(frame, conn),
+        log,
+      })
+    ),
   );
   const server = servers[0]!;
   // Port 0 asks the OS for a port; clients must be told the real one.
@@ -514,10 +525,10 @@ export async function startBroker(config: Config): Promise<Broker> {
       if (tls === undefined) return;
       const files =
         `tls.cert_file "${config.tls.certFile}" with tls.key_file "${config.tls.keyFile}"`;
-      let fresh: { cert: string; key: string };
+      let fresh: ReturnType<typeof readTls>;
       try {
         fresh = readTls();
-        // Each server tests the pair before it lets its port go.
+        // Each listener tests the pair before it changes anything.
         await Promise.all(servers.map((s) => s.reloadTls(fresh)));
       } catch (err) {
         logger.error(
@@ -533,6 +544,19 @@ export async function startBroker(config: Config): Promise<Broker> {
   };
 }
 
+/** A file a config key names; one that cannot be read is a ConfigError. */
+function readConfigFile(path: string, file: string): string {
+  try {
+    return Deno.readTextFileSync(file);
+  } catch (err) {
+    throw new ConfigError([{
+      path,
+      value: file,
+      message: `cannot be read: ${(err as Error).message}`,
+    }]);
+  }
+}
+
 /**
  * The raft.tls files, read and checked, or undefined without them; a file
  * that cannot be read or parsed stops the start with its key named.
@@ -540,21 +564,10 @@ export async function startBroker(config: Config): Promise<Broker> {
 function raftCredentials(config: Config): PeerCredentials | undefined {
   const { certFile, keyFile, caFile } = config.raft.tls;
   if (certFile === "") return undefined;
-  const read = (path: string, file: string) => {
-    try {
-      return Deno.readTextFileSync(file);
-    } catch (err) {
-      throw new ConfigError([{
-        path,
-        value: file,
-        message: `cannot be read: ${(err as Error).message}`,
-      }]);
-    }
-  };
   const files = {
-    cert: read("raft.tls.cert_file", certFile),
-    key: read("raft.tls.key_file", keyFile),
-    ca: read("raft.tls.ca_file", caFile),
+    cert: readConfigFile("raft.tls.cert_file", certFile),
+    key: readConfigFile("raft.tls.key_file", keyFile),
+    ca: readConfigFile("raft.tls.ca_file", caFile),
   };
   try {
     return new PeerCredentials(files);

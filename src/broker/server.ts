@@ -1,6 +1,5 @@
 /**
- * One Kafka client listener: accepts connections on Deno.listen (or
- * Deno.listenTls for SSL and SASL_SSL listeners), splits each
+ * One Kafka client listener: accepts connections (listeners.ts), splits each
  * stream into frames, and hands every request to the dispatcher as soon as it
  * arrives, so that requests pipelined on one connection are processed
  * concurrently (one fsync can cover them all) while their responses still go
@@ -11,6 +10,7 @@ import {
   FrameTooLargeError,
   writeFrames,
 } from "../protocol/mod.ts";
+import type { CertifiedKey, ClientConn, ClientListener } from "./listeners.ts";
 import { newSession, type Session } from "./security/session.ts";
 
 /** What the dispatcher answers: a size-prefixed frame, or nothing (acks=0). */
@@ -37,12 +37,15 @@ export interface ConnectionInfo {
 }
 
 export interface ServerOptions {
-  hostname: string;
-  port: number;
+  /** Where connections come from. */
+  socket: ClientListener;
   /** The listener's name, handed to the dispatcher with every request. */
   listener: string;
-  /** PEM certificate chain and key: serve TLS. */
-  tls?: { cert: string; key: string };
+  /**
+   * A verified client certificate authenticates its connection: its subject
+   * is the principal (an SSL listener; on SASL_SSL, SASL says who it is).
+   */
+  certificatePrincipals: boolean;
   maxFrameBytes: number;
   /** Shared by every listener of a broker: limits.max_connections is broker-wide. */
   connections: ConnectionCount;
@@ -82,13 +85,7 @@ interface InFlight {
 
 export class KafkaServer {
   readonly #opts: ServerOptions;
-  #listener: Deno.Listener;
-  readonly #port: number;
-  /** A certificate reloadTls asked for, and who waits for it to serve. */
-  #replacement:
-    | { tls: { cert: string; key: string }; done: () => void }
-    | null = null;
-  readonly #conns = new Map<number, Deno.Conn>();
+  readonly #conns = new Map<number, ClientConn>();
   #nextConnId = 1;
   #accepted = 0;
   #accepting: Promise<void> | null = null;
@@ -96,16 +93,10 @@ export class KafkaServer {
 
   constructor(opts: ServerOptions) {
     this.#opts = opts;
-    const address = { hostname: opts.hostname, port: opts.port };
-    this.#listener = opts.tls === undefined
-      ? Deno.listen({ ...address, transport: "tcp" })
-      : Deno.listenTls({ ...address, ...opts.tls });
-    // Kept, since a reload's new listener must take the port asked of the OS.
-    this.#port = (this.#listener.addr as Deno.NetAddr).port;
   }
 
   get port(): number {
-    return this.#port;
+    return this.#opts.socket.port;
   }
 
   /** Connections open now. */
@@ -122,54 +113,19 @@ export class KafkaServer {
     this.#accepting = this.#acceptLoop();
   }
 
-  /**
-   * Serves new connections with another certificate (SIGHUP); open
-   * connections keep theirs. A listener cannot change its certificate, so
-   * the accept loop gives the port to a new one once the old one's pending
-   * accept has let go of it. A pair Deno refuses throws at once, and
-   * nothing changes.
-   */
-  reloadTls(tls: { cert: string; key: string }): Promise<void> {
-    if (this.#opts.tls === undefined || this.#stopped) return Promise.resolve();
-    // A throwaway listener tests the pair before the port is let go.
-    Deno.listenTls({ hostname: "127.0.0.1", port: 0, ...tls }).close();
-    return new Promise((done) => {
-      this.#replacement = { tls, done };
-      this.#listener.close();
-    });
-  }
-
-  /** The new listener of a reload, on the port the old one held. */
-  async #relisten(tls: { cert: string; key: string }): Promise<Deno.Listener> {
-    const address = { hostname: this.#opts.hostname, port: this.port };
-    for (let attempt = 0;; attempt++) {
-      try {
-        return Deno.listenTls({ ...address, ...tls });
-      } catch (err) {
-        if (!(err instanceof Deno.errors.AddrInUse) || attempt >= 50) throw err;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+  /** Serves new connections with another certificate (SIGHUP). */
+  reloadTls(pair: CertifiedKey & { ca?: string }): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    return this.#opts.socket.reload(pair);
   }
 
   async #acceptLoop(): Promise<void> {
     while (!this.#stopped) {
-      let conn: Deno.Conn;
+      let conn: ClientConn;
       try {
-        conn = await this.#listener.accept();
-        // Replies are whole frames written at once; Nagle would only delay
-        // them. A TLS connection's handshake runs on its first read, inside
-        // its own serving loop, so a bad handshake fails that one alone.
-        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+        conn = await this.#opts.socket.accept();
       } catch (err) {
         if (this.#stopped) return;
-        const replacement = this.#replacement;
-        if (replacement !== null) {
-          this.#replacement = null;
-          this.#listener = await this.#relisten(replacement.tls);
-          replacement.done();
-          continue;
-        }
         this.#opts.log(`accept failed: ${(err as Error).message}`);
         continue;
       }
@@ -192,14 +148,18 @@ export class KafkaServer {
     }
   }
 
-  async #serve(id: number, conn: Deno.Conn): Promise<void> {
+  async #serve(id: number, conn: ClientConn): Promise<void> {
     const addr = conn.remoteAddr as Deno.NetAddr;
     let closing = false;
+    const session = newSession(addr.hostname);
+    if (this.#opts.certificatePrincipals && conn.peerSubject !== undefined) {
+      session.principal = `User:${conn.peerSubject}`;
+    }
     const info: ConnectionInfo = {
       id,
       remote: `${addr.hostname}:${addr.port}`,
       listener: this.#opts.listener,
-      session: newSession(addr.hostname),
+      session,
       closeAfterReplies: () => (closing = true),
     };
     const decoder = new FrameDecoder({
@@ -278,7 +238,7 @@ export class KafkaServer {
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    this.#listener.close();
+    this.#opts.socket.close();
     for (const conn of this.#conns.values()) {
       try {
         conn.close();

@@ -51,8 +51,21 @@ export async function securityFrom(file: string): Promise<SecurityOptions> {
   } = {};
   if (protocol.endsWith("SSL")) {
     const ca = props.get("ssl.ca.location");
+    const cert = props.get("ssl.certificate.location");
+    const key = props.get("ssl.key.location");
+    if ((cert === undefined) !== (key === undefined)) {
+      throw problem(
+        "ssl.certificate.location and ssl.key.location go together",
+      );
+    }
     security.tls = {
       caCerts: ca === undefined ? [] : [await Deno.readTextFile(ca)],
+      ...(cert === undefined || key === undefined ? {} : {
+        clientCert: {
+          cert: await Deno.readTextFile(cert),
+          key: await Deno.readTextFile(key),
+        },
+      }),
     };
   }
   if (protocol.startsWith("SASL")) {

@@ -53,3 +53,32 @@ Deno.test("securityFrom refuses an unknown protocol or a SASL file without a pas
     {},
   );
 });
+
+Deno.test("securityFrom reads a client certificate and key for mutual TLS, and asks for both", async () => {
+  const pem = async (text: string) => {
+    const file = await Deno.makeTempFile();
+    await Deno.writeTextFile(file, text);
+    return file;
+  };
+  const cert = await pem("CERT");
+  const key = await pem("KEY");
+  assert.deepEqual(
+    await securityFrom(
+      await propertiesFile([
+        "security.protocol=SSL",
+        `ssl.certificate.location=${cert}`,
+        `ssl.key.location=${key}`,
+      ]),
+    ),
+    { tls: { caCerts: [], clientCert: { cert: "CERT", key: "KEY" } } },
+  );
+  await assert.rejects(
+    securityFrom(
+      await propertiesFile([
+        "security.protocol=SSL",
+        `ssl.certificate.location=${cert}`,
+      ]),
+    ),
+    /ssl.certificate.location and ssl.key.location go together/,
+  );
+});

@@ -117,7 +117,7 @@ function buildProgram(io: CliIo): Command {
     ).option(
       "--command-config <file>",
       "Kafka client properties: security.protocol, sasl.mechanism, " +
-        "sasl.username, sasl.password, ssl.ca.location",
+        "sasl.username, sasl.password, ssl.ca.location, ssl.certificate.location, ssl.key.location",
     );
 
   program.command("serve")

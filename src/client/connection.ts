@@ -77,8 +77,14 @@ export type SaslMechanism = "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512";
 
 /** How a connection proves who it talks to and who it is (Kafka's client properties). */
 export interface SecurityOptions {
-  /** TLS, trusting these PEM CA certificates (the system's when empty). */
-  readonly tls?: { readonly caCerts: readonly string[] };
+  /**
+   * TLS, trusting these PEM CA certificates (the system's when empty), and
+   * presenting a client certificate when the broker asks for one.
+   */
+  readonly tls?: {
+    readonly caCerts: readonly string[];
+    readonly clientCert?: { readonly cert: string; readonly key: string };
+  };
   readonly sasl?: {
     readonly mechanism: SaslMechanism;
     readonly username: string;
@@ -125,16 +131,29 @@ export class BrokerConnection {
     const tls = opts.security?.tls;
     let conn: Deno.Conn;
     try {
-      const tcp = await Deno.connect({ hostname, port });
-      tcp.setNoDelay(true);
-      conn = tcp;
-      if (tls !== undefined) {
-        const secured = await Deno.startTls(tcp, {
+      const trust = tls !== undefined && tls.caCerts.length > 0
+        ? { caCerts: [...tls.caCerts] }
+        : {};
+      if (tls?.clientCert !== undefined) {
+        // Only connectTls presents a client certificate, and it leaves no
+        // way to turn Nagle off: fine for the admin commands that use one.
+        const secured = await Deno.connectTls({
           hostname,
-          ...(tls.caCerts.length > 0 ? { caCerts: [...tls.caCerts] } : {}),
+          port,
+          ...trust,
+          ...tls.clientCert,
         });
         conn = secured;
         await secured.handshake();
+      } else {
+        const tcp = await Deno.connect({ hostname, port });
+        tcp.setNoDelay(true);
+        conn = tcp;
+        if (tls !== undefined) {
+          const secured = await Deno.startTls(tcp, { hostname, ...trust });
+          conn = secured;
+          await secured.handshake();
+        }
       }
     } catch (error) {
       throw new ConnectionError(`Cannot connect to broker ${address}`, {

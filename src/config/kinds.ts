@@ -143,16 +143,18 @@ export function oneOf<const T extends string>(values: readonly T[]): Kind<T> {
   );
 }
 
-/** A YAML list, or one comma-separated string (the form env vars allow). */
+/** A YAML list, or one string of items between separators (the form env vars allow). */
 function listOf<T>(
   itemExpected: string,
   readItem: (item: string) => T | undefined,
+  separator = ",",
 ): Kind<readonly T[]> {
+  const between = separator === "," ? "comma" : `"${separator}"`;
   return kind(
-    `a list of ${itemExpected} (or one comma-separated string)`,
+    `a list of ${itemExpected} (or one ${between}-separated string)`,
     (value) => {
       const items = typeof value === "string"
-        ? value.split(",").map((s) => s.trim()).filter((s) => s !== "")
+        ? value.split(separator).map((s) => s.trim()).filter((s) => s !== "")
         : value;
       if (!Array.isArray(items)) return undefined;
       const result: T[] = [];
@@ -166,8 +168,16 @@ function listOf<T>(
   );
 }
 
-export function textList(): Kind<readonly string[]> {
-  return listOf("non-empty strings", (s) => s === "" ? undefined : s);
+/**
+ * `separator` splits the string form; items that hold commas themselves
+ * (certificate principals) need another.
+ */
+export function textList(separator = ","): Kind<readonly string[]> {
+  return listOf(
+    "non-empty strings",
+    (s) => s === "" ? undefined : s,
+    separator,
+  );
 }
 
 const NODE_ID_TEXT = /^(?:[a-z][a-z0-9_-]*?-?)?(\d+)$/i;

@@ -330,12 +330,12 @@ function checkListeners(c: Collector, config: Config): void {
       "needs tls.cert_file and tls.key_file: the admin listener serves the SSL listeners' certificate",
     );
   }
-  const clientAuth = config.tls?.clientAuth;
-  if (clientAuth !== undefined && clientAuth !== "none") {
+  const clientAuth = tls?.clientAuth;
+  if (clientAuth !== undefined && clientAuth !== "none" && tls?.caFile === "") {
     c.problem(
       "tls.client_auth",
       clientAuth,
-      `"${clientAuth}" cannot be served: Deno.listenTls neither asks for nor verifies client certificates, so only "none" works`,
+      `"${clientAuth}" needs tls.ca_file, the CA that client certificates must chain to`,
     );
   }
 }

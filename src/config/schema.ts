@@ -51,8 +51,8 @@ export interface Config {
   readonly tls: {
     readonly certFile: string;
     readonly keyFile: string;
-    /** Only "none" passes validation (Deno.listenTls asks for no client certificate). */
     readonly clientAuth: ClientAuth;
+    readonly caFile: string;
   };
   readonly raftPort: number;
   /** ./data/broker-<nodeId> unless set. */
@@ -227,7 +227,15 @@ export const FIELDS: readonly Field[] = [
     kind: oneOf(["none", "requested", "required"]),
     default: "none",
     doc:
-      "Client certificates: only none works, since Deno.listenTls cannot ask for them",
+      "Client certificates on the SSL and SASL_SSL listeners: none; requested (a client may present one); required (the handshake fails without one); a certificate must chain to tls.ca_file, and on an SSL listener its subject is the principal (User:CN=alice,O=acme)",
+  },
+  {
+    key: "tls.ca_file",
+    prop: "tls.caFile",
+    kind: text(),
+    default: "",
+    doc:
+      "PEM CA certificates that client certificates must chain to; needed when tls.client_auth is requested or required",
   },
   {
     key: "raft_port",
@@ -550,10 +558,10 @@ export const FIELDS: readonly Field[] = [
   {
     key: "authorization.super_users",
     prop: "authorization.superUsers",
-    kind: textList(),
+    kind: textList(";"),
     default: [],
     doc:
-      "Principals that every ACL check allows, such as User:admin; an unauthenticated client is User:ANONYMOUS",
+      "Principals that every ACL check allows, such as User:admin or User:CN=admin,O=acme (a client certificate's); the string form separates them with ; as Kafka's super.users does; an unauthenticated client is User:ANONYMOUS",
   },
   {
     key: "admin.bind_addr",

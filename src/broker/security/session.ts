@@ -7,7 +7,11 @@ import type { SaslMechanism } from "../../config/mod.ts";
 import type { ScramExchange } from "../../protocol/mod.ts";
 
 export interface Session {
-  /** "User:alice" once SASL succeeded; null before (or on a plain listener). */
+  /**
+   * "User:alice" once SASL succeeded, or "User:CN=alice,O=acme" from a
+   * verified client certificate on an SSL listener; null before (or on a
+   * plain listener).
+   */
   principal: string | null;
   /** The peer's address, for the loopback rule of bootstrapping users. */
   readonly remoteHost: string;

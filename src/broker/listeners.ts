@@ -1,0 +1,364 @@
+/**
+ * Where a KafkaServer's connections come from: Deno.listen for plain TCP,
+ * Deno.listenTls for TLS, and node:tls for TLS with client certificates,
+ * which Deno.listenTls can neither ask for nor verify. Deno's own listeners
+ * stay on the paths that need no client certificate, since they are the
+ * faster ones.
+ */
+import tls from "node:tls";
+import type { ClientAuth } from "../config/mod.ts";
+
+/** What the server reads and writes; a Deno.Conn is one as it stands. */
+export interface ClientConn {
+  read(into: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
+  close(): void;
+  readonly remoteAddr: Deno.Addr;
+  /**
+   * The subject of the client certificate the CA vouched for, as RFC 2253
+   * text ("CN=alice,O=acme"); absent without one.
+   */
+  readonly peerSubject?: string;
+}
+
+export interface CertifiedKey {
+  cert: string;
+  key: string;
+}
+
+export interface ClientTls extends CertifiedKey {
+  clientAuth: ClientAuth;
+  /** PEM CA certificates client certificates must chain to. */
+  ca?: string;
+}
+
+export interface ClientListener {
+  readonly port: number;
+  /** Rejects when accepting failed, and once the listener is closed. */
+  accept(): Promise<ClientConn>;
+  /**
+   * New connections are served with `pair` (and `ca`); open ones keep what
+   * they have. A pair TLS refuses throws at once, and nothing changes.
+   */
+  reload(pair: CertifiedKey & { ca?: string }): Promise<void>;
+  close(): void;
+}
+
+export interface ListenOptions {
+  hostname: string;
+  port: number;
+  tls?: ClientTls;
+  log: (msg: string) => void;
+}
+
+export function openListener(opts: ListenOptions): Promise<ClientListener> {
+  if (opts.tls !== undefined && opts.tls.clientAuth !== "none") {
+    return NodeTlsListener.open(opts, opts.tls);
+  }
+  return Promise.resolve(new DenoListener(opts));
+}
+
+/** Throws what Deno says of a certificate and key that cannot be served. */
+function checkPair(pair: CertifiedKey): void {
+  Deno.listenTls({
+    hostname: "127.0.0.1",
+    port: 0,
+    cert: pair.cert,
+    key: pair.key,
+  }).close();
+}
+
+class DenoListener implements ClientListener {
+  readonly #hostname: string;
+  readonly #tls: boolean;
+  #listener: Deno.Listener;
+  readonly port: number;
+  #closed = false;
+  /** A certificate reload asked for, and who waits for it to serve. */
+  #replacement: { pair: CertifiedKey; done: () => void } | null = null;
+
+  constructor(opts: ListenOptions) {
+    this.#hostname = opts.hostname;
+    this.#tls = opts.tls !== undefined;
+    const address = { hostname: opts.hostname, port: opts.port };
+    this.#listener = opts.tls === undefined
+      ? Deno.listen({ ...address, transport: "tcp" })
+      : Deno.listenTls({ ...address, cert: opts.tls.cert, key: opts.tls.key });
+    // Kept, since a reload's new listener must take the port the OS gave.
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+  }
+
+  async accept(): Promise<ClientConn> {
+    for (;;) {
+      try {
+        const conn = await this.#listener.accept();
+        // Replies are whole frames written at once; Nagle would only delay
+        // them. A TLS handshake runs on the first read, in the serving loop
+        // of its connection, so a bad handshake fails that one alone.
+        if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+        return conn;
+      } catch (err) {
+        const replacement = this.#replacement;
+        if (this.#closed || replacement === null) throw err;
+        this.#replacement = null;
+        this.#listener = await this.#relisten(replacement.pair);
+        replacement.done();
+      }
+    }
+  }
+
+  /**
+   * A listener cannot change its certificate, so the port goes to a new one
+   * once the pending accept of the old one has let go of it.
+   */
+  async reload(pair: CertifiedKey): Promise<void> {
+    if (this.#closed || !this.#tls) return;
+    checkPair(pair);
+    await new Promise<void>((done) => {
+      this.#replacement = { pair, done };
+      this.#listener.close();
+    });
+  }
+
+  async #relisten(pair: CertifiedKey): Promise<Deno.Listener> {
+    const address = { hostname: this.#hostname, port: this.port };
+    for (let attempt = 0;; attempt++) {
+      try {
+        return Deno.listenTls({ ...address, cert: pair.cert, key: pair.key });
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AddrInUse) || attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#listener.close();
+  }
+}
+
+/**
+ * TLS that asks for client certificates. "required" fails the handshake of
+ * a client without one the CA vouches for; "requested" lets a client
+ * without a certificate in, but not one whose certificate fails the check.
+ */
+class NodeTlsListener implements ClientListener {
+  readonly #server: tls.Server;
+  readonly port: number;
+  readonly #ready: ClientConn[] = [];
+  readonly #waiting: {
+    resolve: (conn: ClientConn) => void;
+    reject: (err: Error) => void;
+  }[] = [];
+  #closed = false;
+
+  private constructor(server: tls.Server, port: number) {
+    this.#server = server;
+    this.port = port;
+  }
+
+  static open(opts: ListenOptions, auth: ClientTls): Promise<NodeTlsListener> {
+    const server = tls.createServer({
+      cert: auth.cert,
+      key: auth.key,
+      ...(auth.ca === undefined ? {} : { ca: auth.ca }),
+      requestCert: true,
+      rejectUnauthorized: auth.clientAuth === "required",
+    });
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: opts.hostname, port: opts.port }, () => {
+        server.off("error", reject);
+        const port = (server.address() as { port: number }).port;
+        const listener = new NodeTlsListener(server, port);
+        server.on("secureConnection", (socket) => {
+          const why = listener.#refusal(socket);
+          if (why === null) return listener.#hand(new NodeTlsConn(socket));
+          opts.log(`refusing connection ${peer(socket)}: ${why}`);
+          socket.destroy();
+        });
+        server.on("tlsClientError", (err, socket) => {
+          // Once a handshake has failed, the TLS socket no longer knows its
+          // peer; the TCP socket under it still does.
+          const under = (socket as { _parent?: Parameters<typeof peer>[0] })
+            ._parent;
+          opts.log(
+            `TLS handshake with ${
+              peer(under ?? socket)
+            } failed: ${err.message}`,
+          );
+        });
+        server.on("error", (err) => opts.log(`listener error: ${err.message}`));
+        resolve(listener);
+      });
+    });
+  }
+
+  /** Why a connection that finished its handshake is not served. */
+  #refusal(socket: tls.TLSSocket): string | null {
+    if (socket.authorized) return null;
+    const presented = socket.getPeerX509Certificate() !== undefined;
+    return presented
+      ? `client certificate refused: ${socket.authorizationError}`
+      : null;
+  }
+
+  #hand(conn: ClientConn): void {
+    if (this.#closed) return conn.close();
+    const waiter = this.#waiting.shift();
+    if (waiter === undefined) this.#ready.push(conn);
+    else waiter.resolve(conn);
+  }
+
+  accept(): Promise<ClientConn> {
+    if (this.#closed) return Promise.reject(new Deno.errors.BadResource());
+    const conn = this.#ready.shift();
+    if (conn !== undefined) return Promise.resolve(conn);
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ resolve, reject });
+    });
+  }
+
+  // deno-lint-ignore require-await
+  async reload(pair: CertifiedKey & { ca?: string }): Promise<void> {
+    if (this.#closed) return;
+    // node:tls takes any pair here and fails each handshake later instead.
+    checkPair(pair);
+    this.#server.setSecureContext({
+      cert: pair.cert,
+      key: pair.key,
+      ...(pair.ca === undefined ? {} : { ca: pair.ca }),
+    });
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#server.close();
+    for (const conn of this.#ready.splice(0)) conn.close();
+    for (const waiter of this.#waiting.splice(0)) {
+      waiter.reject(new Deno.errors.BadResource("listener closed"));
+    }
+  }
+}
+
+function peer(
+  socket: {
+    remoteAddress?: string | undefined;
+    remotePort?: number | undefined;
+  },
+): string {
+  return `${socket.remoteAddress}:${socket.remotePort}`;
+}
+
+/**
+ * Socket data is queued until read; past QUEUE_HIGH_BYTES the socket is
+ * paused, so a client that writes faster than the broker reads is held back
+ * by TCP, as a Deno.Conn would hold it back.
+ */
+const QUEUE_HIGH_BYTES = 1024 * 1024;
+
+class NodeTlsConn implements ClientConn {
+  readonly #socket: tls.TLSSocket;
+  readonly remoteAddr: Deno.NetAddr;
+  readonly peerSubject?: string;
+  readonly #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #ended = false;
+  #error: Error | null = null;
+  #wake: (() => void) | null = null;
+
+  constructor(socket: tls.TLSSocket) {
+    this.#socket = socket;
+    socket.setNoDelay(true);
+    this.remoteAddr = {
+      transport: "tcp",
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+    };
+    const cert = socket.authorized
+      ? socket.getPeerX509Certificate()
+      : undefined;
+    if (cert !== undefined) this.peerSubject = rfc2253(cert.subject);
+    socket.on("data", (chunk: Uint8Array) => {
+      this.#chunks.push(chunk);
+      this.#queued += chunk.length;
+      if (this.#queued > QUEUE_HIGH_BYTES) socket.pause();
+      this.#wakeReader();
+    });
+    socket.on("end", () => {
+      this.#ended = true;
+      this.#wakeReader();
+    });
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#wakeReader();
+    });
+    socket.on("error", (err: Error) => {
+      this.#error ??= err;
+      this.#wakeReader();
+    });
+  }
+
+  #wakeReader(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  async read(into: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#error !== null) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((wake) => (this.#wake = wake));
+    }
+    let n = 0;
+    while (n < into.length && this.#chunks.length > 0) {
+      const chunk = this.#chunks[0]!;
+      const take = Math.min(chunk.length, into.length - n);
+      into.set(chunk.subarray(0, take), n);
+      n += take;
+      if (take === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(take);
+    }
+    this.#queued -= n;
+    if (this.#queued <= QUEUE_HIGH_BYTES && this.#socket.isPaused()) {
+      this.#socket.resume();
+    }
+    return n;
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#socket.write(
+        bytes,
+        (err) => err ? reject(err) : resolve(bytes.length),
+      );
+    });
+  }
+
+  close(): void {
+    this.#ended = true;
+    this.#socket.destroy();
+    this.#wakeReader();
+  }
+}
+
+/** RFC 2253 special characters, escaped with a backslash inside a value. */
+const SPECIAL = /[,+"\\<>;]/g;
+
+/**
+ * A subject as node:tls gives it (one "type=value" per line, the most
+ * general first) in the form Kafka names an SSL principal: most specific
+ * first, comma separated, special characters escaped.
+ */
+export function rfc2253(subject: string): string {
+  return subject.split("\n").filter((line) => line !== "").reverse().map(
+    (line) => {
+      const eq = line.indexOf("=");
+      const value = line.slice(eq + 1).replace(SPECIAL, (c) => `\\${c}`)
+        .replace(/^([ #])/, "\\$1").replace(/ $/, "\\ ");
+      return `${line.slice(0, eq)}=${value}`;
+    },
+  ).join(",");
+}

@@ -30,6 +30,8 @@ import {
   natsUnavailable,
 } from "./bench_nats.ts";
 import { benchRedis, latencyOwn, redisUnavailable } from "./bench_latency.ts";
+import { makeCerts, signCert } from "../tests/tls_certs.ts";
+import type { SecurityOptions } from "../src/client/mod.ts";
 
 const { values: flags } = parseArgs({
   args: Deno.args,
@@ -507,6 +509,193 @@ async function scrapeCost(): Promise<void> {
   );
 }
 await scrapeCost();
+
+/**
+ * What TLS and SASL cost: the same 1 KiB acks=all workloads through a
+ * PLAINTEXT and a SASL_SSL (SCRAM-SHA-256) listener of one broker, with
+ * raftq's client and kcat, and through an SSL listener that requires client
+ * certificates, of a second broker, with kcat (raftq's client cannot turn
+ * Nagle off on a connection with a client certificate). Ratios are against
+ * PLAINTEXT of the same broker.
+ */
+async function securityCost(): Promise<void> {
+  const produceName = "produce 1024B acks=all p=1";
+  if (!`${produceName} security`.includes(flags.only)) return;
+  const certs = await makeCerts();
+  const benchCert = await signCert(certs, "bench", "/CN=bench");
+  const password = "bench-password";
+  const [plainA, saslSsl, plainB, ssl] = freePorts(4) as [
+    number,
+    number,
+    number,
+    number,
+  ];
+  const tls = [
+    `tls.cert_file=${certs.certFile}`,
+    `tls.key_file=${certs.keyFile}`,
+    "log.segment_bytes=256MiB",
+  ];
+  const brokers = [
+    await startBroker({
+      set: [
+        ...tls,
+        `listeners=PLAINTEXT://127.0.0.1:${plainA},SASL_SSL://127.0.0.1:${saslSsl}`,
+      ],
+    }),
+    await startBroker({
+      set: [
+        ...tls,
+        `listeners=PLAINTEXT://127.0.0.1:${plainB},SSL://127.0.0.1:${ssl}`,
+        `tls.ca_file=${certs.caFile}`,
+        "tls.client_auth=required",
+      ],
+    }),
+  ];
+  const kcatTls = ["-X", `ssl.ca.location=${certs.caFile}`];
+  const listeners = [
+    { label: "PLAINTEXT", port: plainA, kcat: [] as string[] },
+    {
+      label: "SASL_SSL SCRAM-SHA-256",
+      port: saslSsl,
+      security: {
+        tls: { caCerts: [Deno.readTextFileSync(certs.caFile)] },
+        sasl: { mechanism: "SCRAM-SHA-256", username: "bench", password },
+      } satisfies SecurityOptions,
+      kcat: [
+        ...kcatTls,
+        "-X",
+        "security.protocol=SASL_SSL",
+        "-X",
+        "sasl.mechanisms=SCRAM-SHA-256",
+        "-X",
+        "sasl.username=bench",
+        "-X",
+        `sasl.password=${password}`,
+      ],
+    },
+    { label: "PLAINTEXT (mTLS broker)", port: plainB, kcat: [] as string[] },
+    {
+      label: "SSL client_auth=required",
+      port: ssl,
+      kcatOnly: true,
+      kcat: [
+        ...kcatTls,
+        "-X",
+        "security.protocol=SSL",
+        "-X",
+        `ssl.certificate.location=${benchCert.certFile}`,
+        "-X",
+        `ssl.key.location=${benchCert.keyFile}`,
+      ],
+    },
+  ];
+  const admins = await Promise.all(
+    [plainA, plainB].map((port) => KafkaClient.connect(`127.0.0.1:${port}`)),
+  );
+  try {
+    await admins[0]!.upsertUser("bench", {
+      mechanism: "SCRAM-SHA-256",
+      password,
+    });
+    const baseline = new Map<string, number>();
+    let kcatCount = 0;
+    for (const [i, l] of listeners.entries()) {
+      const admin = admins[i < 2 ? 0 : 1]!;
+      const bootstrap = `127.0.0.1:${l.port}`;
+      const topic = `bench-security-${i}`;
+      await admin.createTopic(topic, { partitions: 1 });
+      const measured: Row[] = [];
+      if (!("kcatOnly" in l)) {
+        const own = await KafkaClient.connect(
+          bootstrap,
+          "security" in l ? { security: l.security } : {},
+        );
+        try {
+          const produced = await produceOwn({
+            client: own,
+            topic,
+            partitions: 1,
+            messageBytes: 1024,
+            acks: -1,
+            seconds: SECONDS,
+          });
+          kcatCount ||= Math.min(
+            300_000,
+            Math.max(
+              1000,
+              Math.round(produced.msgs / produced.elapsed * SECONDS),
+            ),
+          );
+          measured.push(
+            row(`${produceName} ${l.label}`, "raftq client", produced),
+            row(
+              `consume 1024B p=1 ${l.label}`,
+              "raftq client",
+              await consumeOwn(own, topic, 1),
+            ),
+          );
+        } finally {
+          await own.close();
+        }
+      }
+      if (hasKcat) {
+        kcatCount ||= 100_000;
+        const kcatTopic = `${topic}-kcat`;
+        await admin.createTopic(kcatTopic, { partitions: 1 });
+        const produced = await timed(
+          "kcat",
+          [...kcatProduceArgs(bootstrap, kcatTopic, -1), ...l.kcat],
+          kcatInput(1024, kcatCount),
+        );
+        const bytes = kcatCount * 1024;
+        measured.push(
+          row(`${produceName} ${l.label}`, "kcat", {
+            msgs: kcatCount,
+            bytes,
+            elapsed: produced,
+          }),
+        );
+        const consumed = await timed("kcat", [
+          "-b",
+          bootstrap,
+          "-C",
+          "-t",
+          kcatTopic,
+          "-e",
+          "-q",
+          "-f",
+          "%s\\n",
+          ...l.kcat,
+        ]);
+        measured.push(
+          row(`consume 1024B p=1 ${l.label}`, "kcat", {
+            msgs: kcatCount,
+            bytes,
+            elapsed: consumed,
+          }),
+        );
+      }
+      // A plain listener is the baseline of the secured one after it.
+      for (const r of measured) {
+        const key = `${r.workload.split(" ")[0]} ${r.driver}`;
+        const base = baseline.get(key);
+        if (l.label.startsWith("PLAINTEXT")) {
+          if (r.mbPerSec !== null) baseline.set(key, r.mbPerSec);
+        } else if (base !== undefined && base > 0 && r.mbPerSec !== null) {
+          r.vsPeer = `${(r.mbPerSec / base).toFixed(2)}x PLAINTEXT`;
+        }
+      }
+    }
+  } finally {
+    await Promise.all(admins.map((a) => a.close()));
+    for (const b of brokers) {
+      await b.stop();
+      await removeDir(b.dataDir);
+    }
+    await removeDir(certs.dir);
+  }
+}
+await securityCost();
 
 // The peers run only in a full run: a filtered one measures raftq alone.
 const peersMissing = flags.only === "" ? null : "--only runs raftq rows only";

@@ -322,6 +322,85 @@ export async function exchange(
   }
 }
 
+/** A connection carrying hand-made request frames, one reply at a time. */
+export class RawConnection {
+  readonly #conn: Deno.Conn;
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  static async open(port: number): Promise<RawConnection> {
+    return new RawConnection(
+      await Deno.connect({ hostname: "127.0.0.1", port }),
+    );
+  }
+
+  async #readFull(into: Uint8Array): Promise<boolean> {
+    for (let at = 0; at < into.length;) {
+      const n = await this.#conn.read(into.subarray(at));
+      if (n === null) return false;
+      at += n;
+    }
+    return true;
+  }
+
+  /** Sends `frame`; its reply frame without the size, or "closed". */
+  async request(frame: Uint8Array): Promise<Uint8Array | "closed"> {
+    try {
+      await this.#conn.write(frame);
+      const size = new Uint8Array(4);
+      if (!await this.#readFull(size)) return "closed";
+      const body = new Uint8Array(new DataView(size.buffer).getInt32(0));
+      return await this.#readFull(body) ? body : "closed";
+    } catch (err) {
+      if (err instanceof Deno.errors.ConnectionReset) return "closed";
+      throw err;
+    }
+  }
+
+  /** Has the broker closed the connection within `ms`? */
+  async closedWithin(ms: number): Promise<boolean> {
+    const end = await Promise.race([
+      this.#conn.read(new Uint8Array(1)).catch(() => null),
+      new Promise((r) => setTimeout(() => r("open"), ms)),
+    ]);
+    return end === null;
+  }
+
+  close(): void {
+    try {
+      this.#conn.close();
+    } catch {
+      // Closed by the broker first.
+    }
+  }
+}
+
+/**
+ * Sends `frames` one at a time on one connection; the replies, with an
+ * empty one after them if the broker then closed the connection within a
+ * second, or "closed" if it closed before a reply.
+ */
+export async function rawExchange(
+  port: number,
+  frames: Uint8Array[],
+): Promise<Uint8Array[] | "closed"> {
+  const conn = await RawConnection.open(port);
+  try {
+    const replies: Uint8Array[] = [];
+    for (const frame of frames) {
+      const reply = await conn.request(frame);
+      if (reply === "closed") return "closed";
+      replies.push(reply);
+    }
+    if (await conn.closedWithin(1_000)) replies.push(new Uint8Array(0));
+    return replies;
+  } finally {
+    conn.close();
+  }
+}
+
 /** The codec of every batch of partition 0 of `topic`, as a consumer fetches it. */
 export async function fetchedCodecs(
   client: KafkaClient,

@@ -22,6 +22,7 @@ import {
   kcatConsume,
   kcatProduce,
   raftq,
+  rawExchange,
   removeDir,
   startBroker,
 } from "./harness.ts";
@@ -66,52 +67,6 @@ function kcatSecurity(
     );
   }
   return args;
-}
-
-/** A raw connection: one request frame out, the reply frame (or the close) back. */
-async function rawExchange(
-  port: number,
-  frames: Uint8Array[],
-): Promise<Uint8Array[] | "closed"> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  try {
-    const replies: Uint8Array[] = [];
-    for (const frame of frames) {
-      await conn.write(frame);
-      const size = new Uint8Array(4);
-      let got = 0;
-      while (got < 4) {
-        const n = await conn.read(size.subarray(got));
-        if (n === null) return "closed";
-        got += n;
-      }
-      const length = new DataView(size.buffer).getInt32(0);
-      const body = new Uint8Array(length);
-      for (let at = 0; at < length;) {
-        const n = await conn.read(body.subarray(at));
-        if (n === null) return "closed";
-        at += n;
-      }
-      replies.push(body);
-    }
-    // The broker may close after the last reply: a read then sees the end.
-    const probe = new Uint8Array(1);
-    const end = await Promise.race([
-      conn.read(probe),
-      new Promise((r) => setTimeout(() => r("open"), 1_000)),
-    ]);
-    if (end === null) replies.push(new Uint8Array(0));
-    return replies;
-  } catch (err) {
-    if (err instanceof Deno.errors.ConnectionReset) return "closed";
-    throw err;
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // Closed by the broker first.
-    }
-  }
 }
 
 const header = { correlationId: 7, clientId: "security-test" };

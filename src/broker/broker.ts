@@ -436,6 +436,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     stopping: stopping.signal,
     metrics,
     authorizer,
+    maxReauthMs: config.sasl.maxReauthMs,
     log,
   };
   metrics.collectFrom({

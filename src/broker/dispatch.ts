@@ -64,7 +64,12 @@ import {
   handleAlterUserScramCredentials,
   handleDescribeUserScramCredentials,
 } from "./handlers/users.ts";
-import { authenticate, SaslFailure, startHandshake } from "./security/sasl.ts";
+import {
+  authenticate,
+  renewSession,
+  SaslFailure,
+  startHandshake,
+} from "./security/sasl.ts";
 import { isLoopback, type Session } from "./security/session.ts";
 import type { ConnectionInfo, Reply } from "./server.ts";
 import type { Listener } from "../config/mod.ts";
@@ -164,12 +169,12 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.SaslAuthenticate, { min: 0, max: 2 }, (ctx, req, request) => {
     try {
       const step = authenticate(ctx.cluster, request.session, req.authBytes);
-      // 0: raftq does not ask clients to re-authenticate (KIP-368).
+      const lifetime = renewSession(request.session, ctx.maxReauthMs);
       return {
         errorCode: ErrorCode.NONE,
         errorMessage: null,
         authBytes: step.token,
-        sessionLifetimeMs: 0n,
+        sessionLifetimeMs: BigInt(lifetime),
       };
     } catch (err) {
       if (!(err instanceof SaslFailure)) throw err;
@@ -269,7 +274,10 @@ async function rawToken(
   conn: ConnectionInfo,
 ): Promise<Reply> {
   try {
-    return sizePrefixed(authenticate(ctx.cluster, conn.session, frame).token);
+    const step = authenticate(ctx.cluster, conn.session, frame);
+    // A v0 client cannot learn the lifetime: its connection closes at the end.
+    renewSession(conn.session, ctx.maxReauthMs);
+    return sizePrefixed(step.token);
   } catch (err) {
     if (!(err instanceof SaslFailure)) throw err;
     // A v0 client learns of the failure only from the close.
@@ -344,6 +352,14 @@ export function createDispatcher(
       }
       throw new UnsupportedRequestError(
         `API key ${header.apiKey} version ${version} is not supported (client ${header.clientId})`,
+      );
+    }
+    if (
+      session.expiresAt !== null && Date.now() >= session.expiresAt &&
+      !BEFORE_AUTHENTICATION.has(entry.apiKey)
+    ) {
+      throw new UnauthenticatedRequestError(
+        `API key ${entry.apiKey} after the SASL session of ${session.principal} expired (sasl.max_reauth) on listener ${listener.name}`,
       );
     }
     if (!served(ctx, entry.apiKey, { listener, session })) {

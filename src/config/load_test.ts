@@ -103,6 +103,7 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       maxConnections: 10000,
       maxInflightRequests: 100,
     },
+    sasl: { maxReauthMs: 0 },
     shutdown: { timeoutMs: 10_000 },
     authorization: { enabled: false, superUsers: [] },
     admin: {

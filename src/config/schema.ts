@@ -122,6 +122,10 @@ export interface Config {
     /** Per connection. */
     readonly maxInflightRequests: number;
   };
+  readonly sasl: {
+    /** 0: a SASL session lasts as long as its connection. */
+    readonly maxReauthMs: number;
+  };
   readonly shutdown: {
     /** How long a stopping broker waits for its groups' leadership to move. */
     readonly timeoutMs: number;
@@ -539,6 +543,14 @@ export const FIELDS: readonly Field[] = [
     kind: integer({ min: 1, max: 100_000 }),
     default: 100,
     doc: "Requests read ahead per connection before it is paused",
+  },
+  {
+    key: "sasl.max_reauth",
+    prop: "sasl.maxReauthMs",
+    kind: duration({ min: 0, max: 2 ** 31 - 1 }),
+    default: "0s",
+    doc:
+      "How long a SASL session lasts (Kafka's connections.max.reauth.ms): SaslAuthenticate v1+ tells the client, which re-authenticates on its connection before then (KIP-368); a request on an expired session closes the connection; 0: sessions last as long as their connections",
   },
   {
     key: "shutdown.timeout",

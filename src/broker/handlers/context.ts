@@ -47,5 +47,7 @@ export interface BrokerContext {
   readonly metrics: BrokerMetrics;
   /** Decides every ACL check (allows all when authorization is off). */
   readonly authorizer: Authorizer;
+  /** sasl.max_reauth: how long a SASL session lasts (0: its connection's life). */
+  readonly maxReauthMs: number;
   log(message: string): void;
 }

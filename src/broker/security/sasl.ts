@@ -72,6 +72,15 @@ export function startHandshake(
     m === opts.mechanism
   );
   if (mechanism === undefined) return ErrorCode.UNSUPPORTED_SASL_MECHANISM;
+  if (
+    session.principal !== null &&
+    (opts.rawTokens || mechanism !== session.mechanism)
+  ) {
+    // KIP-368: re-authentication keeps its mechanism and needs v1, since a
+    // v0 client's bare tokens cannot be told from requests once it is in.
+    session.failed = true;
+    return ErrorCode.ILLEGAL_SASL_STATE;
+  }
   session.mechanism = mechanism;
   session.scram = null;
   session.rawTokens = opts.rawTokens;
@@ -164,7 +173,7 @@ function scramStep(
       message,
       credential: credentialOfStored(found),
     });
-    session.principal = `User:${exchange.user}`;
+    authenticated(session, `User:${exchange.user}`);
     return encoder.encode(answer);
   } catch (err) {
     if (err instanceof ScramError) {
@@ -172,6 +181,31 @@ function scramStep(
     }
     throw err;
   }
+}
+
+/** A re-authentication may renew a session, not change whose it is. */
+function authenticated(session: Session, principal: string): void {
+  if (session.principal !== null && session.principal !== principal) {
+    throw new SaslFailure(
+      `Re-authentication as ${principal} on a connection of ${session.principal}`,
+    );
+  }
+  session.principal = principal;
+}
+
+/**
+ * Once an exchange has completed, its session lasts `maxReauthMs` (0:
+ * as long as the connection); returns the lifetime SaslAuthenticate v1+
+ * reports, 0 while the exchange goes on.
+ */
+export function renewSession(
+  session: Session,
+  maxReauthMs: number,
+  now: number = Date.now(),
+): number {
+  if (session.principal === null || session.scram !== null) return 0;
+  session.expiresAt = maxReauthMs === 0 ? null : now + maxReauthMs;
+  return maxReauthMs;
 }
 
 /**
@@ -189,7 +223,7 @@ export function authenticate(
     throw new SaslFailure("SaslAuthenticate before SaslHandshake");
   }
   if (mechanism === "PLAIN") {
-    session.principal = `User:${checkPlain(users, token)}`;
+    authenticated(session, `User:${checkPlain(users, token)}`);
     return { token: new Uint8Array(0) };
   }
   return { token: scramStep(users, session, { mechanism, token }) };

@@ -26,6 +26,11 @@ export interface Session {
   scram: ScramExchange | null;
   /** The last SASL step failed: the connection closes after its answer. */
   failed: boolean;
+  /**
+   * When the SASL session ends (Date.now() ms, sasl.max_reauth after its
+   * last authentication); null: never.
+   */
+  expiresAt: number | null;
 }
 
 export function newSession(remoteHost: string): Session {
@@ -36,6 +41,7 @@ export function newSession(remoteHost: string): Session {
     rawTokens: false,
     scram: null,
     failed: false,
+    expiresAt: null,
   };
 }
 

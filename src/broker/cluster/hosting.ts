@@ -12,10 +12,18 @@ import type { PartitionManager } from "../partitions.ts";
 import { type Clock, sleep } from "../../util/mod.ts";
 import { CONTROLLER_GROUP } from "./membership.ts";
 import { encodeBarrierEntry, PartitionStateMachine } from "./partition_sm.ts";
-import { fetchFromReplica } from "./replica_fetch.ts";
+import { type Rpc, RPC_READ_LOG, RPC_TIMEOUT_MS } from "./rpc.ts";
+import { OffsetOutOfRangeError } from "../../storage/mod.ts";
 
 /** How long a gap fill waits before it asks the leader again. */
 const GAP_RETRY_MS = 200;
+/** What one gap-fill read asks for; whole batches, at least one. */
+const GAP_READ_BYTES = 4 * 1024 * 1024;
+
+/** The answer's first byte to RPC_READ_LOG; the batches follow a success. */
+const READ_OK = 0;
+const READ_NO_REPLICA = 1;
+const READ_OUT_OF_RANGE = 2;
 
 /** What supervision and reassignment read of the groups this broker runs. */
 export interface HostedGroups {
@@ -46,9 +54,14 @@ export interface HostingOptions {
   >;
   controller: Pick<
     ControllerState,
-    "brokerConfigs" | "brokers" | "partitionsOf" | "topic" | "topics"
+    "brokerConfigs" | "partitionsOf" | "topic" | "topics"
   >;
   partitions: PartitionManager;
+  /**
+   * Carries gap-fill reads between replicas, over the Raft transport (and
+   * so raft.tls) rather than a Kafka listener.
+   */
+  rpc: Rpc;
   clock: Clock;
   /** Aborted when the node stops: gap fills end. */
   signal: AbortSignal;
@@ -70,6 +83,62 @@ export class Hosting implements HostedGroups {
 
   constructor(opts: HostingOptions) {
     this.#opts = opts;
+    opts.rpc.handle(
+      RPC_READ_LOG,
+      (_from, body) => Promise.resolve(this.#readLog(body)),
+    );
+  }
+
+  /** Serves a gap fill: batches of a complete replica up to its high watermark. */
+  #readLog(body: Uint8Array): Uint8Array {
+    const v = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    const groupId = v.getUint32(0);
+    const offset = v.getBigInt64(4);
+    const maxBytes = v.getUint32(12);
+    const sm = this.#hosted.get(groupId);
+    if (sm === undefined || sm.gapEnd !== null) {
+      return Uint8Array.of(READ_NO_REPLICA);
+    }
+    const p = sm.partition;
+    let records: Uint8Array;
+    try {
+      records = offset >= p.highWatermark
+        ? new Uint8Array(0)
+        : p.log.read(offset, { maxBytes, maxOffset: p.highWatermark });
+    } catch (err) {
+      if (!(err instanceof OffsetOutOfRangeError)) throw err;
+      return Uint8Array.of(READ_OUT_OF_RANGE);
+    }
+    const answer = new Uint8Array(1 + records.length);
+    answer[0] = READ_OK;
+    answer.set(records, 1);
+    return answer;
+  }
+
+  /** Asks `leader` for the batches of a group's log from `offset`. */
+  async #readFrom(
+    leader: number,
+    groupId: number,
+    offset: bigint,
+  ): Promise<Uint8Array> {
+    const body = new Uint8Array(16);
+    const v = new DataView(body.buffer);
+    v.setUint32(0, groupId);
+    v.setBigInt64(4, offset);
+    v.setUint32(12, GAP_READ_BYTES);
+    const answer = await this.#opts.rpc.request(leader, RPC_READ_LOG, body, {
+      timeoutMs: RPC_TIMEOUT_MS,
+    });
+    if (answer[0] !== READ_OK) {
+      throw new Error(
+        `broker ${leader} cannot serve group ${groupId} from offset ${offset} (${
+          answer[0] === READ_OUT_OF_RANGE
+            ? "out of range"
+            : "no complete replica"
+        })`,
+      );
+    }
+    return answer.subarray(1);
   }
 
   get hosted(): ReadonlyMap<number, PartitionStateMachine> {
@@ -264,26 +333,20 @@ export class Hosting implements HostedGroups {
   async #fillGap(groupId: number, sm: PartitionStateMachine): Promise<void> {
     if (this.#filling.has(groupId)) return;
     this.#filling.add(groupId);
-    const { host, controller, clock, signal } = this.#opts;
+    const { host, clock, signal } = this.#opts;
     try {
       const p = sm.partition;
       while (!signal.aborted && sm.gapEnd !== null) {
         const leader = host.leaderOf(groupId);
-        const broker = controller.brokers().find((b) => b.nodeId === leader);
-        if (leader === this.#nodeId || broker === undefined) {
+        if (leader === this.#nodeId || leader === 0) {
           await sleep(clock, GAP_RETRY_MS);
           continue;
         }
         try {
-          const records = await fetchFromReplica(
-            { host: broker.kafkaHost, port: broker.kafkaPort },
-            {
-              topic: p.topic,
-              partition: p.index,
-              offset: p.log.logEndOffset,
-              maxBytes: 4 * 1024 * 1024,
-              replicaId: this.#nodeId,
-            },
+          const records = await this.#readFrom(
+            leader,
+            groupId,
+            p.log.logEndOffset,
           );
           const before = p.log.logEndOffset;
           if (sm.fillGap(records)) {

@@ -225,6 +225,7 @@ export class ClusterNode {
       host: this.#host,
       controller: this.#controller,
       partitions: opts.partitions,
+      rpc: this.#rpc,
       clock: this.#clock,
       signal: this.#stopping.signal,
       log: opts.log,

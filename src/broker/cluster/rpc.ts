@@ -18,6 +18,8 @@ export const RPC_JOIN = 2;
 export const RPC_REPLICA_COMPLETE = 3;
 /** Answers with the controller group's voters, if this broker runs it (membership.ts). */
 export const RPC_CONTROLLER_VOTERS = 4;
+/** Reads whole batches of a replica's partition log (hosting.ts gap fill). */
+export const RPC_READ_LOG = 5;
 /** How long a broker waits on another's answer, or on a command it proposes. */
 export const RPC_TIMEOUT_MS = 5_000;
 

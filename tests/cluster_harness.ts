@@ -131,6 +131,11 @@ export class Cluster {
     return cluster;
   }
 
+  /** Sends `signal` to a running broker. */
+  signal(nodeId: number, signal: Deno.Signal): void {
+    this.#processes.get(nodeId)?.signal(signal);
+  }
+
   member(nodeId: number): ClusterMember {
     const m = this.members.find((x) => x.nodeId === nodeId);
     if (m === undefined) throw new RangeError(`No cluster member ${nodeId}`);

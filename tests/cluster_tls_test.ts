@@ -2,8 +2,9 @@
  * raft.tls on real broker processes: a 3-broker cluster whose Raft
  * traffic is TLS, each broker proving its certificate to the others,
  * commits acks=all writes from kcat (a Raft majority); a broker whose certificate another
- * CA issued cannot join it, and a connection to a Raft port that skips
- * the proof is closed before anything it sends is read.
+ * CA issued cannot join it, SIGHUP renews the Raft certificate without
+ * breaking the cluster, and a connection to a Raft port that skips the
+ * proof is closed before anything it sends is read.
  */
 import assert from "node:assert/strict";
 import { ByteWriter } from "../src/raft/wal/mod.ts";
@@ -116,6 +117,37 @@ Deno.test({
               await removeDir(intruder.dataDir);
             }
           }
+        },
+      );
+
+      await t.step(
+        "SIGHUP reloads raft.tls, and a broker restarted after it connects to the new listener",
+        async () => {
+          cluster.signal(1, "SIGHUP");
+          await cluster.waitForLog(
+            1,
+            /reloaded the Raft transport's certificate/,
+          );
+          await cluster.kill9(2);
+          await cluster.restart(2);
+          const values = ["after-reload"];
+          await kcatProduce(cluster.bootstrap(), "sealed", values, [
+            "-X",
+            "acks=all",
+          ]);
+          await waitFor("broker 2 to read the write", async () => {
+            const read = await kcatConsume(
+              cluster.member(2).bootstrap,
+              "sealed",
+            );
+            return read.get(0)?.at(-1)?.value === "after-reload"
+              ? true
+              : undefined;
+          });
+          const since = cluster.logs(1).split(
+            "reloaded the Raft transport's certificate",
+          )[1];
+          assert.doesNotMatch(since ?? "", /Proof refused|accept failed/);
         },
       );
 

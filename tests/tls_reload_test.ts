@@ -1,7 +1,8 @@
 /**
- * SIGHUP reloads the SSL listeners' certificate on a real broker process:
- * new connections get the new certificate, connections opened before keep
- * working, and a pair that cannot be served is logged and the old kept.
+ * SIGHUP reloads the SSL listeners' and the admin listener's certificate
+ * on a real broker process: new connections get the new certificate,
+ * connections opened before keep working, and a pair that cannot be served
+ * is logged and the old kept.
  */
 import assert from "node:assert/strict";
 import { KafkaClient } from "../src/client/mod.ts";
@@ -15,7 +16,23 @@ async function sslClient(port: number, caFile: string): Promise<KafkaClient> {
   });
 }
 
-Deno.test("SIGHUP serves new SSL connections with the renewed certificate, keeps the open ones, and keeps the old pair when the new one is broken", async () => {
+/** Is the admin API's answer over HTTPS trusted by `caFile`? */
+async function adminTrusted(url: string, caFile: string): Promise<boolean> {
+  const client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(caFile)],
+  });
+  try {
+    const res = await fetch(`${url}/v1/health/live`, { client });
+    await res.body?.cancel();
+    return res.ok;
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
+}
+
+Deno.test("SIGHUP serves new SSL and admin connections with the renewed certificate, keeps the open ones, and keeps the old pair when the new one is broken", async () => {
   const first = await makeCerts();
   const renewed = await makeCerts();
   const dir = await Deno.makeTempDir({ prefix: "raftq-reload-" });
@@ -27,12 +44,14 @@ Deno.test("SIGHUP serves new SSL connections with the renewed certificate, keeps
       Deno.copyFile(certs.keyFile, keyFile),
     ]);
   await install(first);
-  const [port] = freePorts(1) as [number];
+  const [port, adminPort] = freePorts(2) as [number, number];
   const broker = await startBroker({
+    adminPort,
     set: [
       `listeners=SSL://127.0.0.1:${port}`,
       `tls.cert_file=${certFile}`,
       `tls.key_file=${keyFile}`,
+      "admin.tls=true",
     ],
   });
   const logged = (pattern: RegExp) =>
@@ -43,9 +62,13 @@ Deno.test("SIGHUP serves new SSL connections with the renewed certificate, keeps
   const open = await sslClient(port, first.caFile);
   try {
     await open.createTopic("renewed", { partitions: 1 });
+    assert.ok(await adminTrusted(broker.adminUrl, first.caFile));
     await install(renewed);
     broker.signal("SIGHUP");
     await logged(/reloaded the SSL listeners' certificate/);
+    await logged(/reloaded the admin certificate/);
+    assert.ok(await adminTrusted(broker.adminUrl, renewed.caFile));
+    assert.ok(!await adminTrusted(broker.adminUrl, first.caFile));
 
     const fresh = await sslClient(port, renewed.caFile);
     try {
@@ -64,8 +87,10 @@ Deno.test("SIGHUP serves new SSL connections with the renewed certificate, keeps
     await Deno.writeTextFile(certFile, "not a certificate\n");
     broker.signal("SIGHUP");
     await logged(/kept the SSL listeners' certificate/);
+    await logged(/kept the admin certificate/);
     const still = await sslClient(port, renewed.caFile);
     await still.close();
+    assert.ok(await adminTrusted(broker.adminUrl, renewed.caFile));
     assert.doesNotMatch(broker.logs(), /accept failed/);
   } finally {
     await open.close();

@@ -5,12 +5,18 @@
  * JSON `{ "error": … }` body, and a failure while answering a logged 500:
  * nothing a client sends can stop the listener.
  */
-import type { StatusPort } from "../broker/mod.ts";
+import { checkPair, type StatusPort } from "../broker/mod.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 
 export interface AdminServer {
   /** The port it listens on (the OS's choice when asked for 0). */
   readonly port: number;
+  /**
+   * Serves new connections with another certificate (SIGHUP); requests in
+   * flight finish on the old one. A pair Deno refuses throws, and nothing
+   * changes. Without TLS there is nothing to reload.
+   */
+  reloadTls(tls: { cert: string; key: string }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -245,19 +251,46 @@ export function startAdminServer(opts: {
   /** PEM certificate chain and key. */
   tls?: { cert: string; key: string };
 }): AdminServer {
-  const server = Deno.serve({
-    hostname: opts.hostname,
-    port: opts.port,
-    onListen: () => {},
-    ...(opts.tls ?? {}),
-  }, (req, info) =>
-    handleAdminRequest(opts.status, req, {
-      auth: opts.auth,
-      clientHost: info.remoteAddr.hostname,
-      log: opts.log,
-    }));
+  const serve = (
+    port: number,
+    tls: { cert: string; key: string } | undefined,
+  ) =>
+    Deno.serve({
+      hostname: opts.hostname,
+      port,
+      onListen: () => {},
+      ...(tls ?? {}),
+    }, (req, info) =>
+      handleAdminRequest(opts.status, req, {
+        auth: opts.auth,
+        clientHost: info.remoteAddr.hostname,
+        log: opts.log,
+      }));
+  let server = serve(opts.port, opts.tls);
+  const port = server.addr.port;
   return {
-    port: server.addr.port,
+    port,
+    reloadTls: async (tls) => {
+      if (opts.tls === undefined) return;
+      // A refused pair throws here, before the running server is touched.
+      checkPair(tls);
+      // Deno.serve cannot change its certificate, nor (without unstable
+      // flags) share its port: the port is shut from the old server's close
+      // to the new one's bind, while requests in flight finish on the old.
+      const closing = server.shutdown();
+      for (let attempt = 0;; attempt++) {
+        try {
+          server = serve(port, tls);
+          break;
+        } catch (err) {
+          if (!(err instanceof Deno.errors.AddrInUse) || attempt >= 100) {
+            throw err;
+          }
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+      await closing;
+    },
     stop: () => server.shutdown(),
   };
 }

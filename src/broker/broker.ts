@@ -66,9 +66,9 @@ export interface Broker {
   /** Resolves when the broker has stopped. */
   readonly closed: Promise<void>;
   /**
-   * Reads tls.cert_file and tls.key_file again and serves new connections
-   * of the SSL listeners with them; a pair that cannot be served is logged
-   * and the old one kept.
+   * Reads tls.* and raft.tls.* again and serves new connections of the SSL
+   * listeners and of the Raft transport with them; files that cannot be
+   * served are logged and the old ones kept.
    */
   reloadTls(): Promise<void>;
   stop(): Promise<void>;
@@ -512,6 +512,37 @@ export async function startBroker(config: Config): Promise<Broker> {
     })();
     return stopped;
   };
+  // A pair that cannot be served is logged and the old one kept, for each
+  // of the two independently.
+  const kept = (what: string, files: string, err: unknown) =>
+    logger.error(
+      `kept the ${what} certificate: ${files} cannot be served: ${
+        (err as Error).message
+      }`,
+    );
+  const reloadListenerTls = async () => {
+    if (tls === undefined) return;
+    const files =
+      `tls.cert_file "${config.tls.certFile}" with tls.key_file "${config.tls.keyFile}"`;
+    try {
+      const fresh = readTls();
+      // Each listener tests the pair before it changes anything.
+      await Promise.all(servers.map((s) => s.reloadTls(fresh)));
+    } catch (err) {
+      return kept("SSL listeners'", files, err);
+    }
+    logger.info(`reloaded the SSL listeners' certificate from ${files}`);
+  };
+  const reloadRaftTls = async () => {
+    if (config.raft.tls.certFile === "") return;
+    const files = `raft.tls.cert_file "${config.raft.tls.certFile}"`;
+    try {
+      await node.reloadRaftTls(raftCredentials(config)!);
+    } catch (err) {
+      return kept("Raft transport's", files, err);
+    }
+    logger.info(`reloaded the Raft transport's certificate from ${files}`);
+  };
   // Wait one turn so that a port clash or permission error surfaces here.
   await Promise.resolve();
   return {
@@ -523,23 +554,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     logger,
     closed,
     reloadTls: async () => {
-      if (tls === undefined) return;
-      const files =
-        `tls.cert_file "${config.tls.certFile}" with tls.key_file "${config.tls.keyFile}"`;
-      let fresh: ReturnType<typeof readTls>;
-      try {
-        fresh = readTls();
-        // Each listener tests the pair before it changes anything.
-        await Promise.all(servers.map((s) => s.reloadTls(fresh)));
-      } catch (err) {
-        logger.error(
-          `kept the SSL listeners' certificate: ${files} cannot be served: ${
-            (err as Error).message
-          }`,
-        );
-        return;
-      }
-      logger.info(`reloaded the SSL listeners' certificate from ${files}`);
+      await Promise.all([reloadListenerTls(), reloadRaftTls()]);
     },
     stop,
   };

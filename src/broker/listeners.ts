@@ -62,7 +62,7 @@ export function openListener(opts: ListenOptions): Promise<ClientListener> {
  * served. node:tls would take them all and fail every handshake instead;
  * a throwaway Deno listener checks the pair.
  */
-function checkPair(pair: CertifiedKey & { ca?: string }): void {
+export function checkPair(pair: CertifiedKey & { ca?: string }): void {
   Deno.listenTls({
     hostname: "127.0.0.1",
     port: 0,

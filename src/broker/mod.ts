@@ -4,6 +4,7 @@
  * discovery and config; nothing imports the broker but the CLI.
  */
 export { type Broker, startBroker } from "./broker.ts";
+export { checkPair } from "./listeners.ts";
 export type {
   BrokerSummary,
   GroupDetail,

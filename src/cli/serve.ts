@@ -112,7 +112,23 @@ export async function serve(io: CliIo, opts: ServeOptions): Promise<void> {
   }
   // Certificates are renewed under a running broker (certbot,
   // cert-manager), which then signals it, as it would nginx.
-  const reload = () => void broker.reloadTls();
+  const reloadAdmin = async (server: AdminServer) => {
+    try {
+      await server.reloadTls(readAdminTls(config));
+    } catch (err) {
+      broker.logger.error(
+        `kept the admin certificate: ${(err as Error).message}`,
+      );
+      return;
+    }
+    broker.logger.info(
+      `reloaded the admin certificate from tls.cert_file "${config.tls.certFile}"`,
+    );
+  };
+  const reload = () => {
+    void broker.reloadTls();
+    if (admin !== null && adminTls !== undefined) void reloadAdmin(admin);
+  };
   Deno.addSignalListener("SIGHUP", reload);
   try {
     await Promise.race([broker.closed, aborted(io.interrupt)]);

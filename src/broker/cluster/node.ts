@@ -688,6 +688,11 @@ export class ClusterNode {
     )[0];
   }
 
+  /** Renewed raft.tls credentials, for new Raft connections. */
+  reloadRaftTls(tls: PeerCredentials): Promise<void> {
+    return this.#host.reloadTls(tls);
+  }
+
   /** Stops at once, led groups included (handOff() first for a clean stop). */
   async stop(): Promise<void> {
     this.#stopping.abort();

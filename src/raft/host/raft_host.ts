@@ -691,6 +691,11 @@ export class RaftHost {
     this.#transport.setPeers(peers);
   }
 
+  /** Renewed raft.tls credentials for new connections (SIGHUP). */
+  reloadTls(tls: PeerCredentials): Promise<void> {
+    return this.#transport.reloadTls(tls);
+  }
+
   /**
    * Sends a small application message to node `to` over the Raft
    * connection to it, best effort and unordered with Raft traffic: it

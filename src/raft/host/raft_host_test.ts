@@ -669,6 +669,7 @@ Deno.test("RaftHost makes votes and appended entries durable before it acknowled
       flush: (now) => inner.flush(now),
       lastHeardMs: (p) => inner.lastHeardMs(p),
       close: () => inner.close(),
+      reloadTls: () => inner.reloadTls(),
       sendApp: (to, data) => inner.sendApp(to, data),
       send: (to, env) => {
         const m = env.message;

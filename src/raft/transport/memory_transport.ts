@@ -141,6 +141,11 @@ export class MemoryTransport implements Transport {
       : this.#network.clock.nowMs();
   }
 
+  /** The in-memory network has no TLS to renew. */
+  reloadTls(): Promise<void> {
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
     this.#handlers = null;
     this.#network.detach(this.#nodeId, this);

@@ -98,7 +98,7 @@ export class TcpTransport implements Transport {
   readonly #inbound = new Set<Deno.Conn>();
   readonly #tasks = new Set<Promise<void>>();
   readonly #frame = new ByteWriter(1 << 16);
-  readonly #tls: PeerCredentials | undefined;
+  #tls: PeerCredentials | undefined;
   #listener: Deno.Listener<Deno.Conn, Deno.NetAddr> | null = null;
   #handlers: InboundHandlers | null = null;
   #streamId = 0;
@@ -139,6 +139,38 @@ export class TcpTransport implements Transport {
       });
     this.#track(this.#acceptLoop(this.#listener));
     return Promise.resolve();
+  }
+
+  /**
+   * New connections, both ways, use `tls`; open ones keep what they proved.
+   * A listener cannot change its certificate, so the port goes to a new
+   * one: peers that dial in the instant between retry, as after any drop.
+   */
+  async reloadTls(tls: PeerCredentials): Promise<void> {
+    const old = this.#listener;
+    if (this.#tls === undefined || old === null || this.#closed) return;
+    this.#tls = tls;
+    // Unset first, so the old accept loop ends without a warning.
+    this.#listener = null;
+    old.close();
+    const address = {
+      hostname: this.#listenAddress.hostname,
+      port: old.addr.port,
+    };
+    for (let attempt = 0;; attempt++) {
+      try {
+        this.#listener = Deno.listenTls({
+          ...address,
+          cert: tls.cert,
+          key: tls.key,
+        });
+        break;
+      } catch (err) {
+        if (!(err instanceof Deno.errors.AddrInUse) || attempt >= 50) throw err;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+    this.#track(this.#acceptLoop(this.#listener));
   }
 
   setPeers(peers: ReadonlyMap<NodeId, Address>): void {
@@ -302,6 +334,7 @@ export class TcpTransport implements Transport {
   async #connect(peer: Peer): Promise<void> {
     let conn: Deno.Conn;
     let proof: Uint8Array | null = null;
+    const tls = this.#tls;
     try {
       const tcp = await Deno.connect({
         hostname: peer.address.hostname,
@@ -311,17 +344,17 @@ export class TcpTransport implements Transport {
       });
       tcp.setNoDelay(true);
       conn = tcp;
-      if (this.#tls !== undefined) {
+      if (tls !== undefined) {
         conn = await Deno.startTls(tcp, {
           hostname: peer.address.hostname,
-          caCerts: [...this.#tls.caCerts],
+          caCerts: [...tls.caCerts],
         });
-        proof = await this.#answerChallenge(conn, this.#tls);
+        proof = await this.#answerChallenge(conn, tls);
       }
     } catch (err) {
       // Refused or unreachable: expected while the peer is down; back off
       // quietly. A peer that fails TLS is not: say why.
-      if (this.#tls !== undefined && !isUnreachable(err)) {
+      if (tls !== undefined && !isUnreachable(err)) {
         this.#warn(`TLS to ${peer.id} failed: ${err}`);
       }
       peer.connecting = false;
@@ -415,7 +448,9 @@ export class TcpTransport implements Transport {
         this.#track(this.#readLoop(conn));
       }
     } catch (err) {
-      if (!this.#closed) this.#warn(`accept failed: ${err}`);
+      if (!this.#closed && listener === this.#listener) {
+        this.#warn(`accept failed: ${err}`);
+      }
     }
   }
 
@@ -426,8 +461,10 @@ export class TcpTransport implements Transport {
     let from: NodeId = 0;
     // With raft.tls nothing is read until the connecting node proves itself.
     let challenge: Uint8Array | null = null;
+    // A reload mid-handshake does not mix two credentials in one check.
+    const tls = this.#tls;
     try {
-      if (this.#tls !== undefined) {
+      if (tls !== undefined) {
         challenge = PeerCredentials.challenge();
         await writeAll(conn, challenge);
       }
@@ -441,7 +478,7 @@ export class TcpTransport implements Transport {
                 `First frame has kind ${frame.kind}, expected the Proof raft.tls asks for`,
               );
             }
-            const refusal = this.#tls!.check(
+            const refusal = tls!.check(
               challenge,
               readProofPayload(frame.payload),
             );

@@ -389,3 +389,72 @@ Deno.test("TcpTransport with tls delivers between nodes of the cluster's CA, and
     await Deno.remove(stranger.dir, { recursive: true });
   }
 });
+
+Deno.test("TcpTransport.reloadTls serves new connections with the new certificate and CA, and keeps the open ones", async () => {
+  const before = await makeCerts();
+  const after = await makeCerts();
+  const read = (path: string) => Deno.readTextFile(path);
+  const credentials = async (certs: typeof before) =>
+    new PeerCredentials({
+      cert: await read(certs.certFile),
+      key: await read(certs.keyFile),
+      ca: await read(certs.caFile),
+    });
+  const [oldTls, newTls] = [
+    await credentials(before),
+    await credentials(after),
+  ];
+  const peers = new Map<NodeId, Address>(
+    [1, 2, 3, 4].map((id) => [id, { hostname: "127.0.0.1", port: freePort() }]),
+  );
+  const options = (nodeId: NodeId, tls: PeerCredentials) => ({
+    nodeId,
+    listen: peers.get(nodeId)!,
+    peers,
+    backoffMinMs: 10,
+    backoffMaxMs: 50,
+    tls,
+  });
+  const got: [NodeId, Envelope][] = [];
+  const receiver = new TcpTransport(options(2, oldTls));
+  const transports = [
+    new TcpTransport(options(1, oldTls)),
+    receiver,
+    new TcpTransport(options(3, oldTls)),
+    new TcpTransport(options(4, newTls)),
+  ];
+  await receiver.start(collect(got));
+  for (const t of transports) if (t !== receiver) await t.start(ignoreInbound);
+  const from = (id: NodeId) => got.filter(([f]) => f === id).length;
+  try {
+    await sendUntilDelivered(
+      transports[0]!,
+      2,
+      { groupId: 1, message: heartbeat(1, 2, 1) },
+      () => from(1) > 0,
+    );
+    await receiver.reloadTls(newTls);
+    // Node 1's connection was proved before the reload: it carries on.
+    const sent = from(1);
+    transports[0]!.send(2, { groupId: 1, message: heartbeat(1, 2, 2) });
+    transports[0]!.flush(performance.now());
+    await until("the open connection delivers", () => from(1) > sent);
+    await sendUntilDelivered(
+      transports[3]!,
+      2,
+      { groupId: 1, message: heartbeat(4, 2, 1) },
+      () => from(4) > 0,
+    );
+    const deadline = performance.now() + 1_000;
+    while (performance.now() < deadline) {
+      transports[2]!.send(2, { groupId: 1, message: heartbeat(3, 2, 1) });
+      transports[2]!.flush(performance.now());
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(from(3), 0, "a node of the old CA no longer gets in");
+  } finally {
+    for (const t of transports) await t.close();
+    await Deno.remove(before.dir, { recursive: true });
+    await Deno.remove(after.dir, { recursive: true });
+  }
+});

@@ -1,5 +1,6 @@
 import type { NodeId } from "../core/mod.ts";
 import type { Envelope } from "./codec.ts";
+import type { PeerCredentials } from "./peer_proof.ts";
 
 export interface Address {
   hostname: string;
@@ -48,6 +49,8 @@ export interface Transport {
   flush(nowMs: number): void;
   /** When anything was last heard from `peer` (monotonic ms), -Infinity if never. */
   lastHeardMs(peer: NodeId): number;
+  /** New connections use `tls` (raft.tls renewed); open ones keep theirs. */
+  reloadTls(tls: PeerCredentials): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -127,7 +127,7 @@ async function consumeAs(
 
 Deno.test({
   name:
-    "ACLs: raftq acl create/list/delete as the super user allow and refuse produce, consume, groups and topic creation of kafkajs and kcat",
+    "ACLs: raftq acl create/list/delete as the super user allow and refuse produce, consume, groups, topic creation and deletion of kafkajs and kcat",
   ignore: !hasKcat,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -381,6 +381,36 @@ Deno.test({
           );
           const left = await asAdmin(properties, ["acl", "list"]);
           assert.doesNotMatch(left, /User:alice/);
+        },
+      );
+
+      await t.step(
+        "bob may delete a topic only once an ACL grants him Delete on it",
+        async () => {
+          await asAdmin(properties, ["topic", "create", "scratch"]);
+          const admin = kafkajs("bob").admin();
+          await admin.connect();
+          try {
+            await assert.rejects(
+              admin.deleteTopics({ topics: ["scratch"], timeout: 5_000 }),
+              refusedByAcl,
+            );
+            await asAdmin(properties, [
+              "acl",
+              "create",
+              "--topic",
+              "scratch",
+              "--allow-principal",
+              "User:bob",
+              "--operation",
+              "Delete",
+            ]);
+            await admin.deleteTopics({ topics: ["scratch"], timeout: 5_000 });
+          } finally {
+            await admin.disconnect();
+          }
+          const left = await asAdmin(properties, ["topic", "list"]);
+          assert.doesNotMatch(left, /scratch/);
         },
       );
 

@@ -49,9 +49,14 @@ export interface BuildBatchOptions {
   baseSequence?: number;
   /** Timestamp of records that carry none; defaults to the current time. */
   timestamp?: bigint;
+  /** The batch belongs to its producer's transaction (attribute bit 4). */
+  transactional?: boolean;
+  /** The batch holds a transaction marker (attribute bit 5), uncompressed. */
+  control?: boolean;
 }
 
 const MAGIC_V2 = 2;
+const TRANSACTIONAL_BIT = 0x10;
 const CONTROL_BIT = 0x20;
 const utf8 = new TextEncoder();
 
@@ -120,7 +125,10 @@ export function buildRecordBatch(
   w.int32(-1);
   w.int8(MAGIC_V2);
   w.int32(0);
-  w.int16(codec);
+  w.int16(
+    codec | (opts.transactional === true ? TRANSACTIONAL_BIT : 0) |
+      (opts.control === true ? CONTROL_BIT : 0),
+  );
   w.int32(records.length - 1);
   w.int64(baseTimestamp);
   w.int64(maxTimestamp);

@@ -319,3 +319,18 @@ Deno.test("compress leaves data untouched for codec none", () => {
   const data = bytes("same");
   assert.equal(compress(Compression.none as CompressionCode, data), data);
 });
+
+Deno.test("buildRecordBatch sets the transactional and control bits, and decodeRecordBatches skips control batches", () => {
+  const data = buildRecordBatch(INPUT, { transactional: true });
+  const marker = buildRecordBatch([{ key: bytes("m"), value: bytes("v") }], {
+    transactional: true,
+    control: true,
+  });
+  const [h1, h2] = validateRecordSet(new Uint8Array([...data, ...marker]));
+  assert.equal(h1!.attributes, 0x10);
+  assert.equal(h2!.attributes, 0x30);
+  assert.equal(
+    decodeRecordBatches(new Uint8Array([...data, ...marker])).length,
+    INPUT.length,
+  );
+});

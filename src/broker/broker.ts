@@ -378,7 +378,9 @@ export async function startBroker(config: Config): Promise<Broker> {
     });
   };
   const coordinator = new GroupCoordinator({
-    log: new PartitionOffsetsLog(view, offsetsPartitions),
+    log: new PartitionOffsetsLog(view, {
+      partitionCount: offsetsPartitions,
+    }),
     timers: realTimers,
     initialRebalanceDelayMs: config.groups.initialRebalanceDelayMs,
     offsetsRetentionMs: config.groups.offsetsRetentionMs,

@@ -58,7 +58,12 @@ import {
   LEADER_REPORT_MS,
   Supervision,
 } from "./supervision.ts";
-import { Rpc, RPC_CONTROLLER_COMMAND, RPC_TIMEOUT_MS } from "./rpc.ts";
+import {
+  Rpc,
+  RPC_CONTROLLER_COMMAND,
+  RPC_TIMEOUT_MS,
+  type RpcHandler,
+} from "./rpc.ts";
 
 export { CONTROLLER_GROUP, MAX_CONTROLLER_VOTERS } from "./membership.ts";
 
@@ -403,6 +408,21 @@ export class ClusterNode {
     cb: (topic: string, partition: number, leading: boolean) => void,
   ): () => void {
     return this.#hosting.onLeadership(cb);
+  }
+
+  /** Serves a broker-to-broker method of a module above the cluster. */
+  serveRpc(method: number, handler: RpcHandler): void {
+    this.#rpc.handle(method, handler);
+  }
+
+  /** Asks another broker; rejects with an RpcError if it does not answer. */
+  requestRpc(
+    to: number,
+    method: number,
+    body: Uint8Array,
+    opts: { timeoutMs: number },
+  ): Promise<Uint8Array> {
+    return this.#rpc.request(to, method, body, opts);
   }
 
   /** Replaces the Raft addresses of the other brokers (from discovery). */

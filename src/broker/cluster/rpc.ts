@@ -20,6 +20,8 @@ export const RPC_REPLICA_COMPLETE = 3;
 export const RPC_CONTROLLER_VOTERS = 4;
 /** Reads whole batches of a replica's partition log (hosting.ts gap fill). */
 export const RPC_READ_LOG = 5;
+/** Has a partition's leader append a transaction marker (transactions/txn_markers.ts). */
+export const RPC_WRITE_TXN_MARKER = 6;
 /** How long a broker waits on another's answer, or on a command it proposes. */
 export const RPC_TIMEOUT_MS = 5_000;
 

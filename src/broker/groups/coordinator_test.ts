@@ -57,7 +57,7 @@ function openCoordinator(
     },
   };
   const coordinator = new GroupCoordinator({
-    log: new PartitionOffsetsLog(cluster, PARTITIONS),
+    log: new PartitionOffsetsLog(cluster, { partitionCount: PARTITIONS }),
     timers,
     initialRebalanceDelayMs: 0,
     offsetsRetentionMs: 60_000,

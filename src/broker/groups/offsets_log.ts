@@ -1,5 +1,6 @@
 /**
- * The coordinator's view of `__consumer_offsets`: append records to one of
+ * A coordinator's view of its internal topic (`__consumer_offsets` for the
+ * groups, `__transaction_state` for transactions): append records to one of
  * its partitions (resolving once committed, on the same path as a produce)
  * and read a partition back from the start to rebuild state.
  */
@@ -45,23 +46,29 @@ export class OffsetsLogError extends Error {
 }
 
 /**
- * An OffsetsLog on this broker's partitions of OFFSETS_TOPIC, written
- * through each partition's Raft group like any produce.
+ * An OffsetsLog on this broker's partitions of an internal topic
+ * (OFFSETS_TOPIC unless named), written through each partition's Raft group
+ * like any produce.
  */
 export class PartitionOffsetsLog implements OffsetsLog {
   readonly partitionCount: number;
   readonly #cluster: OffsetsCluster;
+  readonly #topic: string;
 
-  constructor(cluster: OffsetsCluster, partitionCount: number) {
+  constructor(
+    cluster: OffsetsCluster,
+    opts: { partitionCount: number; topic?: string },
+  ) {
     this.#cluster = cluster;
-    this.partitionCount = partitionCount;
+    this.partitionCount = opts.partitionCount;
+    this.#topic = opts.topic ?? OFFSETS_TOPIC;
   }
 
   #partition(index: number): Partition {
-    const leading = this.#cluster.leading(OFFSETS_TOPIC, index);
+    const leading = this.#cluster.leading(this.#topic, index);
     if (!leading.ok) {
       throw new OffsetsLogError(
-        `Partition ${OFFSETS_TOPIC}-${index} is not led by this broker (error ${leading.errorCode})`,
+        `Partition ${this.#topic}-${index} is not led by this broker (error ${leading.errorCode})`,
       );
     }
     return leading.partition;
@@ -75,7 +82,7 @@ export class PartitionOffsetsLog implements OffsetsLog {
     const outcome = await this.#cluster.write(p, buildRecordBatch(records));
     if (!outcome.ok) {
       throw new OffsetsLogError(
-        `Writing to ${OFFSETS_TOPIC}-${partition} failed: ${
+        `Writing to ${this.#topic}-${partition} failed: ${
           "errorCode" in outcome
             ? `error ${outcome.errorCode}`
             : outcome.error.message

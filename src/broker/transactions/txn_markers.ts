@@ -1,0 +1,145 @@
+/**
+ * Transaction markers: the control batch that ends a producer's transaction
+ * in one partition (Kafka's EndTransactionMarker: key = version and type,
+ * 0 abort or 1 commit; value = version and the coordinator epoch), and the
+ * way the coordinator gets it into a partition led anywhere in the cluster.
+ * A marker is appended through the partition's Raft group like a produce,
+ * so every replica holds it at the same offset; a partition led by another
+ * broker gets it through that broker, over the brokers' RPC (where Kafka
+ * sends WriteTxnMarkers).
+ */
+import {
+  buildRecordBatch,
+  ErrorCode,
+  Reader,
+  Writer,
+} from "../../protocol/mod.ts";
+import type { RpcHandler } from "../cluster/rpc.ts";
+import { RPC_TIMEOUT_MS, RPC_WRITE_TXN_MARKER } from "../cluster/rpc.ts";
+import type { Leading, WriteOutcome } from "../ports.ts";
+import type { Partition } from "../partitions.ts";
+import type { TxnResult } from "./txn_metadata.ts";
+
+const MARKER_VERSION = 0;
+const MARKER_TYPE = { abort: 0, commit: 1 } as const;
+
+export interface TxnMarker {
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+  readonly result: TxnResult;
+  /** The leader epoch of the coordinator's `__transaction_state` partition. */
+  readonly coordinatorEpoch: number;
+}
+
+/** One control batch holding the marker, stamped by the producer. */
+export function encodeMarkerBatch(
+  marker: TxnMarker,
+  opts: { timestampMs: bigint },
+): Uint8Array {
+  const key = new Writer(4);
+  key.int16(MARKER_VERSION);
+  key.int16(MARKER_TYPE[marker.result]);
+  const value = new Writer(6);
+  value.int16(MARKER_VERSION);
+  value.int32(marker.coordinatorEpoch);
+  return buildRecordBatch([{ key: key.finish(), value: value.finish() }], {
+    producerId: marker.producerId,
+    producerEpoch: marker.producerEpoch,
+    timestamp: opts.timestampMs,
+    transactional: true,
+    control: true,
+  });
+}
+
+/** Where the coordinator sends markers; answers a Kafka error code. */
+export interface MarkerWriter {
+  write(
+    topic: string,
+    partition: number,
+    marker: Uint8Array,
+  ): Promise<number>;
+}
+
+/** The partitions this broker leads, as the handlers' ClusterView has them. */
+export interface MarkerCluster {
+  leading(topic: string, index: number): Leading;
+  write(p: Partition, records: Uint8Array): Promise<WriteOutcome>;
+}
+
+/** The brokers' RPC, as the cluster node offers it. */
+export interface MarkerChannel {
+  serveRpc(method: number, handler: RpcHandler): void;
+  requestRpc(
+    to: number,
+    method: number,
+    body: Uint8Array,
+    opts: { timeoutMs: number },
+  ): Promise<Uint8Array>;
+}
+
+/**
+ * Writes markers to the partitions this broker leads, and asks the leader
+ * of any other partition to write them. It serves the same request for
+ * the coordinators on other brokers.
+ */
+export class ClusterMarkerWriter implements MarkerWriter {
+  readonly #cluster: MarkerCluster;
+  readonly #channel: MarkerChannel;
+
+  constructor(cluster: MarkerCluster, channel: MarkerChannel) {
+    this.#cluster = cluster;
+    this.#channel = channel;
+    channel.serveRpc(RPC_WRITE_TXN_MARKER, (_from, body) => {
+      const r = new Reader(body);
+      const topic = r.text(r.int16Length());
+      const partition = r.int32();
+      return this.#writeLocal(topic, partition, r.view(r.remaining).slice())
+        .then((errorCode) => {
+          const w = new Writer(2);
+          w.int16(errorCode);
+          return w.finish();
+        });
+    });
+  }
+
+  async write(
+    topic: string,
+    partition: number,
+    marker: Uint8Array,
+  ): Promise<number> {
+    const leading = this.#cluster.leading(topic, partition);
+    if (leading.ok || leading.leader === undefined) {
+      return await this.#writeLocal(topic, partition, marker);
+    }
+    const w = new Writer(8 + topic.length * 3 + marker.length);
+    w.int16String(topic);
+    w.int32(partition);
+    w.bytes(marker);
+    try {
+      const answer = await this.#channel.requestRpc(
+        leading.leader.leaderId,
+        RPC_WRITE_TXN_MARKER,
+        w.finish(),
+        { timeoutMs: RPC_TIMEOUT_MS },
+      );
+      return new Reader(answer).int16();
+    } catch {
+      // Unreachable or silent: the coordinator retries the marker.
+      return ErrorCode.REQUEST_TIMED_OUT;
+    }
+  }
+
+  async #writeLocal(
+    topic: string,
+    partition: number,
+    marker: Uint8Array,
+  ): Promise<number> {
+    const leading = this.#cluster.leading(topic, partition);
+    if (!leading.ok) return leading.errorCode;
+    const outcome = await this.#cluster.write(leading.partition, marker);
+    if (outcome.ok) return ErrorCode.NONE;
+    return "errorCode" in outcome
+      ? outcome.errorCode
+      : ErrorCode.UNKNOWN_SERVER_ERROR;
+  }
+}

@@ -30,14 +30,23 @@ import { KafkaServer } from "./server.ts";
 import { openListener } from "./listeners.ts";
 import { BrokerMetrics } from "./metrics.ts";
 import { ReplicatedStatus, type StatusPort } from "./status.ts";
-import type { TopicInfo } from "./topics.ts";
+import { INTERNAL_TOPICS, type TopicInfo } from "./topics.ts";
+import {
+  TXN_STATE_TOPIC,
+  TxnCoordinator,
+} from "./transactions/txn_coordinator.ts";
+import { ClusterMarkerWriter } from "./transactions/txn_markers.ts";
 import { ErrorCode } from "../protocol/mod.ts";
 import { Authorizer } from "./security/authorizer.ts";
 
-/** Offsets are dropped by the coordinator's own retention, not by the log's. */
-// Compacted, as Kafka's: only a group's latest commit per partition stays,
-// so a reload reads one record per key, not every commit ever made.
-const OFFSETS_TOPIC_CONFIGS = {
+/**
+ * The internal topics' settings. Offsets are dropped by the coordinator's
+ * own retention and transactional ids by theirs, not by the log's.
+ */
+// Compacted, as Kafka's: only the latest record per key stays (a group's
+// commit per partition, a transactional id's state), so a reload reads one
+// record per key, not every one ever written.
+const INTERNAL_TOPIC_CONFIGS = {
   "cleanup.policy": "compact",
   "retention.ms": "-1",
   "retention.bytes": "-1",
@@ -324,35 +333,45 @@ export async function startBroker(config: Config): Promise<Broker> {
     metrics,
   });
   const view = new ReplicatedView(node, {
-    internal: new Set([OFFSETS_TOPIC]),
+    internal: INTERNAL_TOPICS,
     logDir: Deno.realPathSync(dataDir),
   });
+  /**
+   * A creator of an internal topic on its first use (as Kafka creates it),
+   * answering the topic once it exists.
+   */
+  const onFirstUse = (
+    name: string,
+    spec: { partitions: number; configs: Record<string, string> },
+  ) => {
+    let creating = false;
+    return (): TopicInfo | undefined => {
+      const existing = view.topic(name);
+      if (existing !== undefined || creating) return existing;
+      creating = true;
+      view.createTopic({
+        name,
+        partitions: spec.partitions,
+        replicationFactor: Math.min(3, view.liveBrokers()),
+        configs: { ...INTERNAL_TOPIC_CONFIGS, ...spec.configs },
+      }).catch((err) =>
+        logger.warn(`creating ${name} failed: ${err}`, { topic: name })
+      ).finally(() => (creating = false));
+      return undefined;
+    };
+  };
   const offsetsPartitions = config.groups.offsetsPartitions;
-  let creating = false;
+  const offsetsTopic = onFirstUse(OFFSETS_TOPIC, {
+    partitions: offsetsPartitions,
+    configs: { "segment.bytes": String(config.groups.offsetsSegmentBytes) },
+  });
   let upgraded = false;
   const ensureOffsetsTopic = () => {
-    const existing = view.topic(OFFSETS_TOPIC);
-    if (existing !== undefined) {
-      if (!upgraded) upgradeOffsetsTopic(existing);
+    const existing = offsetsTopic();
+    if (existing !== undefined && !upgraded) {
+      upgradeOffsetsTopic(existing);
       upgraded = true;
-      return;
     }
-    if (creating) return;
-    creating = true;
-    view.createTopic({
-      name: OFFSETS_TOPIC,
-      partitions: offsetsPartitions,
-      replicationFactor: Math.min(3, view.liveBrokers()),
-      configs: {
-        ...OFFSETS_TOPIC_CONFIGS,
-        "segment.bytes": String(config.groups.offsetsSegmentBytes),
-      },
-    }).catch((err) =>
-      logger.warn(`creating ${OFFSETS_TOPIC} failed: ${err}`, {
-        topic: OFFSETS_TOPIC,
-      })
-    )
-      .finally(() => (creating = false));
   };
   // An offsets topic made before raftq compacted it has no cleanup.policy,
   // so it is kept whole (its retention is -1) and never shrinks: make it
@@ -377,6 +396,7 @@ export async function startBroker(config: Config): Promise<Broker> {
       });
     });
   };
+  const producerIds = new ControllerProducerIds(node);
   const coordinator = new GroupCoordinator({
     log: new PartitionOffsetsLog(view, {
       partitionCount: offsetsPartitions,
@@ -389,18 +409,47 @@ export async function startBroker(config: Config): Promise<Broker> {
     topicId: (topic) => view.topic(topic)?.topicId,
     owns: (p: number) => view.leading(OFFSETS_TOPIC, p).ok,
   });
-  // The coordinator of a group is the leader of its offsets partition: it
-  // reads the partition back when it takes over, and forgets it after.
+  const txnStateTopic = onFirstUse(TXN_STATE_TOPIC, {
+    partitions: config.transactions.statePartitions,
+    configs: {},
+  });
+  const transactions = new TxnCoordinator({
+    log: new PartitionOffsetsLog(view, {
+      partitionCount: config.transactions.statePartitions,
+      topic: TXN_STATE_TOPIC,
+    }),
+    markers: new ClusterMarkerWriter(view, node),
+    producerIds,
+    timers: realTimers,
+    maxTimeoutMs: config.transactions.maxTimeoutMs,
+    offsetsPartitionFor: (groupId) => coordinator.partitionFor(groupId),
+    coordinatorEpoch: (p) => {
+      const topic = view.topic(TXN_STATE_TOPIC);
+      return topic === undefined
+        ? -1
+        : view.partitionView(topic, p).leaderEpoch;
+    },
+    owns: (p) => view.leading(TXN_STATE_TOPIC, p).ok,
+    warn: (message) => logger.warn(message, { topic: TXN_STATE_TOPIC }),
+  });
+  // The coordinator of a group or transactional id is the leader of its
+  // internal partition: it reads the partition back when it takes over,
+  // and forgets it after.
+  const coordinators = new Map([
+    [OFFSETS_TOPIC, { what: "groups", of: coordinator }],
+    [TXN_STATE_TOPIC, { what: "transactional ids", of: transactions }],
+  ]);
   node.onLeadership((topic, partition, leading) => {
-    if (topic !== OFFSETS_TOPIC) return;
+    const c = coordinators.get(topic);
+    if (c === undefined) return;
     logger.info(
       `${
         leading ? "coordinating" : "no longer coordinating"
-      } the groups of ${OFFSETS_TOPIC}-${partition}`,
+      } the ${c.what} of ${topic}-${partition}`,
       { topic, partition },
     );
-    if (leading) coordinator.load(partition);
-    else coordinator.unload(partition);
+    if (leading) c.of.load(partition);
+    else c.of.unload(partition);
   });
   // Each broker drops the offsets of the groups it coordinates.
   node.onTopicDeleted((topic) => {
@@ -429,12 +478,16 @@ export async function startBroker(config: Config): Promise<Broker> {
       replicationFactor: config.topics.defaultReplicationFactor,
     },
     configs: new BrokerConfigs(config, { port: server.port }),
-    // Kafka creates the offsets topic on first use, not at start.
+    // Kafka creates the internal topics on first use, not at start.
     groups: () => {
       ensureOffsetsTopic();
       return coordinator;
     },
-    producerIds: new ControllerProducerIds(node),
+    transactions: () => {
+      txnStateTopic();
+      return transactions;
+    },
+    producerIds,
     stopping: stopping.signal,
     metrics,
     authorizer,
@@ -478,6 +531,13 @@ export async function startBroker(config: Config): Promise<Broker> {
     );
   }, RETENTION_CHECK_MS);
 
+  const txnTimeouts = setInterval(() => {
+    transactions.abortTimedOut().then(
+      (n) => n > 0 && log(`aborted ${n} timed-out transaction(s)`),
+      (err) => logger.warn(`aborting timed-out transactions failed: ${err}`),
+    );
+  }, config.transactions.abortCheckIntervalMs);
+
   const cleaning = runCleaner(partitions, {
     options: {
       keyMapBytes: config.log.cleanerKeyMapBytes,
@@ -503,8 +563,10 @@ export async function startBroker(config: Config): Promise<Broker> {
       );
       stopping.abort();
       clearInterval(retention);
+      clearInterval(txnTimeouts);
       metrics.close();
       coordinator.close();
+      transactions.close();
       await Promise.all(servers.map((s) => s.stop()));
       await node.stop();
       await discovery.close();

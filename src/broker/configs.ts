@@ -555,6 +555,24 @@ export class BrokerConfigs {
       "groups.initial_rebalance_delay",
     );
     staticEntry(
+      "transaction.state.log.num.partitions",
+      config.transactions.statePartitions,
+      T.INT,
+      "transactions.state_partitions",
+    );
+    staticEntry(
+      "transaction.max.timeout.ms",
+      config.transactions.maxTimeoutMs,
+      T.INT,
+      "transactions.max_timeout",
+    );
+    staticEntry(
+      "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+      config.transactions.abortCheckIntervalMs,
+      T.INT,
+      "transactions.abort_check_interval",
+    );
+    staticEntry(
       "socket.request.max.bytes",
       config.limits.maxRequestBytes,
       T.INT,

@@ -30,6 +30,10 @@ import {
 } from "./handlers/groups.ts";
 import { handleInitProducerId } from "./handlers/init_producer_id.ts";
 import {
+  handleAddPartitionsToTxn,
+  handleEndTxn,
+} from "./handlers/transactions.ts";
+import {
   handleAlterConfigs,
   handleDescribeConfigs,
   handleIncrementalAlterConfigs,
@@ -139,6 +143,9 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.DeleteGroups, { min: 0, max: 2 }, handleDeleteGroups),
   api(ApiKey.OffsetDelete, { min: 0, max: 0 }, handleOffsetDelete),
   api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
+  // v4 and up are KIP-890's (TRANSACTION_ABORTABLE, epoch bump per end).
+  api(ApiKey.AddPartitionsToTxn, { min: 0, max: 3 }, handleAddPartitionsToTxn),
+  api(ApiKey.EndTxn, { min: 0, max: 3 }, handleEndTxn),
   api(ApiKey.ElectLeaders, { min: 0, max: 2 }, handleElectLeaders),
   api(
     ApiKey.AlterPartitionReassignments,

@@ -4,6 +4,17 @@
  * controller group's replicated state.
  */
 import { ErrorCode } from "../protocol/mod.ts";
+import { OFFSETS_TOPIC } from "./groups/offsets_log.ts";
+import { TXN_STATE_TOPIC } from "./transactions/txn_records.ts";
+
+/**
+ * The topics the coordinators keep their state in: made by the broker,
+ * never written by clients nor deleted.
+ */
+export const INTERNAL_TOPICS: ReadonlySet<string> = new Set([
+  OFFSETS_TOPIC,
+  TXN_STATE_TOPIC,
+]);
 
 export interface TopicInfo {
   readonly name: string;

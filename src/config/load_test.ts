@@ -98,6 +98,11 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       offsetsSegmentBytes: 100 * 1024 * 1024,
       initialRebalanceDelayMs: 3000,
     },
+    transactions: {
+      statePartitions: 16,
+      maxTimeoutMs: 900_000,
+      abortCheckIntervalMs: 10_000,
+    },
     limits: {
       maxRequestBytes: 100 * 2 ** 20,
       maxConnections: 10000,

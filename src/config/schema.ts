@@ -116,6 +116,14 @@ export interface Config {
     readonly offsetsSegmentBytes: number;
     readonly initialRebalanceDelayMs: number;
   };
+  readonly transactions: {
+    /** Partitions of __transaction_state, fixed when it is created. */
+    readonly statePartitions: number;
+    /** Kafka's transaction.max.timeout.ms: longer client timeouts are refused. */
+    readonly maxTimeoutMs: number;
+    /** How often open transactions are checked against their timeout. */
+    readonly abortCheckIntervalMs: number;
+  };
   readonly limits: {
     readonly maxRequestBytes: number;
     readonly maxConnections: number;
@@ -522,6 +530,28 @@ export const FIELDS: readonly Field[] = [
     kind: duration({ min: 0, max: 300_000 }),
     default: "3s",
     doc: "Wait for more members before the first rebalance of an empty group",
+  },
+  {
+    key: "transactions.state_partitions",
+    prop: "transactions.statePartitions",
+    kind: integer({ min: 1, max: 1000 }),
+    default: 16,
+    doc:
+      "Partitions of the internal __transaction_state topic (set at creation)",
+  },
+  {
+    key: "transactions.max_timeout",
+    prop: "transactions.maxTimeoutMs",
+    kind: duration({ min: 1, max: INT32_MAX }),
+    default: "15m",
+    doc: "Longest transaction timeout a producer may ask for",
+  },
+  {
+    key: "transactions.abort_check_interval",
+    prop: "transactions.abortCheckIntervalMs",
+    kind: duration({ min: 1 }),
+    default: "10s",
+    doc: "How often transactions past their timeout are looked for and aborted",
   },
   {
     key: "limits.max_request_size",

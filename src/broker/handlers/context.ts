@@ -6,6 +6,7 @@
  */
 import type { GroupCoordinator } from "../groups/coordinator.ts";
 import type { ProducerIdSource } from "../producers/producer_ids.ts";
+import type { TxnCoordinator } from "../transactions/txn_coordinator.ts";
 import type { BrokerAddress, ClusterView } from "../ports.ts";
 import type { BrokerConfigs } from "../configs.ts";
 import type { BrokerMetrics } from "../metrics.ts";
@@ -41,6 +42,11 @@ export interface BrokerContext {
    * offsets topic if it does not exist yet (as Kafka does on first use).
    */
   groups(): GroupCoordinator;
+  /**
+   * The transaction coordinator; the first call creates the internal
+   * transaction state topic, as `groups()` does the offsets topic.
+   */
+  transactions(): TxnCoordinator;
   readonly producerIds: ProducerIdSource;
   /** Aborted when the broker stops, so long polls end at once. */
   readonly stopping: AbortSignal;

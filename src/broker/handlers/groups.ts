@@ -31,6 +31,7 @@ import {
   type SyncGroupResponseInput,
 } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
+import { TXN_STATE_TOPIC } from "../transactions/txn_records.ts";
 import type { Operation } from "../security/authorizer.ts";
 import {
   allows,
@@ -41,6 +42,7 @@ import {
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
 const KEY_TYPE_GROUP = 0;
+const KEY_TYPE_TRANSACTION = 1;
 const GROUP_REFUSED = ErrorCode.GROUP_AUTHORIZATION_FAILED;
 
 function onGroup(
@@ -71,6 +73,47 @@ function byTopicAccess<T extends { name: string }>(
   return { allowed, refused };
 }
 
+/** What FindCoordinator looks up for a key type; null for an unknown one. */
+function coordinatorKind(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  keyType: number,
+): {
+  what: string;
+  topic: string;
+  partitionFor(key: string): number;
+  allowed(key: string): boolean;
+  refused: number;
+} | null {
+  if (keyType === KEY_TYPE_GROUP) {
+    const groups = ctx.groups();
+    return {
+      what: "group",
+      topic: OFFSETS_TOPIC,
+      partitionFor: (key) => groups.partitionFor(key),
+      allowed: (key) =>
+        onGroup(ctx, request, { groupId: key, operation: "describe" }),
+      refused: GROUP_REFUSED,
+    };
+  }
+  if (keyType === KEY_TYPE_TRANSACTION) {
+    const transactions = ctx.transactions();
+    return {
+      what: "transactional id",
+      topic: TXN_STATE_TOPIC,
+      partitionFor: (key) => transactions.partitionFor(key),
+      allowed: (key) =>
+        allows(ctx, request, {
+          type: "transactional_id",
+          name: key,
+          operation: "describe",
+        }),
+      refused: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+    };
+  }
+  return null;
+}
+
 export function handleFindCoordinator(
   ctx: BrokerContext,
   req: FindCoordinatorRequest,
@@ -78,10 +121,10 @@ export function handleFindCoordinator(
 ): FindCoordinatorResponseInput {
   const { version, listener } = request;
   const keys = version >= 4 ? req.coordinatorKeys : [req.key];
-  // Creates the offsets topic on first use; until its partitions have
+  // Creates the internal topic on first use; until its partitions have
   // leaders, clients are told to ask again.
-  const coordinator = ctx.groups();
-  const offsets = ctx.cluster.topic(OFFSETS_TOPIC);
+  const kind = coordinatorKind(ctx, request, req.keyType);
+  const internal = kind === null ? undefined : ctx.cluster.topic(kind.topic);
   const brokers = ctx.cluster.brokers(listener.name);
   const answers = keys.map((key) => {
     const unavailable = (errorMessage: string) => ({
@@ -92,25 +135,30 @@ export function handleFindCoordinator(
       errorCode: ErrorCode.COORDINATOR_NOT_AVAILABLE,
       errorMessage,
     });
-    if (req.keyType !== KEY_TYPE_GROUP) {
-      return unavailable("raftq has no transaction coordinator");
-    }
-    if (!onGroup(ctx, request, { groupId: key, operation: "describe" })) {
+    if (kind === null) {
       return {
-        ...unavailable(`DESCRIBE on group "${key}" is not allowed`),
-        errorCode: GROUP_REFUSED,
+        ...unavailable(`Coordinator key type ${req.keyType} is unknown`),
+        errorCode: ErrorCode.INVALID_REQUEST,
       };
     }
-    if (offsets === undefined) {
-      return unavailable(`${OFFSETS_TOPIC} is being created`);
+    if (!kind.allowed(key)) {
+      return {
+        ...unavailable(`DESCRIBE on ${kind.what} "${key}" is not allowed`),
+        errorCode: kind.refused,
+      };
+    }
+    if (internal === undefined) {
+      return unavailable(`${kind.topic} is being created`);
     }
     const leader = ctx.cluster.partitionView(
-      offsets,
-      coordinator.partitionFor(key),
+      internal,
+      kind.partitionFor(key),
     ).leaderId;
     const broker = brokers.find((b) => b.nodeId === leader);
     if (broker === undefined) {
-      return unavailable(`the coordinator of group "${key}" is being elected`);
+      return unavailable(
+        `the coordinator of ${kind.what} "${key}" is being elected`,
+      );
     }
     return {
       key,

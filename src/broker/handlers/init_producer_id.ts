@@ -1,9 +1,9 @@
 /**
- * InitProducerId (v0-4) for idempotent producers. A producer without a
- * transactional id gets a fresh producer id at epoch 0; one that names its
- * current id and epoch (v3+, KIP-360, after a sequence error) gets the next
- * epoch of the same id, or a fresh id once the epoch would overflow.
- * Transactions are not supported.
+ * InitProducerId (v0-4). A producer without a transactional id gets a
+ * fresh producer id at epoch 0; one that names its current id and epoch
+ * (v3+, KIP-360, after a sequence error) gets the next epoch of the same
+ * id, or a fresh id once the epoch would overflow. A transactional
+ * producer is answered by the transaction coordinator (transactions.ts).
  */
 import {
   ErrorCode,
@@ -13,6 +13,7 @@ import {
 import { PRODUCER_EPOCH_MAX } from "../producers/producer_ids.ts";
 import { allowsOnAny, allowsOnCluster } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
+import { initTransactionalProducer } from "./transactions.ts";
 
 export async function handleInitProducerId(
   ctx: BrokerContext,
@@ -26,7 +27,11 @@ export async function handleInitProducerId(
     producerEpoch: -1,
   });
   if (req.transactionalId !== null) {
-    return failed(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    return await initTransactionalProducer(
+      ctx,
+      { ...req, transactionalId: req.transactionalId },
+      request,
+    );
   }
   // Kafka 3's rule: IDEMPOTENT_WRITE on the cluster, or WRITE on some topic.
   if (

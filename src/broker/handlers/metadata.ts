@@ -13,7 +13,8 @@ import {
   type MetadataResponseTopicsInput,
 } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
-import { TopicError, type TopicInfo } from "../topics.ts";
+import { INTERNAL_TOPICS, TopicError, type TopicInfo } from "../topics.ts";
+import { TXN_STATE_TOPIC } from "../transactions/txn_records.ts";
 import {
   allows,
   allowsOnCluster,
@@ -64,7 +65,7 @@ export function describeTopic(
     errorCode: ErrorCode.NONE,
     name: topic.name,
     topicId: topic.topicId,
-    isInternal: topic.name === OFFSETS_TOPIC,
+    isInternal: INTERNAL_TOPICS.has(topic.name),
     partitions,
     topicAuthorizedOperations: NO_AUTHORIZED_OPERATIONS,
   };
@@ -102,8 +103,9 @@ async function lookupOrCreate(
   if (!describable(ctx, request, name)) {
     return topicError(name, ZERO_UUID, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
   }
-  // The offsets topic is created by the coordinator, with its own settings.
+  // Internal topics are created by their coordinator, with its settings.
   if (name === OFFSETS_TOPIC) ctx.groups();
+  if (name === TXN_STATE_TOPIC) ctx.transactions();
   const known = ctx.cluster.topic(name);
   if (known !== undefined) return describeTopic(ctx, known);
   if (!allowAutoCreate || !ctx.topicDefaults.autoCreate) {

@@ -11,8 +11,8 @@ import {
   type ProduceResponseInput,
   type ProduceResponsePartitionResponsesInput,
 } from "../../protocol/mod.ts";
-import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { RecordTooLargeError } from "../partitions.ts";
+import { INTERNAL_TOPICS } from "../topics.ts";
 import { ProducerSequenceError } from "../producers/producer_state.ts";
 import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
@@ -69,10 +69,10 @@ export async function handleProduce(
           if (!writable) {
             return failed(ErrorCode.TOPIC_AUTHORIZATION_FAILED, null);
           }
-          if (topic.name === OFFSETS_TOPIC) {
+          if (INTERNAL_TOPICS.has(topic.name)) {
             return failed(
               ErrorCode.INVALID_TOPIC_EXCEPTION,
-              `Topic ${OFFSETS_TOPIC} is internal: clients cannot produce to it`,
+              `Topic ${topic.name} is internal: clients cannot produce to it`,
             );
           }
           const leading = ctx.cluster.leading(topic.name, pd.index);

@@ -44,10 +44,12 @@ import {
   encodeTxnKey,
   encodeTxnValue,
   type StoredTxn,
+  TXN_STATE_TOPIC,
   type TxnTopicPartitions,
 } from "./txn_records.ts";
 
-export const TXN_STATE_TOPIC = "__transaction_state";
+export { TXN_STATE_TOPIC };
+
 /** How long a marker that could not be written waits for its next try. */
 const MARKER_RETRY_MS = 500;
 

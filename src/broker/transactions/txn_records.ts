@@ -9,6 +9,9 @@
  */
 import { Reader, Writer } from "../../protocol/mod.ts";
 
+/** The compacted internal topic the transaction coordinators keep state in. */
+export const TXN_STATE_TOPIC = "__transaction_state";
+
 const KEY_VERSION = 0;
 const VALUE_VERSION = 0;
 

@@ -1,0 +1,150 @@
+/**
+ * The transaction APIs a producer calls on its transaction coordinator:
+ * AddPartitionsToTxn (v0-3) and EndTxn (v0-3),
+ * plus what InitProducerId does with a transactional id. They check ACLs
+ * and translate between wire versions and the TxnCoordinator, which holds
+ * the protocol's rules.
+ */
+import {
+  type AddPartitionsToTxnRequest,
+  type AddPartitionsToTxnResponseInput,
+  type EndTxnRequest,
+  type EndTxnResponseInput,
+  ErrorCode,
+  type InitProducerIdRequest,
+  type InitProducerIdResponseInput,
+} from "../../protocol/mod.ts";
+import { allows } from "./authorize.ts";
+import type { BrokerContext, RequestInfo } from "./context.ts";
+
+/**
+ * KIP-588 split PRODUCER_FENCED from INVALID_PRODUCER_EPOCH; clients of
+ * the versions before it know only the latter.
+ */
+function fencedFor(
+  errorCode: number,
+  opts: { version: number; since: number },
+): number {
+  return errorCode === ErrorCode.PRODUCER_FENCED && opts.version < opts.since
+    ? ErrorCode.INVALID_PRODUCER_EPOCH
+    : errorCode;
+}
+
+function mayWrite(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  transactionalId: string,
+): boolean {
+  return allows(ctx, request, {
+    type: "transactional_id",
+    name: transactionalId,
+    operation: "write",
+  });
+}
+
+/** InitProducerId for a producer that names a transactional id. */
+export async function initTransactionalProducer(
+  ctx: BrokerContext,
+  req: InitProducerIdRequest & { transactionalId: string },
+  request: RequestInfo,
+): Promise<InitProducerIdResponseInput> {
+  const failed = (errorCode: number): InitProducerIdResponseInput => ({
+    throttleTimeMs: 0,
+    errorCode,
+    producerId: -1n,
+    producerEpoch: -1,
+  });
+  if (!mayWrite(ctx, request, req.transactionalId)) {
+    return failed(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  }
+  const named = req.producerId >= 0n && req.producerEpoch >= 0;
+  if (!named && (req.producerId !== -1n || req.producerEpoch !== -1)) {
+    return failed(ErrorCode.INVALID_REQUEST);
+  }
+  const answer = await ctx.transactions().initProducerId({
+    transactionalId: req.transactionalId,
+    timeoutMs: req.transactionTimeoutMs,
+    expected: named
+      ? { producerId: req.producerId, producerEpoch: req.producerEpoch }
+      : null,
+  });
+  return {
+    throttleTimeMs: 0,
+    ...answer,
+    errorCode: fencedFor(answer.errorCode, {
+      version: request.version,
+      since: 4,
+    }),
+  };
+}
+
+export async function handleAddPartitionsToTxn(
+  ctx: BrokerContext,
+  req: AddPartitionsToTxnRequest,
+  request: RequestInfo,
+): Promise<AddPartitionsToTxnResponseInput> {
+  const topics = req.v3AndBelowTopics;
+  const answer = (code: (topic: string) => number) => ({
+    throttleTimeMs: 0,
+    resultsByTopicV3AndBelow: topics.map((t) => ({
+      name: t.name,
+      resultsByPartition: t.partitions.map((partitionIndex) => ({
+        partitionIndex,
+        partitionErrorCode: code(t.name),
+      })),
+    })),
+  });
+  if (!mayWrite(ctx, request, req.v3AndBelowTransactionalId)) {
+    return answer(() => ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  }
+  // As Kafka: a partition that cannot join spoils the request, and the
+  // others are reported as not attempted.
+  const problems = new Map<string, number>();
+  for (const t of topics) {
+    const info = ctx.cluster.topic(t.name);
+    if (
+      !allows(ctx, request, { type: "topic", name: t.name, operation: "write" })
+    ) {
+      problems.set(t.name, ErrorCode.TOPIC_AUTHORIZATION_FAILED);
+    } else if (
+      info === undefined ||
+      t.partitions.some((p) => p < 0 || p >= info.partitions)
+    ) {
+      problems.set(t.name, ErrorCode.UNKNOWN_TOPIC_OR_PARTITION);
+    }
+  }
+  if (problems.size > 0) {
+    return answer((topic) =>
+      problems.get(topic) ?? ErrorCode.OPERATION_NOT_ATTEMPTED
+    );
+  }
+  const errorCode = await ctx.transactions().addPartitions({
+    transactionalId: req.v3AndBelowTransactionalId,
+    producerId: req.v3AndBelowProducerId,
+    producerEpoch: req.v3AndBelowProducerEpoch,
+    partitions: topics.map((t) => ({
+      topic: t.name,
+      partitions: t.partitions,
+    })),
+  });
+  const code = fencedFor(errorCode, { version: request.version, since: 2 });
+  return answer(() => code);
+}
+
+export async function handleEndTxn(
+  ctx: BrokerContext,
+  req: EndTxnRequest,
+  request: RequestInfo,
+): Promise<EndTxnResponseInput> {
+  const done = (errorCode: number) => ({ throttleTimeMs: 0, errorCode });
+  if (!mayWrite(ctx, request, req.transactionalId)) {
+    return done(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  }
+  const errorCode = await ctx.transactions().endTxn({
+    transactionalId: req.transactionalId,
+    producerId: req.producerId,
+    producerEpoch: req.producerEpoch,
+    result: req.committed ? "commit" : "abort",
+  });
+  return done(fencedFor(errorCode, { version: request.version, since: 2 }));
+}

@@ -1,0 +1,110 @@
+// Transactions end to end with kafkajs 2.2.4 against a real broker: a
+// transactional producer commits, aborts and commits again across two
+// partitions, and each transaction leaves one marker (a control batch) in
+// every partition it wrote; a second producer with the same transactional
+// id fences the first, whose next transaction is refused. Consumers
+// reading read_committed are not checked yet: the broker has no last
+// stable offset (issue 12).
+import assert from "node:assert/strict";
+import kafkajs from "kafkajs";
+import { removeDir, startBroker } from "./harness.ts";
+
+const { Kafka, logLevel } = kafkajs;
+const TOPIC = "txn-out";
+
+Deno.test("kafkajs transactions commit and abort with markers, and a new producer fences the old", async () => {
+  const broker = await startBroker({
+    set: ["transactions.state_partitions=2", "groups.offsets_partitions=2"],
+  });
+  const kafka = new Kafka({
+    clientId: "txn-e2e",
+    brokers: [broker.bootstrap],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 100 },
+  });
+  const admin = kafka.admin();
+  const transactional = () =>
+    kafka.producer({
+      transactionalId: "txn-e2e-1",
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+  const producer = transactional();
+  const successor = transactional();
+  const consumer = kafka.consumer({
+    groupId: "txn-reader",
+    readUncommitted: true,
+  });
+  try {
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: TOPIC, numPartitions: 2 }],
+      waitForLeaders: true,
+    });
+    await producer.connect();
+    const send = async (
+      values: string[],
+      end: "commit" | "abort",
+    ) => {
+      const txn = await producer.transaction();
+      await txn.send({
+        topic: TOPIC,
+        messages: values.map((value, i) => ({ value, partition: i % 2 })),
+      });
+      await txn[end]();
+    };
+    await send(["a", "b", "c"], "commit");
+    await send(["x", "y"], "abort");
+    await send(["d"], "commit");
+    const offsets = await admin.fetchTopicOffsets(TOPIC);
+    const ends = offsets.sort((p, q) => p.partition - q.partition).map((o) =>
+      Number(o.high)
+    );
+    // Partition 0: a c | x | d, each followed by its marker; 1: b | y.
+    assert.deepEqual(ends, [4 + 3, 2 + 2]);
+
+    // Reading uncommitted, a consumer gets every record and no marker.
+    const seen: string[] = [];
+    await consumer.connect();
+    await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        seen.push(message.value!.toString());
+        return Promise.resolve();
+      },
+    });
+    const deadline = Date.now() + 20_000;
+    while (seen.length < 6 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(seen.sort(), ["a", "b", "c", "d", "x", "y"]);
+
+    // kafkajs asks for its producer id at its first transaction: the
+    // successor's bumps the epoch, and the first producer is a zombie,
+    // refused at its next transaction.
+    await successor.connect();
+    const txn = await successor.transaction();
+    const zombie = await producer.transaction();
+    await assert.rejects(
+      zombie.send({ topic: TOPIC, messages: [{ value: "late" }] }),
+      (err: Error & { type?: string }) =>
+        ["INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"].includes(
+          err.type ?? "",
+        ),
+    );
+    await txn.send({ topic: TOPIC, messages: [{ value: "e", partition: 1 }] });
+    await txn.commit();
+    const after = await admin.fetchTopicOffsets(TOPIC);
+    assert.equal(
+      Number(after.find((o) => o.partition === 1)!.high),
+      4 + 2,
+    );
+  } finally {
+    await consumer.disconnect().catch(() => {});
+    await producer.disconnect().catch(() => {});
+    await successor.disconnect().catch(() => {});
+    await admin.disconnect();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+});

@@ -2,7 +2,8 @@
 // transactional producer commits, aborts and commits again across two
 // partitions, and each transaction leaves one marker (a control batch) in
 // every partition it wrote; a second producer with the same transactional
-// id fences the first, whose next transaction is refused. Consumers
+// id fences the first, whose next transaction is refused, and whose open
+// transaction is aborted under it, its partitions refusing its epoch. Consumers
 // reading read_committed are not checked yet: the broker has no last
 // stable offset (issue 12).
 import assert from "node:assert/strict";
@@ -102,6 +103,56 @@ Deno.test("kafkajs transactions commit and abort with markers, and a new produce
   } finally {
     await consumer.disconnect().catch(() => {});
     await producer.disconnect().catch(() => {});
+    await successor.disconnect().catch(() => {});
+    await admin.disconnect();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+});
+
+Deno.test("kafkajs zombie in the middle of a transaction is aborted and refused by its partition", async () => {
+  const broker = await startBroker({
+    set: ["transactions.state_partitions=1"],
+  });
+  const kafka = new Kafka({
+    clientId: "txn-zombie",
+    brokers: [broker.bootstrap],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 100 },
+  });
+  const admin = kafka.admin();
+  const transactional = () =>
+    kafka.producer({
+      transactionalId: "txn-zombie-1",
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
+  const zombie = transactional();
+  const successor = transactional();
+  try {
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: TOPIC, numPartitions: 1 }],
+      waitForLeaders: true,
+    });
+    await zombie.connect();
+    const open = await zombie.transaction();
+    await open.send({ topic: TOPIC, messages: [{ value: "early" }] });
+    // The successor aborts the open transaction, fencing the zombie's epoch
+    // in the partition it joined.
+    await successor.connect();
+    const txn = await successor.transaction();
+    await assert.rejects(
+      open.send({ topic: TOPIC, messages: [{ value: "late" }] }),
+      (err: Error & { type?: string }) => err.type === "INVALID_PRODUCER_EPOCH",
+    );
+    await txn.send({ topic: TOPIC, messages: [{ value: "next" }] });
+    await txn.commit();
+    const [offsets] = await admin.fetchTopicOffsets(TOPIC);
+    // early, its abort marker, next, its commit marker: nothing of "late".
+    assert.equal(Number(offsets!.high), 4);
+  } finally {
+    await zombie.disconnect().catch(() => {});
     await successor.disconnect().catch(() => {});
     await admin.disconnect();
     await broker.stop();

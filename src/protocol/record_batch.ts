@@ -233,6 +233,15 @@ export function batchCompression(attributes: number): number {
   return attributes & 0x07;
 }
 
+/** Attribute bit 4: the batch belongs to its producer's transaction. */
+export const TRANSACTIONAL_BIT = 0x10;
+/** Attribute bit 5: the batch holds a transaction marker. */
+export const CONTROL_BIT = 0x20;
+
+export function isControlBatch(attributes: number): boolean {
+  return (attributes & CONTROL_BIT) !== 0;
+}
+
 /** Bit 4 of the attributes: the batch's timestamps are log-append times. */
 export function isLogAppendTime(attributes: number): boolean {
   return (attributes & 0x08) !== 0;

@@ -13,11 +13,14 @@ import {
   completeBatchSize,
   Compression,
   type CompressionCode,
+  CONTROL_BIT,
   InvalidBatchError,
+  isControlBatch,
   isLogAppendTime,
   Off,
   readBatchHeader,
   sealBatch,
+  TRANSACTIONAL_BIT,
 } from "./record_batch.ts";
 
 export interface RecordHeader {
@@ -56,8 +59,6 @@ export interface BuildBatchOptions {
 }
 
 const MAGIC_V2 = 2;
-const TRANSACTIONAL_BIT = 0x10;
-const CONTROL_BIT = 0x20;
 const utf8 = new TextEncoder();
 
 function writeNullableBytes(w: Writer, b: Uint8Array | null) {
@@ -164,7 +165,7 @@ export function recompressRecordSet(
     pos += size;
     const attributes = readBatchHeader(batch).attributes;
     const from = batchCompression(attributes);
-    if (from === codec || (attributes & CONTROL_BIT) !== 0) {
+    if (from === codec || isControlBatch(attributes)) {
       parts.push(batch);
       continue;
     }
@@ -218,7 +219,7 @@ export function decodeRecordBatches(bytes: Uint8Array): Record[] {
       );
     }
     const header = readBatchHeader(bytes, pos);
-    if ((header.attributes & CONTROL_BIT) === 0) {
+    if (!isControlBatch(header.attributes)) {
       const payload = decompress(
         batchCompression(header.attributes),
         bytes.subarray(pos + BATCH_HEADER_BYTES, pos + size),

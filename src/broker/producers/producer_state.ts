@@ -6,7 +6,7 @@
  * depends only on the log's content, so every replica that applies the same
  * entries makes the same one.
  */
-import type { BatchHeader } from "../../protocol/mod.ts";
+import { type BatchHeader, isControlBatch } from "../../protocol/mod.ts";
 
 /** Kafka keeps the last five batches per producer (max.in.flight = 5). */
 export const RETAINED_BATCHES = 5;
@@ -147,6 +147,10 @@ export class ProducerStateTable {
 
   /** Records a batch that is now in the log at `baseOffset`. */
   record(h: BatchHeader, baseOffset: bigint): void {
+    if (isControlBatch(h.attributes)) {
+      this.#recordMarker(h);
+      return;
+    }
     if (!isIdempotent(h)) return;
     let entry = this.#producers.get(h.producerId);
     if (entry === undefined || h.producerEpoch > entry.epoch) {
@@ -161,6 +165,20 @@ export class ProducerStateTable {
       lastOffset: baseOffset + BigInt(h.lastOffsetDelta),
     });
     if (entry.batches.length > RETAINED_BATCHES) entry.batches.shift();
+  }
+
+  /**
+   * A transaction marker carries the epoch its coordinator fenced the
+   * producer with; from then on this partition refuses the older epoch,
+   * so a zombie that had joined the transaction cannot write past its
+   * abort (KIP-98). Producers unknown here stay unknown: with no sequence
+   * to go on, their next batch is taken as it comes.
+   */
+  #recordMarker(h: BatchHeader): void {
+    const entry = this.#producers.get(h.producerId);
+    if (entry === undefined || h.producerEpoch <= entry.epoch) return;
+    entry.epoch = h.producerEpoch;
+    entry.batches = [];
   }
 
   /**

@@ -122,3 +122,30 @@ Deno.test("ProducerStateTable.producers lists each producer's epoch, last sequen
     { producerId: 9n, producerEpoch: 0, lastSequence: 6, lastTimestamp: 70n },
   ]);
 });
+
+Deno.test("ProducerStateTable.record takes a marker's newer epoch, fencing the older", () => {
+  const table = new ProducerStateTable();
+  const marker = (epoch: number, pid = 7n) => ({
+    ...header({ pid, epoch, seq: -1 }),
+    attributes: 0x30,
+  });
+  table.record(header({ seq: 0, count: 2 }), 0n);
+  // The transaction's own commit marker leaves its sequence as it was.
+  table.record(marker(0), 2n);
+  assert.deepEqual(table.check(header({ seq: 2 })), { kind: "append" });
+  // The coordinator fenced the producer with epoch 1 and aborted.
+  table.record(marker(1), 3n);
+  assert.deepEqual(table.check(header({ seq: 2 })), {
+    kind: "refused",
+    errorCode: ProducerErrorCode.INVALID_PRODUCER_EPOCH,
+    message: "Producer 7 epoch 0 is older than the current epoch 1",
+  });
+  assert.deepEqual(table.check(header({ epoch: 2, seq: 0 })), {
+    kind: "append",
+  });
+  // A marker of a producer that never wrote here makes no state.
+  table.record(marker(4, 9n), 4n);
+  assert.deepEqual(table.check(header({ pid: 9n, epoch: 0, seq: 5 })), {
+    kind: "append",
+  });
+});

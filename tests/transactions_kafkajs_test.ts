@@ -3,7 +3,9 @@
 // partitions, and each transaction leaves one marker (a control batch) in
 // every partition it wrote; a second producer with the same transactional
 // id fences the first, whose next transaction is refused, and whose open
-// transaction is aborted under it, its partitions refusing its epoch. Consumers
+// transaction is aborted under it, its partitions refusing its epoch; and
+// consumer offsets sent in a transaction (sendOffsets) apply when it
+// commits, never when it aborts, and survive a restart. Consumers
 // reading read_committed are not checked yet: the broker has no last
 // stable offset (issue 12).
 import assert from "node:assert/strict";
@@ -154,6 +156,79 @@ Deno.test("kafkajs zombie in the middle of a transaction is aborted and refused 
   } finally {
     await zombie.disconnect().catch(() => {});
     await successor.disconnect().catch(() => {});
+    await admin.disconnect();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+});
+
+Deno.test("kafkajs sendOffsets: a group's offsets apply when the transaction commits, not when it aborts", async () => {
+  const sets = [
+    "transactions.state_partitions=1",
+    "groups.offsets_partitions=1",
+  ];
+  let broker = await startBroker({ set: sets });
+  const kafkaOf = (port: number) =>
+    new Kafka({
+      clientId: "txn-offsets",
+      brokers: [`127.0.0.1:${port}`],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 10, initialRetryTime: 100 },
+    });
+  let kafka = kafkaOf(broker.port);
+  let admin = kafka.admin();
+  const producer = kafka.producer({
+    transactionalId: "txn-offsets-1",
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+  const committed = async () => {
+    const [topic] = await admin.fetchOffsets({
+      groupId: "copier",
+      topics: ["txn-in"],
+    });
+    return topic!.partitions[0]!.offset;
+  };
+  const step = async (offset: string, end: "commit" | "abort") => {
+    const txn = await producer.transaction();
+    await txn.send({ topic: TOPIC, messages: [{ value: `upto-${offset}` }] });
+    await txn.sendOffsets({
+      consumerGroupId: "copier",
+      topics: [{ topic: "txn-in", partitions: [{ partition: 0, offset }] }],
+    });
+    // Not visible while the transaction is open.
+    assert.notEqual(await committed(), offset);
+    await txn[end]();
+  };
+  try {
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: "txn-in" }, { topic: TOPIC }],
+      waitForLeaders: true,
+    });
+    await producer.connect();
+    await step("3", "commit");
+    assert.equal(await committed(), "3");
+    await step("5", "abort");
+    assert.equal(await committed(), "3");
+    await step("7", "commit");
+    assert.equal(await committed(), "7");
+    await producer.disconnect();
+    await admin.disconnect();
+
+    // The offsets partition is read back with its markers.
+    await broker.stop();
+    broker = await startBroker({
+      dataDir: broker.dataDir,
+      port: broker.port,
+      set: sets,
+    });
+    kafka = kafkaOf(broker.port);
+    admin = kafka.admin();
+    await admin.connect();
+    assert.equal(await committed(), "7");
+  } finally {
+    await producer.disconnect().catch(() => {});
     await admin.disconnect();
     await broker.stop();
     await removeDir(broker.dataDir);

@@ -418,7 +418,13 @@ export async function startBroker(config: Config): Promise<Broker> {
       partitionCount: config.transactions.statePartitions,
       topic: TXN_STATE_TOPIC,
     }),
-    markers: new ClusterMarkerWriter(view, node),
+    markers: new ClusterMarkerWriter(view, node, {
+      onWritten: (topic, partition, marker) => {
+        if (topic === OFFSETS_TOPIC) {
+          coordinator.endTransaction(partition, marker);
+        }
+      },
+    }),
     producerIds,
     timers: realTimers,
     maxTimeoutMs: config.transactions.maxTimeoutMs,

@@ -27,9 +27,11 @@ import {
   handleOffsetDelete,
   handleOffsetFetch,
   handleSyncGroup,
+  handleTxnOffsetCommit,
 } from "./handlers/groups.ts";
 import { handleInitProducerId } from "./handlers/init_producer_id.ts";
 import {
+  handleAddOffsetsToTxn,
   handleAddPartitionsToTxn,
   handleEndTxn,
 } from "./handlers/transactions.ts";
@@ -145,7 +147,9 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.InitProducerId, { min: 0, max: 4 }, handleInitProducerId),
   // v4 and up are KIP-890's (TRANSACTION_ABORTABLE, epoch bump per end).
   api(ApiKey.AddPartitionsToTxn, { min: 0, max: 3 }, handleAddPartitionsToTxn),
+  api(ApiKey.AddOffsetsToTxn, { min: 0, max: 3 }, handleAddOffsetsToTxn),
   api(ApiKey.EndTxn, { min: 0, max: 3 }, handleEndTxn),
+  api(ApiKey.TxnOffsetCommit, { min: 0, max: 3 }, handleTxnOffsetCommit),
   api(ApiKey.ElectLeaders, { min: 0, max: 2 }, handleElectLeaders),
   api(
     ApiKey.AlterPartitionReassignments,

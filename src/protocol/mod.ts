@@ -43,6 +43,7 @@ export type {
 export {
   type BuildBatchOptions,
   buildRecordBatch,
+  decodeBatches,
   decodeRecordBatches,
   recompressRecordSet,
   type Record,

@@ -22,6 +22,7 @@ import {
   sealBatch,
   TRANSACTIONAL_BIT,
 } from "./record_batch.ts";
+import type { BatchHeader } from "./record_batch.ts";
 
 export interface RecordHeader {
   key: string;
@@ -188,13 +189,15 @@ export function recompressRecordSet(
 }
 
 /**
- * The records of every whole batch in `bytes`. A partial trailing batch is
- * ignored (fetch responses may cut one short); control batches (transaction
- * markers) are skipped. Throws InvalidBatchError for a bad magic or CRC and
- * DecodeError for a malformed record.
+ * Every whole batch in `bytes` with its header and records, control
+ * batches (transaction markers) included. A partial trailing batch is
+ * ignored (fetch responses may cut one short). Throws InvalidBatchError for
+ * a bad magic or CRC and DecodeError for a malformed record.
  */
-export function decodeRecordBatches(bytes: Uint8Array): Record[] {
-  const out: Record[] = [];
+export function decodeBatches(
+  bytes: Uint8Array,
+): { header: BatchHeader; records: Record[] }[] {
+  const out: { header: BatchHeader; records: Record[] }[] = [];
   let pos = 0;
   for (;;) {
     const size = completeBatchSize(bytes, pos);
@@ -219,16 +222,26 @@ export function decodeRecordBatches(bytes: Uint8Array): Record[] {
       );
     }
     const header = readBatchHeader(bytes, pos);
-    if (!isControlBatch(header.attributes)) {
-      const payload = decompress(
-        batchCompression(header.attributes),
-        bytes.subarray(pos + BATCH_HEADER_BYTES, pos + size),
-      );
-      readRecords(new Reader(payload), header, out);
-    }
+    const payload = decompress(
+      batchCompression(header.attributes),
+      bytes.subarray(pos + BATCH_HEADER_BYTES, pos + size),
+    );
+    const records: Record[] = [];
+    readRecords(new Reader(payload), header, records);
+    out.push({ header, records });
     pos += size;
   }
   return out;
+}
+
+/**
+ * The records of every whole batch in `bytes`, as decodeBatches reads them,
+ * less the control batches (transaction markers), which hold no data.
+ */
+export function decodeRecordBatches(bytes: Uint8Array): Record[] {
+  return decodeBatches(bytes).flatMap((b) =>
+    isControlBatch(b.header.attributes) ? [] : b.records
+  );
 }
 
 function readRecords(

@@ -33,7 +33,12 @@ import {
   type Timers,
 } from "./group.ts";
 import { GroupError } from "./group_error.ts";
-import { type OffsetsLog, OffsetsLogError } from "./offsets_log.ts";
+import {
+  type LogTransaction,
+  type OffsetsLog,
+  OffsetsLogError,
+} from "./offsets_log.ts";
+import type { TxnResult } from "../transactions/txn_metadata.ts";
 import {
   type CommitAnswer,
   commitError,
@@ -276,6 +281,44 @@ export class GroupCoordinator {
       }
     }
     return await this.#offsets.commit(req.groupId, req.topics);
+  }
+
+  /**
+   * TxnOffsetCommit: offsets that take effect when the producer's
+   * transaction commits (endTransaction). A producer that names no member
+   * and generation (before v3) commits for the group whatever its state,
+   * as Kafka lets it: its consumer is in the group, not the producer.
+   */
+  async commitInTransaction(
+    req: CommitRequest,
+    txn: LogTransaction,
+  ): Promise<CommitAnswer> {
+    const fail = (errorCode: number) => commitError(req.topics, errorCode);
+    const away = this.#unavailable(
+      req.groupId,
+      GroupError.COORDINATOR_LOAD_IN_PROGRESS,
+    );
+    if (away !== null) return fail(away);
+    if (req.groupId === "") return fail(GroupError.INVALID_GROUP_ID);
+    if (req.memberId !== "" || req.generationId >= 0) {
+      const admitted = this.#groups.get(req.groupId)?.admitCommit(req) ??
+        GroupError.UNKNOWN_MEMBER_ID;
+      if (admitted !== GroupError.NONE) return fail(admitted);
+    }
+    return await this.#offsets.commit(req.groupId, req.topics, txn);
+  }
+
+  /**
+   * A transaction's marker is durable in an offsets partition this broker
+   * leads: the offsets the producer committed in it there apply, or go.
+   */
+  endTransaction(
+    partition: number,
+    marker: { producerId: bigint; result: TxnResult },
+  ): void {
+    if (this.#loaded.has(partition)) {
+      this.#offsets.endTransaction(partition, marker);
+    }
   }
 
   /**

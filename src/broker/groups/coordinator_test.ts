@@ -17,6 +17,9 @@ import {
   PartitionOffsetsLog,
 } from "./offsets_log.ts";
 import { joinNew, joinRequest, ManualTimers, syncAll, V5 } from "./testing.ts";
+import { encodeMarkerBatch } from "../transactions/txn_markers.ts";
+import type { TxnResult } from "../transactions/txn_metadata.ts";
+import type { PartitionManager } from "../partitions.ts";
 
 const PARTITIONS = 3;
 
@@ -68,6 +71,7 @@ function openCoordinator(
   for (let i = 0; i < PARTITIONS; i++) coordinator.load(i);
   return {
     coordinator,
+    partitions,
     close() {
       coordinator.close();
       partitions.closeAll();
@@ -399,4 +403,79 @@ Deno.test("partitionForGroup matches Kafka's abs(String.hashCode) mod N", () => 
   assert.equal(partitionForGroup("hello", 50), 99162322 % 50);
   // A negative hash: "polygenelubricants".hashCode() is Integer.MIN_VALUE.
   assert.equal(partitionForGroup("polygenelubricants", 7), 0);
+});
+
+Deno.test("GroupCoordinator.commitInTransaction applies offsets at the commit marker, also when read back", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "raftq-groups-" });
+  const timers = new ManualTimers();
+  const partition = partitionForGroup("g", PARTITIONS);
+  const commit = (
+    c: GroupCoordinator,
+    producerId: bigint,
+    offset: bigint,
+    member = { memberId: "", generationId: -1 },
+  ) =>
+    c.commitInTransaction({
+      groupId: "g",
+      ...member,
+      groupInstanceId: null,
+      topics: [{
+        name: "t",
+        partitions: [{
+          partitionIndex: 0,
+          committedOffset: offset,
+          committedLeaderEpoch: -1,
+          committedMetadata: null,
+        }],
+      }],
+    }, { producerId, producerEpoch: 0 }).then((a) =>
+      a[0]!.partitions[0]!.errorCode
+    );
+  const offset = (c: GroupCoordinator) =>
+    c.fetchOffsets("g", [{ name: "t", partitionIndexes: [0] }]).topics[0]!
+      .partitions[0]!.committedOffset;
+  // What the transaction coordinator does: a durable marker, then the hook.
+  const end = (
+    at: { coordinator: GroupCoordinator; partitions: PartitionManager },
+    producerId: bigint,
+    result: TxnResult,
+  ) => {
+    const p = at.partitions.get(OFFSETS_TOPIC, partition)!;
+    const marker = encodeMarkerBatch(
+      { producerId, producerEpoch: 0, result, coordinatorEpoch: 0 },
+      { timestampMs: 0n },
+    );
+    assert.ok(at.partitions.append(p, marker).ok);
+    p.advanceHighWatermark(p.log.logEndOffset);
+    at.coordinator.endTransaction(partition, { producerId, result });
+  };
+  try {
+    const first = openCoordinator(dir, timers);
+    const c = first.coordinator;
+    assert.equal(await commit(c, 77n, 10n), GroupError.NONE);
+    assert.equal(offset(c), -1n, "not before the transaction commits");
+    end(first, 77n, "commit");
+    assert.equal(offset(c), 10n);
+    assert.equal(await commit(c, 78n, 20n), GroupError.NONE);
+    end(first, 78n, "abort");
+    assert.equal(offset(c), 10n);
+    assert.equal(await commit(c, 79n, 30n), GroupError.NONE);
+    // A producer naming a member must name one of the group's.
+    assert.equal(
+      await commit(c, 80n, 40n, { memberId: "m", generationId: 1 }),
+      GroupError.UNKNOWN_MEMBER_ID,
+    );
+    first.close();
+
+    const second = openCoordinator(dir, timers);
+    try {
+      assert.equal(offset(second.coordinator), 10n);
+      end(second, 79n, "commit");
+      assert.equal(offset(second.coordinator), 30n);
+    } finally {
+      second.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -6,21 +6,47 @@
  */
 import {
   buildRecordBatch,
-  decodeRecordBatches,
+  decodeBatches,
+  isControlBatch,
   type Record,
   type RecordInput,
+  TRANSACTIONAL_BIT,
 } from "../../protocol/mod.ts";
 import type { AppendOutcome, Partition } from "../partitions.ts";
+import { markerResult } from "../transactions/txn_markers.ts";
+import type { TxnResult } from "../transactions/txn_metadata.ts";
 
 export const OFFSETS_TOPIC = "__consumer_offsets";
 const READ_CHUNK_BYTES = 1 << 20;
 
+/** A producer's transaction that records are written in. */
+export interface LogTransaction {
+  readonly producerId: bigint;
+  readonly producerEpoch: number;
+}
+
+/**
+ * One partition's log read back: a record, with the producer whose
+ * transaction wrote it (null outside transactions), or a transaction's
+ * marker.
+ */
+export type LogEntry =
+  | { kind: "record"; record: Record; producerId: bigint | null }
+  | { kind: "marker"; producerId: bigint; result: TxnResult };
+
 export interface OffsetsLog {
   readonly partitionCount: number;
-  /** Appends records to one partition; resolves once they are durable. */
-  append(partition: number, records: readonly RecordInput[]): Promise<void>;
-  /** Every record of one partition, oldest first. */
-  read(partition: number): Iterable<Record>;
+  /**
+   * Appends records to one partition, in a transaction if named; resolves
+   * once they are durable.
+   */
+  append(
+    partition: number,
+    records: readonly RecordInput[],
+    txn?: LogTransaction,
+  ): Promise<void>;
+  /** Every entry of one partition, oldest first. */
+  read(partition: number): Iterable<LogEntry>;
 }
 
 /**
@@ -77,9 +103,14 @@ export class PartitionOffsetsLog implements OffsetsLog {
   async append(
     partition: number,
     records: readonly RecordInput[],
+    txn?: LogTransaction,
   ): Promise<void> {
     const p = this.#partition(partition);
-    const outcome = await this.#cluster.write(p, buildRecordBatch(records));
+    const batch = buildRecordBatch(
+      records,
+      txn === undefined ? {} : { ...txn, transactional: true },
+    );
+    const outcome = await this.#cluster.write(p, batch);
     if (!outcome.ok) {
       throw new OffsetsLogError(
         `Writing to ${this.#topic}-${partition} failed: ${
@@ -91,17 +122,35 @@ export class PartitionOffsetsLog implements OffsetsLog {
     }
   }
 
-  *read(partition: number): Iterable<Record> {
+  *read(partition: number): Iterable<LogEntry> {
     const log = this.#partition(partition).log;
     let offset = log.logStartOffset;
     while (offset < log.logEndOffset) {
-      const records = decodeRecordBatches(
+      const batches = decodeBatches(
         log.read(offset, { maxBytes: READ_CHUNK_BYTES }),
       );
-      const last = records.at(-1);
+      const last = batches.at(-1);
       if (last === undefined) break;
-      yield* records.filter((r) => r.offset >= offset);
-      offset = last.offset + 1n;
+      for (const { header, records } of batches) {
+        if (isControlBatch(header.attributes)) {
+          const record = records[0];
+          const result = record === undefined ? null : markerResult(record);
+          if (header.baseOffset >= offset && result !== null) {
+            yield { kind: "marker", producerId: header.producerId, result };
+          }
+          continue;
+        }
+        const producerId = (header.attributes & TRANSACTIONAL_BIT) !== 0
+          ? header.producerId
+          : null;
+        for (const record of records) {
+          if (record.offset >= offset) {
+            yield { kind: "record", record, producerId };
+          }
+        }
+      }
+      offset = last.header.baseOffset + BigInt(last.header.lastOffsetDelta) +
+        1n;
     }
   }
 }

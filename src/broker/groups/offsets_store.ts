@@ -8,7 +8,8 @@
  * the coordinator's.
  */
 import { GroupError } from "./group_error.ts";
-import type { OffsetsLog } from "./offsets_log.ts";
+import type { LogTransaction, OffsetsLog } from "./offsets_log.ts";
+import type { TxnResult } from "../transactions/txn_metadata.ts";
 import {
   type CommittedOffset,
   decodeGroup,
@@ -104,6 +105,16 @@ export class OffsetsStore {
   readonly #opts: OffsetsStoreOptions;
   /** group id → `topic\0partition` → committed offset. */
   readonly #offsets = new Map<string, Map<string, CommittedOffset>>();
+  /**
+   * Offsets committed in transactions that have not ended: producer id →
+   * group id → `topic\0partition` → offset. They become committed offsets
+   * when the transaction's commit marker reaches the group's offsets
+   * partition, and are dropped at its abort marker (KIP-98).
+   */
+  readonly #pending = new Map<
+    bigint,
+    Map<string, Map<string, CommittedOffset>>
+  >();
 
   constructor(opts: OffsetsStoreOptions) {
     this.#opts = opts;
@@ -123,12 +134,37 @@ export class OffsetsStore {
    * metadata of the groups found beside them, by group id.
    */
   load(partition: number): Map<string, StoredGroup> {
-    const latest = new Map<string, { key: OffsetsKey; value: Uint8Array }>();
-    for (const record of this.#opts.log.read(partition)) {
+    type Latest = Map<string, { key: OffsetsKey; value: Uint8Array }>;
+    const latest: Latest = new Map();
+    const open = new Map<bigint, Latest>();
+    for (const entry of this.#opts.log.read(partition)) {
+      if (entry.kind === "marker") {
+        const ended = open.get(entry.producerId);
+        open.delete(entry.producerId);
+        if (entry.result === "commit") {
+          for (const [id, e] of ended ?? []) latest.set(id, e);
+        }
+        continue;
+      }
+      const { record, producerId } = entry;
       if (record.key === null) continue;
       const key = decodeKey(record.key);
-      if (record.value === null) latest.delete(keyId(key));
-      else latest.set(keyId(key), { key, value: record.value });
+      let into = latest;
+      if (producerId !== null) {
+        into = open.get(producerId) ?? new Map();
+        open.set(producerId, into);
+      }
+      if (record.value === null) into.delete(keyId(key));
+      else into.set(keyId(key), { key, value: record.value });
+    }
+    for (const [producerId, entries] of open) {
+      for (const { key, value } of entries.values()) {
+        if (key.kind !== "offset") continue;
+        this.#pendingOf(producerId, key.groupId).set(
+          partitionKey(key.topic, key.partition),
+          decodeOffset(value),
+        );
+      }
     }
     const groups = new Map<string, StoredGroup>();
     for (const { key, value } of latest.values()) {
@@ -151,10 +187,50 @@ export class OffsetsStore {
         this.#offsets.delete(groupId);
       }
     }
+    this.#endPending(partition, () => {});
   }
 
-  /** Commits a group's offsets; answers once their records are durable. */
-  async commit(groupId: string, topics: CommitTopics): Promise<CommitAnswer> {
+  /**
+   * A transaction's marker is durable in an offsets partition: the offsets
+   * its producer committed there are committed now, or dropped.
+   */
+  endTransaction(
+    partition: number,
+    marker: { producerId: bigint; result: TxnResult },
+  ): void {
+    this.#endPending(partition, (groupId, offsets) => {
+      if (marker.result !== "commit") return;
+      const committed = this.#offsetsOf(groupId);
+      for (const [key, value] of offsets) committed.set(key, value);
+    }, marker.producerId);
+  }
+
+  /** Takes the pending offsets of one partition's groups out, to `end`. */
+  #endPending(
+    partition: number,
+    end: (groupId: string, offsets: Map<string, CommittedOffset>) => void,
+    producerId?: bigint,
+  ): void {
+    for (const [id, groups] of this.#pending) {
+      if (producerId !== undefined && id !== producerId) continue;
+      for (const [groupId, offsets] of groups) {
+        if (this.#opts.partitionFor(groupId) !== partition) continue;
+        end(groupId, offsets);
+        groups.delete(groupId);
+      }
+      if (groups.size === 0) this.#pending.delete(id);
+    }
+  }
+
+  /**
+   * Commits a group's offsets; answers once their records are durable.
+   * Offsets committed in a transaction (`txn`) wait for its marker.
+   */
+  async commit(
+    groupId: string,
+    topics: CommitTopics,
+    txn?: LogTransaction,
+  ): Promise<CommitAnswer> {
     const nowMs = BigInt(this.#opts.now());
     const writes: {
       topic: string;
@@ -194,11 +270,14 @@ export class OffsetsStore {
           key: encodeKey({ kind: "offset", groupId, topic, partition }),
           value: encodeOffset(value),
         })),
+        txn,
       );
     } catch {
       return commitError(topics, GroupError.COORDINATOR_NOT_AVAILABLE);
     }
-    const offsets = this.#offsetsOf(groupId);
+    const offsets = txn === undefined
+      ? this.#offsetsOf(groupId)
+      : this.#pendingOf(txn.producerId, groupId);
     for (const w of writes) {
       offsets.set(partitionKey(w.topic, w.partition), w.value);
     }
@@ -302,6 +381,23 @@ export class OffsetsStore {
     return this.remove((e) =>
       eligible(e.groupId) && e.value.commitTimestampMs < cutoff
     );
+  }
+
+  #pendingOf(
+    producerId: bigint,
+    groupId: string,
+  ): Map<string, CommittedOffset> {
+    let groups = this.#pending.get(producerId);
+    if (groups === undefined) {
+      groups = new Map();
+      this.#pending.set(producerId, groups);
+    }
+    let offsets = groups.get(groupId);
+    if (offsets === undefined) {
+      offsets = new Map();
+      groups.set(groupId, offsets);
+    }
+    return offsets;
   }
 
   #offsetsOf(groupId: string): Map<string, CommittedOffset> {

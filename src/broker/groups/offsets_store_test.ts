@@ -2,32 +2,41 @@
 // writing, that memory follows only durable records, and that a store
 // reading the same log back sees the latest record per key.
 import assert from "node:assert/strict";
-import type { Record, RecordInput } from "../../protocol/mod.ts";
+import type { RecordInput } from "../../protocol/mod.ts";
 import { GroupError } from "./group_error.ts";
-import type { OffsetsLog } from "./offsets_log.ts";
+import type { LogEntry, LogTransaction, OffsetsLog } from "./offsets_log.ts";
 import { type CommitTopics, OffsetsStore } from "./offsets_store.ts";
 
-/** One array of records per partition; an append can be made to fail. */
+/** One array of entries per partition; an append can be made to fail. */
 class MemoryOffsetsLog implements OffsetsLog {
   readonly partitionCount = 2;
   failing = false;
-  readonly #records: Record[][] = [[], []];
-  append(partition: number, records: readonly RecordInput[]): Promise<void> {
+  readonly #entries: LogEntry[][] = [[], []];
+  append(
+    partition: number,
+    records: readonly RecordInput[],
+    txn?: LogTransaction,
+  ): Promise<void> {
     if (this.failing) return Promise.reject(new Error("Log is unavailable"));
-    const log = this.#records[partition]!;
+    const log = this.#entries[partition]!;
     for (const r of records) {
-      log.push({
+      const record = {
         offset: BigInt(log.length),
         timestamp: 0n,
         key: r.key ?? null,
         value: r.value,
         headers: [],
-      });
+      };
+      log.push({ kind: "record", record, producerId: txn?.producerId ?? null });
     }
     return Promise.resolve();
   }
-  read(partition: number): Iterable<Record> {
-    return this.#records[partition]!;
+  /** A transaction marker, as the transaction coordinator writes it. */
+  mark(partition: number, marker: Omit<LogEntry & { kind: "marker" }, "kind">) {
+    this.#entries[partition]!.push({ kind: "marker", ...marker });
+  }
+  read(partition: number): Iterable<LogEntry> {
+    return this.#entries[partition]!;
   }
 }
 
@@ -133,4 +142,41 @@ Deno.test("OffsetsStore.expire drops old offsets of eligible groups only", async
   const reread = openStore(log);
   reread.load(0);
   assert.deepEqual([...reread.groupIds()].sort(), ["g-busy", "g-new"]);
+});
+
+Deno.test("OffsetsStore.commit in a transaction shows its offsets only once the transaction commits", async () => {
+  const log = new MemoryOffsetsLog();
+  const store = openStore(log);
+  const txn = { producerId: 42n, producerEpoch: 3 };
+  await store.commit("g", topics({ index: 0, offset: 1n }));
+  await store.commit("g", topics({ index: 0, offset: 5n }), txn);
+  await store.commit("g", topics({ index: 1, offset: 6n }), txn);
+  await store.commit("g-aborted", topics({ index: 0, offset: 9n }), {
+    producerId: 43n,
+    producerEpoch: 0,
+  });
+  assert.deepEqual(offsetsOf(store, "g"), [1n, -1n]);
+  // Another partition's marker, or another producer's, changes nothing.
+  store.endTransaction(1, { producerId: 42n, result: "commit" });
+  store.endTransaction(0, { producerId: 7n, result: "commit" });
+  assert.deepEqual(offsetsOf(store, "g"), [1n, -1n]);
+  log.mark(0, { producerId: 42n, result: "commit" });
+  store.endTransaction(0, { producerId: 42n, result: "commit" });
+  assert.deepEqual(offsetsOf(store, "g"), [5n, 6n]);
+  log.mark(0, { producerId: 43n, result: "abort" });
+  store.endTransaction(0, { producerId: 43n, result: "abort" });
+  assert.equal(store.has("g-aborted"), false);
+
+  // Read back: the commit and the abort are replayed from their markers,
+  // and a transaction still open stays pending until its marker.
+  await store.commit("g", topics({ index: 1, offset: 8n }), {
+    producerId: 44n,
+    producerEpoch: 0,
+  });
+  const reread = openStore(log);
+  reread.load(0);
+  assert.deepEqual(offsetsOf(reread, "g"), [5n, 6n]);
+  assert.equal(reread.has("g-aborted"), false);
+  reread.endTransaction(0, { producerId: 44n, result: "commit" });
+  assert.deepEqual(offsetsOf(reread, "g"), [5n, 8n]);
 });

@@ -1,8 +1,9 @@
 /**
- * The group APIs: FindCoordinator (v0-4), JoinGroup (v0-6), SyncGroup
- * (v0-4), Heartbeat (v0-4), LeaveGroup (v0-4), OffsetCommit (v2-8),
- * OffsetFetch (v1-8), DescribeGroups (v0-5), ListGroups (v0-4),
- * DeleteGroups (v0-2) and OffsetDelete (v0). They translate between wire versions and the
+ * The group APIs: FindCoordinator (v0-4, of groups and transactional ids),
+ * JoinGroup (v0-6), SyncGroup (v0-4), Heartbeat (v0-4), LeaveGroup (v0-4),
+ * OffsetCommit (v2-8), OffsetFetch (v1-8), DescribeGroups (v0-5),
+ * ListGroups (v0-4), DeleteGroups (v0-2), OffsetDelete (v0) and
+ * TxnOffsetCommit (v0-3). They translate between wire versions and the
  * GroupCoordinator, which holds the protocol's rules.
  */
 import {
@@ -29,6 +30,8 @@ import {
   type OffsetFetchResponseInput,
   type SyncGroupRequest,
   type SyncGroupResponseInput,
+  type TxnOffsetCommitRequest,
+  type TxnOffsetCommitResponseInput,
 } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC } from "../groups/offsets_log.ts";
 import { TXN_STATE_TOPIC } from "../transactions/txn_records.ts";
@@ -292,6 +295,48 @@ export async function handleOffsetCommit(
     groupInstanceId: req.groupInstanceId,
     topics: allowed,
   });
+  return {
+    throttleTimeMs: 0,
+    topics: [
+      ...committed,
+      ...refuseAll(refused, ErrorCode.TOPIC_AUTHORIZATION_FAILED),
+    ],
+  };
+}
+
+/**
+ * TxnOffsetCommit (v0-3): a transactional producer commits its consumer
+ * group's offsets, which apply when its transaction commits.
+ */
+export async function handleTxnOffsetCommit(
+  ctx: BrokerContext,
+  req: TxnOffsetCommitRequest,
+  request: RequestInfo,
+): Promise<TxnOffsetCommitResponseInput> {
+  const refuse = (errorCode: number) => ({
+    throttleTimeMs: 0,
+    topics: refuseAll(req.topics, errorCode),
+  });
+  if (
+    !allows(ctx, request, {
+      type: "transactional_id",
+      name: req.transactionalId,
+      operation: "write",
+    })
+  ) {
+    return refuse(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  }
+  if (!onGroup(ctx, request, { groupId: req.groupId, operation: "read" })) {
+    return refuse(GROUP_REFUSED);
+  }
+  const { allowed, refused } = byTopicAccess(ctx, request, req.topics, "read");
+  const committed = await ctx.groups().commitInTransaction({
+    groupId: req.groupId,
+    generationId: req.generationId,
+    memberId: req.memberId,
+    groupInstanceId: req.groupInstanceId,
+    topics: allowed,
+  }, { producerId: req.producerId, producerEpoch: req.producerEpoch });
   return {
     throttleTimeMs: 0,
     topics: [

@@ -1,11 +1,13 @@
 /**
  * The transaction APIs a producer calls on its transaction coordinator:
- * AddPartitionsToTxn (v0-3) and EndTxn (v0-3),
+ * AddPartitionsToTxn (v0-3), AddOffsetsToTxn (v0-3) and EndTxn (v0-3),
  * plus what InitProducerId does with a transactional id. They check ACLs
  * and translate between wire versions and the TxnCoordinator, which holds
  * the protocol's rules.
  */
 import {
+  type AddOffsetsToTxnRequest,
+  type AddOffsetsToTxnResponseInput,
   type AddPartitionsToTxnRequest,
   type AddPartitionsToTxnResponseInput,
   type EndTxnRequest,
@@ -129,6 +131,30 @@ export async function handleAddPartitionsToTxn(
   });
   const code = fencedFor(errorCode, { version: request.version, since: 2 });
   return answer(() => code);
+}
+
+export async function handleAddOffsetsToTxn(
+  ctx: BrokerContext,
+  req: AddOffsetsToTxnRequest,
+  request: RequestInfo,
+): Promise<AddOffsetsToTxnResponseInput> {
+  const done = (errorCode: number) => ({ throttleTimeMs: 0, errorCode });
+  if (!mayWrite(ctx, request, req.transactionalId)) {
+    return done(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+  }
+  if (
+    !allows(ctx, request, {
+      type: "group",
+      name: req.groupId,
+      operation: "read",
+    })
+  ) {
+    return done(ErrorCode.GROUP_AUTHORIZATION_FAILED);
+  }
+  // The group's offsets partition must exist for its marker to land.
+  ctx.groups();
+  const errorCode = await ctx.transactions().addOffsets(req);
+  return done(fencedFor(errorCode, { version: request.version, since: 2 }));
 }
 
 export async function handleEndTxn(

@@ -141,7 +141,9 @@ export class TxnCoordinator {
    */
   load(partition: number): void {
     const latest = new Map<string, StoredTxn>();
-    for (const record of this.#opts.log.read(partition)) {
+    for (const entry of this.#opts.log.read(partition)) {
+      if (entry.kind !== "record") continue;
+      const { record } = entry;
       if (record.key === null) continue;
       const id = decodeTxnKey(record.key);
       if (record.value === null) latest.delete(id);

@@ -10,8 +10,10 @@
  */
 import {
   buildRecordBatch,
+  decodeBatches,
   ErrorCode,
   Reader,
+  type Record,
   Writer,
 } from "../../protocol/mod.ts";
 import type { RpcHandler } from "../cluster/rpc.ts";
@@ -51,6 +53,22 @@ export function encodeMarkerBatch(
   });
 }
 
+/**
+ * The outcome a control record's key names; null for a control record
+ * that is not a transaction marker.
+ */
+export function markerResult(record: Record): TxnResult | null {
+  if (record.key === null || record.key.length < 4) return null;
+  const r = new Reader(record.key);
+  if (r.int16() !== MARKER_VERSION) return null;
+  const type = r.int16();
+  return type === MARKER_TYPE.commit
+    ? "commit"
+    : type === MARKER_TYPE.abort
+    ? "abort"
+    : null;
+}
+
 /** Where the coordinator sends markers; answers a Kafka error code. */
 export interface MarkerWriter {
   write(
@@ -59,6 +77,12 @@ export interface MarkerWriter {
     marker: Uint8Array,
   ): Promise<number>;
 }
+
+export type MarkerHook = (
+  topic: string,
+  partition: number,
+  marker: { producerId: bigint; result: TxnResult },
+) => void;
 
 /** The partitions this broker leads, as the handlers' ClusterView has them. */
 export interface MarkerCluster {
@@ -85,10 +109,21 @@ export interface MarkerChannel {
 export class ClusterMarkerWriter implements MarkerWriter {
   readonly #cluster: MarkerCluster;
   readonly #channel: MarkerChannel;
+  readonly #onWritten: MarkerHook;
 
-  constructor(cluster: MarkerCluster, channel: MarkerChannel) {
+  /**
+   * `onWritten` hears of each marker this broker wrote into a partition it
+   * leads, once durable (the group coordinator completes transactional
+   * offset commits on it).
+   */
+  constructor(
+    cluster: MarkerCluster,
+    channel: MarkerChannel,
+    opts: { onWritten?: MarkerHook } = {},
+  ) {
     this.#cluster = cluster;
     this.#channel = channel;
+    this.#onWritten = opts.onWritten ?? (() => {});
     channel.serveRpc(RPC_WRITE_TXN_MARKER, (_from, body) => {
       const r = new Reader(body);
       const topic = r.text(r.int16Length());
@@ -137,7 +172,18 @@ export class ClusterMarkerWriter implements MarkerWriter {
     const leading = this.#cluster.leading(topic, partition);
     if (!leading.ok) return leading.errorCode;
     const outcome = await this.#cluster.write(leading.partition, marker);
-    if (outcome.ok) return ErrorCode.NONE;
+    if (outcome.ok) {
+      const [batch] = decodeBatches(marker);
+      const record = batch?.records[0];
+      const result = record === undefined ? null : markerResult(record);
+      if (batch !== undefined && result !== null) {
+        this.#onWritten(topic, partition, {
+          producerId: batch.header.producerId,
+          result,
+        });
+      }
+      return ErrorCode.NONE;
+    }
     return "errorCode" in outcome
       ? outcome.errorCode
       : ErrorCode.UNKNOWN_SERVER_ERROR;

@@ -187,7 +187,7 @@ export class OffsetsStore {
         this.#offsets.delete(groupId);
       }
     }
-    this.#endPending(partition, () => {});
+    this.#endPending(partition, { end: () => {} });
   }
 
   /**
@@ -198,24 +198,32 @@ export class OffsetsStore {
     partition: number,
     marker: { producerId: bigint; result: TxnResult },
   ): void {
-    this.#endPending(partition, (groupId, offsets) => {
-      if (marker.result !== "commit") return;
-      const committed = this.#offsetsOf(groupId);
-      for (const [key, value] of offsets) committed.set(key, value);
-    }, marker.producerId);
+    this.#endPending(partition, {
+      producerId: marker.producerId,
+      end: (groupId, offsets) => {
+        if (marker.result !== "commit") return;
+        const committed = this.#offsetsOf(groupId);
+        for (const [key, value] of offsets) committed.set(key, value);
+      },
+    });
   }
 
-  /** Takes the pending offsets of one partition's groups out, to `end`. */
+  /**
+   * Takes the pending offsets of one partition's groups out (of one
+   * producer's transaction, or of all), handing each group's to `end`.
+   */
   #endPending(
     partition: number,
-    end: (groupId: string, offsets: Map<string, CommittedOffset>) => void,
-    producerId?: bigint,
+    opts: {
+      producerId?: bigint;
+      end(groupId: string, offsets: Map<string, CommittedOffset>): void;
+    },
   ): void {
     for (const [id, groups] of this.#pending) {
-      if (producerId !== undefined && id !== producerId) continue;
+      if (opts.producerId !== undefined && id !== opts.producerId) continue;
       for (const [groupId, offsets] of groups) {
         if (this.#opts.partitionFor(groupId) !== partition) continue;
-        end(groupId, offsets);
+        opts.end(groupId, offsets);
         groups.delete(groupId);
       }
       if (groups.size === 0) this.#pending.delete(id);

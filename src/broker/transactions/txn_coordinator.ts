@@ -115,7 +115,7 @@ export class TxnCoordinator {
     return partitionForGroup(transactionalId, this.#opts.log.partitionCount);
   }
 
-  /** The state this broker holds for an id (DescribeTransactions, tests). */
+  /** The state this broker holds for an id, once durable. */
   state(transactionalId: string): StoredTxn | undefined {
     return this.#txns.get(transactionalId);
   }

@@ -5,15 +5,50 @@
 // id fences the first, whose next transaction is refused, and whose open
 // transaction is aborted under it, its partitions refusing its epoch; and
 // consumer offsets sent in a transaction (sendOffsets) apply when it
-// commits, never when it aborts, and survive a restart. Consumers
-// reading read_committed are not checked yet: the broker has no last
-// stable offset (issue 12).
+// commits, never when it aborts, and survive a restart. A read_committed
+// consumer (kafkajs' default) sees only committed records, also after a
+// restart, and an abandoned transaction holds it back only until the
+// coordinator aborts it at its timeout.
 import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { removeDir, startBroker } from "./harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
+type Client = InstanceType<typeof Kafka>;
 const TOPIC = "txn-out";
+
+/**
+ * The values a new consumer group reads from the start of TOPIC, once
+ * `count` came (or 20 s passed) and half a second more for strays.
+ */
+async function readValues(
+  kafka: Client,
+  opts: { groupId: string; readUncommitted: boolean; count: number },
+): Promise<string[]> {
+  const consumer = kafka.consumer({
+    groupId: opts.groupId,
+    readUncommitted: opts.readUncommitted,
+  });
+  const seen: string[] = [];
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
+    await consumer.run({
+      eachMessage: ({ message }) => {
+        seen.push(message.value!.toString());
+        return Promise.resolve();
+      },
+    });
+    const deadline = Date.now() + 20_000;
+    while (seen.length < opts.count && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen.sort();
+}
 
 Deno.test("kafkajs transactions commit and abort with markers, and a new producer fences the old", async () => {
   const broker = await startBroker({
@@ -34,10 +69,6 @@ Deno.test("kafkajs transactions commit and abort with markers, and a new produce
     });
   const producer = transactional();
   const successor = transactional();
-  const consumer = kafka.consumer({
-    groupId: "txn-reader",
-    readUncommitted: true,
-  });
   try {
     await admin.connect();
     await admin.createTopics({
@@ -66,21 +97,24 @@ Deno.test("kafkajs transactions commit and abort with markers, and a new produce
     // Partition 0: a c | x | d, each followed by its marker; 1: b | y.
     assert.deepEqual(ends, [4 + 3, 2 + 2]);
 
-    // Reading uncommitted, a consumer gets every record and no marker.
-    const seen: string[] = [];
-    await consumer.connect();
-    await consumer.subscribe({ topics: [TOPIC], fromBeginning: true });
-    await consumer.run({
-      eachMessage: ({ message }) => {
-        seen.push(message.value!.toString());
-        return Promise.resolve();
-      },
-    });
-    const deadline = Date.now() + 20_000;
-    while (seen.length < 6 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.deepEqual(seen.sort(), ["a", "b", "c", "d", "x", "y"]);
+    // Reading uncommitted, a consumer gets every record and no marker;
+    // reading committed, none of the aborted transaction's.
+    assert.deepEqual(
+      await readValues(kafka, {
+        groupId: "everything",
+        readUncommitted: true,
+        count: 6,
+      }),
+      ["a", "b", "c", "d", "x", "y"],
+    );
+    assert.deepEqual(
+      await readValues(kafka, {
+        groupId: "committed",
+        readUncommitted: false,
+        count: 4,
+      }),
+      ["a", "b", "c", "d"],
+    );
 
     // kafkajs asks for its producer id at its first transaction: the
     // successor's bumps the epoch, and the first producer is a zombie,
@@ -103,7 +137,6 @@ Deno.test("kafkajs transactions commit and abort with markers, and a new produce
       4 + 2,
     );
   } finally {
-    await consumer.disconnect().catch(() => {});
     await producer.disconnect().catch(() => {});
     await successor.disconnect().catch(() => {});
     await admin.disconnect();
@@ -230,6 +263,87 @@ Deno.test("kafkajs sendOffsets: a group's offsets apply when the transaction com
   } finally {
     await producer.disconnect().catch(() => {});
     await admin.disconnect();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+});
+
+Deno.test("kafkajs read_committed: an abandoned transaction holds consumers back until its timeout aborts it", async () => {
+  const sets = [
+    "transactions.state_partitions=1",
+    "transactions.abort_check_interval=200ms",
+    "groups.initial_rebalance_delay=0",
+  ];
+  let broker = await startBroker({ set: sets });
+  const kafkaOf = (port: number) =>
+    new Kafka({
+      clientId: "txn-abandoned",
+      brokers: [`127.0.0.1:${port}`],
+      logLevel: logLevel.NOTHING,
+      retry: { retries: 10, initialRetryTime: 100 },
+    });
+  let kafka = kafkaOf(broker.port);
+  const admin = kafka.admin();
+  const abandoned = kafka.producer({
+    transactionalId: "txn-abandoned-1",
+    idempotent: true,
+    maxInFlightRequests: 1,
+    transactionTimeout: 1_500,
+  });
+  const plain = kafka.producer();
+  try {
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: TOPIC, numPartitions: 1 }],
+      waitForLeaders: true,
+    });
+    await abandoned.connect();
+    await plain.connect();
+    const txn = await abandoned.transaction();
+    await txn.send({ topic: TOPIC, messages: [{ value: "stuck" }] });
+    await plain.send({ topic: TOPIC, messages: [{ value: "after" }] });
+    // The open transaction hides "after" from read_committed readers
+    // (kafkajs lists offsets read_committed) until it is aborted.
+    const stable = async () => (await admin.fetchTopicOffsets(TOPIC))[0]!.high;
+    assert.equal(await stable(), "0");
+    const deadline = Date.now() + 10_000;
+    while (await stable() === "0" && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // stuck, after, the abort marker.
+    assert.equal(await stable(), "3");
+    assert.deepEqual(
+      await readValues(kafka, {
+        groupId: "released",
+        readUncommitted: false,
+        count: 1,
+      }),
+      ["after"],
+    );
+    await abandoned.disconnect();
+    await plain.disconnect();
+    await admin.disconnect();
+
+    // The aborted transaction is found again in the log after a restart.
+    await broker.stop();
+    broker = await startBroker({
+      dataDir: broker.dataDir,
+      port: broker.port,
+      set: sets,
+    });
+    kafka = kafkaOf(broker.port);
+    assert.deepEqual(
+      await readValues(kafka, {
+        groupId: "restarted",
+        readUncommitted: false,
+        count: 1,
+      }),
+      ["after"],
+    );
+  } finally {
+    await abandoned.disconnect().catch(() => {});
+    await plain.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
     await broker.stop();
     await removeDir(broker.dataDir);
   }

@@ -7,7 +7,9 @@
 import {
   type BatchHeader,
   completeBatchSize,
+  decodeBatches,
   InvalidBatchError,
+  isControlBatch,
   readBatchHeader,
   validateRecordSet,
 } from "../protocol/mod.ts";
@@ -22,6 +24,7 @@ import {
   ProducerSequenceError,
   ProducerStateTable,
 } from "./producers/producer_state.ts";
+import { markerOf } from "./transactions/txn_markers.ts";
 
 export interface PartitionDefaults {
   segmentBytes: number;
@@ -94,6 +97,18 @@ export class Partition {
 
   get highWatermark(): bigint {
     return this.#highWatermark;
+  }
+
+  /**
+   * Kafka's last stable offset: below it every transaction has ended, so
+   * read_committed consumers read up to here. Every replica derives it
+   * from its log alone, so it survives leader changes.
+   */
+  get lastStableOffset(): bigint {
+    const first = this.producers.firstUnstableOffset();
+    return first !== null && first < this.#highWatermark
+      ? first
+      : this.#highWatermark;
   }
 
   /** Moves the high watermark forward (never back) and wakes fetchers. */
@@ -182,6 +197,28 @@ export type AppendOutcome =
 const SCAN_CHUNK_BYTES = 1 << 20;
 
 /**
+ * Records one batch of `bytes` (at `pos`, at log offset `offset`) in its
+ * partition's producer state; a marker, by the outcome its record holds.
+ */
+function recordBatch(
+  p: Partition,
+  h: BatchHeader,
+  at: { bytes: Uint8Array; pos: number; offset: bigint },
+): void {
+  if (!isControlBatch(h.attributes)) {
+    p.producers.record(h, at.offset);
+    return;
+  }
+  const [batch] = decodeBatches(
+    at.bytes.subarray(at.pos, at.pos + h.sizeBytes),
+  );
+  const marker = batch === undefined ? null : markerOf(batch);
+  if (marker !== null) {
+    p.producers.recordMarker(h, { offset: at.offset, result: marker.result });
+  }
+}
+
+/**
  * Replays the batch headers of a log into its producer state table. The
  * whole retained log is read: producer-state snapshots would bound this to
  * the tail.
@@ -196,7 +233,7 @@ function rebuildProducerState(p: Partition): void {
       const size = completeBatchSize(chunk, pos);
       if (size === 0) break;
       const h = readBatchHeader(chunk, pos);
-      p.producers.record(h, h.baseOffset);
+      recordBatch(p, h, { bytes: chunk, pos, offset: h.baseOffset });
       offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
       pos += size;
     }
@@ -342,9 +379,11 @@ export class PartitionManager {
       keepOffsets: opts.copied === true,
     });
     let offset = baseOffset;
+    let pos = 0;
     for (const h of headers) {
-      p.producers.record(h, offset);
+      recordBatch(p, h, { bytes: records, pos, offset });
       offset += BigInt(h.lastOffsetDelta) + 1n;
+      pos += h.sizeBytes;
     }
     return { ok: true, baseOffset, lastOffset };
   }

@@ -13,7 +13,7 @@ import {
   TRANSACTIONAL_BIT,
 } from "../../protocol/mod.ts";
 import type { AppendOutcome, Partition } from "../partitions.ts";
-import { markerResult } from "../transactions/txn_markers.ts";
+import { markerOf } from "../transactions/txn_markers.ts";
 import type { TxnResult } from "../transactions/txn_metadata.ts";
 
 export const OFFSETS_TOPIC = "__consumer_offsets";
@@ -131,12 +131,12 @@ export class PartitionOffsetsLog implements OffsetsLog {
       );
       const last = batches.at(-1);
       if (last === undefined) break;
-      for (const { header, records } of batches) {
+      for (const batch of batches) {
+        const { header, records } = batch;
         if (isControlBatch(header.attributes)) {
-          const record = records[0];
-          const result = record === undefined ? null : markerResult(record);
-          if (header.baseOffset >= offset && result !== null) {
-            yield { kind: "marker", producerId: header.producerId, result };
+          const marker = markerOf(batch);
+          if (header.baseOffset >= offset && marker !== null) {
+            yield { kind: "marker", ...marker };
           }
           continue;
         }

@@ -1,8 +1,11 @@
 /**
- * Fetch (v4-16). Reads whole batches below the high watermark, honouring the
- * request's and each partition's byte limits (at least one batch for the
- * first partition with data, as KIP-74 asks), and long-polls: an answer with
- * fewer than min_bytes waits for new data or max_wait_ms, whichever is first.
+ * Fetch (v4-16). Reads whole batches below the high watermark, or below the
+ * last stable offset for read_committed consumers, who also get the aborted
+ * transactions in what they read so they can drop their records (KIP-98);
+ * honours the request's and each partition's byte limits (at least one
+ * batch for the first partition with data, as KIP-74 asks), and long-polls:
+ * an answer with fewer than min_bytes waits for new data or max_wait_ms,
+ * whichever is first.
  */
 import {
   ErrorCode,
@@ -17,6 +20,7 @@ import type { BrokerContext, RequestInfo } from "./context.ts";
 import { LeaderHints } from "./leader_hints.ts";
 
 const EMPTY = new Uint8Array(0);
+const READ_COMMITTED = 1;
 
 interface Target {
   topic: string;
@@ -75,7 +79,11 @@ function resolveTargets(
   return targets;
 }
 
-function readAll(targets: Target[], maxBytes: number) {
+function readAll(
+  targets: Target[],
+  opts: { maxBytes: number; committed: boolean },
+) {
+  const maxBytes = opts.maxBytes;
   let budget = maxBytes;
   let total = 0;
   let anyError = false;
@@ -94,12 +102,14 @@ function readAll(targets: Target[], maxBytes: number) {
       };
     }
     const hwm = p.highWatermark;
+    const lso = p.lastStableOffset;
+    const end = opts.committed ? lso : hwm;
     const base = {
       partitionIndex: t.index,
       highWatermark: hwm,
-      lastStableOffset: hwm,
+      lastStableOffset: lso,
       logStartOffset: p.log.logStartOffset,
-      abortedTransactions: [],
+      abortedTransactions: [] as { producerId: bigint; firstOffset: bigint }[],
       preferredReadReplica: -1,
     };
     if (t.fetchOffset > hwm || t.fetchOffset < p.log.logStartOffset) {
@@ -111,12 +121,19 @@ function readAll(targets: Target[], maxBytes: number) {
       };
     }
     let records: Uint8Array = EMPTY;
-    if (t.fetchOffset < hwm && (budget > 0 || total === 0)) {
+    if (t.fetchOffset < end && (budget > 0 || total === 0)) {
       try {
         records = p.log.read(t.fetchOffset, {
           maxBytes: Math.max(0, Math.min(t.partitionMaxBytes, budget)),
-          maxOffset: hwm,
+          maxOffset: end,
         });
+        if (opts.committed) {
+          base.abortedTransactions = p.producers.abortedIn(t.fetchOffset, end)
+            .map((a) => ({
+              producerId: a.producerId,
+              firstOffset: a.firstOffset,
+            }));
+        }
       } catch (err) {
         if (!(err instanceof OffsetOutOfRangeError)) throw err;
         // Retention moved the log start between the check and the read.
@@ -164,16 +181,19 @@ export async function handleFetch(
   const version = request.version;
   const hints = new LeaderHints();
   const targets = resolveTargets(ctx, req, request, hints);
-  const maxBytes = version >= 3 ? req.maxBytes : Number.MAX_SAFE_INTEGER;
+  const read = {
+    maxBytes: version >= 3 ? req.maxBytes : Number.MAX_SAFE_INTEGER,
+    committed: req.isolationLevel === READ_COMMITTED,
+  };
   const deadline = Date.now() + req.maxWaitMs;
-  let result = readAll(targets, maxBytes);
+  let result = readAll(targets, read);
   while (
     result.total < req.minBytes && !result.anyError && !ctx.stopping.aborted
   ) {
     const left = deadline - Date.now();
     if (left <= 0) break;
     await waitForData(targets, left, ctx.stopping);
-    result = readAll(targets, maxBytes);
+    result = readAll(targets, read);
   }
   result.parts.forEach((part, n) => {
     const p = targets[n]?.partition;

@@ -1,10 +1,10 @@
 /**
- * ListOffsets (v0-7): -1 is the latest offset (the high watermark, which is
- * also the last stable offset as raftq has no transactions), -2 the log start,
- * -3 the record with the largest timestamp; any other value the first offset
- * whose timestamp is at or after it, or -1 when there is none. v0 answers a
- * list of offsets instead (ZooKeeper-era consumers): the one offset found, or
- * none.
+ * ListOffsets (v0-7): -1 is the latest offset (the high watermark, or the
+ * last stable offset for read_committed, v2+), -2 the log start, -3 the
+ * record with the largest timestamp; any other value the first offset whose
+ * timestamp is at or after it, or -1 when there is none, below the same
+ * bound. v0 answers a list of offsets instead (ZooKeeper-era consumers):
+ * the one offset found, or none.
  */
 import {
   decodeRecordBatches,
@@ -20,6 +20,7 @@ import type { BrokerContext, RequestInfo } from "./context.ts";
 const LATEST = -1n;
 const EARLIEST = -2n;
 const MAX_TIMESTAMP = -3n;
+const READ_COMMITTED = 1;
 
 export function handleListOffsets(
   ctx: BrokerContext,
@@ -58,8 +59,11 @@ export function handleListOffsets(
             const leading = ctx.cluster.leading(t.name, p.partitionIndex);
             if (!leading.ok) return answer(leading.errorCode, -1n, -1n);
             const part = leading.partition;
+            const visible = req.isolationLevel === READ_COMMITTED
+              ? part.lastStableOffset
+              : part.highWatermark;
             if (p.timestamp === LATEST) {
-              return answer(ErrorCode.NONE, -1n, part.highWatermark);
+              return answer(ErrorCode.NONE, -1n, visible);
             }
             if (p.timestamp === EARLIEST) {
               return answer(ErrorCode.NONE, -1n, part.log.logStartOffset);
@@ -72,8 +76,8 @@ export function handleListOffsets(
               batch,
               p.timestamp === MAX_TIMESTAMP ? batch.timestamp : p.timestamp,
             );
-            // Offsets at or past the high watermark are not visible yet.
-            if (found === null || found.offset >= part.highWatermark) {
+            // Offsets at or past the bound are not visible yet.
+            if (found === null || found.offset >= visible) {
               return answer(ErrorCode.NONE, -1n, -1n);
             }
             return answer(ErrorCode.NONE, found.timestamp, found.offset);

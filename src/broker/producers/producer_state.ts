@@ -6,7 +6,12 @@
  * depends only on the log's content, so every replica that applies the same
  * entries makes the same one.
  */
-import { type BatchHeader, isControlBatch } from "../../protocol/mod.ts";
+import {
+  type BatchHeader,
+  isControlBatch,
+  TRANSACTIONAL_BIT,
+} from "../../protocol/mod.ts";
+import type { TxnResult } from "../transactions/txn_metadata.ts";
 
 /** Kafka keeps the last five batches per producer (max.in.flight = 5). */
 export const RETAINED_BATCHES = 5;
@@ -44,6 +49,14 @@ export interface ProducerSummary {
   readonly lastTimestamp: bigint;
 }
 
+/** An aborted transaction's span in this partition, as Fetch lists it. */
+export interface AbortedTxn {
+  readonly producerId: bigint;
+  readonly firstOffset: bigint;
+  /** The offset of its abort marker. */
+  readonly lastOffset: bigint;
+}
+
 export type SequenceCheck =
   | { kind: "append" }
   | { kind: "duplicate"; baseOffset: bigint; lastOffset: bigint }
@@ -70,6 +83,10 @@ export function isIdempotent(h: BatchHeader): boolean {
 
 export class ProducerStateTable {
   readonly #producers = new Map<bigint, ProducerEntry>();
+  /** Producer id → offset of the first batch of its open transaction. */
+  readonly #open = new Map<bigint, bigint>();
+  /** Aborted transactions, in the order of their markers. */
+  readonly #aborted: AbortedTxn[] = [];
 
   get size(): number {
     return this.#producers.size;
@@ -92,6 +109,27 @@ export class ProducerStateTable {
   /** Forgets every producer (the log they were rebuilt from was cut). */
   clear(): void {
     this.#producers.clear();
+    this.#open.clear();
+    this.#aborted.length = 0;
+  }
+
+  /** Where the oldest open transaction begins; null if none is open. */
+  firstUnstableOffset(): bigint | null {
+    let first: bigint | null = null;
+    for (const offset of this.#open.values()) {
+      if (first === null || offset < first) first = offset;
+    }
+    return first;
+  }
+
+  /**
+   * The aborted transactions with records in [from, to), which a
+   * read_committed consumer of that range must drop (KIP-98).
+   */
+  abortedIn(from: bigint, to: bigint): AbortedTxn[] {
+    return this.#aborted.filter((a) =>
+      a.lastOffset >= from && a.firstOffset < to
+    );
   }
 
   /**
@@ -147,9 +185,12 @@ export class ProducerStateTable {
 
   /** Records a batch that is now in the log at `baseOffset`. */
   record(h: BatchHeader, baseOffset: bigint): void {
-    if (isControlBatch(h.attributes)) {
-      this.#recordMarker(h);
-      return;
+    // Markers carry their outcome in their record: see recordMarker.
+    if (isControlBatch(h.attributes)) return;
+    if (
+      (h.attributes & TRANSACTIONAL_BIT) !== 0 && !this.#open.has(h.producerId)
+    ) {
+      this.#open.set(h.producerId, baseOffset);
     }
     if (!isIdempotent(h)) return;
     let entry = this.#producers.get(h.producerId);
@@ -168,13 +209,28 @@ export class ProducerStateTable {
   }
 
   /**
-   * A transaction marker carries the epoch its coordinator fenced the
-   * producer with; from then on this partition refuses the older epoch,
-   * so a zombie that had joined the transaction cannot write past its
-   * abort (KIP-98). Producers unknown here stay unknown: with no sequence
-   * to go on, their next batch is taken as it comes.
+   * Records a transaction marker now in the log at `offset`: the
+   * producer's transaction here is over, and listed if aborted.
+   *
+   * A marker also carries the epoch its coordinator fenced the producer
+   * with; from then on this partition refuses the older epoch, so a zombie
+   * that had joined the transaction cannot write past its abort (KIP-98).
+   * Producers unknown here stay unknown: with no sequence to go on, their
+   * next batch is taken as it comes.
    */
-  #recordMarker(h: BatchHeader): void {
+  recordMarker(
+    h: BatchHeader,
+    marker: { offset: bigint; result: TxnResult },
+  ): void {
+    const first = this.#open.get(h.producerId);
+    this.#open.delete(h.producerId);
+    if (marker.result === "abort" && first !== undefined) {
+      this.#aborted.push({
+        producerId: h.producerId,
+        firstOffset: first,
+        lastOffset: marker.offset,
+      });
+    }
     const entry = this.#producers.get(h.producerId);
     if (entry === undefined || h.producerEpoch <= entry.epoch) return;
     entry.epoch = h.producerEpoch;

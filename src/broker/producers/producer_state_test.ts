@@ -123,18 +123,19 @@ Deno.test("ProducerStateTable.producers lists each producer's epoch, last sequen
   ]);
 });
 
-Deno.test("ProducerStateTable.record takes a marker's newer epoch, fencing the older", () => {
+/** A marker of producer `pid` (control and transactional bits). */
+function marker(epoch: number, pid = 7n): BatchHeader {
+  return { ...header({ pid, epoch, seq: -1 }), attributes: 0x30 };
+}
+
+Deno.test("ProducerStateTable.recordMarker takes a marker's newer epoch, fencing the older", () => {
   const table = new ProducerStateTable();
-  const marker = (epoch: number, pid = 7n) => ({
-    ...header({ pid, epoch, seq: -1 }),
-    attributes: 0x30,
-  });
   table.record(header({ seq: 0, count: 2 }), 0n);
   // The transaction's own commit marker leaves its sequence as it was.
-  table.record(marker(0), 2n);
+  table.recordMarker(marker(0), { offset: 2n, result: "commit" });
   assert.deepEqual(table.check(header({ seq: 2 })), { kind: "append" });
   // The coordinator fenced the producer with epoch 1 and aborted.
-  table.record(marker(1), 3n);
+  table.recordMarker(marker(1), { offset: 3n, result: "abort" });
   assert.deepEqual(table.check(header({ seq: 2 })), {
     kind: "refused",
     errorCode: ProducerErrorCode.INVALID_PRODUCER_EPOCH,
@@ -144,8 +145,37 @@ Deno.test("ProducerStateTable.record takes a marker's newer epoch, fencing the o
     kind: "append",
   });
   // A marker of a producer that never wrote here makes no state.
-  table.record(marker(4, 9n), 4n);
+  table.recordMarker(marker(4, 9n), { offset: 4n, result: "abort" });
   assert.deepEqual(table.check(header({ pid: 9n, epoch: 0, seq: 5 })), {
     kind: "append",
   });
+});
+
+Deno.test("ProducerStateTable tracks open transactions and lists the aborted ones", () => {
+  const table = new ProducerStateTable();
+  const txn = (pid: bigint, seq: number) => ({
+    ...header({ pid, seq }),
+    attributes: 0x10,
+  });
+  table.record(header({ pid: 5n, seq: 0 }), 9n);
+  assert.equal(table.firstUnstableOffset(), null, "not transactional");
+  table.record(txn(7n, 0), 10n);
+  table.record(txn(8n, 0), 12n);
+  table.record(txn(7n, 1), 13n);
+  assert.equal(table.firstUnstableOffset(), 10n);
+  table.recordMarker(marker(0, 7n), { offset: 14n, result: "commit" });
+  assert.equal(table.firstUnstableOffset(), 12n);
+  table.recordMarker(marker(0, 8n), { offset: 15n, result: "abort" });
+  assert.equal(table.firstUnstableOffset(), null);
+  const aborted = { producerId: 8n, firstOffset: 12n, lastOffset: 15n };
+  assert.deepEqual(table.abortedIn(0n, 100n), [aborted]);
+  assert.deepEqual(table.abortedIn(15n, 16n), [aborted]);
+  assert.deepEqual(table.abortedIn(16n, 100n), []);
+  assert.deepEqual(table.abortedIn(0n, 12n), []);
+  // The next transaction of producer 8 starts afresh.
+  table.record(txn(8n, 1), 16n);
+  assert.equal(table.firstUnstableOffset(), 16n);
+  table.clear();
+  assert.equal(table.firstUnstableOffset(), null);
+  assert.deepEqual(table.abortedIn(0n, 100n), []);
 });

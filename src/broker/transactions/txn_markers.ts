@@ -9,6 +9,7 @@
  * sends WriteTxnMarkers).
  */
 import {
+  type BatchHeader,
   buildRecordBatch,
   decodeBatches,
   ErrorCode,
@@ -54,19 +55,25 @@ export function encodeMarkerBatch(
 }
 
 /**
- * The outcome a control record's key names; null for a control record
- * that is not a transaction marker.
+ * The transaction marker a decoded control batch holds; null for a
+ * control record of another kind.
  */
-export function markerResult(record: Record): TxnResult | null {
-  if (record.key === null || record.key.length < 4) return null;
-  const r = new Reader(record.key);
+export function markerOf(
+  batch: { header: BatchHeader; records: readonly Record[] },
+): { producerId: bigint; result: TxnResult } | null {
+  const key = batch.records[0]?.key ?? null;
+  if (key === null || key.length < 4) return null;
+  const r = new Reader(key);
   if (r.int16() !== MARKER_VERSION) return null;
   const type = r.int16();
-  return type === MARKER_TYPE.commit
+  const result = type === MARKER_TYPE.commit
     ? "commit"
     : type === MARKER_TYPE.abort
     ? "abort"
     : null;
+  return result === null
+    ? null
+    : { producerId: batch.header.producerId, result };
 }
 
 /** Where the coordinator sends markers; answers a Kafka error code. */
@@ -174,14 +181,8 @@ export class ClusterMarkerWriter implements MarkerWriter {
     const outcome = await this.#cluster.write(leading.partition, marker);
     if (outcome.ok) {
       const [batch] = decodeBatches(marker);
-      const record = batch?.records[0];
-      const result = record === undefined ? null : markerResult(record);
-      if (batch !== undefined && result !== null) {
-        this.#onWritten(topic, partition, {
-          producerId: batch.header.producerId,
-          result,
-        });
-      }
+      const written = batch === undefined ? null : markerOf(batch);
+      if (written !== null) this.#onWritten(topic, partition, written);
       return ErrorCode.NONE;
     }
     return "errorCode" in outcome

@@ -5,12 +5,7 @@
 // coordinator that finishes what the old one had decided. Markers to a
 // partition led elsewhere go through a second broker's marker writer.
 import assert from "node:assert/strict";
-import {
-  BATCH_HEADER_BYTES,
-  ErrorCode,
-  Reader,
-  validateRecordSet,
-} from "../../protocol/mod.ts";
+import { decodeBatches, ErrorCode, Reader } from "../../protocol/mod.ts";
 import { OFFSETS_TOPIC, PartitionOffsetsLog } from "../groups/offsets_log.ts";
 import { ManualTimers } from "../groups/testing.ts";
 import type { Partition, PartitionManager } from "../partitions.ts";
@@ -24,6 +19,7 @@ import {
 import {
   ClusterMarkerWriter,
   type MarkerCluster,
+  markerOf,
   type MarkerWriter,
 } from "./txn_markers.ts";
 
@@ -123,31 +119,21 @@ async function withSetup(fn: (s: Setup) => Promise<void>): Promise<void> {
   }
 }
 
-/** The control batches of a partition: producer, epoch and marker type. */
+/** The markers in a partition: producer, epoch and type (1 commit). */
 function markersIn(p: Partition) {
   const bytes = p.log.read(p.log.logStartOffset, { maxBytes: 1 << 20 });
-  const out: { producerId: bigint; epoch: number; type: number }[] = [];
-  if (bytes.length === 0) return out;
-  let pos = 0;
-  for (const h of validateRecordSet(bytes)) {
-    if ((h.attributes & 0x20) !== 0) {
-      assert.equal(h.attributes & 0x10, 0x10, "a marker is transactional");
-      const r = new Reader(bytes.subarray(pos + BATCH_HEADER_BYTES));
-      r.varint();
-      r.int8();
-      r.varlong();
-      r.varint();
-      const key = new Reader(r.view(r.varint()));
-      assert.equal(key.int16(), 0);
-      const type = key.int16();
-      const value = new Reader(r.view(r.varint()));
-      assert.equal(value.int16(), 0);
-      assert.equal(value.int32(), 7, "the coordinator epoch");
-      out.push({ producerId: h.producerId, epoch: h.producerEpoch, type });
-    }
-    pos += h.sizeBytes;
-  }
-  return out;
+  return decodeBatches(bytes).flatMap((batch) => {
+    const { header, records } = batch;
+    if ((header.attributes & 0x30) !== 0x30) return [];
+    const value = new Reader(records[0]!.value!);
+    assert.equal(value.int16(), 0);
+    assert.equal(value.int32(), 7, "the coordinator epoch");
+    return [{
+      producerId: header.producerId,
+      epoch: header.producerEpoch,
+      type: markerOf(batch)?.result === "commit" ? 1 : 0,
+    }];
+  });
 }
 
 function init(

@@ -17,8 +17,11 @@ import {
   type Record,
   Writer,
 } from "../../protocol/mod.ts";
-import type { RpcHandler } from "../cluster/rpc.ts";
-import { RPC_TIMEOUT_MS, RPC_WRITE_TXN_MARKER } from "../cluster/rpc.ts";
+import {
+  RPC_TIMEOUT_MS,
+  RPC_WRITE_TXN_MARKER,
+  type RpcHandler,
+} from "../cluster/rpc.ts";
 import type { Leading, WriteOutcome } from "../ports.ts";
 import type { Partition } from "../partitions.ts";
 import type { TxnResult } from "./txn_metadata.ts";
@@ -34,7 +37,7 @@ export interface TxnMarker {
   readonly coordinatorEpoch: number;
 }
 
-/** One control batch holding the marker, stamped by the producer. */
+/** One control batch holding the marker, under the producer's id and epoch. */
 export function encodeMarkerBatch(
   marker: TxnMarker,
   opts: { timestampMs: bigint },

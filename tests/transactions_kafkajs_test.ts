@@ -17,6 +17,16 @@ const { Kafka, logLevel } = kafkajs;
 type Client = InstanceType<typeof Kafka>;
 const TOPIC = "txn-out";
 
+/** A client that rides out a broker restart in the middle of a test. */
+function patientKafka(clientId: string, port: number) {
+  return new Kafka({
+    clientId,
+    brokers: [`127.0.0.1:${port}`],
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 10, initialRetryTime: 100 },
+  });
+}
+
 /**
  * The values a new consumer group reads from the start of TOPIC, once
  * `count` came (or 20 s passed) and half a second more for strays.
@@ -201,13 +211,7 @@ Deno.test("kafkajs sendOffsets: a group's offsets apply when the transaction com
     "groups.offsets_partitions=1",
   ];
   let broker = await startBroker({ set: sets });
-  const kafkaOf = (port: number) =>
-    new Kafka({
-      clientId: "txn-offsets",
-      brokers: [`127.0.0.1:${port}`],
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 10, initialRetryTime: 100 },
-    });
+  const kafkaOf = (port: number) => patientKafka("txn-offsets", port);
   let kafka = kafkaOf(broker.port);
   let admin = kafka.admin();
   const producer = kafka.producer({
@@ -275,13 +279,7 @@ Deno.test("kafkajs read_committed: an abandoned transaction holds consumers back
     "groups.initial_rebalance_delay=0",
   ];
   let broker = await startBroker({ set: sets });
-  const kafkaOf = (port: number) =>
-    new Kafka({
-      clientId: "txn-abandoned",
-      brokers: [`127.0.0.1:${port}`],
-      logLevel: logLevel.NOTHING,
-      retry: { retries: 10, initialRetryTime: 100 },
-    });
+  const kafkaOf = (port: number) => patientKafka("txn-abandoned", port);
   let kafka = kafkaOf(broker.port);
   const admin = kafka.admin();
   const abandoned = kafka.producer({

@@ -13,19 +13,13 @@ import {
 import { PRODUCER_EPOCH_MAX } from "../producers/producer_ids.ts";
 import { allowsOnAny, allowsOnCluster } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
-import { initTransactionalProducer } from "./transactions.ts";
+import { failedInit, initTransactionalProducer } from "./transactions.ts";
 
 export async function handleInitProducerId(
   ctx: BrokerContext,
   req: InitProducerIdRequest,
   request: RequestInfo,
 ): Promise<InitProducerIdResponseInput> {
-  const failed = (errorCode: number): InitProducerIdResponseInput => ({
-    throttleTimeMs: 0,
-    errorCode,
-    producerId: -1n,
-    producerEpoch: -1,
-  });
   if (req.transactionalId !== null) {
     return await initTransactionalProducer(
       ctx,
@@ -38,7 +32,7 @@ export async function handleInitProducerId(
     !allowsOnCluster(ctx, request, "idempotent_write") &&
     !allowsOnAny(ctx, request, { type: "topic", operation: "write" })
   ) {
-    return failed(ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
+    return failedInit(ErrorCode.CLUSTER_AUTHORIZATION_FAILED);
   }
   if (
     req.producerId >= 0n && req.producerEpoch >= 0 &&
@@ -57,7 +51,7 @@ export async function handleInitProducerId(
   } catch (err) {
     // In a cluster ids come from the controller, which may be electing.
     ctx.log(`no producer id to hand out: ${err}`);
-    return failed(ErrorCode.COORDINATOR_NOT_AVAILABLE);
+    return failedInit(ErrorCode.COORDINATOR_NOT_AVAILABLE);
   }
   return {
     throttleTimeMs: 0,

@@ -44,24 +44,23 @@ function mayWrite(
   });
 }
 
+/** An InitProducerId answer that gives no producer id. */
+export function failedInit(errorCode: number): InitProducerIdResponseInput {
+  return { throttleTimeMs: 0, errorCode, producerId: -1n, producerEpoch: -1 };
+}
+
 /** InitProducerId for a producer that names a transactional id. */
 export async function initTransactionalProducer(
   ctx: BrokerContext,
   req: InitProducerIdRequest & { transactionalId: string },
   request: RequestInfo,
 ): Promise<InitProducerIdResponseInput> {
-  const failed = (errorCode: number): InitProducerIdResponseInput => ({
-    throttleTimeMs: 0,
-    errorCode,
-    producerId: -1n,
-    producerEpoch: -1,
-  });
   if (!mayWrite(ctx, request, req.transactionalId)) {
-    return failed(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    return failedInit(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   }
   const named = req.producerId >= 0n && req.producerEpoch >= 0;
   if (!named && (req.producerId !== -1n || req.producerEpoch !== -1)) {
-    return failed(ErrorCode.INVALID_REQUEST);
+    return failedInit(ErrorCode.INVALID_REQUEST);
   }
   const answer = await ctx.transactions().initProducerId({
     transactionalId: req.transactionalId,

@@ -28,6 +28,7 @@ import { encodeMarkerBatch, type MarkerWriter } from "./txn_markers.ts";
 import {
   abortFenced,
   addPartitions,
+  type ChangeDecision,
   completeTxn,
   endTxn,
   fenceProducerEpoch,
@@ -244,23 +245,14 @@ export class TxnCoordinator {
   async addPartitions(
     req: TxnRequest & { partitions: readonly TxnTopicPartitions[] },
   ): Promise<number> {
-    const id = req.transactionalId;
-    if (id === "") return ErrorCode.INVALID_REQUEST;
-    const away = this.#unavailable(id);
-    if (away !== null) return away;
-    const txn = this.#txns.get(id);
-    if (txn === undefined) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
-    const decision = addPartitions(txn, {
-      producerId: req.producerId,
-      producerEpoch: req.producerEpoch,
-      partitions: req.partitions,
-      nowMs: this.#nowMs(),
-      pending: this.#busy.has(id),
-    });
-    if (decision.kind === "refused") return decision.errorCode;
-    if (decision.kind === "done") return ErrorCode.NONE;
-    this.#busy.add(id);
-    return await this.#change(id, decision.next);
+    return await this.#decide(req, (txn, pending) =>
+      addPartitions(txn, {
+        producerId: req.producerId,
+        producerEpoch: req.producerEpoch,
+        partitions: req.partitions,
+        nowMs: this.#nowMs(),
+        pending,
+      }), (id, next) => this.#change(id, next));
   }
 
   /**
@@ -282,23 +274,37 @@ export class TxnCoordinator {
    * first try.
    */
   async endTxn(req: TxnRequest & { result: TxnResult }): Promise<number> {
+    return await this.#decide(req, (txn, pending) =>
+      endTxn(txn, {
+        producerId: req.producerId,
+        producerEpoch: req.producerEpoch,
+        result: req.result,
+        nowMs: this.#nowMs(),
+        pending,
+      }), (id, next) => this.#prepare(id, next));
+  }
+
+  /**
+   * What AddPartitionsToTxn and EndTxn share: find the id's transaction
+   * here, let the state machine decide, and carry out a change with `act`
+   * while the id is busy.
+   */
+  async #decide(
+    req: TxnRequest,
+    decide: (txn: StoredTxn, pending: boolean) => ChangeDecision,
+    act: (id: string, next: StoredTxn) => Promise<number>,
+  ): Promise<number> {
     const id = req.transactionalId;
     if (id === "") return ErrorCode.INVALID_REQUEST;
     const away = this.#unavailable(id);
     if (away !== null) return away;
     const txn = this.#txns.get(id);
     if (txn === undefined) return ErrorCode.INVALID_PRODUCER_ID_MAPPING;
-    const decision = endTxn(txn, {
-      producerId: req.producerId,
-      producerEpoch: req.producerEpoch,
-      result: req.result,
-      nowMs: this.#nowMs(),
-      pending: this.#busy.has(id),
-    });
+    const decision = decide(txn, this.#busy.has(id));
     if (decision.kind === "refused") return decision.errorCode;
     if (decision.kind === "done") return ErrorCode.NONE;
     this.#busy.add(id);
-    return await this.#prepare(id, decision.next);
+    return await act(id, decision.next);
   }
 
   /**

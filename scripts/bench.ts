@@ -31,6 +31,7 @@ import {
 } from "./bench_nats.ts";
 import { benchRedis, latencyOwn, redisUnavailable } from "./bench_latency.ts";
 import { makeCerts, signCert } from "../tests/tls_certs.ts";
+import { benchTransactions } from "./bench_txn.ts";
 import type { SecurityOptions } from "../src/client/mod.ts";
 
 const { values: flags } = parseArgs({
@@ -696,6 +697,35 @@ async function securityCost(): Promise<void> {
   }
 }
 await securityCost();
+
+/** Transactional against idempotent produce with one client, one broker. */
+async function transactionCost(): Promise<void> {
+  const name = "produce 1024B acks=all p=1 kafkajs";
+  if (!`${name} transactions`.includes(flags.only)) return;
+  const broker = await startBroker({ set: ["log.segment_bytes=256MiB"] });
+  const admin = await KafkaClient.connect(broker.bootstrap);
+  try {
+    await admin.createTopic("bench-txn", { partitions: 1 });
+    const runs = await benchTransactions(broker.bootstrap, {
+      seconds: SECONDS,
+      topic: "bench-txn",
+    });
+    const base = row(`${name} idempotent`, "kafkajs", runs.idempotent);
+    const txn = row(
+      `${name} transactional, commit per 10 sends`,
+      "kafkajs",
+      runs.transactional,
+    );
+    if (base.mbPerSec !== null && base.mbPerSec > 0 && txn.mbPerSec !== null) {
+      txn.vsPeer = `${(txn.mbPerSec / base.mbPerSec).toFixed(2)}x idempotent`;
+    }
+  } finally {
+    await admin.close();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+}
+await transactionCost();
 
 // The peers run only in a full run: a filtered one measures raftq alone.
 const peersMissing = flags.only === "" ? null : "--only runs raftq rows only";

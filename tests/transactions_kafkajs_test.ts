@@ -17,6 +17,20 @@ const { Kafka, logLevel } = kafkajs;
 type Client = InstanceType<typeof Kafka>;
 const TOPIC = "txn-out";
 
+/** kafkajs asks a transactional producer for idempotence and one request in flight. */
+function transactionalProducer(
+  kafka: ReturnType<typeof patientKafka>,
+  transactionalId: string,
+  opts: { transactionTimeout?: number } = {},
+) {
+  return kafka.producer({
+    transactionalId,
+    idempotent: true,
+    maxInFlightRequests: 1,
+    ...opts,
+  });
+}
+
 /** A client that rides out a broker restart in the middle of a test. */
 function patientKafka(clientId: string, port: number) {
   return new Kafka({
@@ -64,19 +78,9 @@ Deno.test("kafkajs transactions commit and abort with markers, and a new produce
   const broker = await startBroker({
     set: ["transactions.state_partitions=2", "groups.offsets_partitions=2"],
   });
-  const kafka = new Kafka({
-    clientId: "txn-e2e",
-    brokers: [broker.bootstrap],
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 10, initialRetryTime: 100 },
-  });
+  const kafka = patientKafka("txn-e2e", broker.port);
   const admin = kafka.admin();
-  const transactional = () =>
-    kafka.producer({
-      transactionalId: "txn-e2e-1",
-      idempotent: true,
-      maxInFlightRequests: 1,
-    });
+  const transactional = () => transactionalProducer(kafka, "txn-e2e-1");
   const producer = transactional();
   const successor = transactional();
   try {
@@ -159,19 +163,9 @@ Deno.test("kafkajs zombie in the middle of a transaction is aborted and refused 
   const broker = await startBroker({
     set: ["transactions.state_partitions=1"],
   });
-  const kafka = new Kafka({
-    clientId: "txn-zombie",
-    brokers: [broker.bootstrap],
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 10, initialRetryTime: 100 },
-  });
+  const kafka = patientKafka("txn-zombie", broker.port);
   const admin = kafka.admin();
-  const transactional = () =>
-    kafka.producer({
-      transactionalId: "txn-zombie-1",
-      idempotent: true,
-      maxInFlightRequests: 1,
-    });
+  const transactional = () => transactionalProducer(kafka, "txn-zombie-1");
   const zombie = transactional();
   const successor = transactional();
   try {
@@ -214,11 +208,7 @@ Deno.test("kafkajs sendOffsets: a group's offsets apply when the transaction com
   const kafkaOf = (port: number) => patientKafka("txn-offsets", port);
   let kafka = kafkaOf(broker.port);
   let admin = kafka.admin();
-  const producer = kafka.producer({
-    transactionalId: "txn-offsets-1",
-    idempotent: true,
-    maxInFlightRequests: 1,
-  });
+  const producer = transactionalProducer(kafka, "txn-offsets-1");
   const committed = async () => {
     const [topic] = await admin.fetchOffsets({
       groupId: "copier",
@@ -282,10 +272,7 @@ Deno.test("kafkajs read_committed: an abandoned transaction holds consumers back
   const kafkaOf = (port: number) => patientKafka("txn-abandoned", port);
   let kafka = kafkaOf(broker.port);
   const admin = kafka.admin();
-  const abandoned = kafka.producer({
-    transactionalId: "txn-abandoned-1",
-    idempotent: true,
-    maxInFlightRequests: 1,
+  const abandoned = transactionalProducer(kafka, "txn-abandoned-1", {
     transactionTimeout: 1_500,
   });
   const plain = kafka.producer();

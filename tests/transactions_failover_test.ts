@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import kafkajs from "kafkajs";
 import { buildRecordBatch, decodeBatches } from "../src/protocol/mod.ts";
 import type { KafkaClient } from "../src/client/mod.ts";
+import { TXN_STATE_TOPIC } from "../src/broker/transactions/txn_records.ts";
 import { Cluster, waitFor } from "./cluster_harness.ts";
 
 const { Kafka, logLevel } = kafkajs;
@@ -92,15 +93,12 @@ Deno.test({
       };
       // Which broker to kill after how many transactions; each comes back
       // before the next kill, so a majority stays up.
-      const faults = [
-        { after: 4, victim: async () => (await leaderOf(OUT)) },
-        {
-          after: 10,
-          victim: async () => (await leaderOf("__transaction_state")),
-        },
-      ];
       const leaderOf = async (topic: string) =>
         (await cluster.waitForLeaders(client, topic)).partitions[0]!.leader;
+      const faults = [
+        { after: 4, victim: () => leaderOf(OUT) },
+        { after: 10, victim: () => leaderOf(TXN_STATE_TOPIC) },
+      ];
 
       let transactions = 0;
       let restarts = 0;

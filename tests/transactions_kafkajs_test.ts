@@ -205,8 +205,7 @@ Deno.test("kafkajs sendOffsets: a group's offsets apply when the transaction com
     "groups.offsets_partitions=1",
   ];
   let broker = await startBroker({ set: sets });
-  const kafkaOf = (port: number) => patientKafka("txn-offsets", port);
-  let kafka = kafkaOf(broker.port);
+  let kafka = patientKafka("txn-offsets", broker.port);
   let admin = kafka.admin();
   const producer = transactionalProducer(kafka, "txn-offsets-1");
   const committed = async () => {
@@ -250,7 +249,7 @@ Deno.test("kafkajs sendOffsets: a group's offsets apply when the transaction com
       port: broker.port,
       set: sets,
     });
-    kafka = kafkaOf(broker.port);
+    kafka = patientKafka("txn-offsets", broker.port);
     admin = kafka.admin();
     await admin.connect();
     assert.equal(await committed(), "7");
@@ -269,8 +268,7 @@ Deno.test("kafkajs read_committed: an abandoned transaction holds consumers back
     "groups.initial_rebalance_delay=0",
   ];
   let broker = await startBroker({ set: sets });
-  const kafkaOf = (port: number) => patientKafka("txn-abandoned", port);
-  let kafka = kafkaOf(broker.port);
+  let kafka = patientKafka("txn-abandoned", broker.port);
   const admin = kafka.admin();
   const abandoned = transactionalProducer(kafka, "txn-abandoned-1", {
     transactionTimeout: 1_500,
@@ -316,7 +314,7 @@ Deno.test("kafkajs read_committed: an abandoned transaction holds consumers back
       port: broker.port,
       set: sets,
     });
-    kafka = kafkaOf(broker.port);
+    kafka = patientKafka("txn-abandoned", broker.port);
     assert.deepEqual(
       await readValues(kafka, {
         groupId: "restarted",

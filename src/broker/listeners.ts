@@ -254,14 +254,12 @@ class NodeTlsConn implements ClientConn {
       if (this.#queued > QUEUE_HIGH_BYTES) socket.pause();
       this.#wakeReader();
     });
-    socket.on("end", () => {
+    const ended = () => {
       this.#ended = true;
       this.#wakeReader();
-    });
-    socket.on("close", () => {
-      this.#ended = true;
-      this.#wakeReader();
-    });
+    };
+    socket.on("end", ended);
+    socket.on("close", ended);
     socket.on("error", (err: Error) => {
       this.#error ??= err;
       this.#wakeReader();

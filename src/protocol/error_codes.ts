@@ -82,6 +82,7 @@ const TABLE = [
   [85, "NO_REASSIGNMENT_IN_PROGRESS", false],
   [86, "GROUP_SUBSCRIBED_TO_TOPIC", false],
   [87, "INVALID_RECORD", false],
+  [88, "UNSTABLE_OFFSET_COMMIT", true],
   [89, "THROTTLING_QUOTA_EXCEEDED", true],
   [90, "PRODUCER_FENCED", false],
   [91, "RESOURCE_NOT_FOUND", false],

@@ -328,6 +328,7 @@ export class GroupCoordinator {
   fetchOffsets(
     groupId: string,
     topics: readonly { name: string; partitionIndexes: number[] }[] | null,
+    opts: { requireStable?: boolean } = {},
   ): {
     errorCode: number;
     topics: { name: string; partitions: OffsetAnswer[] }[];
@@ -339,7 +340,7 @@ export class GroupCoordinator {
     if (away !== null) return { errorCode: away, topics: [] };
     return {
       errorCode: GroupError.NONE,
-      topics: this.#offsets.fetch(groupId, topics),
+      topics: this.#offsets.fetch(groupId, topics, opts),
     };
   }
 

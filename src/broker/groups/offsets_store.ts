@@ -295,14 +295,30 @@ export class OffsetsStore {
   /**
    * Committed offsets of a group: of the named topics' partitions, or of
    * every partition it committed when `topics` is null. -1 where none.
+   * With `requireStable` (KIP-447), a partition that an open transaction
+   * has committed an offset for answers UNSTABLE_OFFSET_COMMIT instead, so
+   * a read_committed consumer waits for the outcome rather than starting
+   * from an offset about to be replaced.
    */
   fetch(
     groupId: string,
     topics: readonly { name: string; partitionIndexes: number[] }[] | null,
+    opts: { requireStable?: boolean } = {},
   ): { name: string; partitions: OffsetAnswer[] }[] {
     const offsets = this.#offsets.get(groupId) ?? new Map();
+    const unstable = opts.requireStable ? this.#pendingKeys(groupId) : null;
     const answer = (topic: string, partitionIndex: number): OffsetAnswer => {
-      const c = offsets.get(partitionKey(topic, partitionIndex));
+      const key = partitionKey(topic, partitionIndex);
+      if (unstable?.has(key)) {
+        return {
+          partitionIndex,
+          committedOffset: -1n,
+          committedLeaderEpoch: -1,
+          metadata: "",
+          errorCode: GroupError.UNSTABLE_OFFSET_COMMIT,
+        };
+      }
+      const c = offsets.get(key);
       return {
         partitionIndex,
         committedOffset: c?.offset ?? -1n,
@@ -389,6 +405,15 @@ export class OffsetsStore {
     return this.remove((e) =>
       eligible(e.groupId) && e.value.commitTimestampMs < cutoff
     );
+  }
+
+  /** The partitions of a group that open transactions committed to. */
+  #pendingKeys(groupId: string): Set<string> {
+    const keys = new Set<string>();
+    for (const groups of this.#pending.values()) {
+      for (const key of groups.get(groupId)?.keys() ?? []) keys.add(key);
+    }
+    return keys;
   }
 
   #pendingOf(

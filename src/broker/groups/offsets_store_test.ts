@@ -180,3 +180,33 @@ Deno.test("OffsetsStore.commit in a transaction shows its offsets only once the 
   reread.endTransaction(0, { producerId: 44n, result: "commit" });
   assert.deepEqual(offsetsOf(reread, "g"), [5n, 8n]);
 });
+
+Deno.test("OffsetsStore.fetch with requireStable answers UNSTABLE_OFFSET_COMMIT for partitions an open transaction committed to", async () => {
+  const store = openStore(new MemoryOffsetsLog());
+  await store.commit(
+    "g",
+    topics({ index: 0, offset: 1n }, { index: 1, offset: 2n }),
+  );
+  await store.commit("g", topics({ index: 1, offset: 7n }), {
+    producerId: 42n,
+    producerEpoch: 0,
+  });
+  const stable = (requireStable: boolean) =>
+    store.fetch("g", [{ name: "t", partitionIndexes: [0, 1] }], {
+      requireStable,
+    })[0]!.partitions.map((p) => [p.committedOffset, p.errorCode]);
+  assert.deepEqual(stable(true), [
+    [1n, GroupError.NONE],
+    [-1n, GroupError.UNSTABLE_OFFSET_COMMIT],
+  ]);
+  // Without it a reader sees the last committed offset, as before KIP-447.
+  assert.deepEqual(stable(false), [[1n, GroupError.NONE], [
+    2n,
+    GroupError.NONE,
+  ]]);
+  store.endTransaction(0, { producerId: 42n, result: "commit" });
+  assert.deepEqual(stable(true), [[1n, GroupError.NONE], [
+    7n,
+    GroupError.NONE,
+  ]]);
+});

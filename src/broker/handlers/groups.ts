@@ -357,6 +357,7 @@ function visibleOffsets(
     groupId: string;
     topics: readonly { name: string; partitionIndexes: number[] }[] | null;
   },
+  opts: { requireStable: boolean },
 ): ReturnType<ReturnType<BrokerContext["groups"]>["fetchOffsets"]> {
   if (
     !onGroup(ctx, request, { groupId: query.groupId, operation: "describe" })
@@ -369,6 +370,7 @@ function visibleOffsets(
   const answer = ctx.groups().fetchOffsets(
     query.groupId,
     named?.allowed ?? null,
+    opts,
   );
   const shown = named !== null ? answer.topics : byTopicAccess(
     ctx,
@@ -402,12 +404,12 @@ export function handleOffsetFetch(
       throttleTimeMs: 0,
       topics: [],
       groups: req.groups.map((g) => {
-        const answer = visibleOffsets(ctx, request, g);
+        const answer = visibleOffsets(ctx, request, g, req);
         return { groupId: g.groupId, ...answer };
       }),
     };
   }
-  const answer = visibleOffsets(ctx, request, req);
+  const answer = visibleOffsets(ctx, request, req, req);
   if (version < 2 && answer.errorCode !== ErrorCode.NONE) {
     // v1 has no top-level error: it goes on every requested partition.
     return {

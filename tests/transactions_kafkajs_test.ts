@@ -10,36 +10,12 @@
 // restart, and an abandoned transaction holds it back only until the
 // coordinator aborts it at its timeout.
 import assert from "node:assert/strict";
-import kafkajs from "kafkajs";
+import type kafkajs from "kafkajs";
 import { removeDir, startBroker } from "./harness.ts";
+import { patientKafka, transactionalProducer } from "./transactions_harness.ts";
 
-const { Kafka, logLevel } = kafkajs;
-type Client = InstanceType<typeof Kafka>;
+type Client = InstanceType<typeof kafkajs.Kafka>;
 const TOPIC = "txn-out";
-
-/** kafkajs asks a transactional producer for idempotence and one request in flight. */
-function transactionalProducer(
-  kafka: ReturnType<typeof patientKafka>,
-  transactionalId: string,
-  opts: { transactionTimeout?: number } = {},
-) {
-  return kafka.producer({
-    transactionalId,
-    idempotent: true,
-    maxInFlightRequests: 1,
-    ...opts,
-  });
-}
-
-/** A client that rides out a broker restart in the middle of a test. */
-function patientKafka(clientId: string, port: number) {
-  return new Kafka({
-    clientId,
-    brokers: [`127.0.0.1:${port}`],
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 10, initialRetryTime: 100 },
-  });
-}
 
 /**
  * The values a new consumer group reads from the start of TOPIC, once

@@ -33,7 +33,9 @@ import { handleInitProducerId } from "./handlers/init_producer_id.ts";
 import {
   handleAddOffsetsToTxn,
   handleAddPartitionsToTxn,
+  handleDescribeTransactions,
   handleEndTxn,
+  handleListTransactions,
 } from "./handlers/transactions.ts";
 import {
   handleAlterConfigs,
@@ -150,6 +152,12 @@ const APIS: ApiEntry<ApiKeyNum>[] = [
   api(ApiKey.AddOffsetsToTxn, { min: 0, max: 3 }, handleAddOffsetsToTxn),
   api(ApiKey.EndTxn, { min: 0, max: 3 }, handleEndTxn),
   api(ApiKey.TxnOffsetCommit, { min: 0, max: 3 }, handleTxnOffsetCommit),
+  api(
+    ApiKey.DescribeTransactions,
+    { min: 0, max: 0 },
+    handleDescribeTransactions,
+  ),
+  api(ApiKey.ListTransactions, { min: 0, max: 1 }, handleListTransactions),
   api(ApiKey.ElectLeaders, { min: 0, max: 2 }, handleElectLeaders),
   api(
     ApiKey.AlterPartitionReassignments,

@@ -28,6 +28,7 @@ import { produce } from "./produce.ts";
 import { createUser, deleteUser, listUsers } from "./user.ts";
 import { createAcls, deleteAcls, listAcls } from "./acl.ts";
 import { top } from "./top.ts";
+import { describeTransaction, listTransactions } from "./txn.ts";
 import { serve } from "./serve.ts";
 import { alterConfig, brokerConfig } from "./configs.ts";
 import {
@@ -44,6 +45,16 @@ export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
 const SCRAM_MECHANISMS = ["SCRAM-SHA-256", "SCRAM-SHA-512"];
+/** Kafka's TransactionState names, which ListTransactions filters on. */
+const TXN_STATES = [
+  "Empty",
+  "Ongoing",
+  "PrepareCommit",
+  "PrepareAbort",
+  "CompleteCommit",
+  "CompleteAbort",
+  "PrepareEpochFence",
+];
 
 /** Failures that are the world's doing, shown as their message alone. */
 function isExpected(error: unknown): error is Error {
@@ -254,6 +265,45 @@ function buildProgram(io: CliIo): Command {
       integerOption(0),
     )
     .action((id, opts) => deleteOffsets(io, id, opts));
+
+  const txn = program.command("txn").description(
+    "inspect transactional producers and their open transactions",
+  );
+  clientCommand(txn, "list")
+    .description("list transactional ids, each with its producer and state")
+    .option(
+      "--state <state>",
+      `only in this state (${TXN_STATES.join(", ")}); repeatable`,
+      (value: string, previous: string[]) => {
+        if (!TXN_STATES.includes(value)) {
+          throw new InvalidArgumentError(
+            `Expected one of ${TXN_STATES.join(", ")}.`,
+          );
+        }
+        return collect(value, previous);
+      },
+      [],
+    )
+    .option(
+      "--producer-id <id>",
+      "only of this producer id; repeatable",
+      (value: string, previous: bigint[] = []) => [
+        ...previous,
+        BigInt(integerOption(0)(value)),
+      ],
+    )
+    .option(
+      "--duration-ms <ms>",
+      "only transactions open for longer than this",
+      integerOption(0),
+    )
+    .action((opts) => listTransactions(io, opts));
+  clientCommand(txn, "describe")
+    .description(
+      "show a transactional id's producer, state and the partitions of its open transaction",
+    )
+    .argument("<transactional-id>")
+    .action((id, opts) => describeTransaction(io, id, opts));
 
   const broker = program.command("broker").description("manage brokers");
   clientCommand(broker, "config")

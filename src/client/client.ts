@@ -148,6 +148,24 @@ export interface BrokerAddress {
   port: number;
 }
 
+/** A transactional id as ListTransactions shows it. */
+export interface TransactionListing {
+  transactionalId: string;
+  producerId: bigint;
+  /** Kafka's TransactionState name: Empty, Ongoing, PrepareCommit, ... */
+  state: string;
+}
+
+/** What a transaction coordinator holds of a transactional id. */
+export interface TransactionDescription extends TransactionListing {
+  producerEpoch: number;
+  timeoutMs: number;
+  /** When its latest transaction began, -1 before its first. */
+  startTimeMs: bigint;
+  /** The partitions in the open transaction (not yet marked, once ending). */
+  partitions: { topic: string; partitions: number[] }[];
+}
+
 export interface GroupListing {
   groupId: string;
   /** "consumer" for consumer groups; "" for a group with offsets only. */
@@ -186,7 +204,9 @@ export const LATEST_TIMESTAMP = -1n;
 export const EARLIEST_TIMESTAMP = -2n;
 
 const RETRY_BACKOFF_MAX_MS = 1_000;
-const KEY_TYPE_GROUP = 0;
+/** FindCoordinator's key types: a group, or a transactional id. */
+const KEY_TYPE = { group: 0, transaction: 1 } as const;
+type CoordinatorKind = keyof typeof KEY_TYPE;
 /** DescribeCluster's endpoint type of brokers (KIP-919). */
 const ENDPOINT_TYPE_BROKERS = 1;
 /** Errors that mean "ask FindCoordinator again, then retry". */
@@ -223,7 +243,7 @@ export class KafkaClient {
   readonly #brokers = new Map<number, string>();
   /** Leader node id by "topic\0partition". */
   readonly #leaders = new Map<string, number>();
-  /** Coordinator node id by group id. */
+  /** Coordinator node id by kind and key ("group\0g1"). */
   readonly #coordinators = new Map<string, number>();
   #controllerId = -1;
   #closed = false;
@@ -751,19 +771,13 @@ export class KafkaClient {
 
   /** The broker coordinating `groupId`, waiting out one being elected. */
   findCoordinator(groupId: string): Promise<BrokerAddress> {
-    return this.#retrying(() => this.#findCoordinator(groupId));
+    return this.#retrying(() => this.#findCoordinator(groupId, "group"));
   }
 
   /** Every group of the cluster: each broker lists those it coordinates. */
   listGroups(): Promise<GroupListing[]> {
     return this.#retrying(async () => {
-      const metadata = await this.metadata([]);
-      const answers = await Promise.all(
-        metadata.brokers.map(async (b) => {
-          const conn = await this.#nodeConnection(b.nodeId);
-          return conn.request(ApiKey.ListGroups, {});
-        }),
-      );
+      const answers = await this.#askEveryBroker(ApiKey.ListGroups, {});
       const groups = new Map<string, GroupListing>();
       for (const answer of answers) {
         throwIfError(answer.errorCode, "in ListGroups");
@@ -779,6 +793,84 @@ export class KafkaClient {
         a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0
       );
     });
+  }
+
+  /**
+   * The transactional ids of the cluster that pass the filters (any, where
+   * a filter is empty): each broker lists those it coordinates.
+   */
+  listTransactions(filter: {
+    states?: readonly string[];
+    producerIds?: readonly bigint[];
+    /** Only transactions open for longer than this. */
+    durationMs?: number;
+  } = {}): Promise<TransactionListing[]> {
+    return this.#retrying(async () => {
+      const answers = await this.#askEveryBroker(ApiKey.ListTransactions, {
+        stateFilters: [...filter.states ?? []],
+        producerIdFilters: [...filter.producerIds ?? []],
+        durationFilter: BigInt(filter.durationMs ?? -1),
+      });
+      const listed: TransactionListing[] = [];
+      for (const answer of answers) {
+        throwIfError(answer.errorCode, "in ListTransactions");
+        if (answer.unknownStateFilters.length > 0) {
+          throw new TypeError(
+            `Unknown transaction state(s): ${
+              answer.unknownStateFilters.join(", ")
+            }`,
+          );
+        }
+        for (const t of answer.transactionStates) {
+          listed.push({
+            transactionalId: t.transactionalId,
+            producerId: t.producerId,
+            state: t.transactionState,
+          });
+        }
+      }
+      return listed.sort((a, b) =>
+        a.transactionalId < b.transactionalId
+          ? -1
+          : a.transactionalId > b.transactionalId
+          ? 1
+          : 0
+      );
+    });
+  }
+
+  /** A transactional id's state, from its transaction coordinator. */
+  async describeTransaction(
+    transactionalId: string,
+  ): Promise<TransactionDescription> {
+    const response = await this.coordinatorRequest(
+      transactionalId,
+      ApiKey.DescribeTransactions,
+      { transactionalIds: [transactionalId] },
+      {
+        kind: "transaction",
+        errorCode: (r) => r.transactionStates[0]?.errorCode ?? ErrorCode.NONE,
+      },
+    );
+    const t = response.transactionStates.find((x) =>
+      x.transactionalId === transactionalId
+    );
+    if (t === undefined) {
+      throw missingFromResponse("DescribeTransactions", transactionalId);
+    }
+    throwIfError(t.errorCode, `transactional id "${transactionalId}"`);
+    return {
+      transactionalId,
+      producerId: t.producerId,
+      producerEpoch: t.producerEpoch,
+      state: t.transactionState,
+      timeoutMs: t.transactionTimeoutMs,
+      startTimeMs: t.transactionStartTimeMs,
+      partitions: t.topics.map((p) => ({
+        topic: p.topic,
+        partitions: p.partitions,
+      })),
+    };
   }
 
   /** A group's state and members, with consumer assignments decoded. */
@@ -1049,18 +1141,21 @@ export class KafkaClient {
    * REBALANCE_IN_PROGRESS) is a step of the protocol, not a failure.
    */
   coordinatorRequest<K extends ClientApi>(
-    groupId: string,
+    key: string,
     apiKey: K,
     body: RequestInput[K],
     opts: {
       errorCode(response: ResponseBodies[K]): number;
       extraTimeoutMs?: number;
+      /** Whose coordinator: a group's (the default) or a transactional id's. */
+      kind?: CoordinatorKind;
     },
   ): Promise<ResponseBodies[K]> {
+    const kind = opts.kind ?? "group";
     return this.#retrying(async (attempt) => {
-      let nodeId = this.#coordinators.get(groupId);
+      let nodeId = this.#coordinators.get(`${kind}\0${key}`);
       if (attempt > 0 || nodeId === undefined) {
-        nodeId = (await this.#findCoordinator(groupId)).nodeId;
+        nodeId = (await this.#findCoordinator(key, kind)).nodeId;
       }
       const conn = await this.#nodeConnection(nodeId);
       const response = await conn.request(apiKey, body, {
@@ -1068,8 +1163,8 @@ export class KafkaClient {
       });
       const code = opts.errorCode(response);
       if (COORDINATOR_ERRORS.has(code)) {
-        this.#coordinators.delete(groupId);
-        throw new KafkaError(code, `group "${groupId}"`);
+        this.#coordinators.delete(`${kind}\0${key}`);
+        throw new KafkaError(code, `${kind} "${key}"`);
       }
       return response;
     });
@@ -1132,23 +1227,39 @@ export class KafkaClient {
     );
   }
 
-  async #findCoordinator(groupId: string): Promise<BrokerAddress> {
+  /** One request to every broker of the cluster, with each one's answer. */
+  async #askEveryBroker<K extends ClientApi>(
+    apiKey: K,
+    body: RequestInput[K],
+  ): Promise<ResponseBodies[K][]> {
+    const metadata = await this.metadata([]);
+    return await Promise.all(
+      metadata.brokers.map(async (b) =>
+        (await this.#nodeConnection(b.nodeId)).request(apiKey, body)
+      ),
+    );
+  }
+
+  async #findCoordinator(
+    key: string,
+    kind: CoordinatorKind,
+  ): Promise<BrokerAddress> {
     const conn = await this.#anyConnection();
     // v4 asks in `coordinatorKeys` and answers in `coordinators`, older
     // versions use `key` and top-level fields.
     const response = await conn.request(ApiKey.FindCoordinator, {
-      key: groupId,
-      keyType: KEY_TYPE_GROUP,
-      coordinatorKeys: [groupId],
+      key,
+      keyType: KEY_TYPE[kind],
+      coordinatorKeys: [key],
     });
-    const answer = response.coordinators.find((c) => c.key === groupId) ??
+    const answer = response.coordinators.find((c) => c.key === key) ??
       response;
-    throwIfError(answer.errorCode, answer.errorMessage ?? `group "${groupId}"`);
+    throwIfError(answer.errorCode, answer.errorMessage ?? `${kind} "${key}"`);
     this.#brokers.set(
       answer.nodeId,
       `${formatHost(answer.host)}:${answer.port}`,
     );
-    this.#coordinators.set(groupId, answer.nodeId);
+    this.#coordinators.set(`${kind}\0${key}`, answer.nodeId);
     return { nodeId: answer.nodeId, host: answer.host, port: answer.port };
   }
 

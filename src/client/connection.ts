@@ -48,6 +48,8 @@ export const CLIENT_VERSIONS = {
   [ApiKey.OffsetDelete]: { min: 0, max: 0 },
   [ApiKey.DescribeCluster]: { min: 0, max: 1 },
   [ApiKey.DescribeProducers]: { min: 0, max: 0 },
+  [ApiKey.DescribeTransactions]: { min: 0, max: 0 },
+  [ApiKey.ListTransactions]: { min: 0, max: 1 },
   // v1: the tokens travel inside SaslAuthenticate, not bare.
   [ApiKey.SaslHandshake]: { min: 1, max: 1 },
   [ApiKey.SaslAuthenticate]: { min: 0, max: 2 },

@@ -28,6 +28,8 @@ export {
   type ProducerState,
   type ReplicaPosition,
   type TopicMetadata,
+  type TransactionDescription,
+  type TransactionListing,
   type UserCredentials,
 } from "./client.ts";
 export type { SaslMechanism, SecurityOptions } from "./connection.ts";

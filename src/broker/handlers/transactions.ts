@@ -1,21 +1,27 @@
 /**
  * The transaction APIs a producer calls on its transaction coordinator:
  * AddPartitionsToTxn (v0-3), AddOffsetsToTxn (v0-3) and EndTxn (v0-3),
- * plus what InitProducerId does with a transactional id. They check ACLs
- * and translate between wire versions and the TxnCoordinator, which holds
- * the protocol's rules.
+ * plus what InitProducerId does with a transactional id, and the admin
+ * ones: DescribeTransactions (v0) and ListTransactions (v0-1). They check
+ * ACLs and translate between wire versions and the TxnCoordinator, which
+ * holds the protocol's rules.
  */
 import {
   type AddOffsetsToTxnRequest,
   type AddOffsetsToTxnResponseInput,
   type AddPartitionsToTxnRequest,
   type AddPartitionsToTxnResponseInput,
+  type DescribeTransactionsRequest,
+  type DescribeTransactionsResponseInput,
   type EndTxnRequest,
   type EndTxnResponseInput,
   ErrorCode,
   type InitProducerIdRequest,
   type InitProducerIdResponseInput,
+  type ListTransactionsRequest,
+  type ListTransactionsResponseInput,
 } from "../../protocol/mod.ts";
+import { TXN_STATE_IDS } from "../transactions/txn_records.ts";
 import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 
@@ -172,4 +178,80 @@ export async function handleEndTxn(
     result: req.committed ? "commit" : "abort",
   });
   return done(fencedFor(errorCode, { version: request.version, since: 2 }));
+}
+
+function mayDescribe(
+  ctx: BrokerContext,
+  request: RequestInfo,
+  transactionalId: string,
+): boolean {
+  return allows(ctx, request, {
+    type: "transactional_id",
+    name: transactionalId,
+    operation: "describe",
+  });
+}
+
+export function handleDescribeTransactions(
+  ctx: BrokerContext,
+  req: DescribeTransactionsRequest,
+  request: RequestInfo,
+): DescribeTransactionsResponseInput {
+  const coordinator = ctx.transactions();
+  return {
+    throttleTimeMs: 0,
+    transactionStates: req.transactionalIds.map((transactionalId) => {
+      const { errorCode, txn } = mayDescribe(ctx, request, transactionalId)
+        ? coordinator.describe(transactionalId)
+        : {
+          errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+          txn: null,
+        };
+      return {
+        errorCode,
+        transactionalId,
+        transactionState: txn?.state ?? "",
+        transactionTimeoutMs: txn?.timeoutMs ?? 0,
+        transactionStartTimeMs: txn?.startTimestampMs ?? -1n,
+        producerId: txn?.producerId ?? -1n,
+        producerEpoch: txn?.producerEpoch ?? -1,
+        topics: (txn?.partitions ?? []).map((t) => ({
+          topic: t.topic,
+          partitions: [...t.partitions],
+        })),
+      };
+    }),
+  };
+}
+
+/**
+ * ListTransactions goes to every broker, each answering for the ids it
+ * coordinates; as in Kafka, ids the principal may not describe are left
+ * out rather than refused.
+ */
+export function handleListTransactions(
+  ctx: BrokerContext,
+  req: ListTransactionsRequest,
+  request: RequestInfo,
+): ListTransactionsResponseInput {
+  const unknownStateFilters = req.stateFilters.filter((s) =>
+    !Object.hasOwn(TXN_STATE_IDS, s)
+  );
+  const answer = ctx.transactions().list({
+    states: new Set(req.stateFilters),
+    producerIds: new Set(req.producerIdFilters),
+    durationMs: Number(req.durationFilter),
+  });
+  return {
+    throttleTimeMs: 0,
+    errorCode: answer.errorCode,
+    unknownStateFilters,
+    transactionStates: answer.transactions
+      .filter((t) => mayDescribe(ctx, request, t.transactionalId))
+      .map((t) => ({
+        transactionalId: t.transactionalId,
+        producerId: t.txn.producerId,
+        transactionState: t.txn.state,
+      })),
+  };
 }

@@ -33,6 +33,7 @@ import {
   endTxn,
   fenceProducerEpoch,
   initProducerId,
+  isOpen,
   isTimedOut,
   newTxn,
   preparedResult,
@@ -92,6 +93,24 @@ function initError(errorCode: number): InitAnswer {
   return { errorCode, producerId: -1n, producerEpoch: -1 };
 }
 
+/** DescribeTransactions of one id: its state, or why there is none. */
+export type TxnDescription =
+  | { readonly errorCode: 0; readonly txn: StoredTxn }
+  | { readonly errorCode: number; readonly txn: null };
+
+/** ListTransactions' filters; an empty set or a negative duration: any. */
+export interface TxnFilter {
+  readonly states: ReadonlySet<string>;
+  readonly producerIds: ReadonlySet<bigint>;
+  /** Only transactions open for longer than this. */
+  readonly durationMs: number;
+}
+
+interface TxnPartition {
+  readonly topic: string;
+  readonly index: number;
+}
+
 export class TxnCoordinator {
   readonly #opts: TxnCoordinatorOptions;
   readonly #txns = new Map<string, StoredTxn>();
@@ -106,6 +125,8 @@ export class TxnCoordinator {
   #loadCount = 0;
   /** Marker retries waiting on their timer, by transactional id. */
   readonly #retries = new Map<string, number>();
+  /** The partitions of a prepared transaction still without its marker. */
+  readonly #unmarked = new Map<string, readonly TxnPartition[]>();
 
   constructor(opts: TxnCoordinatorOptions) {
     this.#opts = opts;
@@ -119,6 +140,70 @@ export class TxnCoordinator {
   /** The state this broker holds for an id, once durable. */
   state(transactionalId: string): StoredTxn | undefined {
     return this.#txns.get(transactionalId);
+  }
+
+  /**
+   * DescribeTransactions: an id's durable state; while its markers are
+   * being written, its partitions are those still without one (as Kafka
+   * reports them).
+   */
+  describe(transactionalId: string): TxnDescription {
+    const away = this.#unavailable(transactionalId);
+    if (away !== null) return { errorCode: away, txn: null };
+    const txn = this.#txns.get(transactionalId);
+    if (txn === undefined) {
+      return { errorCode: ErrorCode.TRANSACTIONAL_ID_NOT_FOUND, txn: null };
+    }
+    const unmarked = this.#unmarked.get(transactionalId);
+    if (unmarked === undefined) return { errorCode: ErrorCode.NONE, txn };
+    const byTopic = new Map<string, number[]>();
+    for (const p of unmarked) {
+      byTopic.set(p.topic, [...byTopic.get(p.topic) ?? [], p.index]);
+    }
+    return {
+      errorCode: ErrorCode.NONE,
+      txn: {
+        ...txn,
+        partitions: [...byTopic].map(([topic, partitions]) => ({
+          topic,
+          partitions,
+        })),
+      },
+    };
+  }
+
+  /**
+   * ListTransactions: the ids this broker coordinates that pass `filter`,
+   * or COORDINATOR_LOAD_IN_PROGRESS while one of its state partitions is
+   * still being read back, since the answer would miss its ids.
+   */
+  list(filter: TxnFilter): {
+    errorCode: number;
+    transactions: { transactionalId: string; txn: StoredTxn }[];
+  } {
+    const { owns } = this.#opts;
+    for (let p = 0; p < this.#opts.log.partitionCount; p++) {
+      if (owns !== undefined && owns(p) && !this.#loads.has(p)) {
+        return {
+          errorCode: ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
+          transactions: [],
+        };
+      }
+    }
+    const nowMs = this.#nowMs();
+    const passes = (txn: StoredTxn) =>
+      (filter.states.size === 0 || filter.states.has(txn.state)) &&
+      (filter.producerIds.size === 0 ||
+        filter.producerIds.has(txn.producerId)) &&
+      (filter.durationMs < 0 ||
+        (isOpen(txn) &&
+          nowMs - txn.startTimestampMs > BigInt(filter.durationMs)));
+    return {
+      errorCode: ErrorCode.NONE,
+      transactions: [...this.#txns]
+        .filter(([id, txn]) => passes(txn) && this.#unavailable(id) === null)
+        .map(([transactionalId, txn]) => ({ transactionalId, txn })),
+    };
   }
 
   #unavailable(transactionalId: string): number | null {
@@ -169,6 +254,7 @@ export class TxnCoordinator {
       if (this.partitionFor(id) !== partition) continue;
       this.#txns.delete(id);
       this.#busy.delete(id);
+      this.#unmarked.delete(id);
       this.#cancelRetry(id);
     }
   }
@@ -392,9 +478,10 @@ export class TxnCoordinator {
   async #finish(id: string, prepared: StoredTxn): Promise<void> {
     const partition = this.partitionFor(id);
     const load = this.#loads.get(partition);
-    let remaining = prepared.partitions.flatMap((t) =>
-      t.partitions.map((index) => ({ topic: t.topic, index }))
-    );
+    let remaining: readonly TxnPartition[] = prepared.partitions.flatMap((
+      t,
+    ) => t.partitions.map((index) => ({ topic: t.topic, index })));
+    this.#unmarked.set(id, remaining);
     const attempt = async (): Promise<void> => {
       const marker = encodeMarkerBatch({
         producerId: prepared.producerId,
@@ -413,12 +500,14 @@ export class TxnCoordinator {
         codes[i] !== ErrorCode.NONE &&
         codes[i] !== ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
       );
+      this.#unmarked.set(id, remaining);
       if (remaining.length === 0) {
         const errorCode = await this.#write(
           id,
           completeTxn(prepared, this.#nowMs()),
         );
         if (errorCode === ErrorCode.NONE) {
+          this.#unmarked.delete(id);
           this.#busy.delete(id);
           return;
         }

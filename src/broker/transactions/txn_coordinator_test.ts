@@ -208,6 +208,12 @@ Deno.test("TxnCoordinator retries markers that fail and holds the id meanwhile",
     // The outcome is durable: the client is told so at once.
     assert.equal(await c.endTxn({ ...as(p), result: "abort" }), 0);
     assert.equal(c.state(ID)?.state, "PrepareAbort");
+    // DescribeTransactions shows only the partition still without a marker.
+    const preparing = c.describe(ID);
+    assert.equal(preparing.txn?.state, "PrepareAbort");
+    assert.deepEqual(preparing.txn?.partitions, [
+      { topic: "t", partitions: [1] },
+    ]);
     assert.equal(
       await c.addPartitions({ ...as(p), partitions: T01 }),
       ErrorCode.CONCURRENT_TRANSACTIONS,
@@ -220,6 +226,7 @@ Deno.test("TxnCoordinator retries markers that fail and holds the id meanwhile",
     assert.equal(c.state(ID)?.state, "PrepareAbort");
     await timers.advance(500);
     assert.equal(c.state(ID)?.state, "CompleteAbort");
+    assert.deepEqual(c.describe(ID).txn?.partitions, []);
     const abort = [{ producerId: 1000n, epoch: 0, type: 0 }];
     // Partition 0 got its marker once, at the first try.
     assert.deepEqual(markersIn(partitions.get("t", 0)!), abort);
@@ -341,6 +348,51 @@ Deno.test("TxnCoordinator refuses what it does not coordinate and bad requests",
     assert.equal(
       await c.endTxn({ ...as(p), result: "commit" }),
       ErrorCode.INVALID_TXN_STATE,
+    );
+  });
+});
+
+Deno.test("TxnCoordinator.list filters by state, producer id and time open, and waits for state partitions still loading", async () => {
+  await withSetup(async ({ timers, open }) => {
+    let loaded = true;
+    const c = open({ owns: () => loaded });
+    const p = await init(c);
+    const other = await c.initProducerId({
+      transactionalId: "tx-idle",
+      timeoutMs: 60_000,
+      expected: null,
+    });
+    await c.addPartitions({ ...as(p), partitions: T01 });
+    const ids = (filter: Partial<Parameters<TxnCoordinator["list"]>[0]>) =>
+      c.list({
+        states: new Set(),
+        producerIds: new Set(),
+        durationMs: -1,
+        ...filter,
+      }).transactions.map((t) => t.transactionalId).sort();
+    assert.deepEqual(ids({}), [ID, "tx-idle"]);
+    assert.deepEqual(ids({ states: new Set(["Empty"]) }), ["tx-idle"]);
+    assert.deepEqual(ids({ producerIds: new Set([p.producerId]) }), [ID]);
+    await timers.advance(1_000);
+    // Only an open transaction has been running for any time at all.
+    assert.deepEqual(ids({ durationMs: 999 }), [ID]);
+    assert.deepEqual(ids({ durationMs: 1_000 }), []);
+    assert.equal(
+      c.describe("tx-idle").txn?.producerId,
+      other.producerId,
+    );
+    assert.equal(
+      c.describe("nobody").errorCode,
+      ErrorCode.TRANSACTIONAL_ID_NOT_FOUND,
+    );
+    // Now owning a partition it has not read back: its ids would be missed.
+    loaded = false;
+    c.unload(0);
+    loaded = true;
+    assert.equal(
+      c.list({ states: new Set(), producerIds: new Set(), durationMs: -1 })
+        .errorCode,
+      ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
     );
   });
 });

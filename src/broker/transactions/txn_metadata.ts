@@ -363,6 +363,12 @@ export function completeTxn(txn: StoredTxn, nowMs: bigint): StoredTxn {
   });
 }
 
+/** A transaction begun and not yet complete: it holds back the LSO. */
+export function isOpen(txn: StoredTxn): boolean {
+  return txn.state === "Ongoing" || txn.state === "PrepareCommit" ||
+    txn.state === "PrepareAbort" || txn.state === "PrepareEpochFence";
+}
+
 /**
  * An open transaction older than its timeout, which the coordinator
  * aborts (Kafka's transaction.timeout.ms, counted from its first

@@ -428,6 +428,10 @@ export async function startBroker(config: Config): Promise<Broker> {
     producerIds,
     timers: realTimers,
     maxTimeoutMs: config.transactions.maxTimeoutMs,
+    limits: {
+      maxOpen: config.transactions.maxOpen,
+      maxPartitions: config.transactions.maxPartitions,
+    },
     offsetsPartitionFor: (groupId) => coordinator.partitionFor(groupId),
     coordinatorEpoch: (p) => {
       const topic = view.topic(TXN_STATE_TOPIC);

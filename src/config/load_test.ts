@@ -102,6 +102,8 @@ Deno.test("defaultConfig is a working single node with the documented defaults",
       statePartitions: 16,
       maxTimeoutMs: 900_000,
       abortCheckIntervalMs: 10_000,
+      maxOpen: 10_000,
+      maxPartitions: 10_000,
     },
     limits: {
       maxRequestBytes: 100 * 2 ** 20,

@@ -123,6 +123,10 @@ export interface Config {
     readonly maxTimeoutMs: number;
     /** How often open transactions are checked against their timeout. */
     readonly abortCheckIntervalMs: number;
+    /** Transactions open at once on one broker's coordinators. */
+    readonly maxOpen: number;
+    /** Partitions in one transaction. */
+    readonly maxPartitions: number;
   };
   readonly limits: {
     readonly maxRequestBytes: number;
@@ -545,6 +549,22 @@ export const FIELDS: readonly Field[] = [
     kind: duration({ min: 1, max: INT32_MAX }),
     default: "15m",
     doc: "Longest transaction timeout a producer may ask for",
+  },
+  {
+    key: "transactions.max_open",
+    prop: "transactions.maxOpen",
+    kind: integer({ min: 1 }),
+    default: 10_000,
+    doc:
+      "Transactions open at once on one broker's coordinators; a producer beginning one more is refused with POLICY_VIOLATION",
+  },
+  {
+    key: "transactions.max_partitions",
+    prop: "transactions.maxPartitions",
+    kind: integer({ min: 1 }),
+    default: 10_000,
+    doc:
+      "Partitions (offsets partitions included) in one transaction; adding more is refused with POLICY_VIOLATION",
   },
   {
     key: "transactions.abort_check_interval",

@@ -63,6 +63,12 @@ export interface TxnCoordinatorOptions {
   timers: Timers;
   /** Kafka's transaction.max.timeout.ms: longer timeouts are refused. */
   maxTimeoutMs: number;
+  /**
+   * Transactions open at once on this broker (transactions.max_open) and
+   * partitions in one transaction (transactions.max_partitions): past
+   * either, AddPartitionsToTxn is refused with POLICY_VIOLATION.
+   */
+  limits: { maxOpen: number; maxPartitions: number };
   /** The `__consumer_offsets` partition of a group (AddOffsetsToTxn). */
   offsetsPartitionFor(groupId: string): number;
   /**
@@ -127,6 +133,9 @@ export class TxnCoordinator {
   readonly #retries = new Map<string, number>();
   /** The partitions of a prepared transaction still without its marker. */
   readonly #unmarked = new Map<string, readonly TxnPartition[]>();
+  /** How many of #txns are open, plus the openings being written. */
+  #open = 0;
+  #opening = 0;
 
   constructor(opts: TxnCoordinatorOptions) {
     this.#opts = opts;
@@ -237,7 +246,7 @@ export class TxnCoordinator {
     }
     this.#loads.set(partition, ++this.#loadCount);
     for (const [id, txn] of latest) {
-      this.#txns.set(id, txn);
+      this.#put(id, txn);
       if (txn.state === "PrepareCommit" || txn.state === "PrepareAbort") {
         this.#busy.add(id);
         this.#finish(id, txn).catch((err) =>
@@ -252,7 +261,7 @@ export class TxnCoordinator {
     this.#loads.delete(partition);
     for (const id of [...this.#txns.keys()]) {
       if (this.partitionFor(id) !== partition) continue;
-      this.#txns.delete(id);
+      this.#put(id, null);
       this.#busy.delete(id);
       this.#unmarked.delete(id);
       this.#cancelRetry(id);
@@ -331,14 +340,33 @@ export class TxnCoordinator {
   async addPartitions(
     req: TxnRequest & { partitions: readonly TxnTopicPartitions[] },
   ): Promise<number> {
-    return await this.#decide(req, (txn, pending) =>
-      addPartitions(txn, {
+    let opens = false;
+    return await this.#decide(req, (txn, pending) => {
+      const decision = addPartitions(txn, {
         producerId: req.producerId,
         producerEpoch: req.producerEpoch,
         partitions: req.partitions,
         nowMs: this.#nowMs(),
         pending,
-      }), (id, next) => this.#change(id, next));
+      });
+      if (decision.kind !== "write") return decision;
+      const over = this.#overLimit(req.transactionalId, txn, decision.next);
+      if (over !== null) {
+        this.#opts.warn(over);
+        return { kind: "refused", errorCode: ErrorCode.POLICY_VIOLATION };
+      }
+      opens = !isOpen(txn);
+      return decision;
+    }, async (id, next) => {
+      // Counted from the decision on, so concurrent openings cannot all
+      // pass the limit before any is written.
+      if (opens) this.#opening++;
+      try {
+        return await this.#change(id, next);
+      } finally {
+        if (opens) this.#opening--;
+      }
+    });
   }
 
   /**
@@ -446,8 +474,33 @@ export class TxnCoordinator {
       return ErrorCode.COORDINATOR_NOT_AVAILABLE;
     }
     if (this.#loads.get(partition) !== load) return ErrorCode.NOT_COORDINATOR;
-    this.#txns.set(id, next);
+    this.#put(id, next);
     return ErrorCode.NONE;
+  }
+
+  /** Sets (or with null forgets) an id's state, counting open ones. */
+  #put(id: string, txn: StoredTxn | null): void {
+    const before = this.#txns.get(id);
+    if (before !== undefined && isOpen(before)) this.#open--;
+    if (txn === null) {
+      this.#txns.delete(id);
+      return;
+    }
+    if (isOpen(txn)) this.#open++;
+    this.#txns.set(id, txn);
+  }
+
+  /** The limit an addition to `txn` making it `next` would pass, if any. */
+  #overLimit(id: string, txn: StoredTxn, next: StoredTxn): string | null {
+    const { maxOpen, maxPartitions } = this.#opts.limits;
+    const count = next.partitions.reduce((n, t) => n + t.partitions.length, 0);
+    if (count > maxPartitions) {
+      return `"${id}" would have ${count} partitions in one transaction, more than transactions.max_partitions (${maxPartitions})`;
+    }
+    if (!isOpen(txn) && this.#open + this.#opening >= maxOpen) {
+      return `"${id}" cannot begin a transaction: ${maxOpen} are open on this broker (transactions.max_open)`;
+    }
+    return null;
   }
 
   async #change(id: string, next: StoredTxn): Promise<number> {

@@ -59,7 +59,12 @@ interface Setup {
   /** Markers written through broker 1, which leads all but topic "r". */
   markers: MarkerWriter;
   open(
-    opts?: { markers?: MarkerWriter; owns?: (p: number) => boolean },
+    opts?: {
+      markers?: MarkerWriter;
+      owns?: (p: number) => boolean;
+      limits?: { maxOpen: number; maxPartitions: number };
+      warn?: (message: string) => void;
+    },
   ): TxnCoordinator;
 }
 
@@ -101,10 +106,11 @@ async function withSetup(fn: (s: Setup) => Promise<void>): Promise<void> {
       producerIds: { next: () => Promise.resolve(nextProducerId++) },
       timers,
       maxTimeoutMs: 900_000,
+      limits: opts.limits ?? { maxOpen: 100, maxPartitions: 100 },
       offsetsPartitionFor: () => 1,
       coordinatorEpoch: () => 7,
       ...(opts.owns === undefined ? {} : { owns: opts.owns }),
-      warn: () => {},
+      warn: opts.warn ?? (() => {}),
     });
     for (let i = 0; i < STATE_PARTITIONS; i++) c.load(i);
     coordinators.push(c);
@@ -394,5 +400,44 @@ Deno.test("TxnCoordinator.list filters by state, producer id and time open, and 
         .errorCode,
       ErrorCode.COORDINATOR_LOAD_IN_PROGRESS,
     );
+  });
+});
+
+Deno.test("TxnCoordinator refuses a transaction past transactions.max_partitions or transactions.max_open with POLICY_VIOLATION", async () => {
+  await withSetup(async ({ open }) => {
+    const warnings: string[] = [];
+    const c = open({
+      limits: { maxOpen: 1, maxPartitions: 2 },
+      warn: (m) => warnings.push(m),
+    });
+    const p = await init(c);
+    const q = await c.initProducerId({
+      transactionalId: "tx-2",
+      timeoutMs: 60_000,
+      expected: null,
+    });
+    const asQ = { transactionalId: "tx-2", ...q };
+    assert.equal(await c.addPartitions({ ...as(p), partitions: T01 }), 0);
+    // A third partition is one too many; the two already in stay.
+    assert.equal(
+      await c.addPartitions({
+        ...as(p),
+        partitions: [{ topic: "r", partitions: [0] }],
+      }),
+      ErrorCode.POLICY_VIOLATION,
+    );
+    assert.deepEqual(c.state(ID)?.partitions, T01);
+    assert.match(
+      warnings[0]!,
+      /"tx-1" would have 3 partitions .*transactions\.max_partitions \(2\)/,
+    );
+    // One transaction is open: another producer may not begin a second.
+    assert.equal(
+      await c.addPartitions({ ...asQ, partitions: T01 }),
+      ErrorCode.POLICY_VIOLATION,
+    );
+    assert.match(warnings[1]!, /"tx-2" cannot begin .*transactions\.max_open/);
+    assert.equal(await c.endTxn({ ...as(p), result: "commit" }), 0);
+    assert.equal(await c.addPartitions({ ...asQ, partitions: T01 }), 0);
   });
 });

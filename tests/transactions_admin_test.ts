@@ -3,6 +3,8 @@
 // are built and the answers parsed by @platformatic/kafka's own codecs
 // (kafkajs, librdkafka 2.0 and kafka-python have no such admin calls), and
 // `raftq txn list` / `raftq txn describe` show the same through the CLI.
+// An id idle past transactions.id_expiration is forgotten, across a
+// restart too.
 import assert from "node:assert/strict";
 import {
   Connection,
@@ -10,6 +12,7 @@ import {
   listTransactionsV0,
   listTransactionsV1,
 } from "@platformatic/kafka";
+import { KafkaClient } from "../src/client/mod.ts";
 import { ErrorCode } from "../src/protocol/mod.ts";
 import { raftq, removeDir, startBroker } from "./harness.ts";
 import { patientKafka, transactionalProducer } from "./transactions_harness.ts";
@@ -159,6 +162,62 @@ Deno.test("ListTransactions filters by state, producer and duration, and Describ
     await conn.close();
     await open.disconnect();
     await done.disconnect();
+    await admin.disconnect();
+    await broker.stop();
+    await removeDir(broker.dataDir);
+  }
+});
+
+Deno.test("a transactional id idle past transactions.id_expiration is forgotten, also after a restart", async () => {
+  const settings = [
+    "transactions.state_partitions=1",
+    "transactions.id_expiration=1s",
+    "transactions.abort_check_interval=200ms",
+  ];
+  let broker = await startBroker({ set: settings });
+  const kafka = patientKafka("txn-expiry", broker.port);
+  const admin = kafka.admin();
+  const producer = transactionalProducer(kafka, "expiring");
+  let client: KafkaClient | undefined;
+  try {
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: TOPIC }],
+      waitForLeaders: true,
+    });
+    await producer.connect();
+    const txn = await producer.transaction();
+    await txn.send({ topic: TOPIC, messages: [{ value: "e" }] });
+    await txn.commit();
+    await producer.disconnect();
+    client = await KafkaClient.connect(broker.bootstrap);
+    const ids = async () =>
+      (await client!.listTransactions()).map((t) => t.transactionalId);
+    assert.deepEqual(await ids(), ["expiring"]);
+    const deadline = Date.now() + 10_000;
+    while ((await ids()).length > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.deepEqual(await ids(), []);
+    assert.match(broker.logs(), /forgot 1 expired transactional id/);
+    const notFound = (err: Error) => err.name === "TRANSACTIONAL_ID_NOT_FOUND";
+    await assert.rejects(client.describeTransaction("expiring"), notFound);
+    await client.close();
+    client = undefined;
+
+    await broker.stop();
+    broker = await startBroker({
+      dataDir: broker.dataDir,
+      port: broker.port,
+      set: settings,
+    });
+    client = await KafkaClient.connect(broker.bootstrap);
+    // Asked of the coordinator, which answers once it has read its state
+    // partition back: without the tombstone the id would be there again.
+    await assert.rejects(client.describeTransaction("expiring"), notFound);
+    assert.deepEqual(await ids(), []);
+  } finally {
+    await client?.close();
     await admin.disconnect();
     await broker.stop();
     await removeDir(broker.dataDir);

@@ -428,6 +428,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     producerIds,
     timers: realTimers,
     maxTimeoutMs: config.transactions.maxTimeoutMs,
+    idExpirationMs: config.transactions.idExpirationMs,
     limits: {
       maxOpen: config.transactions.maxOpen,
       maxPartitions: config.transactions.maxPartitions,
@@ -545,6 +546,10 @@ export async function startBroker(config: Config): Promise<Broker> {
     transactions.abortTimedOut().then(
       (n) => n > 0 && log(`aborted ${n} timed-out transaction(s)`),
       (err) => logger.warn(`aborting timed-out transactions failed: ${err}`),
+    );
+    transactions.expireIds().then(
+      (n) => n > 0 && log(`forgot ${n} expired transactional id(s)`),
+      (err) => logger.warn(`expiring transactional ids failed: ${err}`),
     );
   }, config.transactions.abortCheckIntervalMs);
 

@@ -567,6 +567,12 @@ export class BrokerConfigs {
       "transactions.max_timeout",
     );
     staticEntry(
+      "transactional.id.expiration.ms",
+      config.transactions.idExpirationMs,
+      T.INT,
+      "transactions.id_expiration",
+    );
+    staticEntry(
       "transaction.abort.timed.out.transaction.cleanup.interval.ms",
       config.transactions.abortCheckIntervalMs,
       T.INT,

@@ -123,6 +123,8 @@ export interface Config {
     readonly maxTimeoutMs: number;
     /** How often open transactions are checked against their timeout. */
     readonly abortCheckIntervalMs: number;
+    /** Kafka's transactional.id.expiration.ms. */
+    readonly idExpirationMs: number;
     /** Transactions open at once on one broker's coordinators. */
     readonly maxOpen: number;
     /** Partitions in one transaction. */
@@ -567,11 +569,20 @@ export const FIELDS: readonly Field[] = [
       "Partitions (offsets partitions included) in one transaction; adding more is refused with POLICY_VIOLATION",
   },
   {
+    key: "transactions.id_expiration",
+    prop: "transactions.idExpirationMs",
+    kind: duration({ min: 1, max: INT32_MAX }),
+    default: "7d",
+    doc:
+      "A transactional id with no open transaction and no request for this long is forgotten (Kafka's transactional.id.expiration.ms)",
+  },
+  {
     key: "transactions.abort_check_interval",
     prop: "transactions.abortCheckIntervalMs",
     kind: duration({ min: 1 }),
     default: "10s",
-    doc: "How often transactions past their timeout are looked for and aborted",
+    doc:
+      "How often transactions past their timeout are looked for and aborted, and expired transactional ids forgotten",
   },
   {
     key: "limits.max_request_size",

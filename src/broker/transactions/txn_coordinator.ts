@@ -47,6 +47,7 @@ import {
   encodeTxnValue,
   type StoredTxn,
   TXN_STATE_TOPIC,
+  txnTombstone,
   type TxnTopicPartitions,
 } from "./txn_records.ts";
 
@@ -69,6 +70,11 @@ export interface TxnCoordinatorOptions {
    * either, AddPartitionsToTxn is refused with POLICY_VIOLATION.
    */
   limits: { maxOpen: number; maxPartitions: number };
+  /**
+   * Kafka's transactional.id.expiration.ms: an id with no open transaction
+   * and no change for this long is forgotten.
+   */
+  idExpirationMs: number;
   /** The `__consumer_offsets` partition of a group (AddOffsetsToTxn). */
   offsetsPartitionFor(groupId: string): number;
   /**
@@ -442,6 +448,27 @@ export class TxnCoordinator {
     return aborted;
   }
 
+  /**
+   * Forgets the ids idle past idExpirationMs with no transaction open,
+   * writing a tombstone for each so that compaction drops them from the
+   * state partition too. Answers how many it forgot.
+   */
+  async expireIds(): Promise<number> {
+    const cutoff = this.#nowMs() - BigInt(this.#opts.idExpirationMs);
+    const due = [...this.#txns].filter(([, txn]) =>
+      !isOpen(txn) && txn.lastUpdateTimestampMs <= cutoff
+    );
+    let expired = 0;
+    for (const [id, txn] of due) {
+      // A producer may have come back while earlier tombstones were written.
+      if (this.#busy.has(id) || this.#txns.get(id) !== txn) continue;
+      this.#busy.add(id);
+      const errorCode = await this.#change(id, null);
+      if (errorCode === ErrorCode.NONE) expired++;
+    }
+    return expired;
+  }
+
   /** Stops every marker retry (broker shutdown). */
   close(): void {
     for (const id of [...this.#retries.keys()]) this.#cancelRetry(id);
@@ -458,17 +485,19 @@ export class TxnCoordinator {
   }
 
   /**
-   * Writes an id's next state and takes it as current once durable, unless
-   * the partition was unloaded meanwhile. The caller marked the id busy.
+   * Writes an id's next state (null: forgets it) and takes it as current
+   * once durable, unless the partition was unloaded meanwhile. The caller
+   * marked the id busy.
    */
-  async #write(id: string, next: StoredTxn): Promise<number> {
+  async #write(id: string, next: StoredTxn | null): Promise<number> {
     const partition = this.partitionFor(id);
     const load = this.#loads.get(partition);
     try {
-      await this.#opts.log.append(partition, [{
-        key: encodeTxnKey(id),
-        value: encodeTxnValue(next),
-      }]);
+      await this.#opts.log.append(partition, [
+        next === null
+          ? txnTombstone(id)
+          : { key: encodeTxnKey(id), value: encodeTxnValue(next) },
+      ]);
     } catch (err) {
       if (!(err instanceof OffsetsLogError)) throw err;
       return ErrorCode.COORDINATOR_NOT_AVAILABLE;
@@ -503,7 +532,7 @@ export class TxnCoordinator {
     return null;
   }
 
-  async #change(id: string, next: StoredTxn): Promise<number> {
+  async #change(id: string, next: StoredTxn | null): Promise<number> {
     try {
       return await this.#write(id, next);
     } finally {

@@ -107,6 +107,7 @@ async function withSetup(fn: (s: Setup) => Promise<void>): Promise<void> {
       timers,
       maxTimeoutMs: 900_000,
       limits: opts.limits ?? { maxOpen: 100, maxPartitions: 100 },
+      idExpirationMs: 3_600_000,
       offsetsPartitionFor: () => 1,
       coordinatorEpoch: () => 7,
       ...(opts.owns === undefined ? {} : { owns: opts.owns }),
@@ -439,5 +440,37 @@ Deno.test("TxnCoordinator refuses a transaction past transactions.max_partitions
     assert.match(warnings[1]!, /"tx-2" cannot begin .*transactions\.max_open/);
     assert.equal(await c.endTxn({ ...as(p), result: "commit" }), 0);
     assert.equal(await c.addPartitions({ ...asQ, partitions: T01 }), 0);
+  });
+});
+
+Deno.test("TxnCoordinator.expireIds forgets ids idle past their expiration with no open transaction, in the log too", async () => {
+  await withSetup(async ({ timers, open }) => {
+    const c = open();
+    const p = await init(c);
+    await c.initProducerId({
+      transactionalId: "tx-open",
+      timeoutMs: 900_000,
+      expected: null,
+    }).then((q) =>
+      c.addPartitions({
+        transactionalId: "tx-open",
+        ...q,
+        partitions: T01,
+      })
+    );
+    await timers.advance(3_599_000);
+    assert.equal(await c.expireIds(), 0);
+    await timers.advance(1_000);
+    // tx-1 is idle for an hour; tx-open's transaction holds its id.
+    assert.equal(await c.expireIds(), 1);
+    assert.equal(c.state(ID), undefined);
+    assert.equal(c.state("tx-open")?.state, "Ongoing");
+    assert.equal(open().state(ID), undefined, "the tombstone is durable");
+    // The forgotten producer is a stranger now; a new one starts afresh.
+    assert.equal(
+      await c.addPartitions({ ...as(p), partitions: T01 }),
+      ErrorCode.INVALID_PRODUCER_ID_MAPPING,
+    );
+    assert.equal((await init(c)).errorCode, ErrorCode.NONE);
   });
 });

@@ -8,6 +8,7 @@ import {
   type BatchHeader,
   completeBatchSize,
   decodeBatches,
+  ErrorCode,
   InvalidBatchError,
   isControlBatch,
   readBatchHeader,
@@ -23,8 +24,9 @@ import {
 import {
   ProducerSequenceError,
   ProducerStateTable,
+  type SequenceCheck,
 } from "./producers/producer_state.ts";
-import { markerOf } from "./transactions/txn_markers.ts";
+import { markerOf } from "./transactions/marker_batch.ts";
 
 export interface PartitionDefaults {
   segmentBytes: number;
@@ -193,8 +195,26 @@ export type AppendOutcome =
     error: InvalidBatchError | RecordTooLargeError | ProducerSequenceError;
   };
 
+/** The Kafka error code a producer gets for an append refused. */
+export function appendErrorCode(
+  err: (AppendOutcome & { ok: false })["error"],
+): number {
+  if (err instanceof RecordTooLargeError) return ErrorCode.MESSAGE_TOO_LARGE;
+  if (err instanceof ProducerSequenceError) return err.errorCode;
+  // Magic v0/v1 message sets are refused outright rather than converted.
+  return err.problem === "unsupported-magic"
+    ? ErrorCode.UNSUPPORTED_VERSION
+    : ErrorCode.CORRUPT_MESSAGE;
+}
+
 /** Bytes read per step when the producer state is rebuilt from the log. */
 const SCAN_CHUNK_BYTES = 1 << 20;
+
+/** The transaction marker of a control batch at `pos` of `bytes`, if any. */
+function markerAt(h: BatchHeader, bytes: Uint8Array, pos: number) {
+  const [batch] = decodeBatches(bytes.subarray(pos, pos + h.sizeBytes));
+  return batch === undefined ? null : markerOf(batch);
+}
 
 /**
  * Records one batch of `bytes` (at `pos`, at log offset `offset`) in its
@@ -209,13 +229,30 @@ function recordBatch(
     p.producers.record(h, at.offset);
     return;
   }
-  const [batch] = decodeBatches(
-    at.bytes.subarray(at.pos, at.pos + h.sizeBytes),
-  );
-  const marker = batch === undefined ? null : markerOf(batch);
+  const marker = markerAt(h, at.bytes, at.pos);
   if (marker !== null) {
-    p.producers.recordMarker(h, { offset: at.offset, result: marker.result });
+    p.producers.recordMarker(h, { offset: at.offset, ...marker });
   }
+}
+
+/** Checks a record set's producers, and the coordinator of its markers. */
+function checkProducers(
+  p: Partition,
+  records: Uint8Array,
+  headers: readonly BatchHeader[],
+): SequenceCheck {
+  let pos = 0;
+  for (const h of headers) {
+    const marker = isControlBatch(h.attributes)
+      ? markerAt(h, records, pos)
+      : null;
+    if (marker !== null) {
+      const check = p.producers.checkMarker(h, marker.coordinatorEpoch);
+      if (check.kind === "refused") return check;
+    }
+    pos += h.sizeBytes;
+  }
+  return p.producers.checkRecordSet(headers);
 }
 
 /**
@@ -357,7 +394,7 @@ export class PartitionManager {
       if (err instanceof InvalidBatchError) return { ok: false, error: err };
       throw err;
     }
-    const sequences = p.producers.checkRecordSet(headers);
+    const sequences = checkProducers(p, records, headers);
     if (sequences.kind === "refused") {
       return {
         ok: false,
@@ -407,11 +444,18 @@ export class PartitionManager {
     return done;
   }
 
+  /** Moves the log start up to `offset` (DeleteRecords, a snapshot). */
+  deleteRecordsBefore(p: Partition, offset: bigint): void {
+    p.log.deleteRecordsBefore(offset);
+    p.producers.trimBefore(p.log.logStartOffset);
+  }
+
   /** Applies time and size retention to every partition. */
   enforceRetention(): number {
     let deleted = 0;
     for (const p of this.#partitions.values()) {
       deleted += p.log.enforceRetention().deletedSegments;
+      p.producers.trimBefore(p.log.logStartOffset);
     }
     return deleted;
   }

@@ -341,7 +341,7 @@ export class PartitionStateMachine implements StateMachine {
         offset,
       },
     );
-    log.deleteRecordsBefore(offset);
+    this.#manager.deleteRecordsBefore(this.#partition, offset);
     return log.logStartOffset;
   }
 
@@ -392,7 +392,7 @@ export class PartitionStateMachine implements StateMachine {
     if (log.logEndOffset < snap.logStartOffset) {
       this.#manager.restartAt(this.#partition, snap.logStartOffset);
     } else {
-      log.deleteRecordsBefore(snap.logStartOffset);
+      this.#manager.deleteRecordsBefore(this.#partition, snap.logStartOffset);
     }
     if (log.logEndOffset < snap.logEndOffset) {
       // A leader's snapshot names data compacted out of its Raft log; this

@@ -17,7 +17,7 @@ import {
   PartitionOffsetsLog,
 } from "./offsets_log.ts";
 import { joinNew, joinRequest, ManualTimers, syncAll, V5 } from "./testing.ts";
-import { encodeMarkerBatch } from "../transactions/txn_markers.ts";
+import { encodeMarkerBatch } from "../transactions/marker_batch.ts";
 import type { TxnResult } from "../transactions/txn_metadata.ts";
 import type { PartitionManager } from "../partitions.ts";
 

@@ -13,7 +13,7 @@ import {
   TRANSACTIONAL_BIT,
 } from "../../protocol/mod.ts";
 import type { AppendOutcome, Partition } from "../partitions.ts";
-import { markerOf } from "../transactions/txn_markers.ts";
+import { markerOf } from "../transactions/marker_batch.ts";
 import type { TxnResult } from "../transactions/txn_metadata.ts";
 
 export const OFFSETS_TOPIC = "__consumer_offsets";

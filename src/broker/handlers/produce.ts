@@ -6,28 +6,15 @@
  */
 import {
   ErrorCode,
-  type InvalidBatchError,
   type ProduceRequest,
   type ProduceResponseInput,
   type ProduceResponsePartitionResponsesInput,
 } from "../../protocol/mod.ts";
-import { RecordTooLargeError } from "../partitions.ts";
+import { appendErrorCode } from "../partitions.ts";
 import { INTERNAL_TOPICS } from "../topics.ts";
-import { ProducerSequenceError } from "../producers/producer_state.ts";
 import { allows } from "./authorize.ts";
 import type { BrokerContext, RequestInfo } from "./context.ts";
 import { LeaderHints } from "./leader_hints.ts";
-
-function errorFor(
-  err: InvalidBatchError | RecordTooLargeError | ProducerSequenceError,
-): number {
-  if (err instanceof RecordTooLargeError) return ErrorCode.MESSAGE_TOO_LARGE;
-  if (err instanceof ProducerSequenceError) return err.errorCode;
-  // Magic v0/v1 message sets are refused outright rather than converted.
-  return err.problem === "unsupported-magic"
-    ? ErrorCode.UNSUPPORTED_VERSION
-    : ErrorCode.CORRUPT_MESSAGE;
-}
 
 export async function handleProduce(
   ctx: BrokerContext,
@@ -111,7 +98,7 @@ export async function handleProduce(
               } else if ("errorCode" in outcome) {
                 answer.errorCode = outcome.errorCode;
               } else {
-                answer.errorCode = errorFor(outcome.error);
+                answer.errorCode = appendErrorCode(outcome.error);
                 answer.errorMessage = outcome.error.message;
               }
             }),

@@ -23,6 +23,7 @@ const NO_PRODUCER_ID = -1n;
 export const ProducerErrorCode = {
   OUT_OF_ORDER_SEQUENCE_NUMBER: 45,
   INVALID_PRODUCER_EPOCH: 47,
+  TRANSACTION_COORDINATOR_FENCED: 52,
 } as const;
 
 interface BatchEntry {
@@ -87,6 +88,8 @@ export class ProducerStateTable {
   readonly #open = new Map<bigint, bigint>();
   /** Aborted transactions, in the order of their markers. */
   readonly #aborted: AbortedTxn[] = [];
+  /** Producer id → the newest coordinator epoch of its markers here. */
+  readonly #coordinatorEpochs = new Map<bigint, number>();
 
   get size(): number {
     return this.#producers.size;
@@ -111,6 +114,38 @@ export class ProducerStateTable {
     this.#producers.clear();
     this.#open.clear();
     this.#aborted.length = 0;
+    this.#coordinatorEpochs.clear();
+  }
+
+  /**
+   * Forgets the aborted transactions that ended before `offset`, the new
+   * log start: no fetch can ask for their records any more.
+   */
+  trimBefore(offset: bigint): void {
+    const kept = this.#aborted.findIndex((a) => a.lastOffset >= offset);
+    this.#aborted.splice(0, kept === -1 ? this.#aborted.length : kept);
+  }
+
+  /**
+   * Refuses a marker from a coordinator older than one that has already
+   * marked this producer's transactions here: a deposed coordinator's late
+   * marker could otherwise end the transaction its successor has open
+   * (Kafka's TRANSACTION_COORDINATOR_FENCED).
+   */
+  checkMarker(
+    h: BatchHeader,
+    coordinatorEpoch: number,
+  ): SequenceCheck {
+    const newest = this.#coordinatorEpochs.get(h.producerId);
+    if (newest === undefined || coordinatorEpoch >= newest) {
+      return { kind: "append" };
+    }
+    return {
+      kind: "refused",
+      errorCode: ProducerErrorCode.TRANSACTION_COORDINATOR_FENCED,
+      message:
+        `Marker of producer ${h.producerId} from coordinator epoch ${coordinatorEpoch}, older than ${newest}`,
+    };
   }
 
   /** Where the oldest open transaction begins; null if none is open. */
@@ -220,8 +255,12 @@ export class ProducerStateTable {
    */
   recordMarker(
     h: BatchHeader,
-    marker: { offset: bigint; result: TxnResult },
+    marker: { offset: bigint; result: TxnResult; coordinatorEpoch: number },
   ): void {
+    const newest = this.#coordinatorEpochs.get(h.producerId) ?? -1;
+    if (marker.coordinatorEpoch > newest) {
+      this.#coordinatorEpochs.set(h.producerId, marker.coordinatorEpoch);
+    }
     const first = this.#open.get(h.producerId);
     this.#open.delete(h.producerId);
     if (marker.result === "abort" && first !== undefined) {

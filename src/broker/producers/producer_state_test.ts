@@ -132,10 +132,18 @@ Deno.test("ProducerStateTable.recordMarker takes a marker's newer epoch, fencing
   const table = new ProducerStateTable();
   table.record(header({ seq: 0, count: 2 }), 0n);
   // The transaction's own commit marker leaves its sequence as it was.
-  table.recordMarker(marker(0), { offset: 2n, result: "commit" });
+  table.recordMarker(marker(0), {
+    offset: 2n,
+    result: "commit",
+    coordinatorEpoch: 0,
+  });
   assert.deepEqual(table.check(header({ seq: 2 })), { kind: "append" });
   // The coordinator fenced the producer with epoch 1 and aborted.
-  table.recordMarker(marker(1), { offset: 3n, result: "abort" });
+  table.recordMarker(marker(1), {
+    offset: 3n,
+    result: "abort",
+    coordinatorEpoch: 0,
+  });
   assert.deepEqual(table.check(header({ seq: 2 })), {
     kind: "refused",
     errorCode: ProducerErrorCode.INVALID_PRODUCER_EPOCH,
@@ -145,7 +153,11 @@ Deno.test("ProducerStateTable.recordMarker takes a marker's newer epoch, fencing
     kind: "append",
   });
   // A marker of a producer that never wrote here makes no state.
-  table.recordMarker(marker(4, 9n), { offset: 4n, result: "abort" });
+  table.recordMarker(marker(4, 9n), {
+    offset: 4n,
+    result: "abort",
+    coordinatorEpoch: 0,
+  });
   assert.deepEqual(table.check(header({ pid: 9n, epoch: 0, seq: 5 })), {
     kind: "append",
   });
@@ -163,19 +175,52 @@ Deno.test("ProducerStateTable tracks open transactions and lists the aborted one
   table.record(txn(8n, 0), 12n);
   table.record(txn(7n, 1), 13n);
   assert.equal(table.firstUnstableOffset(), 10n);
-  table.recordMarker(marker(0, 7n), { offset: 14n, result: "commit" });
+  table.recordMarker(marker(0, 7n), {
+    offset: 14n,
+    result: "commit",
+    coordinatorEpoch: 0,
+  });
   assert.equal(table.firstUnstableOffset(), 12n);
-  table.recordMarker(marker(0, 8n), { offset: 15n, result: "abort" });
+  table.recordMarker(marker(0, 8n), {
+    offset: 15n,
+    result: "abort",
+    coordinatorEpoch: 0,
+  });
   assert.equal(table.firstUnstableOffset(), null);
   const aborted = { producerId: 8n, firstOffset: 12n, lastOffset: 15n };
   assert.deepEqual(table.abortedIn(0n, 100n), [aborted]);
   assert.deepEqual(table.abortedIn(15n, 16n), [aborted]);
   assert.deepEqual(table.abortedIn(16n, 100n), []);
   assert.deepEqual(table.abortedIn(0n, 12n), []);
+  // Once the log starts past an abort marker, no fetch can need it.
+  table.trimBefore(15n);
+  assert.deepEqual(table.abortedIn(0n, 100n), [aborted]);
+  table.trimBefore(16n);
+  assert.deepEqual(table.abortedIn(0n, 100n), []);
   // The next transaction of producer 8 starts afresh.
   table.record(txn(8n, 1), 16n);
   assert.equal(table.firstUnstableOffset(), 16n);
   table.clear();
   assert.equal(table.firstUnstableOffset(), null);
   assert.deepEqual(table.abortedIn(0n, 100n), []);
+});
+
+Deno.test("ProducerStateTable.checkMarker refuses a marker from a coordinator older than the last one to mark the producer", () => {
+  const table = new ProducerStateTable();
+  // No marker yet: any coordinator may write the first.
+  assert.deepEqual(table.checkMarker(marker(0), 3), { kind: "append" });
+  table.recordMarker(marker(0), {
+    offset: 0n,
+    result: "commit",
+    coordinatorEpoch: 5,
+  });
+  assert.deepEqual(table.checkMarker(marker(0), 5), { kind: "append" });
+  assert.deepEqual(table.checkMarker(marker(0), 6), { kind: "append" });
+  assert.deepEqual(table.checkMarker(marker(0), 4), {
+    kind: "refused",
+    errorCode: ProducerErrorCode.TRANSACTION_COORDINATOR_FENCED,
+    message: "Marker of producer 7 from coordinator epoch 4, older than 5",
+  });
+  // Another producer's markers are judged on their own.
+  assert.deepEqual(table.checkMarker(marker(0, 8n), 1), { kind: "append" });
 });

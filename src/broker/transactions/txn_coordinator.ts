@@ -24,7 +24,8 @@ import {
   OffsetsLogError,
 } from "../groups/offsets_log.ts";
 import type { ProducerIdSource } from "../producers/producer_ids.ts";
-import { encodeMarkerBatch, type MarkerWriter } from "./txn_markers.ts";
+import { encodeMarkerBatch } from "./marker_batch.ts";
+import type { MarkerWriter } from "./txn_markers.ts";
 import {
   abortFenced,
   addPartitions,

@@ -19,9 +19,9 @@ import {
 import {
   ClusterMarkerWriter,
   type MarkerCluster,
-  markerOf,
   type MarkerWriter,
 } from "./txn_markers.ts";
+import { encodeMarkerBatch, markerOf } from "./marker_batch.ts";
 
 const STATE_PARTITIONS = 3;
 const ID = "tx-1";
@@ -472,5 +472,32 @@ Deno.test("TxnCoordinator.expireIds forgets ids idle past their expiration with 
       ErrorCode.INVALID_PRODUCER_ID_MAPPING,
     );
     assert.equal((await init(c)).errorCode, ErrorCode.NONE);
+  });
+});
+
+Deno.test("a partition refuses the marker of a deposed coordinator, here and through another broker", async () => {
+  await withSetup(async ({ partitions, markers, open }) => {
+    const c = open();
+    const p = await init(c);
+    const both = [...T01, { topic: "r", partitions: [0] }];
+    assert.equal(await c.addPartitions({ ...as(p), partitions: both }), 0);
+    assert.equal(await c.endTxn({ ...as(p), result: "commit" }), 0);
+    // The coordinator before this one (epoch 7) had the partition at 6.
+    const stale = encodeMarkerBatch({
+      producerId: p.producerId,
+      producerEpoch: p.producerEpoch,
+      result: "abort",
+      coordinatorEpoch: 6,
+    }, { timestampMs: 0n });
+    for (const topic of ["t", "r"]) {
+      assert.equal(
+        await markers.write(topic, 0, stale),
+        ErrorCode.TRANSACTION_COORDINATOR_FENCED,
+        topic,
+      );
+      assert.deepEqual(markersIn(partitions.get(topic, 0)!), [
+        { producerId: 1000n, epoch: 0, type: 1 },
+      ]);
+    }
   });
 });

@@ -1,20 +1,15 @@
 /**
- * Transaction markers: the control batch that ends a producer's transaction
- * in one partition (Kafka's EndTransactionMarker: key = version and type,
- * 0 abort or 1 commit; value = version and the coordinator epoch), and the
- * way the coordinator gets it into a partition led anywhere in the cluster.
+ * How the transaction coordinator gets a marker (marker_batch.ts) into a
+ * partition led anywhere in the cluster.
  * A marker is appended through the partition's Raft group like a produce,
  * so every replica holds it at the same offset; a partition led by another
  * broker gets it through that broker, over the brokers' RPC (where Kafka
  * sends WriteTxnMarkers).
  */
 import {
-  type BatchHeader,
-  buildRecordBatch,
   decodeBatches,
   ErrorCode,
   Reader,
-  type Record,
   Writer,
 } from "../../protocol/mod.ts";
 import {
@@ -23,61 +18,9 @@ import {
   type RpcHandler,
 } from "../cluster/rpc.ts";
 import type { Leading, WriteOutcome } from "../ports.ts";
-import type { Partition } from "../partitions.ts";
+import { appendErrorCode, type Partition } from "../partitions.ts";
 import type { TxnResult } from "./txn_metadata.ts";
-
-const MARKER_VERSION = 0;
-const MARKER_TYPE = { abort: 0, commit: 1 } as const;
-
-export interface TxnMarker {
-  readonly producerId: bigint;
-  readonly producerEpoch: number;
-  readonly result: TxnResult;
-  /** The leader epoch of the coordinator's `__transaction_state` partition. */
-  readonly coordinatorEpoch: number;
-}
-
-/** One control batch holding the marker, under the producer's id and epoch. */
-export function encodeMarkerBatch(
-  marker: TxnMarker,
-  opts: { timestampMs: bigint },
-): Uint8Array {
-  const key = new Writer(4);
-  key.int16(MARKER_VERSION);
-  key.int16(MARKER_TYPE[marker.result]);
-  const value = new Writer(6);
-  value.int16(MARKER_VERSION);
-  value.int32(marker.coordinatorEpoch);
-  return buildRecordBatch([{ key: key.finish(), value: value.finish() }], {
-    producerId: marker.producerId,
-    producerEpoch: marker.producerEpoch,
-    timestamp: opts.timestampMs,
-    transactional: true,
-    control: true,
-  });
-}
-
-/**
- * The transaction marker a decoded control batch holds; null for a
- * control record of another kind.
- */
-export function markerOf(
-  batch: { header: BatchHeader; records: readonly Record[] },
-): { producerId: bigint; result: TxnResult } | null {
-  const key = batch.records[0]?.key ?? null;
-  if (key === null || key.length < 4) return null;
-  const r = new Reader(key);
-  if (r.int16() !== MARKER_VERSION) return null;
-  const type = r.int16();
-  const result = type === MARKER_TYPE.commit
-    ? "commit"
-    : type === MARKER_TYPE.abort
-    ? "abort"
-    : null;
-  return result === null
-    ? null
-    : { producerId: batch.header.producerId, result };
-}
+import { markerOf } from "./marker_batch.ts";
 
 /** Where the coordinator sends markers; answers a Kafka error code. */
 export interface MarkerWriter {
@@ -190,6 +133,6 @@ export class ClusterMarkerWriter implements MarkerWriter {
     }
     return "errorCode" in outcome
       ? outcome.errorCode
-      : ErrorCode.UNKNOWN_SERVER_ERROR;
+      : appendErrorCode(outcome.error);
   }
 }

@@ -242,6 +242,32 @@ export function isControlBatch(attributes: number): boolean {
   return (attributes & CONTROL_BIT) !== 0;
 }
 
+/** The key of a control record: a version (0), then Kafka's ControlRecordType. */
+const CONTROL_KEY_VERSION = 0;
+const CONTROL_TYPES = ["abort", "commit"] as const;
+export type ControlRecordType = (typeof CONTROL_TYPES)[number];
+
+export function encodeControlKey(type: ControlRecordType): Uint8Array {
+  const key = new Uint8Array(4);
+  const v = view(key);
+  v.setInt16(0, CONTROL_KEY_VERSION);
+  v.setInt16(2, CONTROL_TYPES.indexOf(type));
+  return key;
+}
+
+/**
+ * What a control record's key says it is: a transaction marker's outcome,
+ * or null for a version or type this broker does not know.
+ */
+export function controlRecordType(
+  key: Uint8Array | null,
+): ControlRecordType | null {
+  if (key === null || key.length < 4) return null;
+  const v = view(key);
+  if (v.getInt16(0) !== CONTROL_KEY_VERSION) return null;
+  return CONTROL_TYPES[v.getInt16(2)] ?? null;
+}
+
 /** Bit 4 of the attributes: the batch's timestamps are log-append times. */
 export function isLogAppendTime(attributes: number): boolean {
   return (attributes & 0x08) !== 0;

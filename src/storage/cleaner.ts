@@ -22,15 +22,18 @@ import {
   completeBatchSize,
   compress,
   type CompressionCode,
+  type ControlRecordType,
+  controlRecordType,
   decompress,
+  isControlBatch,
   Off,
   readBatchHeader,
   Reader,
   sealBatch,
+  TRANSACTIONAL_BIT,
   Writer,
 } from "../protocol/mod.ts";
 
-const CONTROL_BIT = 0x20;
 const DELETE_HORIZON_BIT = 0x40;
 const CODEC_BITS = 0x07;
 /** Map bookkeeping per key beyond its bytes (string, bigint, entry). */
@@ -42,13 +45,25 @@ function mapKey(key: Uint8Array): string {
   return keyText.decode(key);
 }
 
-/** The latest offset of each key, within a memory budget. */
+/**
+ * The latest offset of each key, within a memory budget, as of committed
+ * writes: the keys of a transaction count from its commit marker on, and
+ * never if it aborts or has no marker yet in the range mapped, so that
+ * neither an aborted nor a possibly aborted record can shadow a committed
+ * one.
+ */
 export class KeyMap {
   readonly #latest = new Map<string, bigint>();
   readonly #budgetBytes: number;
   #usedBytes = 0;
   /** Producer id to the base offset of its last batch seen. */
   readonly lastBatchOfProducer = new Map<bigint, bigint>();
+  /** Producer id → where its transaction without a marker yet began. */
+  readonly #txnStart = new Map<bigint, bigint>();
+  /** Producer id → the keys its transaction wrote, until its marker. */
+  readonly #pending = new Map<bigint, Map<string, bigint>>();
+  /** Producer id → the spans (first offset, marker) of its aborts. */
+  readonly #aborted = new Map<bigint, { first: bigint; last: bigint }[]>();
 
   constructor(budgetBytes: number) {
     this.#budgetBytes = budgetBytes;
@@ -66,31 +81,83 @@ export class KeyMap {
     return this.#latest.get(mapKey(key));
   }
 
-  /** Notes only whose batches these are (a segment cleaned before). */
+  /** Whether a transactional batch at `offset` belongs to an aborted one. */
+  aborted(producerId: bigint, offset: bigint): boolean {
+    return this.#aborted.get(producerId)?.some((a) =>
+      a.first <= offset && offset <= a.last
+    ) ?? false;
+  }
+
+  /**
+   * Notes only whose batches these are and which transactions they end (a
+   * segment cleaned before, whose keys are already as compact as they go).
+   */
   noteProducers(bytes: Uint8Array): void {
-    forEachBatch(bytes, (pos) => {
-      const header = readBatchHeader(bytes, pos);
-      if (header.producerId >= 0n) {
-        this.lastBatchOfProducer.set(header.producerId, header.baseOffset);
-      }
-    });
+    this.#scan(bytes, { keys: false });
   }
 
   /** Notes every keyed record of the whole batches in `bytes`. */
   addBatches(bytes: Uint8Array): void {
-    this.noteProducers(bytes);
+    this.#scan(bytes, { keys: true });
+  }
+
+  #scan(bytes: Uint8Array, opts: { keys: boolean }): void {
     forEachBatch(bytes, (pos, size) => {
       const header = readBatchHeader(bytes, pos);
-      if ((header.attributes & CONTROL_BIT) !== 0) return;
-      for (const record of readRecords(bytes, pos, size)) {
+      const producerId = header.producerId;
+      if (producerId >= 0n) {
+        this.lastBatchOfProducer.set(producerId, header.baseOffset);
+      }
+      const records = () => readRecords(bytes, pos, size);
+      if (isControlBatch(header.attributes)) {
+        const outcome = controlRecordType(records()[0]?.key ?? null);
+        if (outcome !== null) this.#end(producerId, outcome, header.baseOffset);
+        return;
+      }
+      const transactional = (header.attributes & TRANSACTIONAL_BIT) !== 0;
+      if (transactional && !this.#txnStart.has(producerId)) {
+        this.#txnStart.set(producerId, header.baseOffset);
+      }
+      if (!opts.keys) return;
+      let into = this.#latest;
+      if (transactional) {
+        into = this.#pending.get(producerId) ?? new Map();
+        this.#pending.set(producerId, into);
+      }
+      for (const record of records()) {
         if (record.key === null) continue;
-        const k = mapKey(record.key);
-        if (!this.#latest.has(k)) {
-          this.#usedBytes += k.length + KEY_OVERHEAD_BYTES;
-        }
-        this.#latest.set(k, header.baseOffset + BigInt(record.offsetDelta));
+        this.#note(
+          into,
+          mapKey(record.key),
+          header.baseOffset + BigInt(record.offsetDelta),
+        );
       }
     });
+  }
+
+  #note(into: Map<string, bigint>, key: string, offset: bigint): void {
+    if (!into.has(key)) this.#usedBytes += key.length + KEY_OVERHEAD_BYTES;
+    into.set(key, offset);
+  }
+
+  /** A marker at `offset` ends the producer's transaction. */
+  #end(producerId: bigint, outcome: ControlRecordType, offset: bigint): void {
+    const first = this.#txnStart.get(producerId);
+    this.#txnStart.delete(producerId);
+    const written = this.#pending.get(producerId);
+    this.#pending.delete(producerId);
+    if (outcome === "abort") {
+      if (first === undefined) return;
+      const spans = this.#aborted.get(producerId) ?? [];
+      spans.push({ first, last: offset });
+      this.#aborted.set(producerId, spans);
+      return;
+    }
+    // A record written outside the transaction after it may be newer.
+    for (const [key, at] of written ?? []) {
+      const newest = this.#latest.get(key);
+      if (newest === undefined || newest < at) this.#latest.set(key, at);
+    }
   }
 }
 
@@ -174,10 +241,13 @@ export function cleanBatch(
 ): Uint8Array | null {
   const header = readBatchHeader(bytes, pos);
   const original = bytes.subarray(pos, pos + size);
-  if ((header.attributes & CONTROL_BIT) !== 0) return original;
+  if (isControlBatch(header.attributes)) return original;
   const horizonSet = (header.attributes & DELETE_HORIZON_BIT) !== 0;
   const records = readRecords(bytes, pos, size);
-  const kept = records.filter((record) => {
+  // An aborted transaction's records are nobody's data: all go.
+  const aborted = (header.attributes & TRANSACTIONAL_BIT) !== 0 &&
+    ctx.map.aborted(header.producerId, header.baseOffset);
+  const kept = aborted ? [] : records.filter((record) => {
     if (record.key === null) return true;
     const latest = ctx.map.latest(record.key);
     const offset = header.baseOffset + BigInt(record.offsetDelta);

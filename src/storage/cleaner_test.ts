@@ -10,6 +10,7 @@ import {
   Compression,
   type CompressionCode,
   decodeRecordBatches,
+  encodeControlKey,
   readBatchHeader,
   validateRecordSet,
 } from "../protocol/mod.ts";
@@ -41,7 +42,11 @@ async function withLog(
 function produce(
   log: PartitionLog,
   records: [string, string | null][],
-  options: { compression?: CompressionCode; producerId?: bigint } = {},
+  options: {
+    compression?: CompressionCode;
+    producerId?: bigint;
+    transactional?: boolean;
+  } = {},
 ): void {
   const batch = buildRecordBatch(
     records.map(([key, value]) => ({
@@ -57,9 +62,29 @@ function produce(
         producerEpoch: 0,
         baseSequence: 0,
       }),
+      ...(options.transactional ? { transactional: true } : {}),
       timestamp: 1_000n,
     },
   );
+  log.append(batch, validateRecordSet(batch));
+}
+
+/** A transaction marker of `producerId` (its coordinator epoch 0). */
+function mark(
+  log: PartitionLog,
+  producerId: bigint,
+  type: "commit" | "abort",
+): void {
+  const batch = buildRecordBatch([{
+    key: encodeControlKey(type),
+    value: new Uint8Array(6),
+  }], {
+    producerId,
+    producerEpoch: 0,
+    timestamp: 1_000n,
+    transactional: true,
+    control: true,
+  });
   log.append(batch, validateRecordSet(batch));
 }
 
@@ -328,4 +353,28 @@ Deno.test("PartitionLog.open after a crash mid-swap finishes the swap, and drops
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test("PartitionLog.clean drops aborted transactions' records, and lets neither an aborted nor an open transaction shadow a committed record", async () => {
+  await withLog({ segmentBytes: 400 }, async (log) => {
+    produce(log, [["a", "v1"], ["b", "v0"]]);
+    produce(log, [["a", "aborted"]], { producerId: 7n, transactional: true });
+    mark(log, 7n, "abort");
+    produce(log, [["b", "committed"]], { producerId: 8n, transactional: true });
+    // A record outside the transaction, newer than its write of "c".
+    produce(log, [["c", "in-txn"]], { producerId: 8n, transactional: true });
+    produce(log, [["c", "after"]]);
+    mark(log, 8n, "commit");
+    produce(log, [["a", "open"]], { producerId: 9n, transactional: true });
+    for (let i = 0; i < 10; i++) produce(log, [[`f${i}`, "x"]]);
+    assert.ok(await log.clean(BOUNDS) !== null);
+    const kept = readAll(log).filter(([, key]) => !key.startsWith("f"));
+    assert.deepEqual(kept, [
+      // Only transaction 9's outcome can tell whether "open" replaces v1.
+      [0n, "a", "v1"],
+      [4n, "b", "committed"],
+      [6n, "c", "after"],
+      [8n, "a", "open"],
+    ]);
+  });
 });

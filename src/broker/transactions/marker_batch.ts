@@ -1,12 +1,15 @@
 /**
  * The transaction marker: the control batch that ends a producer's
- * transaction in one partition (Kafka's EndTransactionMarker: key = version
- * and type, 0 abort or 1 commit; value = version and the coordinator
- * epoch). Partitions read it to end transactions; the coordinator writes it.
+ * transaction in one partition (Kafka's EndTransactionMarker: its key is
+ * the control record type, abort or commit; its value a version and the
+ * coordinator epoch). Partitions read it to end transactions; the
+ * coordinator writes it.
  */
 import {
   type BatchHeader,
   buildRecordBatch,
+  controlRecordType,
+  encodeControlKey,
   Reader,
   type Record,
   Writer,
@@ -14,7 +17,6 @@ import {
 import type { TxnResult } from "./txn_metadata.ts";
 
 const MARKER_VERSION = 0;
-const MARKER_TYPE = { abort: 0, commit: 1 } as const;
 
 export interface TxnMarker {
   readonly producerId: bigint;
@@ -29,13 +31,11 @@ export function encodeMarkerBatch(
   marker: TxnMarker,
   opts: { timestampMs: bigint },
 ): Uint8Array {
-  const key = new Writer(4);
-  key.int16(MARKER_VERSION);
-  key.int16(MARKER_TYPE[marker.result]);
   const value = new Writer(6);
   value.int16(MARKER_VERSION);
   value.int32(marker.coordinatorEpoch);
-  return buildRecordBatch([{ key: key.finish(), value: value.finish() }], {
+  const key = encodeControlKey(marker.result);
+  return buildRecordBatch([{ key, value: value.finish() }], {
     producerId: marker.producerId,
     producerEpoch: marker.producerEpoch,
     timestamp: opts.timestampMs,
@@ -52,16 +52,7 @@ export function markerOf(
   batch: { header: BatchHeader; records: readonly Record[] },
 ): { producerId: bigint; result: TxnResult; coordinatorEpoch: number } | null {
   const [record] = batch.records;
-  const key = record?.key ?? null;
-  if (key === null || key.length < 4) return null;
-  const r = new Reader(key);
-  if (r.int16() !== MARKER_VERSION) return null;
-  const type = r.int16();
-  const result = type === MARKER_TYPE.commit
-    ? "commit"
-    : type === MARKER_TYPE.abort
-    ? "abort"
-    : null;
+  const result = controlRecordType(record?.key ?? null);
   if (result === null) return null;
   const value = record?.value ?? null;
   const coordinatorEpoch = value !== null && value.length >= 6

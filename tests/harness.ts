@@ -48,11 +48,34 @@ export interface StartOptions {
   netns?: string;
 }
 
+/**
+ * Starts a broker, on `opts.port` or else on a port of freePorts: one the
+ * kernel handed out for port 0 could be taken by any outgoing connection
+ * while the broker restarts. Another test may take that port between its
+ * choice and the broker's bind, so a broker that finds it taken is
+ * started again on another.
+ */
 export async function startBroker(opts: StartOptions = {}): Promise<
   BrokerProcess
 > {
   const dataDir = opts.dataDir ??
     await Deno.makeTempDir({ prefix: "raftq-e2e-" });
+  if (opts.port !== undefined) return await spawnBroker(opts, dataDir);
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await spawnBroker({ ...opts, port: freePorts(1)[0]! }, dataDir);
+    } catch (err) {
+      if (attempt === 3 || !String(err).includes("Address already in use")) {
+        throw err;
+      }
+    }
+  }
+}
+
+async function spawnBroker(
+  opts: StartOptions,
+  dataDir: string,
+): Promise<BrokerProcess> {
   const host = opts.host ?? "127.0.0.1";
   const args = [
     "run",
@@ -165,14 +188,33 @@ export async function startBroker(opts: StartOptions = {}): Promise<
 }
 
 /**
- * Ports the OS hands out for port 0 are free right now; holding them all
- * open until every one is known keeps them distinct.
+ * The first port the kernel may pick as the source of an outgoing
+ * connection: a port from port 0 is one of those, so any client on the
+ * machine can take it while its broker restarts.
+ */
+const EPHEMERAL_FROM = Number(
+  (await Deno.readTextFile("/proc/sys/net/ipv4/ip_local_port_range").catch(
+    () => "32768",
+  )).trim().split(/\s+/)[0],
+);
+const LOWEST_TEST_PORT = 10_000;
+
+/**
+ * Ports free right now, below the ephemeral range so that no outgoing
+ * connection takes one while its broker is down; holding them all open
+ * until every one is found keeps them distinct.
  */
 export function freePorts(count: number): number[] {
-  const listeners = Array.from(
-    { length: count },
-    () => Deno.listen({ hostname: "127.0.0.1", port: 0 }),
-  );
+  const listeners: Deno.Listener[] = [];
+  while (listeners.length < count) {
+    const port = LOWEST_TEST_PORT +
+      Math.floor(Math.random() * (EPHEMERAL_FROM - LOWEST_TEST_PORT));
+    try {
+      listeners.push(Deno.listen({ hostname: "127.0.0.1", port }));
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    }
+  }
   const ports = listeners.map((l) => (l.addr as Deno.NetAddr).port);
   for (const l of listeners) l.close();
   return ports;

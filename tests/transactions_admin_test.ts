@@ -2,7 +2,8 @@
 // broker holding an open and a committed kafkajs transaction. The requests
 // are built and the answers parsed by @platformatic/kafka's own codecs
 // (kafkajs, librdkafka 2.0 and kafka-python have no such admin calls), and
-// `raftq txn list` / `raftq txn describe` show the same through the CLI.
+// `raftq txn list` / `raftq txn describe` show the same through the CLI,
+// and /metrics counts the ids, the open transactions and the ended ones.
 // An id idle past transactions.id_expiration is forgotten, across a
 // restart too.
 import assert from "node:assert/strict";
@@ -14,7 +15,7 @@ import {
 } from "@platformatic/kafka";
 import { KafkaClient } from "../src/client/mod.ts";
 import { ErrorCode } from "../src/protocol/mod.ts";
-import { raftq, removeDir, startBroker } from "./harness.ts";
+import { freePorts, raftq, removeDir, startBroker } from "./harness.ts";
 import { patientKafka, transactionalProducer } from "./transactions_harness.ts";
 
 const TOPIC = "txn-admin";
@@ -22,7 +23,12 @@ const TOPIC = "txn-admin";
 Deno.test("ListTransactions filters by state, producer and duration, and DescribeTransactions shows an open transaction's partitions", async () => {
   const broker = await startBroker({
     set: ["transactions.state_partitions=2"],
+    adminPort: freePorts(1)[0]!,
   });
+  const metric = async (line: string) => {
+    const text = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+    return text.split("\n").includes(line);
+  };
   const kafka = patientKafka("txn-admin", broker.port);
   const admin = kafka.admin();
   const open = transactionalProducer(kafka, "adm-open", {
@@ -154,7 +160,14 @@ Deno.test("ListTransactions filters by state, producer and duration, and Describ
       /'Sleeping' is invalid\. Expected one of Empty/,
     );
 
+    assert.ok(await metric("raftq_transactional_ids 2"));
+    assert.ok(await metric("raftq_transactions_open 1"));
     await ongoing.abort();
+    assert.ok(await metric("raftq_transactions_open 0"));
+    assert.ok(
+      await metric('raftq_transactions_ended_total{result="commit"} 1'),
+    );
+    assert.ok(await metric('raftq_transactions_ended_total{result="abort"} 1'));
     const after = await describeTransactionsV0.api.async(conn, ["adm-open"]);
     assert.equal(after.transactionStates[0]!.transactionState, "CompleteAbort");
     assert.deepEqual(after.transactionStates[0]!.topics, []);

@@ -509,6 +509,7 @@ export async function startBroker(config: Config): Promise<Broker> {
     node,
     partitions,
     coordinator,
+    transactions,
     // Every listener's connections together.
     connections: {
       get connections() {

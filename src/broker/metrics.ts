@@ -22,6 +22,7 @@ import {
 } from "../util/mod.ts";
 import type { ClusterNode } from "./cluster/node.ts";
 import type { GroupCoordinator } from "./groups/coordinator.ts";
+import type { TxnCoordinator } from "./transactions/txn_coordinator.ts";
 import type { PartitionManager } from "./partitions.ts";
 import { groupOffsets } from "./status.ts";
 
@@ -221,6 +222,7 @@ export class BrokerMetrics {
     node: ClusterNode;
     partitions: PartitionManager;
     coordinator: GroupCoordinator;
+    transactions: TxnCoordinator;
     connections: { readonly connections: number; readonly accepted: number };
     perPartitionRaft: boolean;
   }): void {
@@ -327,6 +329,29 @@ export class BrokerMetrics {
             if (o.lag === null) continue;
             emit([g.groupId, o.topic, String(o.partition)], o.lag);
           }
+        }
+      },
+    });
+    const txns = () => opts.transactions.stats();
+    r.collected("raftq_transactional_ids", {
+      help: "Transactional ids this broker coordinates",
+      type: "gauge",
+      collect: (emit) => emit([], txns().ids),
+    });
+    r.collected("raftq_transactions_open", {
+      help:
+        "Transactions begun and not yet complete on this broker's coordinators (at most transactions.max_open)",
+      type: "gauge",
+      collect: (emit) => emit([], txns().open),
+    });
+    r.collected("raftq_transactions_ended_total", {
+      help:
+        "Transactions this broker's coordinators completed, by outcome (aborts include timeouts and fencing)",
+      type: "counter",
+      labelNames: ["result"],
+      collect: (emit) => {
+        for (const [result, n] of Object.entries(txns().ended)) {
+          emit([result], n);
         }
       },
     });

@@ -143,6 +143,7 @@ export class TxnCoordinator {
   /** How many of #txns are open, plus the openings being written. */
   #open = 0;
   #opening = 0;
+  readonly #ended = { commit: 0, abort: 0 };
 
   constructor(opts: TxnCoordinatorOptions) {
     this.#opts = opts;
@@ -151,6 +152,15 @@ export class TxnCoordinator {
   /** Kafka's: the id's Java hash code modulo the state partitions. */
   partitionFor(transactionalId: string): number {
     return partitionForGroup(transactionalId, this.#opts.log.partitionCount);
+  }
+
+  /** What /metrics shows of this broker's transactions. */
+  stats(): {
+    ids: number;
+    open: number;
+    ended: Readonly<Record<TxnResult, number>>;
+  } {
+    return { ids: this.#txns.size, open: this.#open, ended: this.#ended };
   }
 
   /** The state this broker holds for an id, once durable. */
@@ -590,6 +600,7 @@ export class TxnCoordinator {
           completeTxn(prepared, this.#nowMs()),
         );
         if (errorCode === ErrorCode.NONE) {
+          this.#ended[preparedResult(prepared)]++;
           this.#unmarked.delete(id);
           this.#busy.delete(id);
           return;

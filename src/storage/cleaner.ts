@@ -13,7 +13,8 @@
  * Tombstones follow KIP-534: the first cleaning that keeps one stamps the
  * batch with a delete horizon (attribute bit 6, the horizon in the base
  * timestamp) of now + delete.retention.ms; a cleaning after the horizon
- * drops them.
+ * drops them. A transaction marker whose transaction has no batch left is
+ * stamped and dropped the same way.
  */
 import {
   BATCH_HEADER_BYTES,
@@ -227,6 +228,11 @@ export interface FilterContext {
    * is written.
    */
   tombstoneHorizonMs: number;
+  /**
+   * Producer id → whether any batch of its transaction in progress (in
+   * offset order) was kept, until its marker says the transaction ended.
+   */
+  txnKept: Map<bigint, boolean>;
 }
 
 /**
@@ -240,8 +246,25 @@ export function cleanBatch(
   ctx: FilterContext,
 ): Uint8Array | null {
   const header = readBatchHeader(bytes, pos);
+  if (isControlBatch(header.attributes)) {
+    return cleanMarker(bytes, pos, size, ctx);
+  }
+  const kept = cleanRecords(bytes, pos, size, ctx);
+  if ((header.attributes & TRANSACTIONAL_BIT) !== 0) {
+    const txnKept = ctx.txnKept.get(header.producerId) ?? false;
+    ctx.txnKept.set(header.producerId, txnKept || kept !== null);
+  }
+  return kept;
+}
+
+function cleanRecords(
+  bytes: Uint8Array,
+  pos: number,
+  size: number,
+  ctx: FilterContext,
+): Uint8Array | null {
+  const header = readBatchHeader(bytes, pos);
   const original = bytes.subarray(pos, pos + size);
-  if (isControlBatch(header.attributes)) return original;
   const horizonSet = (header.attributes & DELETE_HORIZON_BIT) !== 0;
   const records = readRecords(bytes, pos, size);
   // An aborted transaction's records are nobody's data: all go.
@@ -257,25 +280,75 @@ export function cleanBatch(
   });
   const keepsTombstone = kept.some((r) => r.tombstone);
   const needsHorizon = !horizonSet && keepsTombstone;
-  const baseTimestamp = needsHorizon
-    ? BigInt(ctx.nowMs + ctx.deleteRetentionMs)
-    : header.baseTimestamp;
   if (keepsTombstone) {
-    ctx.tombstoneHorizonMs = Math.min(
-      ctx.tombstoneHorizonMs,
-      Number(baseTimestamp),
-    );
+    noteHorizon(ctx, needsHorizon ? null : header.baseTimestamp);
   }
   if (kept.length === records.length && !needsHorizon) return original;
   const lastOfProducer = header.producerId >= 0n &&
     ctx.map.lastBatchOfProducer.get(header.producerId) === header.baseOffset;
   if (kept.length === 0 && !lastOfProducer) return null;
-  const body = new Writer(size);
+  return rewrite(original, kept, {
+    baseTimestamp: needsHorizon
+      ? BigInt(ctx.nowMs + ctx.deleteRetentionMs)
+      : header.baseTimestamp,
+    horizon: needsHorizon || horizonSet,
+  });
+}
+
+/**
+ * A marker stays while its transaction has a batch left in the log. Once
+ * none is, it is stamped with a delete horizon as a tombstone is, and a
+ * cleaning after the horizon drops it (as Kafka's cleaner does), so the
+ * markers of long-finished transactions do not pile up in a compacted
+ * topic such as __consumer_offsets.
+ */
+function cleanMarker(
+  bytes: Uint8Array,
+  pos: number,
+  size: number,
+  ctx: FilterContext,
+): Uint8Array | null {
+  const header = readBatchHeader(bytes, pos);
+  const original = bytes.subarray(pos, pos + size);
+  const txnKept = ctx.txnKept.get(header.producerId) ?? false;
+  ctx.txnKept.delete(header.producerId);
+  if (txnKept) return original;
+  if ((header.attributes & DELETE_HORIZON_BIT) !== 0) {
+    if (BigInt(ctx.nowMs) >= header.baseTimestamp) return null;
+    noteHorizon(ctx, header.baseTimestamp);
+    return original;
+  }
+  noteHorizon(ctx, null);
+  return rewrite(original, readRecords(bytes, pos, size), {
+    baseTimestamp: BigInt(ctx.nowMs + ctx.deleteRetentionMs),
+    horizon: true,
+  });
+}
+
+/**
+ * Lowers the context's next horizon to a kept batch's (null: one stamped
+ * now), so the log knows when a cleaning is due even with nothing new.
+ */
+function noteHorizon(ctx: FilterContext, horizonMs: bigint | null): void {
+  const at = horizonMs === null
+    ? ctx.nowMs + ctx.deleteRetentionMs
+    : Number(horizonMs);
+  ctx.tombstoneHorizonMs = Math.min(ctx.tombstoneHorizonMs, at);
+}
+
+/** `original` with only `kept` of its records, re-encoded and resealed. */
+function rewrite(
+  original: Uint8Array,
+  kept: readonly RawRecord[],
+  opts: { baseTimestamp: bigint; horizon: boolean },
+): Uint8Array {
+  const header = readBatchHeader(original, 0);
+  const body = new Writer(original.length);
   const prefix = new Writer(32);
   for (const record of kept) {
     prefix.pos = 0;
     prefix.int8(0);
-    prefix.varlong(record.timestamp - baseTimestamp);
+    prefix.varlong(record.timestamp - opts.baseTimestamp);
     prefix.varint(record.offsetDelta);
     const head = prefix.finish();
     body.varint(head.length + record.tail.length);
@@ -285,14 +358,14 @@ export function cleanBatch(
   const target = batchCompression(header.attributes) as CompressionCode;
   const payload = compress(target, body.finish());
   let attributes = (header.attributes & ~CODEC_BITS) | target;
-  if (needsHorizon || horizonSet) attributes |= DELETE_HORIZON_BIT;
+  if (opts.horizon) attributes |= DELETE_HORIZON_BIT;
   const out = new Uint8Array(BATCH_HEADER_BYTES + payload.length);
   out.set(original.subarray(0, BATCH_HEADER_BYTES));
   out.set(payload, BATCH_HEADER_BYTES);
   const v = new DataView(out.buffer);
   v.setInt32(Off.batchLength, out.length - BATCH_LOG_OVERHEAD);
   v.setInt16(Off.attributes, attributes);
-  v.setBigInt64(Off.baseTimestamp, baseTimestamp);
+  v.setBigInt64(Off.baseTimestamp, opts.baseTimestamp);
   v.setInt32(Off.recordsCount, kept.length);
   sealBatch(out, 0, out.length);
   return out;

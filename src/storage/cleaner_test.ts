@@ -9,8 +9,10 @@ import {
   buildRecordBatch,
   Compression,
   type CompressionCode,
+  decodeBatches,
   decodeRecordBatches,
   encodeControlKey,
+  isControlBatch,
   readBatchHeader,
   validateRecordSet,
 } from "../protocol/mod.ts";
@@ -88,28 +90,32 @@ function mark(
   log.append(batch, validateRecordSet(batch));
 }
 
-/** Every record from the start: [offset, key, value]. */
-function readAll(log: PartitionLog): [bigint, string, string | null][] {
-  const out: [bigint, string, string | null][] = [];
+/** Every batch from the log start on, read segment by segment. */
+function batchesOf(log: PartitionLog): ReturnType<typeof decodeBatches> {
+  const out: ReturnType<typeof decodeBatches> = [];
   let offset = log.logStartOffset;
   while (offset < log.logEndOffset) {
     const chunk = log.read(offset, { maxBytes: 1 << 20 });
     if (chunk.length === 0) break;
-    for (const r of decodeRecordBatches(chunk)) {
-      out.push([
-        r.offset,
-        text.decode(r.key!),
-        r.value === null ? null : text.decode(r.value),
-      ]);
-    }
-    let pos = 0;
-    while (pos < chunk.length) {
-      const h = readBatchHeader(chunk, pos);
-      offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
-      pos += h.sizeBytes;
+    for (const batch of decodeBatches(chunk)) {
+      out.push(batch);
+      offset = batch.header.baseOffset +
+        BigInt(batch.header.lastOffsetDelta) + 1n;
     }
   }
   return out;
+}
+
+/** Every record from the start: [offset, key, value]. */
+function readAll(log: PartitionLog): [bigint, string, string | null][] {
+  return batchesOf(log)
+    .filter((b) => !isControlBatch(b.header.attributes))
+    .flatMap((b) => b.records)
+    .map((r) => [
+      r.offset,
+      text.decode(r.key!),
+      r.value === null ? null : text.decode(r.value),
+    ]);
 }
 
 /** Ten rounds of updates to keys k0..k4, value "<round>". */
@@ -376,5 +382,44 @@ Deno.test("PartitionLog.clean drops aborted transactions' records, and lets neit
       [6n, "c", "after"],
       [8n, "a", "open"],
     ]);
+  });
+});
+
+/** The markers left in the log: [offset, producer id]. */
+function markersIn(log: PartitionLog): [bigint, bigint][] {
+  return batchesOf(log)
+    .filter((b) => isControlBatch(b.header.attributes))
+    .map((b) => [b.header.baseOffset, b.header.producerId]);
+}
+
+Deno.test("PartitionLog.clean drops a marker once its transaction has no batch left and deleteRetentionMs has passed", async () => {
+  let nowMs = 10_000;
+  await withLog({
+    segmentBytes: 400,
+    deleteRetentionMs: 60_000,
+    clock: () => nowMs,
+  }, async (log) => {
+    produce(log, [["a", "aborted"]], { producerId: 7n, transactional: true });
+    mark(log, 7n, "abort");
+    produce(log, [["b", "committed"]], { producerId: 8n, transactional: true });
+    mark(log, 8n, "commit");
+    produce(log, [["c", "old"]], { producerId: 9n, transactional: true });
+    mark(log, 9n, "commit");
+    produce(log, [["c", "new"]]);
+    for (let i = 0; i < 10; i++) produce(log, [[`f${i}`, "x"]]);
+    assert.ok(await log.clean(BOUNDS) !== null);
+    // Transaction 7 was aborted and 9's record replaced: their markers
+    // wait out the retention; 8 still has its record.
+    assert.deepEqual(markersIn(log), [[1n, 7n], [3n, 8n], [5n, 9n]]);
+    nowMs += 59_000;
+    await log.clean(BOUNDS);
+    assert.deepEqual(markersIn(log), [[1n, 7n], [3n, 8n], [5n, 9n]]);
+    nowMs += 2_000;
+    assert.ok(await log.clean(BOUNDS) !== null, "due with nothing new");
+    assert.deepEqual(markersIn(log), [[3n, 8n]]);
+    assert.deepEqual(
+      readAll(log).filter(([, key]) => !key.startsWith("f")),
+      [[2n, "b", "committed"], [6n, "c", "new"]],
+    );
   });
 });

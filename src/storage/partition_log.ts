@@ -734,6 +734,7 @@ export class PartitionLog {
       nowMs,
       deleteRetentionMs: this.#options.deleteRetentionMs,
       tombstoneHorizonMs: Infinity,
+      txnKept: new Map(),
     };
     for (const group of this.#groupsOf(segments)) {
       const target = await this.#writeCleaned(group, throttle, ctx);

@@ -230,13 +230,18 @@ export class Cluster {
     return KafkaClient.connect(this.bootstrap(), { retries: 12 });
   }
 
-  /** Waits until a running broker reports `count` live brokers. */
+  /**
+   * Waits until a running broker reports `count` live brokers and an
+   * elected controller (DescribeCluster's: Metadata names a broker even
+   * while the controller group elects).
+   */
   async waitForBrokers(count: number): Promise<void> {
     const client = await this.client();
     try {
       await waitFor(`${count} live brokers`, async () => {
-        const md = await client.metadata([]);
-        return md.brokers.length === count && md.controllerId >= 0
+        const described = await client.describeCluster();
+        return described.brokers.length === count &&
+            described.controllerId >= 0
           ? true
           : undefined;
       });

@@ -33,6 +33,9 @@ export function clusterStatus(
 ): Promise<void> {
   return withClient(opts, async (client) => {
     const metadata = await client.metadata(null);
+    // Metadata names some broker while the controller is elected;
+    // DescribeCluster says which broker leads the controller group.
+    const { controllerId } = await client.describeCluster();
     const brokers = [...metadata.brokers].sort((a, b) => a.nodeId - b.nodeId);
     const topics = [...metadata.topics].sort((a, b) =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : 0
@@ -65,7 +68,7 @@ export function clusterStatus(
           brokers.map((b) => [
             b.nodeId,
             `${b.host}:${b.port}`,
-            b.nodeId === metadata.controllerId ? "*" : "",
+            b.nodeId === controllerId ? "*" : "",
           ]),
         ) + "\n" +
         formatTable(

@@ -140,6 +140,23 @@ async function lookupOrCreate(
   }
 }
 
+/**
+ * The controller Metadata names: while the controller group elects, this
+ * broker, which forwards what a controller would do, as a KRaft broker
+ * names some live broker. -1 would leave clients that send to "the
+ * controller" (kafkajs' admin calls and idempotent InitProducerId) with
+ * nowhere to go until their next metadata refresh.
+ */
+function controllerForClients(
+  ctx: BrokerContext,
+  brokers: readonly { nodeId: number }[],
+): number {
+  const controllerId = ctx.cluster.controllerId();
+  if (controllerId >= 0) return controllerId;
+  const listed = brokers.some((b) => b.nodeId === ctx.self.nodeId);
+  return listed ? ctx.self.nodeId : brokers[0]?.nodeId ?? -1;
+}
+
 export async function handleMetadata(
   ctx: BrokerContext,
   req: MetadataRequest,
@@ -178,11 +195,12 @@ export async function handleMetadata(
       });
     }
   }
+  const brokers = liveBrokers(ctx, request.listener.name);
   return {
     throttleTimeMs: 0,
-    brokers: liveBrokers(ctx, request.listener.name),
+    brokers,
     clusterId: ctx.cluster.clusterId(),
-    controllerId: ctx.cluster.controllerId(),
+    controllerId: controllerForClients(ctx, brokers),
     topics,
     clusterAuthorizedOperations: req.includeClusterAuthorizedOperations
       ? clusterAuthorizedOperations(ctx, request)

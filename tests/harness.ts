@@ -230,10 +230,15 @@ export interface RunResult {
 export async function run(
   cmd: string,
   args: string[],
-  opts: { stdin?: Uint8Array; timeoutMs?: number } = {},
+  opts: {
+    stdin?: Uint8Array;
+    timeoutMs?: number;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<RunResult> {
   const child = new Deno.Command(cmd, {
     args,
+    ...(opts.env === undefined ? {} : { env: opts.env }),
     stdin: opts.stdin === undefined ? "null" : "piped",
     stdout: "piped",
     stderr: "piped",

@@ -127,7 +127,7 @@ async function consumeAs(
 
 Deno.test({
   name:
-    "ACLs: raftq acl create/list/delete as the super user allow and refuse produce, consume, groups, topic creation and deletion of kafkajs and kcat",
+    "ACLs: raftq acl create/list/delete as the super user allow and refuse produce, consume, groups, transactions, topic creation and deletion of kafkajs and kcat",
   ignore: !hasKcat,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -438,6 +438,75 @@ Deno.test({
           ]);
           assert.notEqual(out.code, 0);
           assert.match(out.stderr, /CLUSTER_AUTHORIZATION_FAILED|cluster/i);
+        },
+      );
+
+      await t.step(
+        "alice's transactions need Write on her transactional id, and ListTransactions and DescribeTransactions show it only to those who may describe it",
+        async () => {
+          const producer = kafkajs("alice").producer({
+            transactionalId: "alice-tx",
+            idempotent: true,
+            maxInFlightRequests: 1,
+          });
+          await assert.rejects(producer.connect(), refusedByAcl);
+          for (
+            const grant of [
+              ["--transactional-id", "alice-tx"],
+              ["--topic", "payroll"],
+            ]
+          ) {
+            await asAdmin(properties, [
+              "acl",
+              "create",
+              ...grant,
+              "--allow-principal",
+              "User:alice",
+              "--operation",
+              "Write",
+            ]);
+          }
+          await producer.connect();
+          try {
+            const txn = await producer.transaction();
+            await txn.send({ topic: "payroll", messages: [{ value: "tx" }] });
+            await txn.commit();
+          } finally {
+            await producer.disconnect();
+          }
+          const txnCli = async (user: string, args: string[]) => {
+            const file = `${broker.dataDir}/${user}-txn.properties`;
+            await Deno.writeTextFile(
+              file,
+              (await Deno.readTextFile(properties))
+                .replace("username=admin", `username=${user}`)
+                .replace(passwords.admin!, passwords[user]!),
+            );
+            return await raftq([
+              "txn",
+              ...args,
+              "--bootstrap",
+              `127.0.0.1:${saslPort}`,
+              "--command-config",
+              file,
+            ]);
+          };
+          // Write implies Describe, as in Kafka.
+          const listed = await txnCli("alice", ["list"]);
+          assert.match(new TextDecoder().decode(listed.stdout), /alice-tx/);
+          const hidden = await txnCli("bob", ["list"]);
+          assert.equal(hidden.code, 0, hidden.stderr);
+          assert.doesNotMatch(
+            new TextDecoder().decode(hidden.stdout),
+            /alice-tx/,
+          );
+          const refused = await txnCli("bob", ["describe", "alice-tx"]);
+          assert.equal(refused.code, 1);
+          assert.match(refused.stderr, /TRANSACTIONAL_ID_AUTHORIZATION_FAILED/);
+          assert.match(
+            await asAdmin(properties, ["txn", "describe", "alice-tx"]),
+            /alice-tx\s+\d+\s+\d+\s+CompleteCommit/,
+          );
         },
       );
     } finally {

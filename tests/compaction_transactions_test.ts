@@ -7,7 +7,13 @@
 // survive compaction nor shadow what was committed.
 import assert from "node:assert/strict";
 import { waitFor } from "./cluster_harness.ts";
-import { hasKcat, kcatConsume, removeDir, startBroker } from "./harness.ts";
+import {
+  hasKcat,
+  kcatConsume,
+  removeDir,
+  restartBroker,
+  startBroker,
+} from "./harness.ts";
 import { patientKafka, transactionalProducer } from "./transactions_harness.ts";
 
 const TOPIC = "txn-table";
@@ -111,12 +117,7 @@ Deno.test({
       await producer.disconnect();
       await plain.disconnect();
       await admin.disconnect();
-      await broker.stop();
-      broker = await startBroker({
-        dataDir: broker.dataDir,
-        port: broker.port,
-        set: settings,
-      });
+      broker = await restartBroker(broker, { set: settings });
       kafka = patientKafka("txn-compaction", broker.port);
       assert.deepEqual(await readCommitted("after-restart"), expected);
     } finally {

@@ -72,6 +72,19 @@ export async function startBroker(opts: StartOptions = {}): Promise<
   }
 }
 
+/** Stops a broker and starts it again on its data dir and port. */
+export async function restartBroker(
+  broker: BrokerProcess,
+  opts: { set?: string[] } = {},
+): Promise<BrokerProcess> {
+  await broker.stop();
+  return await startBroker({
+    dataDir: broker.dataDir,
+    port: broker.port,
+    ...opts,
+  });
+}
+
 async function spawnBroker(
   opts: StartOptions,
   dataDir: string,

@@ -15,7 +15,13 @@ import {
 } from "@platformatic/kafka";
 import { KafkaClient } from "../src/client/mod.ts";
 import { ErrorCode } from "../src/protocol/mod.ts";
-import { freePorts, raftq, removeDir, startBroker } from "./harness.ts";
+import {
+  freePorts,
+  raftq,
+  removeDir,
+  restartBroker,
+  startBroker,
+} from "./harness.ts";
 import { patientKafka, transactionalProducer } from "./transactions_harness.ts";
 
 const TOPIC = "txn-admin";
@@ -218,12 +224,7 @@ Deno.test("a transactional id idle past transactions.id_expiration is forgotten,
     await client.close();
     client = undefined;
 
-    await broker.stop();
-    broker = await startBroker({
-      dataDir: broker.dataDir,
-      port: broker.port,
-      set: settings,
-    });
+    broker = await restartBroker(broker, { set: settings });
     client = await KafkaClient.connect(broker.bootstrap);
     // Asked of the coordinator, which answers once it has read its state
     // partition back: without the tombstone the id would be there again.

@@ -11,7 +11,7 @@
 // coordinator aborts it at its timeout.
 import assert from "node:assert/strict";
 import type kafkajs from "kafkajs";
-import { removeDir, startBroker } from "./harness.ts";
+import { removeDir, restartBroker, startBroker } from "./harness.ts";
 import { patientKafka, transactionalProducer } from "./transactions_harness.ts";
 
 type Client = InstanceType<typeof kafkajs.Kafka>;
@@ -219,12 +219,7 @@ Deno.test("kafkajs sendOffsets: a group's offsets apply when the transaction com
     await admin.disconnect();
 
     // The offsets partition is read back with its markers.
-    await broker.stop();
-    broker = await startBroker({
-      dataDir: broker.dataDir,
-      port: broker.port,
-      set: sets,
-    });
+    broker = await restartBroker(broker, { set: sets });
     kafka = patientKafka("txn-offsets", broker.port);
     admin = kafka.admin();
     await admin.connect();
@@ -284,12 +279,7 @@ Deno.test("kafkajs read_committed: an abandoned transaction holds consumers back
     await admin.disconnect();
 
     // The aborted transaction is found again in the log after a restart.
-    await broker.stop();
-    broker = await startBroker({
-      dataDir: broker.dataDir,
-      port: broker.port,
-      set: sets,
-    });
+    broker = await restartBroker(broker, { set: sets });
     kafka = patientKafka("txn-abandoned", broker.port);
     assert.deepEqual(
       await readValues(kafka, {

@@ -38,15 +38,16 @@ function fencedFor(
     : errorCode;
 }
 
-function mayWrite(
+function onTransactionalId(
   ctx: BrokerContext,
   request: RequestInfo,
   transactionalId: string,
+  operation: "write" | "describe",
 ): boolean {
   return allows(ctx, request, {
     type: "transactional_id",
     name: transactionalId,
-    operation: "write",
+    operation,
   });
 }
 
@@ -61,7 +62,7 @@ export async function initTransactionalProducer(
   req: InitProducerIdRequest & { transactionalId: string },
   request: RequestInfo,
 ): Promise<InitProducerIdResponseInput> {
-  if (!mayWrite(ctx, request, req.transactionalId)) {
+  if (!onTransactionalId(ctx, request, req.transactionalId, "write")) {
     return failedInit(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   }
   const named = req.producerId >= 0n && req.producerEpoch >= 0;
@@ -101,7 +102,9 @@ export async function handleAddPartitionsToTxn(
       })),
     })),
   });
-  if (!mayWrite(ctx, request, req.v3AndBelowTransactionalId)) {
+  if (
+    !onTransactionalId(ctx, request, req.v3AndBelowTransactionalId, "write")
+  ) {
     return answer(() => ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   }
   // As Kafka: a partition that cannot join spoils the request, and the
@@ -144,7 +147,7 @@ export async function handleAddOffsetsToTxn(
   request: RequestInfo,
 ): Promise<AddOffsetsToTxnResponseInput> {
   const done = (errorCode: number) => ({ throttleTimeMs: 0, errorCode });
-  if (!mayWrite(ctx, request, req.transactionalId)) {
+  if (!onTransactionalId(ctx, request, req.transactionalId, "write")) {
     return done(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   }
   if (
@@ -168,7 +171,7 @@ export async function handleEndTxn(
   request: RequestInfo,
 ): Promise<EndTxnResponseInput> {
   const done = (errorCode: number) => ({ throttleTimeMs: 0, errorCode });
-  if (!mayWrite(ctx, request, req.transactionalId)) {
+  if (!onTransactionalId(ctx, request, req.transactionalId, "write")) {
     return done(ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
   }
   const errorCode = await ctx.transactions().endTxn({
@@ -180,18 +183,6 @@ export async function handleEndTxn(
   return done(fencedFor(errorCode, { version: request.version, since: 2 }));
 }
 
-function mayDescribe(
-  ctx: BrokerContext,
-  request: RequestInfo,
-  transactionalId: string,
-): boolean {
-  return allows(ctx, request, {
-    type: "transactional_id",
-    name: transactionalId,
-    operation: "describe",
-  });
-}
-
 export function handleDescribeTransactions(
   ctx: BrokerContext,
   req: DescribeTransactionsRequest,
@@ -201,12 +192,13 @@ export function handleDescribeTransactions(
   return {
     throttleTimeMs: 0,
     transactionStates: req.transactionalIds.map((transactionalId) => {
-      const { errorCode, txn } = mayDescribe(ctx, request, transactionalId)
-        ? coordinator.describe(transactionalId)
-        : {
-          errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-          txn: null,
-        };
+      const { errorCode, txn } =
+        onTransactionalId(ctx, request, transactionalId, "describe")
+          ? coordinator.describe(transactionalId)
+          : {
+            errorCode: ErrorCode.TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+            txn: null,
+          };
       return {
         errorCode,
         transactionalId,
@@ -247,7 +239,9 @@ export function handleListTransactions(
     errorCode: answer.errorCode,
     unknownStateFilters,
     transactionStates: answer.transactions
-      .filter((t) => mayDescribe(ctx, request, t.transactionalId))
+      .filter((t) =>
+        onTransactionalId(ctx, request, t.transactionalId, "describe")
+      )
       .map((t) => ({
         transactionalId: t.transactionalId,
         producerId: t.txn.producerId,

@@ -245,11 +245,14 @@ export function cleanBatch(
   size: number,
   ctx: FilterContext,
 ): Uint8Array | null {
-  const header = readBatchHeader(bytes, pos);
-  if (isControlBatch(header.attributes)) {
-    return cleanMarker(bytes, pos, size, ctx);
-  }
-  const kept = cleanRecords(bytes, pos, size, ctx);
+  const batch: Batch = {
+    header: readBatchHeader(bytes, pos),
+    original: bytes.subarray(pos, pos + size),
+    records: () => readRecords(bytes, pos, size),
+  };
+  const { header } = batch;
+  if (isControlBatch(header.attributes)) return cleanMarker(batch, ctx);
+  const kept = cleanRecords(batch, ctx);
   if ((header.attributes & TRANSACTIONAL_BIT) !== 0) {
     const txnKept = ctx.txnKept.get(header.producerId) ?? false;
     ctx.txnKept.set(header.producerId, txnKept || kept !== null);
@@ -257,16 +260,17 @@ export function cleanBatch(
   return kept;
 }
 
-function cleanRecords(
-  bytes: Uint8Array,
-  pos: number,
-  size: number,
-  ctx: FilterContext,
-): Uint8Array | null {
-  const header = readBatchHeader(bytes, pos);
-  const original = bytes.subarray(pos, pos + size);
+/** A batch being cleaned: its header, its bytes, and its records read. */
+interface Batch {
+  readonly header: ReturnType<typeof readBatchHeader>;
+  readonly original: Uint8Array;
+  records(): RawRecord[];
+}
+
+function cleanRecords(batch: Batch, ctx: FilterContext): Uint8Array | null {
+  const { header, original } = batch;
   const horizonSet = (header.attributes & DELETE_HORIZON_BIT) !== 0;
-  const records = readRecords(bytes, pos, size);
+  const records = batch.records();
   // An aborted transaction's records are nobody's data: all go.
   const aborted = (header.attributes & TRANSACTIONAL_BIT) !== 0 &&
     ctx.map.aborted(header.producerId, header.baseOffset);
@@ -302,14 +306,8 @@ function cleanRecords(
  * markers of long-finished transactions do not pile up in a compacted
  * topic such as __consumer_offsets.
  */
-function cleanMarker(
-  bytes: Uint8Array,
-  pos: number,
-  size: number,
-  ctx: FilterContext,
-): Uint8Array | null {
-  const header = readBatchHeader(bytes, pos);
-  const original = bytes.subarray(pos, pos + size);
+function cleanMarker(batch: Batch, ctx: FilterContext): Uint8Array | null {
+  const { header, original } = batch;
   const txnKept = ctx.txnKept.get(header.producerId) ?? false;
   ctx.txnKept.delete(header.producerId);
   if (txnKept) return original;
@@ -319,7 +317,7 @@ function cleanMarker(
     return original;
   }
   noteHorizon(ctx, null);
-  return rewrite(original, readRecords(bytes, pos, size), {
+  return rewrite(original, batch.records(), {
     baseTimestamp: BigInt(ctx.nowMs + ctx.deleteRetentionMs),
     horizon: true,
   });

@@ -31,6 +31,9 @@ import {
 import { Mulberry32 } from "./rng.ts";
 import type { LeaderChange, StateMachine } from "./state_machine.ts";
 
+/** Closed WAL segments past which the groups holding the oldest are snapshotted. */
+const WAL_CLOSED_SEGMENTS_MAX = 2;
+
 export interface RaftHostLogger {
   info(message: string): void;
   warn(message: string): void;
@@ -833,6 +836,7 @@ export class RaftHost {
     if (this.#tickDue) {
       this.#tickDue = false;
       this.#tickAll(nowMs, dirty);
+      this.#compactPinning();
     }
 
     const wal = this.#requireWal();
@@ -1137,6 +1141,24 @@ export class RaftHost {
     const overEntries = this.#snapshotEntries > 0 &&
       g.applied - g.storage.snapshot().meta.index >= this.#snapshotEntries;
     if (overBytes || overEntries) this.#compact(g);
+  }
+
+  /**
+   * A group that applies little (the controller's) reaches neither
+   * snapshot bound for a long time, and its few entries in the WAL's
+   * oldest segment would keep that one and every later one on disk: the
+   * WAL would grow without bound, and every write would go to fresh pages.
+   * Once more than WAL_CLOSED_SEGMENTS_MAX are closed, the groups holding
+   * the oldest one are snapshotted, and the next roll deletes it.
+   */
+  #compactPinning(): void {
+    const pinning = this.#requireWal().groupsPinningOldest(
+      WAL_CLOSED_SEGMENTS_MAX,
+    );
+    for (const groupId of pinning) {
+      const g = this.#groups.get(groupId);
+      if (g !== undefined) this.#compact(g);
+    }
   }
 
   #compact(

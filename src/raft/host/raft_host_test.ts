@@ -313,6 +313,32 @@ Deno.test("RaftHost snapshots a group once it applied snapshotEntries entries si
   }
 });
 
+Deno.test("RaftHost snapshots an idle group whose entries hold the WAL's oldest segment, so the WAL stays a few segments long", async () => {
+  const c = cluster([1]);
+  try {
+    const host = await c.start(1, { walSegmentBytes: 4096 });
+    const idle = new ListMachine();
+    host.startGroup(1, { voters: [1], stateMachine: idle });
+    host.startGroup(2, { voters: [1], stateMachine: new ListMachine() });
+    await until("leaders", () => host.leaderOf(1) === 1);
+    await until("leaders", () => host.leaderOf(2) === 1);
+    await host.propose(1, enc.encode("once"));
+    const walDir = `${c.dirs.get(1)}/wal`;
+    const segments = () => [...Deno.readDirSync(walDir)].length;
+    const payload = new Uint8Array(1024);
+    // Within maxInMemLogBytes: no byte bound snapshots either group.
+    for (let i = 0; i < 100; i++) await host.propose(2, payload);
+    for (let i = 0; i < 200 && segments() > 4; i++) {
+      await host.propose(2, payload);
+    }
+    assert.ok(segments() <= 4, `${segments()} WAL segments`);
+    assert.ok(host.logStatus(1)!.snapshotIndex >= 2);
+    assert.deepEqual(idle.items, ["once"]);
+  } finally {
+    await stopAll(c);
+  }
+});
+
 Deno.test("RaftHost.groupStats reports term, commit, applied and snapshots, and onFsync times each WAL sync", async () => {
   const c = cluster([1]);
   try {

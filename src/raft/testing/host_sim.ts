@@ -33,6 +33,8 @@ export interface HostSimOptions {
   healRate: number;
   snapshotEntries: number;
   compactionOverheadEntries: number;
+  /** Small segments roll often, so that compaction deletes them under faults. */
+  walSegmentBytes: number;
   /** After healing, a new proposal must apply on every host within this. */
   livenessMs: number;
 }
@@ -62,6 +64,7 @@ export function hostSimOptionsFromSeed(
     snapshotEntries: rng.pick([0, 4, 16]),
     compactionOverheadEntries: rng.pick([0, 2, 8]),
     livenessMs: 40 * electionTicks * tickMs,
+    walSegmentBytes: rng.pick([4096, 64 * 1024 * 1024]),
     ...overrides,
   };
 }
@@ -385,6 +388,7 @@ class HostSimulation {
       maxInMemLogBytes: 1 << 20,
       snapshotEntries: o.snapshotEntries,
       compactionOverheadEntries: o.compactionOverheadEntries,
+      walSegmentBytes: o.walSegmentBytes,
       transport: this.#network.transport(h.id),
       clock: this.clock,
       rngSeed: this.#rng.nextInt(4294967296),

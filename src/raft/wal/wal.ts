@@ -368,15 +368,31 @@ export class Wal {
     this.#deleteObsolete();
   }
 
+  /** Groups with entries in `segment` above their compaction point. */
+  #pinning(segment: Segment): number[] {
+    const groups: number[] = [];
+    for (const [groupId, index] of segment.maxIndexByGroup) {
+      const g = this.#groups.get(groupId);
+      if (g !== undefined && index > g.compactIndex) groups.push(groupId);
+    }
+    return groups;
+  }
+
+  /**
+   * The groups that keep the oldest segment on disk, once more than
+   * `closedMax` segments are closed; none before. Compacting them lets the
+   * next roll delete it.
+   */
+  groupsPinningOldest(closedMax: number): number[] {
+    if (this.#segments.length - 1 <= closedMax) return [];
+    return this.#pinning(this.#segments[0]!);
+  }
+
   #deleteObsolete(): void {
     let deleted = 0;
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0]!;
-      const obsolete = [...oldest.maxIndexByGroup].every(([groupId, index]) => {
-        const g = this.#groups.get(groupId);
-        return g === undefined || index <= g.compactIndex;
-      });
-      if (!obsolete) break;
+      if (this.#pinning(oldest).length > 0) break;
       Deno.removeSync(oldest.path);
       this.#segments.shift();
       deleted++;

@@ -1,8 +1,9 @@
 /**
  * Durability for every Raft group of a host: one write-ahead log (`Wal`)
  * with CRC-checked records, group commit (one fdatasync per loop turn for all
- * groups), segment files deleted after compaction and torn-tail truncation
- * on open; and `WalStorage`, the per-group RaftStorage on top of it.
+ * groups), segment files deleted (or kept for reuse) after compaction and
+ * torn-tail truncation on open; and `WalStorage`, the per-group RaftStorage
+ * on top of it.
  *
  * Also exports raft's binary encoding of entries and snapshots, which the
  * transport reuses. Imports only the raft core, util and the CRC-32C of

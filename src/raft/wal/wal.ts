@@ -3,15 +3,25 @@
  * groups interleave in one sequence of segment files so that one fdatasync
  * covers the writes of every group in a loop turn (group commit).
  *
- * Record: u32 body length, u32 CRC-32C of the body, body = u8 kind, u32 group
- * id, payload. Segments are `wal-<seq>.log`; each new segment opens with a
- * checkpoint (every live group's hard state and latest snapshot) so that
- * older segments only matter for their entries and can be deleted, oldest
- * first, once those entries are all at or below their group's compaction
- * point. Deleting only a prefix keeps replay equivalent: a deleted record can
- * only have affected indices that are compacted anyway.
+ * Record: u32 body length, u32 CRC-32C of the segment's sequence number
+ * (u64) followed by the body, body = u8 kind, u32 group id, payload.
+ * Segments are `wal-<seq>.log`; each new segment opens with a checkpoint
+ * (every live group's hard state and latest snapshot) so that older segments
+ * only matter for their entries and can be deleted, oldest first, once those
+ * entries are all at or below their group's compaction point. Deleting only
+ * a prefix keeps replay equivalent: a deleted record can only have affected
+ * indices that are compacted anyway.
+ *
+ * A deleted segment's file is kept as a spare (`wal-<seq>.spare`, at most
+ * SPARES_MAX) and renamed to be a later segment, which overwrites it from
+ * the start: writing into blocks the file already owns spares each
+ * fdatasync the journal commit of an appending write, and the page cache
+ * already holds its pages. The sequence number in every record's CRC makes
+ * the old records after the new segment's end fail their check. A segment
+ * written before the number was in the CRC replays too (its first record
+ * tells), and is deleted, never reused.
  */
-import { assert, crc32c, writeAllSync } from "../../util/mod.ts";
+import { assert, crc32c, crc32cCombine, writeAllSync } from "../../util/mod.ts";
 import type { Entry, HardState, Snapshot } from "../core/mod.ts";
 import {
   ByteReader,
@@ -43,6 +53,9 @@ const RECORD_HEAD_BYTES = 1 + 4;
 /** A record larger than this is treated as garbage, not trusted as a length. */
 const RECORD_BYTES_MAX = 256 * 1024 * 1024;
 const SEGMENT_PATTERN = /^wal-(\d{16})\.log$/;
+const SPARE_PATTERN = /^wal-(\d{16})\.spare$/;
+/** Deleted segment files kept for reuse. */
+const SPARES_MAX = 2;
 
 /** Damage that is not a torn tail: a bad record before the last segment's end. */
 export class WalCorruptionError extends Error {
@@ -78,12 +91,25 @@ interface GroupState {
 interface Segment {
   seq: number;
   path: string;
+  /** Its records' CRCs cover seq: only then may its file be reused. */
+  seqInCrc: boolean;
   /** Highest entry index written per group: decides when the segment may go. */
   maxIndexByGroup: Map<number, number>;
 }
 
 function segmentName(seq: number): string {
   return `wal-${String(seq).padStart(16, "0")}.log`;
+}
+
+function spareName(seq: number): string {
+  return `wal-${String(seq).padStart(16, "0")}.spare`;
+}
+
+/** The CRC-32C of a segment's sequence number, which each record's CRC starts from. */
+function seqCrc32c(seq: number): number {
+  const bytes = new Uint8Array(8);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(seq));
+  return crc32c(bytes);
 }
 
 export class Wal {
@@ -94,8 +120,14 @@ export class Wal {
   readonly #pending = new ByteWriter(1 << 16);
   /** Entry index ranges buffered since the last sync, folded into the segment on sync. */
   readonly #pendingMax = new Map<number, number>();
+  /** Paths of spare segment files, reused newest first. */
+  readonly #spares: string[];
   #file: Deno.FsFile;
   #fileBytes: number;
+  /** The active file's size when it was reused: its old records lie beyond #fileBytes. */
+  #fileReusedBytes = 0;
+  /** seqCrc32c of the active segment. */
+  #seqCrc: number;
   /**
    * Whether what is buffered must reach the disk before the caller goes on.
    * A HardState that moves only the commit index need not: a crash that
@@ -110,14 +142,17 @@ export class Wal {
     dir: string,
     segmentBytes: number,
     segments: Segment[],
+    spares: string[],
     file: Deno.FsFile,
     fileBytes: number,
   ) {
     this.#dir = dir;
     this.#segmentBytes = segmentBytes;
     this.#segments = segments;
+    this.#spares = spares;
     this.#file = file;
     this.#fileBytes = fileBytes;
+    this.#seqCrc = seqCrc32c(segments[segments.length - 1]!.seq);
   }
 
   /**
@@ -137,9 +172,12 @@ export class Wal {
     }
     Deno.mkdirSync(dir, { recursive: true });
     const seqs: number[] = [];
+    const spares: string[] = [];
     for (const e of Deno.readDirSync(dir)) {
+      if (!e.isFile) continue;
       const m = SEGMENT_PATTERN.exec(e.name);
-      if (e.isFile && m) seqs.push(Number(m[1]));
+      if (m) seqs.push(Number(m[1]));
+      if (SPARE_PATTERN.test(e.name)) spares.push(`${dir}/${e.name}`);
     }
     seqs.sort((a, b) => a - b);
 
@@ -148,7 +186,12 @@ export class Wal {
     let lastBytes = 0;
     for (const [i, seq] of seqs.entries()) {
       const path = `${dir}/${segmentName(seq)}`;
-      const segment: Segment = { seq, path, maxIndexByGroup: new Map() };
+      const segment: Segment = {
+        seq,
+        path,
+        seqInCrc: true,
+        maxIndexByGroup: new Map(),
+      };
       const data = Deno.readFileSync(path);
       const goodBytes = replay.segment(data, segment);
       if (goodBytes < data.length) {
@@ -166,6 +209,7 @@ export class Wal {
       segments.push({
         seq: 1,
         path: `${dir}/${segmentName(1)}`,
+        seqInCrc: true,
         maxIndexByGroup: new Map(),
       });
     }
@@ -176,7 +220,7 @@ export class Wal {
       append: true,
     });
     if (seqs.length === 0) syncDir(dir);
-    const wal = new Wal(dir, segmentBytes, segments, file, lastBytes);
+    const wal = new Wal(dir, segmentBytes, segments, spares, file, lastBytes);
     const groups = replay.result();
     for (const [groupId, g] of groups) {
       wal.#groups.set(groupId, {
@@ -185,6 +229,8 @@ export class Wal {
         compactIndex: g.snapshot?.meta.index ?? 0,
       });
     }
+    // Records with the sequence number in their CRC cannot follow older ones in one file.
+    if (!last.seqInCrc) wal.#roll();
     return { wal, groups };
   }
 
@@ -219,7 +265,7 @@ export class Wal {
     payload(w);
     const body = w.view().subarray(bodyStart);
     w.u32At(start, body.length);
-    w.u32At(start + 4, crcOf(body));
+    w.u32At(start + 4, crc32cCombine(this.#seqCrc, crcOf(body), body.length));
     if (kind !== RecordKind.HardState) this.#mustSync = true;
   }
 
@@ -331,9 +377,16 @@ export class Wal {
 
   /** Starts a new segment that opens with a checkpoint, then drops what it made obsolete. */
   #roll(): void {
+    assert(this.#pending.length === 0, "WAL rolled with records buffered");
+    if (this.#fileReusedBytes > this.#fileBytes) {
+      // Replay takes a bad record before a later segment for damage.
+      this.#file.truncateSync(this.#fileBytes);
+      this.#file.syncDataSync();
+    }
     const prev = this.#segments[this.#segments.length - 1]!;
     const seq = prev.seq + 1;
     const path = `${this.#dir}/${segmentName(seq)}`;
+    this.#seqCrc = seqCrc32c(seq);
     for (const [groupId, g] of this.#groups) {
       if (g.snapshot !== null) {
         const snap = g.snapshot;
@@ -352,11 +405,12 @@ export class Wal {
         );
       }
     }
-    const file = Deno.openSync(path, {
-      write: true,
-      createNew: true,
-      append: true,
-    });
+    const spare = this.#spares.pop();
+    if (spare !== undefined) Deno.renameSync(spare, path);
+    const file = spare === undefined
+      ? Deno.openSync(path, { write: true, createNew: true, append: true })
+      : Deno.openSync(path, { write: true });
+    this.#fileReusedBytes = spare === undefined ? 0 : file.statSync().size;
     writeAllSync(file, this.#pending.view());
     file.syncDataSync();
     syncDir(this.#dir);
@@ -364,7 +418,12 @@ export class Wal {
     this.#file = file;
     this.#fileBytes = this.#pending.length;
     this.#pending.reset();
-    this.#segments.push({ seq, path, maxIndexByGroup: new Map() });
+    this.#segments.push({
+      seq,
+      path,
+      seqInCrc: true,
+      maxIndexByGroup: new Map(),
+    });
     this.#deleteObsolete();
   }
 
@@ -393,7 +452,13 @@ export class Wal {
     while (this.#segments.length > 1) {
       const oldest = this.#segments[0]!;
       if (this.#pinning(oldest).length > 0) break;
-      Deno.removeSync(oldest.path);
+      if (oldest.seqInCrc && this.#spares.length < SPARES_MAX) {
+        const spare = `${this.#dir}/${spareName(oldest.seq)}`;
+        Deno.renameSync(oldest.path, spare);
+        this.#spares.push(spare);
+      } else {
+        Deno.removeSync(oldest.path);
+      }
       this.#segments.shift();
       deleted++;
     }
@@ -446,9 +511,13 @@ class Replay {
     return g;
   }
 
-  /** Applies the records of one segment; returns the byte length of its valid prefix. */
+  /**
+   * Applies the records of one segment; returns the byte length of its
+   * valid prefix. Sets segment.seqInCrc from its first record.
+   */
   segment(data: Uint8Array, segment: Segment): number {
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    const seqCrc = seqCrc32c(segment.seq);
     let position = 0;
     while (position + HEADER_BYTES <= data.length) {
       const length = view.getUint32(position);
@@ -456,7 +525,12 @@ class Replay {
       const end = position + HEADER_BYTES + length;
       if (length < 5 || length > RECORD_BYTES_MAX || end > data.length) break;
       const body = data.subarray(position + HEADER_BYTES, end);
-      if (crc32c(body) !== crc) break;
+      const bodyCrc = crc32c(body);
+      const seeded = crc32cCombine(seqCrc, bodyCrc, body.length);
+      if (position === 0 && seeded !== crc && bodyCrc === crc) {
+        segment.seqInCrc = false;
+      }
+      if ((segment.seqInCrc ? seeded : bodyCrc) !== crc) break;
       try {
         this.#apply(new ByteReader(body), segment);
       } catch (err) {

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { Entry, Snapshot } from "../core/mod.ts";
 import { crc32c, noteCrc32c } from "../../util/mod.ts";
+import { ByteWriter, writeEntries, writeHardState } from "./binary.ts";
 import { Wal, WalCorruptionError } from "./wal.ts";
 
 function entry(index: number, term: number, text = `e${index}t${term}`): Entry {
@@ -227,6 +228,125 @@ Deno.test("Wal deletes a segment once every group compacted past its entries", (
   assert.equal(indices(g1.entries), "3/1,4/1");
   assert.deepEqual(g1.hardState, { term: 1, vote: 1, commit: 2 });
   assert.equal(indices(groups.get(2)!.entries), "2/1,3/1");
+  Deno.removeSync(dir, { recursive: true });
+});
+
+/**
+ * Writes entry `index` of 7000 bytes (past 4 KiB segments: each sync
+ * rolls) with one sync, then compacts all before it.
+ */
+function writeCompacting(wal: Wal, index: number): void {
+  wal.appendReady(1, {
+    hardState: { term: 1, vote: 1, commit: index },
+    entries: [{ index, term: 1, type: 0, data: new Uint8Array(7000) }],
+    snapshot: null,
+  });
+  wal.sync();
+  wal.compact(1, snapshot(index - 1, 1));
+}
+
+function spares(dir: string): string[] {
+  return [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) =>
+    n.endsWith(".spare")
+  );
+}
+
+Deno.test("Wal reuses a deleted segment's file for a later segment, and replay ignores the old records beyond the new ones", () => {
+  const dir = Deno.makeTempDirSync();
+  const { wal } = Wal.open(dir, { segmentBytes: 4096 });
+  let index = 1;
+  while (spares(dir).length === 0) {
+    assert.ok(index < 20, "no segment file was kept for reuse");
+    writeCompacting(wal, index++);
+  }
+  const spare = `${dir}/${spares(dir)[0]}`;
+  const spareIno = Deno.statSync(spare).ino;
+  const active = wal.segmentPaths().at(-1);
+  while (wal.segmentPaths().at(-1) === active) {
+    assert.ok(index < 40, "the WAL did not roll");
+    writeCompacting(wal, index++);
+  }
+  const reused = wal.segmentPaths().at(-1)!;
+  assert.equal(Deno.statSync(reused).ino, spareIno);
+  assert.throws(() => Deno.statSync(spare), Deno.errors.NotFound);
+  // Two smaller entries fill it to less than it held before, and close it;
+  // the next segment reuses a file too, which then holds only a checkpoint
+  // ahead of old records.
+  const first = index - 1;
+  while (wal.segmentPaths().at(-1) === reused) {
+    assert.ok(index < 60, "the WAL did not roll");
+    wal.appendReady(1, {
+      hardState: null,
+      entries: [{ index, term: 1, type: 0, data: new Uint8Array(3000) }],
+      snapshot: null,
+    });
+    wal.sync();
+    index++;
+  }
+  assert.ok(wal.segmentPaths().includes(reused));
+  wal.close();
+  const { wal: again, groups } = Wal.open(dir, { segmentBytes: 4096 });
+  again.close();
+  const g = groups.get(1)!;
+  assert.equal(g.snapshot?.meta.index, first - 1);
+  assert.equal(g.entries[0]?.index, first);
+  assert.equal(g.entries.at(-1)?.index, index - 1);
+  assert.equal(g.hardState.commit, first);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("Wal.open takes a reused segment file whose new records never reached the disk for an empty last segment", () => {
+  const dir = Deno.makeTempDirSync();
+  const { wal } = Wal.open(dir, { segmentBytes: 4096 });
+  for (let index = 1; index <= 3; index++) writeCompacting(wal, index);
+  wal.close();
+  const paths = wal.segmentPaths();
+  const before = Wal.open(dir);
+  before.wal.close();
+  // A crash right after a spare took the next segment's name: it holds
+  // only records of the segment it was.
+  const seq = paths.length + 10;
+  const next = `${dir}/wal-${String(seq).padStart(16, "0")}.log`;
+  Deno.writeFileSync(next, Deno.readFileSync(paths[0]!));
+  const { wal: again, groups } = Wal.open(dir);
+  again.close();
+  assert.equal(Deno.statSync(next).size, 0);
+  assert.deepEqual(groups, before.groups);
+  Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("Wal.open replays a segment whose CRCs do not cover its sequence number, and writes on in a new segment", () => {
+  const dir = Deno.makeTempDirSync();
+  // The record layout before the sequence number was in the CRC.
+  const w = new ByteWriter();
+  const record = (kind: number, payload: (w: ByteWriter) => void) => {
+    const start = w.length;
+    w.u32(0);
+    w.u32(0);
+    w.u8(kind);
+    w.u32(1);
+    payload(w);
+    const body = w.view().subarray(start + 8);
+    w.u32At(start, body.length);
+    w.u32At(start + 4, crc32c(body));
+  };
+  record(1, (w) => writeEntries(w, entries(1, 2, 1)));
+  record(2, (w) => writeHardState(w, { term: 1, vote: 1, commit: 2 }));
+  Deno.writeFileSync(`${dir}/wal-0000000000000001.log`, w.view());
+
+  const first = Wal.open(dir);
+  assert.equal(indices(first.groups.get(1)!.entries), "1/1,2/1");
+  assert.equal(first.wal.segmentPaths().length, 2);
+  first.wal.appendReady(1, {
+    hardState: { term: 1, vote: 1, commit: 3 },
+    entries: entries(3, 3, 1),
+    snapshot: null,
+  });
+  first.wal.close();
+  const second = Wal.open(dir);
+  second.wal.close();
+  assert.equal(indices(second.groups.get(1)!.entries), "1/1,2/1,3/1");
+  assert.equal(second.groups.get(1)!.hardState.commit, 3);
   Deno.removeSync(dir, { recursive: true });
 });
 

@@ -465,11 +465,6 @@ export class Wal {
     if (deleted > 0) syncDir(this.#dir);
   }
 
-  /** Deletes obsolete segments now (also done on every roll). */
-  collectGarbage(): void {
-    this.#deleteObsolete();
-  }
-
   close(): void {
     if (this.#closed) return;
     this.sync();

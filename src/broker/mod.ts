@@ -5,6 +5,7 @@
  */
 export { type Broker, startBroker } from "./broker.ts";
 export { checkPair } from "./listeners.ts";
+export { OPEN_TXN_STATES, TXN_STATE_IDS } from "./transactions/txn_records.ts";
 export type {
   BrokerSummary,
   GroupDetail,

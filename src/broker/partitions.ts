@@ -210,47 +210,56 @@ export function appendErrorCode(
 /** Bytes read per step when the producer state is rebuilt from the log. */
 const SCAN_CHUNK_BYTES = 1 << 20;
 
-/** The transaction marker of a control batch at `pos` of `bytes`, if any. */
-function markerAt(h: BatchHeader, bytes: Uint8Array, pos: number) {
+type Marker = ReturnType<typeof markerOf>;
+
+/** The transaction marker of the batch at `pos` of `bytes`, if it is one. */
+function markerAt(h: BatchHeader, bytes: Uint8Array, pos: number): Marker {
+  if (!isControlBatch(h.attributes)) return null;
   const [batch] = decodeBatches(bytes.subarray(pos, pos + h.sizeBytes));
   return batch === undefined ? null : markerOf(batch);
 }
 
+/** The marker of each batch of a record set, null for the data batches. */
+function markersOf(
+  records: Uint8Array,
+  headers: readonly BatchHeader[],
+): Marker[] {
+  let pos = 0;
+  return headers.map((h) => {
+    const marker = markerAt(h, records, pos);
+    pos += h.sizeBytes;
+    return marker;
+  });
+}
+
 /**
- * Records one batch of `bytes` (at `pos`, at log offset `offset`) in its
- * partition's producer state; a marker, by the outcome its record holds.
+ * Records one batch, now at log offset `offset`, in its partition's
+ * producer state; a marker, by the outcome its record holds.
  */
 function recordBatch(
   p: Partition,
   h: BatchHeader,
-  at: { bytes: Uint8Array; pos: number; offset: bigint },
+  offset: bigint,
+  marker: Marker,
 ): void {
   if (!isControlBatch(h.attributes)) {
-    p.producers.record(h, at.offset);
-    return;
-  }
-  const marker = markerAt(h, at.bytes, at.pos);
-  if (marker !== null) {
-    p.producers.recordMarker(h, { offset: at.offset, ...marker });
+    p.producers.record(h, offset);
+  } else if (marker !== null) {
+    p.producers.recordMarker(h, { offset, ...marker });
   }
 }
 
 /** Checks a record set's producers, and the coordinator of its markers. */
 function checkProducers(
   p: Partition,
-  records: Uint8Array,
   headers: readonly BatchHeader[],
+  markers: readonly Marker[],
 ): SequenceCheck {
-  let pos = 0;
-  for (const h of headers) {
-    const marker = isControlBatch(h.attributes)
-      ? markerAt(h, records, pos)
-      : null;
-    if (marker !== null) {
-      const check = p.producers.checkMarker(h, marker.coordinatorEpoch);
-      if (check.kind === "refused") return check;
-    }
-    pos += h.sizeBytes;
+  for (const [i, h] of headers.entries()) {
+    const marker = markers[i] ?? null;
+    if (marker === null) continue;
+    const check = p.producers.checkMarker(h, marker.coordinatorEpoch);
+    if (check.kind === "refused") return check;
   }
   return p.producers.checkRecordSet(headers);
 }
@@ -270,7 +279,7 @@ function rebuildProducerState(p: Partition): void {
       const size = completeBatchSize(chunk, pos);
       if (size === 0) break;
       const h = readBatchHeader(chunk, pos);
-      recordBatch(p, h, { bytes: chunk, pos, offset: h.baseOffset });
+      recordBatch(p, h, h.baseOffset, markerAt(h, chunk, pos));
       offset = h.baseOffset + BigInt(h.lastOffsetDelta) + 1n;
       pos += size;
     }
@@ -394,7 +403,8 @@ export class PartitionManager {
       if (err instanceof InvalidBatchError) return { ok: false, error: err };
       throw err;
     }
-    const sequences = checkProducers(p, records, headers);
+    const markers = markersOf(records, headers);
+    const sequences = checkProducers(p, headers, markers);
     if (sequences.kind === "refused") {
       return {
         ok: false,
@@ -416,11 +426,9 @@ export class PartitionManager {
       keepOffsets: opts.copied === true,
     });
     let offset = baseOffset;
-    let pos = 0;
-    for (const h of headers) {
-      recordBatch(p, h, { bytes: records, pos, offset });
+    for (const [i, h] of headers.entries()) {
+      recordBatch(p, h, offset, markers[i] ?? null);
       offset += BigInt(h.lastOffsetDelta) + 1n;
-      pos += h.sizeBytes;
     }
     return { ok: true, baseOffset, lastOffset };
   }

@@ -29,6 +29,7 @@ import { createUser, deleteUser, listUsers } from "./user.ts";
 import { createAcls, deleteAcls, listAcls } from "./acl.ts";
 import { top } from "./top.ts";
 import { describeTransaction, listTransactions } from "./txn.ts";
+import { TXN_STATE_IDS } from "../broker/mod.ts";
 import { serve } from "./serve.ts";
 import { alterConfig, brokerConfig } from "./configs.ts";
 import {
@@ -45,16 +46,11 @@ export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;
 
 const SCRAM_MECHANISMS = ["SCRAM-SHA-256", "SCRAM-SHA-512"];
-/** Kafka's TransactionState names, which ListTransactions filters on. */
-const TXN_STATES = [
-  "Empty",
-  "Ongoing",
-  "PrepareCommit",
-  "PrepareAbort",
-  "CompleteCommit",
-  "CompleteAbort",
-  "PrepareEpochFence",
-];
+/**
+ * Kafka's TransactionState names, which ListTransactions filters on; a Dead
+ * id is forgotten, so none is ever listed in that state.
+ */
+const TXN_STATES = Object.keys(TXN_STATE_IDS).filter((s) => s !== "Dead");
 
 /** Failures that are the world's doing, shown as their message alone. */
 function isExpected(error: unknown): error is Error {

@@ -2,17 +2,10 @@
  * `raftq txn`: the transactional ids of the cluster and the state their
  * coordinators hold, as kafka-transactions.sh lists and describes them.
  */
+import { OPEN_TXN_STATES } from "../broker/mod.ts";
 import { formatTable } from "./table.ts";
 import type { CliIo } from "./io.ts";
 import { type ClientCommandOptions, withClient } from "./connect.ts";
-
-/** The states in which a transaction has begun and not yet completed. */
-const OPEN_STATES = new Set([
-  "Ongoing",
-  "PrepareCommit",
-  "PrepareAbort",
-  "PrepareEpochFence",
-]);
 
 export function listTransactions(
   io: CliIo,
@@ -42,7 +35,7 @@ export function describeTransaction(
 ): Promise<void> {
   return withClient(opts, async (client) => {
     const t = await client.describeTransaction(transactionalId);
-    const open = OPEN_STATES.has(t.state);
+    const open = OPEN_TXN_STATES.has(t.state);
     const partitions = t.partitions.flatMap((p) =>
       p.partitions.map((i) => `${p.topic}-${i}`)
     );

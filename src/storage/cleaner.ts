@@ -284,17 +284,14 @@ function cleanRecords(batch: Batch, ctx: FilterContext): Uint8Array | null {
   });
   const keepsTombstone = kept.some((r) => r.tombstone);
   const needsHorizon = !horizonSet && keepsTombstone;
-  if (keepsTombstone) {
-    noteHorizon(ctx, needsHorizon ? null : header.baseTimestamp);
-  }
+  const baseTimestamp = needsHorizon ? newHorizon(ctx) : header.baseTimestamp;
+  if (keepsTombstone) noteHorizon(ctx, baseTimestamp);
   if (kept.length === records.length && !needsHorizon) return original;
   const lastOfProducer = header.producerId >= 0n &&
     ctx.map.lastBatchOfProducer.get(header.producerId) === header.baseOffset;
   if (kept.length === 0 && !lastOfProducer) return null;
-  return rewrite(original, kept, {
-    baseTimestamp: needsHorizon
-      ? BigInt(ctx.nowMs + ctx.deleteRetentionMs)
-      : header.baseTimestamp,
+  return rewrite(batch, kept, {
+    baseTimestamp,
     horizon: needsHorizon || horizonSet,
   });
 }
@@ -316,31 +313,31 @@ function cleanMarker(batch: Batch, ctx: FilterContext): Uint8Array | null {
     noteHorizon(ctx, header.baseTimestamp);
     return original;
   }
-  noteHorizon(ctx, null);
-  return rewrite(original, batch.records(), {
-    baseTimestamp: BigInt(ctx.nowMs + ctx.deleteRetentionMs),
-    horizon: true,
-  });
+  const baseTimestamp = newHorizon(ctx);
+  noteHorizon(ctx, baseTimestamp);
+  return rewrite(batch, batch.records(), { baseTimestamp, horizon: true });
+}
+
+/** The delete horizon a batch kept with a tombstone gets now. */
+function newHorizon(ctx: FilterContext): bigint {
+  return BigInt(ctx.nowMs + ctx.deleteRetentionMs);
 }
 
 /**
- * Lowers the context's next horizon to a kept batch's (null: one stamped
- * now), so the log knows when a cleaning is due even with nothing new.
+ * Lowers the context's next horizon to a kept batch's, so the log knows
+ * when a cleaning is due even with nothing new.
  */
-function noteHorizon(ctx: FilterContext, horizonMs: bigint | null): void {
-  const at = horizonMs === null
-    ? ctx.nowMs + ctx.deleteRetentionMs
-    : Number(horizonMs);
-  ctx.tombstoneHorizonMs = Math.min(ctx.tombstoneHorizonMs, at);
+function noteHorizon(ctx: FilterContext, horizonMs: bigint): void {
+  ctx.tombstoneHorizonMs = Math.min(ctx.tombstoneHorizonMs, Number(horizonMs));
 }
 
-/** `original` with only `kept` of its records, re-encoded and resealed. */
+/** The batch with only `kept` of its records, re-encoded and resealed. */
 function rewrite(
-  original: Uint8Array,
+  batch: Batch,
   kept: readonly RawRecord[],
   opts: { baseTimestamp: bigint; horizon: boolean },
 ): Uint8Array {
-  const header = readBatchHeader(original, 0);
+  const { header, original } = batch;
   const body = new Writer(original.length);
   const prefix = new Writer(32);
   for (const record of kept) {

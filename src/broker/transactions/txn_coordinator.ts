@@ -36,6 +36,7 @@ import {
   initProducerId,
   isOpen,
   isTimedOut,
+  mergePartitions,
   newTxn,
   preparedResult,
   rotateProducerId,
@@ -182,20 +183,11 @@ export class TxnCoordinator {
     }
     const unmarked = this.#unmarked.get(transactionalId);
     if (unmarked === undefined) return { errorCode: ErrorCode.NONE, txn };
-    const byTopic = new Map<string, number[]>();
-    for (const p of unmarked) {
-      byTopic.set(p.topic, [...byTopic.get(p.topic) ?? [], p.index]);
-    }
-    return {
-      errorCode: ErrorCode.NONE,
-      txn: {
-        ...txn,
-        partitions: [...byTopic].map(([topic, partitions]) => ({
-          topic,
-          partitions,
-        })),
-      },
-    };
+    const partitions = mergePartitions(
+      [],
+      unmarked.map((p) => ({ topic: p.topic, partitions: [p.index] })),
+    );
+    return { errorCode: ErrorCode.NONE, txn: { ...txn, partitions } };
   }
 
   /**

@@ -13,10 +13,15 @@
  * names the epoch it was just given (a retry whose answer was lost) gets it
  * again. An epoch that would run out moves the id to a fresh producer id.
  */
-import { ErrorCode } from "../../protocol/mod.ts";
+import { type ControlRecordType, ErrorCode } from "../../protocol/mod.ts";
 import { assert } from "../../util/mod.ts";
 import { PRODUCER_EPOCH_MAX } from "../producers/producer_ids.ts";
-import type { StoredTxn, TxnState, TxnTopicPartitions } from "./txn_records.ts";
+import {
+  OPEN_TXN_STATES,
+  type StoredTxn,
+  type TxnState,
+  type TxnTopicPartitions,
+} from "./txn_records.ts";
 
 export const NO_PRODUCER_ID = -1n;
 export const NO_PRODUCER_EPOCH = -1;
@@ -301,7 +306,8 @@ export function addPartitions(
   };
 }
 
-export type TxnResult = "commit" | "abort";
+/** A transaction's outcome, as its markers' control records name it. */
+export type TxnResult = ControlRecordType;
 
 /**
  * EndTxn: an open transaction moves to PrepareCommit or PrepareAbort. A
@@ -365,8 +371,7 @@ export function completeTxn(txn: StoredTxn, nowMs: bigint): StoredTxn {
 
 /** A transaction begun and not yet complete: it holds back the LSO. */
 export function isOpen(txn: StoredTxn): boolean {
-  return txn.state === "Ongoing" || txn.state === "PrepareCommit" ||
-    txn.state === "PrepareAbort" || txn.state === "PrepareEpochFence";
+  return OPEN_TXN_STATES.has(txn.state);
 }
 
 /**

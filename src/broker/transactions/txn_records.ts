@@ -29,6 +29,14 @@ export const TXN_STATE_IDS = {
 
 export type TxnState = keyof typeof TXN_STATE_IDS;
 
+/** The states of a transaction begun and not yet complete. */
+export const OPEN_TXN_STATES: ReadonlySet<string> = new Set<TxnState>([
+  "Ongoing",
+  "PrepareCommit",
+  "PrepareAbort",
+  "PrepareEpochFence",
+]);
+
 const STATE_BY_ID = new Map<number, TxnState>(
   Object.entries(TXN_STATE_IDS).map(([name, id]) => [id, name as TxnState]),
 );

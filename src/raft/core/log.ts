@@ -15,6 +15,11 @@ export class RaftLog {
   #unstableSnapshot: Snapshot | null = null;
   #unstableEntries: Entry[] = [];
   #unstableOffset: number;
+  /**
+   * Highest index known to be on this node's disk: stable entries may still
+   * be waiting for a background sync (see RawNode.advance).
+   */
+  #durableIndex: number;
   /** Highest index known to be on a quorum. */
   committed: number;
   /** Highest index handed out for applying (in a Ready not yet advanced). */
@@ -25,6 +30,7 @@ export class RaftLog {
   constructor(storage: RaftStorage, options: { applied: number }) {
     this.#storage = storage;
     this.#unstableOffset = storage.lastIndex() + 1;
+    this.#durableIndex = storage.lastIndex();
     const committed = storage.initialState().hardState.commit;
     const floor = storage.firstIndex() - 1;
     this.committed = Math.max(committed, floor);
@@ -147,6 +153,8 @@ export class RaftLog {
       firstIndex: first.index,
       committed: this.committed,
     });
+    // Entries replaced from here on are not the ones that were made durable.
+    this.#durableIndex = Math.min(this.#durableIndex, first.index - 1);
     const last = this.#unstableOffset + this.#unstableEntries.length;
     if (first.index === last) {
       // In place: one proposal at a time must not copy the unstable tail each time.
@@ -246,11 +254,21 @@ export class RaftLog {
 
   /**
    * The last index of the durable log: what storage held when the last
-   * advance() ran (entries written since are still unstable here). 0 while
-   * a snapshot that replaces the log is not yet stored.
+   * advance() ran (entries written since are still unstable here), less
+   * what still waits for its sync. 0 while a snapshot that replaces the
+   * log is not yet stored.
    */
   persistedIndex(): number {
-    return this.#unstableSnapshot === null ? this.#unstableOffset - 1 : 0;
+    return this.#unstableSnapshot === null
+      ? Math.min(this.#unstableOffset - 1, this.#durableIndex)
+      : 0;
+  }
+
+  /** Entries up to (index, term) are on this node's disk. */
+  durableTo(index: number, term: number): void {
+    // A newer leader may have replaced the entry since it was written.
+    if (this.termOrZero(index) !== term) return;
+    this.#durableIndex = Math.max(this.#durableIndex, index);
   }
 
   unstableEntries(): Entry[] {
@@ -290,5 +308,6 @@ export class RaftLog {
     this.#unstableOffset = snapshot.meta.index + 1;
     this.#unstableEntries = [];
     this.#unstableSnapshot = snapshot;
+    this.#durableIndex = Math.min(this.#durableIndex, snapshot.meta.index);
   }
 }

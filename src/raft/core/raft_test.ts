@@ -16,6 +16,7 @@ import {
   ProposalDroppedError,
   RaftConfigError,
   RawNode,
+  type Ready,
 } from "./mod.ts";
 
 function entriesWithTerms(terms: number[]): Entry[] {
@@ -466,4 +467,53 @@ Deno.test("RawNode skips a heartbeat to a follower sent an App since the last ro
   c.get(1).node.readIndex(encodePayload("r"));
   c.processReadies();
   assert.deepEqual(heartbeatsTo(), [2, 3]);
+});
+
+Deno.test("RawNode advanced unpersisted: a sole voter commits only once persisted() says the Ready is durable", () => {
+  const c = new TestCluster({ voters: [1] });
+  c.elect(1);
+  const { node, storage } = c.get(1);
+  const index = node.propose(encodePayload("a"));
+  const rd = node.ready();
+  storage.append(rd.entries);
+  node.advance(rd, { persisted: false });
+  assert.equal(node.hasReady(), false);
+  assert.equal(node.status().hardState.commit, index - 1);
+  node.persisted(rd);
+  const next = node.ready();
+  assert.deepEqual(next.committedEntries.map((e) => e.index), [index]);
+});
+
+Deno.test("RawNode advanced unpersisted: a new leader's appends stay late until its term is durable", () => {
+  const c = new TestCluster({ voters: [1], learners: [2] });
+  const { node, storage } = c.get(1);
+  const learner = c.get(2);
+  const write = (rd: Ready) => {
+    storage.append(rd.entries);
+    if (rd.hardState !== null) storage.setHardState(rd.hardState);
+    node.advance(rd, { persisted: false });
+  };
+  // The learner answers, so that the leader replicates to it without probing.
+  const answer = (rd: Ready) => {
+    for (const m of [...rd.earlyMessages, ...rd.messages]) learner.deliver(m);
+    for (const m of learner.processReady()?.ready.messages ?? []) {
+      node.step(m);
+    }
+  };
+  node.campaign();
+  const won = node.ready();
+  assert.equal(won.softState?.role, "leader");
+  write(won);
+  answer(won);
+  node.propose(encodePayload("a"));
+  const before = node.ready();
+  assert.deepEqual(before.earlyMessages, []);
+  assert.ok(before.messages.some((m) => m.type === MessageType.App));
+  write(before);
+  node.persisted(won);
+  node.persisted(before);
+  answer(before);
+  node.propose(encodePayload("b"));
+  const after = node.ready();
+  assert.ok(after.earlyMessages.some((m) => m.type === MessageType.App));
 });

@@ -25,6 +25,8 @@ export class RawNode {
   readonly #raft: Raft;
   #prevSoftState: SoftState;
   #prevHardState: HardState;
+  /** The last HardState known to be on disk (see advance). */
+  #durableHardState: HardState;
   /** A Ready handed out and not yet advanced. */
   #outstanding: Ready | null = null;
 
@@ -32,6 +34,7 @@ export class RawNode {
     this.#raft = new Raft(storage, options);
     this.#prevSoftState = this.#raft.softState();
     this.#prevHardState = storage.initialState().hardState;
+    this.#durableHardState = this.#prevHardState;
   }
 
   /** The current term: what propose() stamps on entries (status() costs more). */
@@ -170,8 +173,8 @@ export class RawNode {
       committedEntries,
       ...splitMessages(r.messages, {
         // Only a term and vote already on disk may be spoken for early.
-        termDurable: hard.term === this.#prevHardState.term &&
-          hard.vote === this.#prevHardState.vote,
+        termDurable: hard.term === this.#durableHardState.term &&
+          hard.vote === this.#durableHardState.vote,
       }),
       // A commit-only change may be lost in a crash: it is learned again.
       mustSync: entries.length > 0 ||
@@ -187,8 +190,14 @@ export class RawNode {
     return rd;
   }
 
-  /** The Ready was persisted, sent and applied. */
-  advance(rd: Ready): void {
+  /**
+   * The Ready was sent and applied, and persisted unless `persisted` is
+   * false: then it is written but not yet durable, and the host calls
+   * persisted(rd) once it is. Until then the leader does not count its own
+   * log toward a commit, and appends of a term not yet durable are not
+   * early messages. A Ready with a snapshot must be persisted.
+   */
+  advance(rd: Ready, opts: { persisted: boolean } = { persisted: true }): void {
     assert(rd === this.#outstanding, "advance() of a Ready not handed out", {
       id: this.#raft.id,
     });
@@ -196,16 +205,29 @@ export class RawNode {
     const log = this.#raft.log;
     if (rd.hardState !== null) this.#prevHardState = rd.hardState;
     if (rd.snapshot !== null) {
+      assert(opts.persisted, "advance() of a snapshot not yet durable", {
+        id: this.#raft.id,
+      });
       log.stableSnapshotTo(rd.snapshot.meta.index);
+      log.durableTo(rd.snapshot.meta.index, rd.snapshot.meta.term);
       log.appliedTo(rd.snapshot.meta.index);
     }
     const lastEntry = rd.entries[rd.entries.length - 1];
     if (lastEntry !== undefined) {
       log.stableTo(lastEntry.index, lastEntry.term);
-      this.#raft.persisted(lastEntry.index, lastEntry.term);
     }
+    if (opts.persisted) this.persisted(rd);
     const lastCommitted = rd.committedEntries[rd.committedEntries.length - 1];
     if (lastCommitted !== undefined) log.appliedTo(lastCommitted.index);
+  }
+
+  /** A Ready advanced unpersisted, and every one before it, is now durable. */
+  persisted(rd: Ready): void {
+    if (rd.hardState !== null) this.#durableHardState = rd.hardState;
+    const last = rd.entries[rd.entries.length - 1];
+    if (last === undefined) return;
+    this.#raft.log.durableTo(last.index, last.term);
+    this.#raft.persisted(last.index, last.term);
   }
 
   /** On a leader: how far `id`'s log is known to match; undefined elsewhere. */

@@ -89,6 +89,14 @@ export interface RaftHostOptions {
   rngSeed?: number;
   /** Told how long each fdatasync of the WAL took, in seconds (metrics). */
   onFsync?: (seconds: number) => void;
+  /**
+   * A turn with at least this many WAL bytes to sync, or one that comes
+   * while a sync is running, syncs in the background (see #pass); a
+   * smaller one blocks the loop for its fdatasync, which answers a lone
+   * small write sooner. Default 65,536; Infinity never syncs in the
+   * background.
+   */
+  backgroundSyncBytes?: number;
 }
 
 export interface StartGroupOptions {
@@ -168,6 +176,12 @@ interface Report {
   outcome: "unreachable" | "snapSent" | "snapFailed";
 }
 
+/** A Ready persisted in the background, waiting for its sync. */
+interface Unsynced {
+  g: Group;
+  rd: Ready;
+}
+
 interface Group {
   readonly id: number;
   readonly node: RawNode;
@@ -196,8 +210,8 @@ interface Group {
  * (one fdatasync per loop turn) and one transport (one connection per
  * peer). A loop turn: step inbound messages, propose queued data, tick if
  * due, collect every group's Ready, send a leader's appends, persist them
- * all with one sync (stepping what arrives meanwhile), send the rest,
- * apply, advance.
+ * all with one sync, send the rest, apply, advance. Under load the sync
+ * runs in the background while later turns go on (#pass).
  *
  * Idle groups quiesce: a leader whose followers all match its log and
  * commit for quiesceTicks sends each a Quiesce notice and stops ticking;
@@ -224,6 +238,7 @@ export class RaftHost {
   readonly #clock: Clock;
   readonly #snapshotEntries: number;
   readonly #compactionOverheadEntries: number;
+  readonly #backgroundSyncBytes: number;
   #inbound: Envelope[] = [];
   /** Groups with queued proposals or fresh local requests. */
   #touched = new Set<Group>();
@@ -232,6 +247,12 @@ export class RaftHost {
   #tickTimer: TimerHandle | undefined;
   #turnTimer: TimerHandle | undefined;
   #tickDue = false;
+  /** The background sync running, if one is. */
+  #syncing: Promise<void> | undefined;
+  /** Cancels the background sync that is scheduled and not yet begun. */
+  #syncNotStarted: (() => void) | undefined;
+  /** Readies persisted since it began, for the next one. */
+  #unsynced: Unsynced[] = [];
   #readSeq = 0;
   #running = false;
   /** Set by holdCampaigns: no group of this host campaigns any more. */
@@ -273,6 +294,7 @@ export class RaftHost {
     this.#options = options;
     this.#snapshotEntries = options.snapshotEntries ?? 0;
     this.#compactionOverheadEntries = options.compactionOverheadEntries ?? 0;
+    this.#backgroundSyncBytes = options.backgroundSyncBytes ?? 65_536;
     this.#quiesceTicks = options.quiesceTicks ?? options.electionTicks;
     this.#maxPending = options.maxPendingProposals ?? 100_000;
     this.#maxInbound = options.maxInboundMessages ?? 1_000_000;
@@ -322,6 +344,11 @@ export class RaftHost {
     this.#clock.clearInterval(this.#tickTimer);
     this.#clock.clearImmediate(this.#turnTimer);
     this.#turnTimer = undefined;
+    // The WAL must not close under a background sync; one not begun is
+    // left to the WAL's close (a simulated clock would never run it).
+    this.#syncNotStarted?.();
+    this.#syncNotStarted = undefined;
+    while (this.#syncing !== undefined) await this.#syncing;
     for (const id of [...this.#groups.keys()]) this.stopGroup(id);
     await this.#transport.close();
     this.#wal?.close();
@@ -857,15 +884,37 @@ export class RaftHost {
       readies.push([g, rd]);
     }
     this.#transport.flush(nowMs);
-    // Group commit: one fdatasync makes every group's Ready durable before the rest is sent.
-    const started = performance.now();
-    const synced = wal.syncRequired();
-    if (synced) this.#options.onFsync?.((performance.now() - started) / 1000);
-
-    for (const [g, rd] of readies) {
-      if (this.#groups.get(g.id) === g) this.#sendAll(g, rd.messages, reports);
+    // Group commit: one fdatasync makes every group's Ready durable before
+    // the rest is sent. Under load it runs in the background, and turns go
+    // on meanwhile: the next requests are read, proposed and written while
+    // the disk works, and the next sync covers them. Only what needs this
+    // Ready durable waits: its messages (votes, append answers), and the
+    // leader counting itself toward a commit, hence applying on a sole
+    // voter. A snapshot is installed only once durable.
+    // While one runs, every Ready waits for the next: an answer without
+    // entries of its own may still acknowledge entries the running one has
+    // not yet made durable.
+    const background = readies.length > 0 &&
+      (this.#syncing !== undefined ||
+        (wal.mustSync && wal.pendingBytes >= this.#backgroundSyncBytes)) &&
+      readies.every(([, rd]) => rd.snapshot === null);
+    let synced = false;
+    if (background) {
+      for (const [g, rd] of readies) {
+        this.#unsynced.push({ g, rd });
+      }
+      if (this.#syncing === undefined) this.#syncInBackground();
+    } else {
+      const started = performance.now();
+      synced = wal.syncRequired();
+      if (synced) this.#options.onFsync?.((performance.now() - started) / 1000);
+      for (const [g, rd] of readies) {
+        if (this.#groups.get(g.id) === g) {
+          this.#sendAll(g, rd.messages, reports);
+        }
+      }
+      this.#transport.flush(nowMs);
     }
-    this.#transport.flush(nowMs);
 
     for (const [g, rd] of readies) {
       if (this.#groups.get(g.id) === g) this.#apply(g, rd);
@@ -874,7 +923,7 @@ export class RaftHost {
     let again = false;
     for (const [g, rd] of readies) {
       if (this.#groups.get(g.id) !== g) continue; // stopped by what an apply ran
-      g.node.advance(rd);
+      g.node.advance(rd, { persisted: !background });
       // The leader counts its own log once this turn's sync is advanced.
       if (g.replicaWaits.size > 0) this.#settleReplicaWaits(g);
       this.#maybeSnapshot(g);
@@ -896,6 +945,51 @@ export class RaftHost {
     if (more && synced) return true;
     if (more) this.#schedule();
     return false;
+  }
+
+  /**
+   * Syncs what the WAL holds for the Readies persisted so far, then does
+   * what waited for it; starts the next if more came meanwhile. It runs
+   * as a clock callback, which a simulated clock waits for.
+   */
+  #syncInBackground(): void {
+    const covered = this.#unsynced;
+    this.#unsynced = [];
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.#syncing = promise;
+    this.#syncNotStarted = () => {
+      this.#clock.clearImmediate(timer);
+      this.#syncing = undefined;
+      resolve();
+    };
+    const timer = this.#clock.setImmediate(async () => {
+      this.#syncNotStarted = undefined;
+      const started = performance.now();
+      try {
+        await this.#requireWal().syncInBackground();
+      } finally {
+        this.#syncing = undefined;
+        resolve();
+      }
+      this.#options.onFsync?.((performance.now() - started) / 1000);
+      // Stopping: what it made durable is replayed on the next start.
+      if (!this.#running) return;
+      const reports: Report[] = [];
+      for (const { g, rd } of covered) {
+        if (this.#groups.get(g.id) !== g) continue;
+        g.node.persisted(rd);
+        this.#sendAll(g, rd.messages, reports);
+        if (g.replicaWaits.size > 0) this.#settleReplicaWaits(g);
+        this.#touched.add(g);
+      }
+      this.#transport.flush(this.#clock.nowMs());
+      for (const { g, to, outcome } of reports) {
+        if (outcome === "unreachable") g.node.reportUnreachable(to);
+        else g.node.reportSnapshot(to, { failed: outcome === "snapFailed" });
+      }
+      if (this.#unsynced.length > 0) this.#syncInBackground();
+      this.#schedule();
+    });
   }
 
   #sendAll(g: Group, messages: readonly Message[], reports: Report[]): void {

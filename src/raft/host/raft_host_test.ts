@@ -681,7 +681,17 @@ function durableState(dataDir: string, groupId: number) {
   return { hardState: g?.hardState, lastIndex: last };
 }
 
-Deno.test("RaftHost makes votes and appended entries durable before it acknowledges them", async () => {
+for (
+  const [how, backgroundSyncBytes] of [
+    ["blocking the loop", Infinity],
+    ["in the background", 0],
+  ] as const
+) {
+  Deno.test(`RaftHost syncing ${how} makes votes and appended entries durable before it acknowledges them`, () =>
+    durableBeforeAcknowledged(backgroundSyncBytes));
+}
+
+async function durableBeforeAcknowledged(backgroundSyncBytes: number) {
   const ids = [1, 2, 3];
   const c = cluster(ids);
   const net = new MemoryNetwork();
@@ -722,7 +732,7 @@ Deno.test("RaftHost makes votes and appended entries durable before it acknowled
         return inner.send(to, env);
       },
     };
-    const h = await c.start(id, { transport: checking });
+    const h = await c.start(id, { transport: checking, backgroundSyncBytes });
     h.startGroup(1, { voters: ids, stateMachine: new ListMachine() });
   }
   try {
@@ -731,6 +741,37 @@ Deno.test("RaftHost makes votes and appended entries durable before it acknowled
     for (let i = 0; i < 10; i++) await leader.propose(1, enc.encode(`d${i}`));
     assert.ok(checked.votes >= 1);
     assert.ok(checked.appends >= 10);
+  } finally {
+    await stopAll(c);
+  }
+}
+
+Deno.test("RaftHost syncing in the background answers a sole voter's entry only after an fsync that followed it", async () => {
+  const c = cluster([1]);
+  let fsyncs = 0;
+  const h = await c.start(1, {
+    backgroundSyncBytes: 0,
+    onFsync: () => fsyncs++,
+  });
+  const machine = new ListMachine();
+  h.startGroup(1, { voters: [1], stateMachine: machine });
+  try {
+    await until("leader", () => h.leaderOf(1) === 1);
+    // Waves of proposals, so that later turns run while a sync is under way.
+    for (let wave = 0; wave < 10; wave++) {
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => {
+          const before = fsyncs;
+          return h.propose(1, enc.encode(`s${wave}.${i}`)).then(({ index }) => {
+            assert.ok(fsyncs > before, `${index} answered before any fsync`);
+            const durable = durableState(c.dirs.get(1)!, 1).lastIndex;
+            assert.ok(index <= durable, `${index} answered, ${durable} in WAL`);
+          });
+        }),
+      );
+      await new Promise((r) => setTimeout(r, wave % 3));
+    }
+    assert.equal(machine.items.length, 100);
   } finally {
     await stopAll(c);
   }

@@ -35,6 +35,8 @@ export interface HostSimOptions {
   compactionOverheadEntries: number;
   /** Small segments roll often, so that compaction deletes them under faults. */
   walSegmentBytes: number;
+  /** 0 syncs every turn in the background, Infinity never (RaftHostOptions). */
+  backgroundSyncBytes: number;
   /** After healing, a new proposal must apply on every host within this. */
   livenessMs: number;
 }
@@ -65,6 +67,7 @@ export function hostSimOptionsFromSeed(
     compactionOverheadEntries: rng.pick([0, 2, 8]),
     livenessMs: 40 * electionTicks * tickMs,
     walSegmentBytes: rng.pick([4096, 64 * 1024 * 1024]),
+    backgroundSyncBytes: rng.pick([0, 256, Infinity]),
     ...overrides,
   };
 }
@@ -389,6 +392,7 @@ class HostSimulation {
       snapshotEntries: o.snapshotEntries,
       compactionOverheadEntries: o.compactionOverheadEntries,
       walSegmentBytes: o.walSegmentBytes,
+      backgroundSyncBytes: o.backgroundSyncBytes,
       transport: this.#network.transport(h.id),
       clock: this.clock,
       rngSeed: this.#rng.nextInt(4294967296),

@@ -1163,11 +1163,14 @@ export class RaftHost {
         g.leader = leader;
         g.term = term;
         if (wasLeader && leader !== this.nodeId) {
-          const err = new ProposalDroppedError(
-            `Leadership of group ${g.id} moved to ${leader}: outcome of the proposal unknown`,
-            { leaderHint: leader },
+          this.#failPending(
+            g,
+            new ProposalDroppedError(
+              `Leadership of group ${g.id} moved to ${leader}`,
+              { leaderHint: leader },
+            ),
           );
-          this.#failAll(g, err);
+          this.#expireInFlight(g);
         }
         if (rd.softState !== null) {
           for (const cb of this.#leaderListeners) {
@@ -1278,10 +1281,38 @@ export class RaftHost {
   }
 
   #failAll(g: Group, err: Error): void {
-    for (const p of g.queued) p.reject(err);
-    g.queued = [];
     for (const w of g.inFlight.values()) w.reject(err);
     g.inFlight.clear();
+    this.#failPending(g, err);
+  }
+
+  /**
+   * A deposed leader's proposals already in its log may still commit under
+   * its successor. Each waits to be applied here, or found overwritten,
+   * which is a definite answer (a client told to retry a write that did
+   * commit would write it twice), for up to two election timeouts; any
+   * still open then fails with its outcome unknown.
+   */
+  #expireInFlight(g: Group): void {
+    if (g.inFlight.size === 0) return;
+    const open = new Map(g.inFlight);
+    this.#clock.setTimeout(() => {
+      const err = new ProposalDroppedError(
+        `Leadership of group ${g.id} moved: outcome of the proposal unknown`,
+        { leaderHint: g.leader },
+      );
+      for (const [index, w] of open) {
+        if (g.inFlight.get(index) !== w) continue;
+        g.inFlight.delete(index);
+        w.reject(err);
+      }
+    }, 2 * this.#options.electionTicks * this.#options.tickMs);
+  }
+
+  /** Fails what is not yet in the log, reads, and replica waits. */
+  #failPending(g: Group, err: Error): void {
+    for (const p of g.queued) p.reject(err);
+    g.queued = [];
     for (const r of g.reads.values()) {
       this.#clock.clearTimeout(r.timer);
       r.reject(err);

@@ -837,3 +837,58 @@ Deno.test("RaftHost exchanges app messages over TCP both ways and to itself, and
   }
   assert.equal(h1.sendApp(2, enc.encode("x")), false, "stopped host");
 });
+
+Deno.test("RaftHost answers a deposed leader's proposal that its successor committed with success, not an unknown outcome", async () => {
+  const ids = [1, 2, 3];
+  const c = cluster(ids);
+  const net = new MemoryNetwork();
+  let dropAcks = false;
+  for (const id of ids) {
+    const inner = net.transport(id);
+    // The followers' acknowledgements can be lost, so the leader never commits on its own.
+    const lossy: Transport = {
+      start: (h) => inner.start(h),
+      setPeers: (p) => inner.setPeers(p),
+      flush: (now) => inner.flush(now),
+      lastHeardMs: (p) => inner.lastHeardMs(p),
+      close: () => inner.close(),
+      reloadTls: () => inner.reloadTls(),
+      sendApp: (to, data) => inner.sendApp(to, data),
+      send: (to, env) =>
+        dropAcks && env.message.type === MessageType.AppResp
+          ? true
+          : inner.send(to, env),
+    };
+    const h = await c.start(id, { transport: lossy });
+    h.startGroup(1, { voters: ids, stateMachine: new ListMachine() });
+  }
+  try {
+    await until("leader", () => agreedLeader(c.hosts.values(), 1) !== 0);
+    const leaderId = agreedLeader(c.hosts.values(), 1);
+    const leader = c.hosts.get(leaderId)!;
+    const followers = ids.filter((id) => id !== leaderId);
+    const target = leader.logStatus(1)!.lastIndex + 1;
+    dropAcks = true;
+    const outcome = leader.propose(1, enc.encode("x")).then(
+      (r) => `applied at ${r.index}`,
+      (err) => `failed: ${err}`,
+    );
+    await until(
+      "the followers hold the entry",
+      () =>
+        followers.every((id) =>
+          c.hosts.get(id)!.logStatus(1)!.lastIndex >= target
+        ),
+    );
+    for (const id of followers) net.cut(leaderId, id);
+    dropAcks = false;
+    await until("a new leader", () => {
+      const l = agreedLeader(followers.map((id) => c.hosts.get(id)!), 1);
+      return l !== 0 && l !== leaderId;
+    });
+    net.heal();
+    assert.equal(await outcome, `applied at ${target}`);
+  } finally {
+    await stopAll(c);
+  }
+});

@@ -666,6 +666,20 @@ Deno.test("RaftHost.holdCampaigns keeps a host from taking leadership, even by t
   }
 });
 
+/** `inner`, with its Raft sends going through `send`. */
+function withSend(inner: Transport, send: Transport["send"]): Transport {
+  return {
+    start: (h) => inner.start(h),
+    setPeers: (p) => inner.setPeers(p),
+    flush: (now) => inner.flush(now),
+    lastHeardMs: (p) => inner.lastHeardMs(p),
+    close: () => inner.close(),
+    reloadTls: (tls) => inner.reloadTls(tls),
+    sendApp: (to, data) => inner.sendApp(to, data),
+    send,
+  };
+}
+
 /** Reads what is durable in a host's WAL right now, from a copy of its files. */
 function durableState(dataDir: string, groupId: number) {
   const copy = Deno.makeTempDirSync();
@@ -699,39 +713,30 @@ async function durableBeforeAcknowledged(backgroundSyncBytes: number) {
   for (const id of ids) {
     const inner = net.transport(id);
     // Every acknowledgement leaving this host is checked against the WAL on disk at that moment.
-    const checking: Transport = {
-      start: (h) => inner.start(h),
-      setPeers: (p) => inner.setPeers(p),
-      flush: (now) => inner.flush(now),
-      lastHeardMs: (p) => inner.lastHeardMs(p),
-      close: () => inner.close(),
-      reloadTls: () => inner.reloadTls(),
-      sendApp: (to, data) => inner.sendApp(to, data),
-      send: (to, env) => {
-        const m = env.message;
-        if (m.type === MessageType.VoteResp && !m.reject) {
-          const d = durableState(c.dirs.get(id)!, env.groupId);
-          assert.equal(
-            d.hardState?.vote,
-            m.to,
-            "vote sent before it was durable",
-          );
-          assert.equal(d.hardState?.term, m.term);
-          checked.votes++;
-        }
-        if (
-          m.type === MessageType.AppResp && !m.reject && checked.appends < 40
-        ) {
-          const d = durableState(c.dirs.get(id)!, env.groupId);
-          assert.ok(
-            d.lastIndex >= m.index,
-            `ack of ${m.index} sent with only ${d.lastIndex} durable`,
-          );
-          checked.appends++;
-        }
-        return inner.send(to, env);
-      },
-    };
+    const checking = withSend(inner, (to, env) => {
+      const m = env.message;
+      if (m.type === MessageType.VoteResp && !m.reject) {
+        const d = durableState(c.dirs.get(id)!, env.groupId);
+        assert.equal(
+          d.hardState?.vote,
+          m.to,
+          "vote sent before it was durable",
+        );
+        assert.equal(d.hardState?.term, m.term);
+        checked.votes++;
+      }
+      if (
+        m.type === MessageType.AppResp && !m.reject && checked.appends < 40
+      ) {
+        const d = durableState(c.dirs.get(id)!, env.groupId);
+        assert.ok(
+          d.lastIndex >= m.index,
+          `ack of ${m.index} sent with only ${d.lastIndex} durable`,
+        );
+        checked.appends++;
+      }
+      return inner.send(to, env);
+    });
     const h = await c.start(id, { transport: checking, backgroundSyncBytes });
     h.startGroup(1, { voters: ids, stateMachine: new ListMachine() });
   }
@@ -846,19 +851,13 @@ Deno.test("RaftHost answers a deposed leader's proposal that its successor commi
   for (const id of ids) {
     const inner = net.transport(id);
     // The followers' acknowledgements can be lost, so the leader never commits on its own.
-    const lossy: Transport = {
-      start: (h) => inner.start(h),
-      setPeers: (p) => inner.setPeers(p),
-      flush: (now) => inner.flush(now),
-      lastHeardMs: (p) => inner.lastHeardMs(p),
-      close: () => inner.close(),
-      reloadTls: () => inner.reloadTls(),
-      sendApp: (to, data) => inner.sendApp(to, data),
-      send: (to, env) =>
+    const lossy = withSend(
+      inner,
+      (to, env) =>
         dropAcks && env.message.type === MessageType.AppResp
           ? true
           : inner.send(to, env),
-    };
+    );
     const h = await c.start(id, { transport: lossy });
     h.startGroup(1, { voters: ids, stateMachine: new ListMachine() });
   }

@@ -178,10 +178,10 @@ interface Report {
   outcome: "unreachable" | "snapSent" | "snapFailed";
 }
 
-/** A Ready persisted in the background, waiting for its sync. */
-interface Unsynced {
-  g: Group;
-  rd: Ready;
+interface BackgroundSync {
+  done: Promise<void>;
+  /** Set until the sync begins. */
+  cancel: (() => void) | undefined;
 }
 
 interface Group {
@@ -249,12 +249,10 @@ export class RaftHost {
   #tickTimer: TimerHandle | undefined;
   #turnTimer: TimerHandle | undefined;
   #tickDue = false;
-  /** The background sync running, if one is. */
-  #syncing: Promise<void> | undefined;
-  /** Cancels the background sync that is scheduled and not yet begun. */
-  #syncNotStarted: (() => void) | undefined;
+  /** The background sync scheduled or running, if any. */
+  #sync: BackgroundSync | undefined;
   /** Readies persisted since it began, for the next one. */
-  #unsynced: Unsynced[] = [];
+  #unsynced: [Group, Ready][] = [];
   #readSeq = 0;
   #running = false;
   /** Set by holdCampaigns: no group of this host campaigns any more. */
@@ -348,9 +346,8 @@ export class RaftHost {
     this.#turnTimer = undefined;
     // The WAL must not close under a background sync; one not begun is
     // left to the WAL's close (a simulated clock would never run it).
-    this.#syncNotStarted?.();
-    this.#syncNotStarted = undefined;
-    while (this.#syncing !== undefined) await this.#syncing;
+    this.#sync?.cancel?.();
+    while (this.#sync !== undefined) await this.#sync.done;
     for (const id of [...this.#groups.keys()]) this.stopGroup(id);
     await this.#transport.close();
     this.#wal?.close();
@@ -887,25 +884,22 @@ export class RaftHost {
     }
     this.#transport.flush(nowMs);
     // Group commit: one fdatasync makes every group's Ready durable before
-    // the rest is sent. Under load it runs in the background, and turns go
-    // on meanwhile: the next requests are read, proposed and written while
-    // the disk works, and the next sync covers them. Only what needs this
-    // Ready durable waits: its messages (votes, append answers), and the
-    // leader counting itself toward a commit, hence applying on a sole
-    // voter. A snapshot is installed only once durable.
-    // While one runs, every Ready waits for the next: an answer without
-    // entries of its own may still acknowledge entries the running one has
-    // not yet made durable.
+    // the rest is sent. A big one runs in the background, and turns go on
+    // meanwhile: the next requests are read, proposed and written while the
+    // disk works, and the next sync covers them. Only what needs a Ready
+    // durable waits: its messages (votes, append answers), and the leader
+    // counting itself toward a commit, hence applying on a sole voter.
+    // While a sync runs every Ready waits for the next, since an answer
+    // without entries of its own may acknowledge entries the running one
+    // has not yet made durable. A snapshot is installed only once durable.
     const background = readies.length > 0 &&
-      (this.#syncing !== undefined ||
+      (this.#sync !== undefined ||
         (wal.mustSync && wal.pendingBytes >= this.#backgroundSyncBytes)) &&
       readies.every(([, rd]) => rd.snapshot === null);
     let synced = false;
     if (background) {
-      for (const [g, rd] of readies) {
-        this.#unsynced.push({ g, rd });
-      }
-      if (this.#syncing === undefined) this.#syncInBackground();
+      this.#unsynced.push(...readies);
+      if (this.#sync === undefined) this.#syncInBackground();
     } else {
       const started = performance.now();
       synced = wal.syncRequired();
@@ -931,12 +925,7 @@ export class RaftHost {
       this.#maybeSnapshot(g);
       if (g.foundingOnly) g.foundingOnly = !this.#snapshotPastFounding(g);
     }
-    for (const { g, to, outcome } of reports) {
-      if (this.#groups.get(g.id) !== g) continue;
-      if (outcome === "unreachable") g.node.reportUnreachable(to);
-      else g.node.reportSnapshot(to, { failed: outcome === "snapFailed" });
-      this.#touched.add(g);
-    }
+    this.#stepReports(reports);
     for (const [g] of readies) {
       if (this.#groups.get(g.id) === g && g.node.hasReady()) {
         this.#touched.add(g);
@@ -958,26 +947,31 @@ export class RaftHost {
     const covered = this.#unsynced;
     this.#unsynced = [];
     const { promise, resolve } = Promise.withResolvers<void>();
-    this.#syncing = promise;
-    this.#syncNotStarted = () => {
-      this.#clock.clearImmediate(timer);
-      this.#syncing = undefined;
+    const ended = () => {
+      this.#sync = undefined;
       resolve();
     };
+    const sync: BackgroundSync = {
+      done: promise,
+      cancel: () => {
+        this.#clock.clearImmediate(timer);
+        ended();
+      },
+    };
+    this.#sync = sync;
     const timer = this.#clock.setImmediate(async () => {
-      this.#syncNotStarted = undefined;
+      sync.cancel = undefined;
       const started = performance.now();
       try {
         await this.#requireWal().syncInBackground();
       } finally {
-        this.#syncing = undefined;
-        resolve();
+        ended();
       }
       this.#options.onFsync?.((performance.now() - started) / 1000);
       // Stopping: what it made durable is replayed on the next start.
       if (!this.#running) return;
       const reports: Report[] = [];
-      for (const { g, rd } of covered) {
+      for (const [g, rd] of covered) {
         if (this.#groups.get(g.id) !== g) continue;
         g.node.persisted(rd);
         this.#sendAll(g, rd.messages, reports);
@@ -985,13 +979,20 @@ export class RaftHost {
         this.#touched.add(g);
       }
       this.#transport.flush(this.#clock.nowMs());
-      for (const { g, to, outcome } of reports) {
-        if (outcome === "unreachable") g.node.reportUnreachable(to);
-        else g.node.reportSnapshot(to, { failed: outcome === "snapFailed" });
-      }
+      this.#stepReports(reports);
       if (this.#unsynced.length > 0) this.#syncInBackground();
       this.#schedule();
     });
+  }
+
+  /** Steps delivery reports into their groups (none may hold a Ready). */
+  #stepReports(reports: readonly Report[]): void {
+    for (const { g, to, outcome } of reports) {
+      if (this.#groups.get(g.id) !== g) continue;
+      if (outcome === "unreachable") g.node.reportUnreachable(to);
+      else g.node.reportSnapshot(to, { failed: outcome === "snapFailed" });
+      this.#touched.add(g);
+    }
   }
 
   #sendAll(g: Group, messages: readonly Message[], reports: Report[]): void {

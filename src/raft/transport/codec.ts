@@ -2,7 +2,8 @@
  * The wire format between Raft hosts. A connection carries frames:
  * u32 length (of kind + payload), u8 kind, payload. The connecting side
  * opens with Hello (its node id); Messages frames carry any number of
- * messages of any groups for one peer (one frame per loop turn); a snapshot
+ * messages of any groups for one peer (a loop turn's, in frames of at most
+ * about MESSAGES_FRAME_BYTES); a snapshot
  * message travels alone, cut into SnapChunk frames so that it never needs
  * one huge frame and other traffic can interleave; Ping keeps an idle
  * connection's liveness visible; App carries one opaque application message
@@ -20,6 +21,7 @@ import {
   ByteReader,
   ByteWriter,
   DecodeError,
+  entriesBytes,
   readEntries,
   readSnapshot,
   writeEntries,
@@ -53,6 +55,12 @@ export const FrameKind = {
 
 /** Frames above this are refused before any allocation (a corrupt or hostile length). */
 export const FRAME_BYTES_MAX = 64 * 1024 * 1024;
+/**
+ * Messages frames are cut at about this size, so that a turn that sends a
+ * peer many appends (a follower catching up) never needs one frame above
+ * FRAME_BYTES_MAX, and the receiver decodes it piece by piece.
+ */
+export const MESSAGES_FRAME_BYTES = 4 * 1024 * 1024;
 /** Snapshot bytes per SnapChunk frame. */
 export const SNAP_CHUNK_BYTES = 1024 * 1024;
 /** A reassembled snapshot message above this is refused. */
@@ -142,6 +150,53 @@ export function writeFrame(
     );
   }
   w.u32At(start, length);
+}
+
+/** type, group id, flags, from, to: what every message carries. */
+const ENVELOPE_HEADER_BYTES = 1 + 4 + 2 + 8 + 8;
+
+/** The length of writeEnvelope's encoding of a message that carries no snapshot. */
+export function envelopeBytes(env: Envelope): number {
+  const m = env.message;
+  if (m.snapshot !== null) {
+    throw new RangeError("A snapshot message is sized as SnapChunk frames");
+  }
+  let n = ENVELOPE_HEADER_BYTES;
+  for (const field of [m.term, m.logTerm, m.index, m.commit, m.rejectHint]) {
+    if (field !== 0) n += 8;
+  }
+  if (m.entries.length > 0) n += entriesBytes(m.entries);
+  if (m.context !== null) n += 4 + m.context.length;
+  return n;
+}
+
+/** The length field of a Messages frame holding envelopes of `bytes` in all. */
+export function messagesFrameLength(bytes: number): number {
+  return 1 + 4 + bytes;
+}
+
+/**
+ * Appends `envelopes` (no snapshots) as Messages frames, in order, a new
+ * frame begun before one would pass `frameBytes`; an envelope larger than
+ * that travels in a frame of its own.
+ */
+export function writeMessagesFrames(
+  w: ByteWriter,
+  envelopes: readonly Envelope[],
+  frameBytes = MESSAGES_FRAME_BYTES,
+): void {
+  let from = 0;
+  let bytes = 0;
+  for (let i = 0; i < envelopes.length; i++) {
+    const size = envelopeBytes(envelopes[i]!);
+    if (i > from && messagesFrameLength(bytes + size) > frameBytes) {
+      writeMessagesFrame(w, envelopes.slice(from, i));
+      from = i;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  if (from < envelopes.length) writeMessagesFrame(w, envelopes.slice(from));
 }
 
 export function writeMessagesFrame(

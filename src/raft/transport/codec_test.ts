@@ -10,8 +10,10 @@ import { ByteReader, ByteWriter, DecodeError } from "../wal/mod.ts";
 import {
   APP_MESSAGE_BYTES_MAX,
   type Envelope,
+  envelopeBytes,
   FrameDecoder,
   FrameKind,
+  messagesFrameLength,
   readAppPayload,
   readEnvelope,
   readMessagesPayload,
@@ -20,6 +22,7 @@ import {
   writeAppFrame,
   writeEnvelope,
   writeMessagesFrame,
+  writeMessagesFrames,
   writeSnapshotFrames,
 } from "./codec.ts";
 
@@ -191,4 +194,63 @@ Deno.test("writeAppFrame refuses data above APP_MESSAGE_BYTES_MAX and readAppPay
   payload.set(w.view().subarray(5, 13));
   assert.throws(() => readAppPayload(payload), DecodeError);
   assert.throws(() => readAppPayload(new Uint8Array(7)), DecodeError);
+});
+
+function append(groupId: number, index: number, dataBytes: number): Envelope {
+  return {
+    groupId,
+    message: message({
+      type: MessageType.App,
+      term: 3,
+      index,
+      commit: index - 1,
+      entries: [{
+        index: index + 1,
+        term: 3,
+        type: 0,
+        data: new Uint8Array(dataBytes).fill(index % 251),
+      }],
+    }),
+  };
+}
+
+Deno.test("envelopeBytes is the length writeEnvelope writes, for every field a message may leave out", () => {
+  const { snapshot: _, ...noSnapshot } = full;
+  const samples: Envelope[] = [
+    { groupId: 1, message: { ...noSnapshot, snapshot: null } },
+    { groupId: 2, message: message({ type: MessageType.Heartbeat }) },
+    { groupId: 3, message: message({ term: 1, context: new Uint8Array(5) }) },
+    append(4, 9, 1000),
+  ];
+  for (const env of samples) {
+    const w = new ByteWriter(8);
+    writeEnvelope(w, env);
+    assert.equal(envelopeBytes(env), w.length);
+  }
+  assert.throws(() => envelopeBytes({ groupId: 1, message: full }), RangeError);
+});
+
+Deno.test("writeMessagesFrames cuts a turn's messages into frames within the limit, in order, one too big alone", () => {
+  const envelopes = [
+    ...Array.from({ length: 30 }, (_, i) => append(i % 4, i + 1, 900)),
+    append(9, 100, 5000),
+    append(9, 101, 10),
+  ];
+  const limit = 4096;
+  const w = new ByteWriter();
+  writeMessagesFrames(w, envelopes, limit);
+  const frames = new FrameDecoder().push(w.view().slice());
+  const lengths = frames.map((f) => messagesFrameLength(f.payload.length - 4));
+  const decoded = frames.map((f) => readMessagesPayload(f.payload));
+  assert.deepEqual(decoded.flat(), envelopes);
+  const alone = decoded.findIndex((d) => d[0]!.message.index === 100);
+  assert.equal(decoded[alone]!.length, 1);
+  lengths.forEach((length, i) => {
+    if (i !== alone) assert.ok(length <= limit, `frame ${i}: ${length}`);
+  });
+  // Each frame was cut only where the next message would not fit.
+  for (let i = 0; i + 1 < decoded.length; i++) {
+    const next = envelopeBytes(decoded[i + 1]![0]!);
+    assert.ok(lengths[i]! + next > limit, `frame ${i} cut early`);
+  }
 });

@@ -4,8 +4,11 @@ import { concatBytes, writeAll } from "../../util/mod.ts";
 import {
   checkAppMessageSize,
   type Envelope,
+  envelopeBytes,
+  FRAME_BYTES_MAX,
   FrameDecoder,
   FrameKind,
+  messagesFrameLength,
   readAppPayload,
   readHelloPayload,
   readMessagesPayload,
@@ -14,7 +17,7 @@ import {
   writeAppFrame,
   writeFrame,
   writeHelloFrame,
-  writeMessagesFrame,
+  writeMessagesFrames,
   writeProofFrame,
   writeSnapshotFrames,
 } from "./codec.ts";
@@ -66,6 +69,8 @@ class Peer {
   lastSentMs = -Infinity;
   /** Envelopes of this loop turn, framed together by flush(). */
   pending: Envelope[] = [];
+  /** Their encoded length. */
+  pendingBytes = 0;
   /** Framed bytes waiting for the socket. */
   queue: Uint8Array[] = [];
   queuedBytes = 0;
@@ -209,7 +214,24 @@ export class TcpTransport implements Transport {
       writeSnapshotFrames(w, env, ++this.#streamId);
       return this.#enqueue(peer, w.view());
     }
+    // Refused here rather than when the turn's frames are written, so that
+    // the sender learns of it: a leader then probes the peer instead of
+    // streaming appends (up to max in-flight × max size, per group) that
+    // the queue would drop.
+    const bytes = envelopeBytes(env);
+    if (messagesFrameLength(bytes) > FRAME_BYTES_MAX) {
+      this.#warn(
+        `message of ${bytes} bytes for ${to} exceeds the ${FRAME_BYTES_MAX}-byte frame limit: dropped`,
+      );
+      return false;
+    }
+    if (
+      peer.queuedBytes + peer.pendingBytes + bytes > this.#queueBytesMax
+    ) {
+      return false;
+    }
     peer.pending.push(env);
+    peer.pendingBytes += bytes;
     return true;
   }
 
@@ -251,14 +273,16 @@ export class TcpTransport implements Transport {
       }
       if (peer.conn === null) {
         peer.pending = [];
+        peer.pendingBytes = 0;
         this.#maybeConnect(peer, nowMs);
         continue;
       }
       const w = this.#frame;
       w.reset();
       if (peer.pending.length > 0) {
-        writeMessagesFrame(w, peer.pending);
+        writeMessagesFrames(w, peer.pending);
         peer.pending = [];
+        peer.pendingBytes = 0;
       } else if (
         peer.queuedBytes === 0 &&
         nowMs - peer.lastSentMs >= this.#pingIntervalMs

@@ -127,6 +127,70 @@ Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects t
   }
 });
 
+Deno.test("TcpTransport sends a turn of appends larger than one frame may be, and refuses at send what passes its queue bound", async () => {
+  const peers = new Map<NodeId, Address>([
+    [1, { hostname: "127.0.0.1", port: freePort() }],
+    [2, { hostname: "127.0.0.1", port: freePort() }],
+  ]);
+  const got: [NodeId, Envelope][] = [];
+  const a = new TcpTransport({
+    nodeId: 1,
+    listen: peers.get(1)!,
+    peers,
+    backoffMinMs: 10,
+    sendQueueBytesMax: 96 * 1024 * 1024,
+  });
+  const b = new TcpTransport({ nodeId: 2, listen: peers.get(2)!, peers });
+  await a.start(ignoreInbound);
+  await b.start(collect(got));
+  const append = (g: number, i: number): Envelope => ({
+    groupId: g,
+    message: newMessage({
+      type: MessageType.App,
+      from: 1,
+      to: 2,
+      term: 2,
+      index: i,
+      entries: [{
+        index: i + 1,
+        term: 2,
+        type: 0,
+        data: new Uint8Array(1024 * 1024).fill(i % 251),
+      }],
+    }),
+  });
+  try {
+    await sendUntilDelivered(
+      a,
+      2,
+      { groupId: 1, message: heartbeat(1, 2, 1) },
+      () => got.length > 0,
+    );
+    got.length = 0;
+    // 8 groups catching a follower up: 80 MiB in one turn, above the 64
+    // MiB frame limit, within the 96 MiB queue; the rest is refused.
+    const accepted: Envelope[] = [];
+    const refused: Envelope[] = [];
+    for (let i = 0; i < 100; i++) {
+      const env = append(i % 8, i);
+      (a.send(2, env) ? accepted : refused).push(env);
+    }
+    assert.equal(accepted.length, 95);
+    assert.equal(refused.length, 5);
+    a.flush(performance.now());
+    await until("every accepted append", () => got.length === 95, 20_000);
+    assert.deepEqual(
+      got.map((
+        [, e],
+      ) => [e.groupId, e.message.index, e.message.entries[0]!.data[7]]),
+      accepted.map((e) => [e.groupId, e.message.index, e.message.index % 251]),
+    );
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("TcpTransport.sendApp delivers without a flush, bounded by the send queue, only to the addressed node", async () => {
   const addr1 = { hostname: "127.0.0.1", port: freePort() };
   const addr2 = { hostname: "127.0.0.1", port: freePort() };

@@ -194,6 +194,13 @@ export function readEntry(r: ByteReader): Entry {
   return { index, term, type: type as EntryTypeValue, data };
 }
 
+/** The length of writeEntries' encoding of `entries`. */
+export function entriesBytes(entries: readonly Entry[]): number {
+  let n = ENTRIES_COUNT_BYTES;
+  for (const e of entries) n += ENTRY_HEADER_BYTES + e.data.length;
+  return n;
+}
+
 export function writeEntries(w: ByteWriter, entries: readonly Entry[]): void {
   w.u32(entries.length);
   for (const e of entries) writeEntry(w, e);

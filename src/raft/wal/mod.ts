@@ -13,6 +13,7 @@ export {
   ByteReader,
   ByteWriter,
   DecodeError,
+  entriesBytes,
   readEntries,
   readHardState,
   readSnapshot,

@@ -32,6 +32,7 @@ import {
 import { benchRedis, latencyOwn, redisUnavailable } from "./bench_latency.ts";
 import { makeCerts, signCert } from "../tests/tls_certs.ts";
 import { benchTransactions } from "./bench_txn.ts";
+import { kcatInput, kcatProduceArgs } from "./kcat.ts";
 import type { SecurityOptions } from "../src/client/mod.ts";
 
 const { values: flags } = parseArgs({
@@ -196,37 +197,6 @@ async function timed(cmd: string, args: string[], stdin?: Uint8Array) {
     throw new Error(`${cmd} failed: ${new TextDecoder().decode(out.stderr)}`);
   }
   return (performance.now() - t0) / 1000;
-}
-
-function kcatInput(messageBytes: number, count: number): Uint8Array {
-  const line = new Uint8Array(messageBytes + 1).fill(0x62);
-  line[messageBytes] = 0x0a;
-  const out = new Uint8Array(line.length * count);
-  for (let i = 0; i < count; i++) out.set(line, i * line.length);
-  return out;
-}
-
-/** kcat producing stdin lines, batching as librdkafka users tune it. */
-function kcatProduceArgs(
-  bootstrap: string,
-  topic: string,
-  acks: -1 | 1,
-): string[] {
-  return [
-    "-b",
-    bootstrap,
-    "-P",
-    "-t",
-    topic,
-    "-X",
-    `acks=${acks === -1 ? "all" : "1"}`,
-    "-X",
-    "linger.ms=5",
-    "-X",
-    "batch.size=1000000",
-    "-X",
-    "queue.buffering.max.kbytes=1048576",
-  ];
 }
 
 const broker = await startBroker({ set: ["log.segment_bytes=256MiB"] });

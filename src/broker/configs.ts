@@ -228,10 +228,12 @@ export const TOPIC_CONFIGS: readonly TopicConfigDef[] = [
     acts: true,
     doc: "Longest a record stays uncompacted",
   }),
-  def("max.message.bytes", T.INT, "1048588", int(0), {
+  // A record set travels between brokers as one Raft message, and the Raft
+  // transport's frames stop at 64 MiB: half of that leaves room to spare.
+  def("max.message.bytes", T.INT, "1048588", int(0, 32 * 1024 * 1024), {
     synonym: "message.max.bytes",
     acts: true,
-    doc: "Largest record set a produce may write to the topic",
+    doc: "Largest record set a produce may write to the topic (at most 32 MiB)",
   }),
   def("message.downconversion.enable", T.BOOLEAN, "true", bool, {
     synonym: "log.message.downconversion.enable",

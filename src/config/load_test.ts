@@ -217,11 +217,16 @@ Deno.test("loadConfig rejects a section given as a scalar", () => {
 Deno.test("loadConfig rejects numbers out of range", () => {
   const err = problemsOf(() =>
     loadConfig({
-      overrides: ["bind_port=70000", "topics.default_partitions=0"],
+      overrides: [
+        "bind_port=70000",
+        "topics.default_partitions=0",
+        "performance.max_batch_bytes=64MiB",
+      ],
     })
   );
   assert.deepEqual(err.problems.map((p) => p.path), [
     "bind_port",
+    "performance.max_batch_bytes",
     "topics.default_partitions",
   ]);
   assert.match(
@@ -229,6 +234,7 @@ Deno.test("loadConfig rejects numbers out of range", () => {
     /bind_port: "70000" is not valid .*port number from 1 to 65535, or 0/,
   );
   assert.match(err.message, /an integer from 1 to 100000/);
+  assert.match(err.message, /from 1 to 33554432 bytes/);
 });
 
 Deno.test("loadConfig rejects a bad duration and a bad size", () => {

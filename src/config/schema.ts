@@ -406,7 +406,8 @@ export const FIELDS: readonly Field[] = [
   {
     key: "performance.max_batch_bytes",
     prop: "performance.maxBatchBytes",
-    kind: size({ min: 1 }),
+    // One Raft message between brokers; the transport's frames stop at 64 MiB.
+    kind: size({ min: 1, max: 32 * 1024 * 1024 }),
     default: "4MiB",
     doc:
       "Most record set bytes merged into one Raft entry; a larger set is proposed alone",

@@ -941,6 +941,10 @@ Deno.test("ControllerState alters a topic's configs key by key or wholesale, and
         /segment.ms="0" is invalid: out of range/,
       ],
       [
+        [{ key: "max.message.bytes", op: "set", value: "67108864" }],
+        /max.message.bytes="67108864" is invalid: out of range \[0, 33554432\]/,
+      ],
+      [
         [{ key: "min.insync.replicas", op: "set", value: "4" }],
         /min.insync.replicas="4" is invalid: it exceeds the replication factor 3/,
       ],

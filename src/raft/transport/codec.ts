@@ -161,10 +161,13 @@ export function envelopeBytes(env: Envelope): number {
   if (m.snapshot !== null) {
     throw new RangeError("A snapshot message is sized as SnapChunk frames");
   }
+  // Every message of a turn is sized on its way out: no array per message.
   let n = ENVELOPE_HEADER_BYTES;
-  for (const field of [m.term, m.logTerm, m.index, m.commit, m.rejectHint]) {
-    if (field !== 0) n += 8;
-  }
+  if (m.term !== 0) n += 8;
+  if (m.logTerm !== 0) n += 8;
+  if (m.index !== 0) n += 8;
+  if (m.commit !== 0) n += 8;
+  if (m.rejectHint !== 0) n += 8;
   if (m.entries.length > 0) n += entriesBytes(m.entries);
   if (m.context !== null) n += 4 + m.context.length;
   return n;
@@ -178,17 +181,19 @@ export function messagesFrameLength(bytes: number): number {
 /**
  * Appends `envelopes` (no snapshots) as Messages frames, in order, a new
  * frame begun before one would pass `frameBytes`; an envelope larger than
- * that travels in a frame of its own.
+ * that travels in a frame of its own. `sizes[i]` is envelopeBytes of
+ * `envelopes[i]`, which the sender has already counted.
  */
 export function writeMessagesFrames(
   w: ByteWriter,
   envelopes: readonly Envelope[],
+  sizes: readonly number[],
   frameBytes = MESSAGES_FRAME_BYTES,
 ): void {
   let from = 0;
   let bytes = 0;
   for (let i = 0; i < envelopes.length; i++) {
-    const size = envelopeBytes(envelopes[i]!);
+    const size = sizes[i]!;
     if (i > from && messagesFrameLength(bytes + size) > frameBytes) {
       writeMessagesFrame(w, envelopes.slice(from, i));
       from = i;

@@ -238,7 +238,7 @@ Deno.test("writeMessagesFrames cuts a turn's messages into frames within the lim
   ];
   const limit = 4096;
   const w = new ByteWriter();
-  writeMessagesFrames(w, envelopes, limit);
+  writeMessagesFrames(w, envelopes, envelopes.map(envelopeBytes), limit);
   const frames = new FrameDecoder().push(w.view().slice());
   const lengths = frames.map((f) => messagesFrameLength(f.payload.length - 4));
   const decoded = frames.map((f) => readMessagesPayload(f.payload));

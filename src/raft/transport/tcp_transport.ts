@@ -69,7 +69,8 @@ class Peer {
   lastSentMs = -Infinity;
   /** Envelopes of this loop turn, framed together by flush(). */
   pending: Envelope[] = [];
-  /** Their encoded length. */
+  /** The encoded length of each, and their sum. */
+  pendingSizes: number[] = [];
   pendingBytes = 0;
   /** Framed bytes waiting for the socket. */
   queue: Uint8Array[] = [];
@@ -79,6 +80,12 @@ class Peer {
   constructor(id: NodeId, address: Address) {
     this.id = id;
     this.address = address;
+  }
+
+  clearPending(): void {
+    this.pending = [];
+    this.pendingSizes = [];
+    this.pendingBytes = 0;
   }
 }
 
@@ -231,6 +238,7 @@ export class TcpTransport implements Transport {
       return false;
     }
     peer.pending.push(env);
+    peer.pendingSizes.push(bytes);
     peer.pendingBytes += bytes;
     return true;
   }
@@ -272,17 +280,15 @@ export class TcpTransport implements Transport {
         this.#fail(peer);
       }
       if (peer.conn === null) {
-        peer.pending = [];
-        peer.pendingBytes = 0;
+        peer.clearPending();
         this.#maybeConnect(peer, nowMs);
         continue;
       }
       const w = this.#frame;
       w.reset();
       if (peer.pending.length > 0) {
-        writeMessagesFrames(w, peer.pending);
-        peer.pending = [];
-        peer.pendingBytes = 0;
+        writeMessagesFrames(w, peer.pending, peer.pendingSizes);
+        peer.clearPending();
       } else if (
         peer.queuedBytes === 0 &&
         nowMs - peer.lastSentMs >= this.#pingIntervalMs
@@ -456,7 +462,7 @@ export class TcpTransport implements Transport {
     peer.conn = null;
     peer.queue = [];
     peer.queuedBytes = 0;
-    peer.pending = [];
+    peer.clearPending();
   }
 
   async #acceptLoop(

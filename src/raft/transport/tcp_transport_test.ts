@@ -16,7 +16,7 @@ import { until } from "../testing/mod.ts";
 import type { Envelope } from "./codec.ts";
 import { makeCerts } from "../../../tests/tls_certs.ts";
 import { PeerCredentials } from "./peer_proof.ts";
-import { TcpTransport } from "./tcp_transport.ts";
+import { TcpTransport, type TcpTransportOptions } from "./tcp_transport.ts";
 import type { Address, InboundHandlers } from "./transport.ts";
 
 const ignoreInbound: InboundHandlers = { messages: () => {}, app: () => {} };
@@ -54,7 +54,18 @@ async function sendUntilDelivered(
   });
 }
 
-Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects to a restarted peer", async () => {
+/**
+ * Node 1 (options `aOptions`) connected to node 2 over loopback, a first
+ * message delivered; what node 2 receives from then on lands in `got`.
+ */
+async function connectedPair(
+  aOptions: Partial<TcpTransportOptions> = {},
+): Promise<{
+  peers: Map<NodeId, Address>;
+  a: TcpTransport;
+  b: TcpTransport;
+  got: [NodeId, Envelope][];
+}> {
   const peers = new Map<NodeId, Address>([
     [1, { hostname: "127.0.0.1", port: freePort() }],
     [2, { hostname: "127.0.0.1", port: freePort() }],
@@ -65,20 +76,26 @@ Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects t
     listen: peers.get(1)!,
     peers,
     backoffMinMs: 10,
-    backoffMaxMs: 50,
+    ...aOptions,
   });
-  let b = new TcpTransport({ nodeId: 2, listen: peers.get(2)!, peers });
+  const b = new TcpTransport({ nodeId: 2, listen: peers.get(2)!, peers });
   await a.start(ignoreInbound);
   await b.start(collect(got));
-  try {
-    await sendUntilDelivered(
-      a,
-      2,
-      { groupId: 1, message: heartbeat(1, 2, 1) },
-      () => got.length > 0,
-    );
-    got.length = 0;
+  await sendUntilDelivered(
+    a,
+    2,
+    { groupId: 1, message: heartbeat(1, 2, 1) },
+    () => got.length > 0,
+  );
+  got.length = 0;
+  return { peers, a, b, got };
+}
 
+Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects to a restarted peer", async () => {
+  const pair = await connectedPair({ backoffMaxMs: 50 });
+  const { peers, a, got } = pair;
+  let b = pair.b;
+  try {
     // One flush, many groups: one frame, every message in order.
     for (let g = 0; g < 100; g++) {
       assert.ok(a.send(2, { groupId: g, message: heartbeat(1, 2, g + 1) }));
@@ -128,21 +145,9 @@ Deno.test("TcpTransport delivers batches and chunked snapshots, and reconnects t
 });
 
 Deno.test("TcpTransport sends a turn of appends larger than one frame may be, and refuses at send what passes its queue bound", async () => {
-  const peers = new Map<NodeId, Address>([
-    [1, { hostname: "127.0.0.1", port: freePort() }],
-    [2, { hostname: "127.0.0.1", port: freePort() }],
-  ]);
-  const got: [NodeId, Envelope][] = [];
-  const a = new TcpTransport({
-    nodeId: 1,
-    listen: peers.get(1)!,
-    peers,
-    backoffMinMs: 10,
+  const { a, b, got } = await connectedPair({
     sendQueueBytesMax: 96 * 1024 * 1024,
   });
-  const b = new TcpTransport({ nodeId: 2, listen: peers.get(2)!, peers });
-  await a.start(ignoreInbound);
-  await b.start(collect(got));
   const append = (g: number, i: number): Envelope => ({
     groupId: g,
     message: newMessage({
@@ -160,13 +165,6 @@ Deno.test("TcpTransport sends a turn of appends larger than one frame may be, an
     }),
   });
   try {
-    await sendUntilDelivered(
-      a,
-      2,
-      { groupId: 1, message: heartbeat(1, 2, 1) },
-      () => got.length > 0,
-    );
-    got.length = 0;
     // 8 groups catching a follower up: 80 MiB in one turn, above the 64
     // MiB frame limit, within the 96 MiB queue; the rest is refused.
     const accepted: Envelope[] = [];

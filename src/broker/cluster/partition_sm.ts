@@ -7,10 +7,12 @@
  * the same point among the appends.
  *
  * The Raft WAL is what makes an entry durable; the partition log is synced
- * only when the host asks for a snapshot, whose content is just the log's
- * end offset at that index. So after a crash the log is cut back to the
- * last snapshot's end (or emptied, without one) and the host replays the
- * entries after it: the log never holds an offset the WAL cannot rebuild.
+ * in the background as data piles up, and a snapshot, whose content is just
+ * the log's offsets at that index, names the state as of the last finished
+ * sync (durableSnapshot), so the host never waits for one. After a crash
+ * the log is cut back to the last snapshot's end (or emptied, without one)
+ * and the host replays the entries after it: the log never holds an offset
+ * the WAL cannot rebuild.
  */
 import {
   completeBatchSize,
@@ -228,6 +230,10 @@ export class PartitionStateMachine implements StateMachine {
   #syncing = false;
   /** A background sync's failure, raised by the next snapshot. */
   #syncError: unknown = null;
+  /** The state as of the latest finished background sync: durableSnapshot's answer. */
+  #durable: PartitionSnapshot | null = null;
+  /** Moves when the log is cut back or restored: a sync begun before then proves nothing. */
+  #epoch = 0;
 
   constructor(
     partition: Partition,
@@ -252,6 +258,7 @@ export class PartitionStateMachine implements StateMachine {
     this.#aligned = true;
     const log = this.#partition.log;
     if (log.logEndOffset > 0n || log.logStartOffset > 0n) {
+      this.#epoch++;
       this.#manager.truncate(this.#partition, 0n);
     }
   }
@@ -346,12 +353,33 @@ export class PartitionStateMachine implements StateMachine {
   }
 
   #maybeSyncInBackground(): void {
-    if (this.#syncing || this.#unsyncedBytes < BACKGROUND_SYNC_BYTES) return;
+    if (this.#unsyncedBytes >= BACKGROUND_SYNC_BYTES) this.#syncInBackground();
+  }
+
+  /** Once it finishes, the state as of its start is durableSnapshot's answer. */
+  #syncInBackground(): void {
+    if (this.#syncing) return;
     this.#syncing = true;
     this.#unsyncedBytes = 0;
-    this.#partition.log.syncAsync().catch((err) => {
+    const log = this.#partition.log;
+    const epoch = this.#epoch;
+    // Behind a gap the log lacks what applied entries need: no snapshot of it.
+    const state = this.#gap === null ? this.#state() : null;
+    log.syncAsync().then(() => {
+      if (state === null || epoch !== this.#epoch) return;
+      if (state.index > (this.#durable?.index ?? -1)) this.#durable = state;
+    }, (err) => {
       this.#syncError ??= err;
     }).finally(() => (this.#syncing = false));
+  }
+
+  #state(): PartitionSnapshot {
+    const log = this.#partition.log;
+    return {
+      index: this.#applied,
+      logStartOffset: log.logStartOffset,
+      logEndOffset: log.logEndOffset,
+    };
   }
 
   /**
@@ -364,21 +392,29 @@ export class PartitionStateMachine implements StateMachine {
   }
 
   snapshot(): Uint8Array {
-    const log = this.#partition.log;
     if (this.#syncError !== null) throw this.#syncError;
     // The snapshot lets the host drop the WAL entries behind it, so what it
     // names must be on disk first.
-    log.sync();
+    this.#partition.log.sync();
     this.#unsyncedBytes = 0;
-    return encodePartitionSnapshot({
-      index: this.#applied,
-      logStartOffset: log.logStartOffset,
-      logEndOffset: log.logEndOffset,
-    });
+    this.#durable = this.#state();
+    return encodePartitionSnapshot(this.#durable);
+  }
+
+  durableSnapshot(after: number): { index: number; data: Uint8Array } | null {
+    if (this.#syncError !== null) throw this.#syncError;
+    const durable = this.#durable;
+    if (durable !== null && durable.index > after) {
+      return { index: durable.index, data: encodePartitionSnapshot(durable) };
+    }
+    this.#syncInBackground();
+    return null;
   }
 
   restore(data: Uint8Array): void {
     const snap = decodePartitionSnapshot(data);
+    this.#epoch++;
+    this.#durable = null;
     this.#aligned = true;
     this.#applied = snap.index;
     const log = this.#partition.log;

@@ -15,8 +15,10 @@ import type { AppendOutcome, PartitionManager } from "../partitions.ts";
 import { testPartitionManager } from "../testing.ts";
 import { ProducerSequenceError } from "../producers/producer_state.ts";
 import {
+  decodePartitionSnapshot,
   decodeProduceEntry,
   encodeDeleteRecordsEntry,
+  encodePartitionSnapshot,
   encodeProduceEntries,
   encodeProduceEntry,
   PartitionStateMachine,
@@ -150,6 +152,62 @@ Deno.test("PartitionStateMachine syncs its log in the background once 4 MiB are 
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal(partition.log.durableEndOffset, 10n);
+    m.closeAll();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("PartitionStateMachine.durableSnapshot answers the state as of its last finished background sync, never the present one, and none from before a restore", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const m = manager(dir);
+    const sm = openSm(m);
+    const log = sm.partition.log;
+    const settled = async (after: number) => {
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        const s = sm.durableSnapshot(after);
+        if (s !== null) return s;
+        assert.ok(Date.now() < deadline, "no durable snapshot within 5 s");
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    sm.apply([1, 2, 3].map((i) => produceEntry(i, `v${i}`)));
+    // Nothing synced yet: asking starts a sync of the state at index 3.
+    assert.equal(sm.durableSnapshot(0), null);
+    sm.apply([produceEntry(4, "v4")]);
+    const first = await settled(0);
+    assert.equal(first.index, 3);
+    assert.deepEqual(decodePartitionSnapshot(first.data), {
+      index: 3,
+      logStartOffset: 0n,
+      logEndOffset: 3n,
+    });
+    assert.ok(log.durableEndOffset >= 3n);
+    assert.equal(sm.durableSnapshot(3), null, "none newer than index 3 yet");
+    assert.equal((await settled(3)).index, 4);
+
+    // A restore cuts the log back: the sync begun before it proves nothing.
+    sm.apply([produceEntry(5, "v5")]);
+    assert.equal(sm.durableSnapshot(4), null);
+    sm.restore(
+      encodePartitionSnapshot({
+        index: 4,
+        logStartOffset: 0n,
+        logEndOffset: 4n,
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(log.logEndOffset, 4n);
+    assert.equal(sm.durableSnapshot(4), null, "index 5 was cut back");
+    sm.apply([produceEntry(5, "w5"), produceEntry(6, "w6")]);
+    const again = await settled(4);
+    assert.deepEqual(decodePartitionSnapshot(again.data), {
+      index: 6,
+      logStartOffset: 0n,
+      logEndOffset: 6n,
+    });
     m.closeAll();
   } finally {
     Deno.removeSync(dir, { recursive: true });

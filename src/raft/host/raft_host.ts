@@ -190,6 +190,8 @@ interface Group {
   readonly storage: WalStorage;
   readonly sm: StateMachine;
   confState: ConfState;
+  /** Index of the entry or snapshot confState comes from: no snapshot below it may carry it. */
+  confIndex: number;
   leader: NodeId;
   term: number;
   applied: number;
@@ -418,6 +420,7 @@ export class RaftHost {
       storage,
       sm: options.stateMachine,
       confState: storage.initialState().confState,
+      confIndex: snap.meta.index,
       leader: 0,
       term: storage.initialState().hardState.term,
       applied: snap.meta.index,
@@ -1063,7 +1066,7 @@ export class RaftHost {
     if (g.storage.snapshot().meta.index > 0) return true;
     // Nothing may stay behind this snapshot: a kept entry 1 would be sent
     // to the new member instead of the snapshot, and the founding with it.
-    this.#compact(g, { retainEntries: 0 });
+    this.#compact(g, { retainEntries: 0, current: true });
     return g.storage.snapshot().meta.index > 0;
   }
 
@@ -1184,6 +1187,7 @@ export class RaftHost {
       g.snapshots++;
       g.sm.restore(rd.snapshot.data);
       g.confState = rd.snapshot.meta.confState;
+      g.confIndex = rd.snapshot.meta.index;
       g.applied = rd.snapshot.meta.index;
     }
     let batch: Entry[] = [];
@@ -1197,6 +1201,7 @@ export class RaftHost {
       if (e.type === EntryType.ConfChange) {
         flush();
         g.confState = g.node.applyConfChange(decodeConfChange(e.data));
+        g.confIndex = e.index;
         g.foundingOnly = g.storage.snapshot().meta.index === 0;
         this.#settle(g, e, undefined);
       } else if (e.data.length > 0) {
@@ -1261,21 +1266,38 @@ export class RaftHost {
     }
   }
 
+  /**
+   * Compacts behind the state machine's durable snapshot where it has one
+   * (durableSnapshot), else behind the present state. Taking the present
+   * state of a partition meant an fdatasync of up to 4 MiB of its log on
+   * the loop, and with 8 busy partitions those stalls set the ack p99
+   * (27-29 ms against 13-17 ms without them, at half the peak rate).
+   * `current` insists on the present state, as the founding snapshot does.
+   */
   #compact(
     g: Group,
-    opts: { retainEntries: number } = {
-      retainEntries: this.#compactionOverheadEntries,
-    },
+    opts: { retainEntries?: number; current?: boolean } = {},
   ): void {
+    const after = g.storage.snapshot().meta.index;
     // Nothing applied since the snapshot (the compaction overhead may hold older entries).
-    if (g.applied <= g.storage.snapshot().meta.index) return;
+    if (g.applied <= after) return;
     // Compacting behind a snapshot that overstates the state would lose
     // the entries that the state still needs.
     if (g.sm.snapshotReady?.() === false) return;
-    g.storage.compact(g.applied, {
+    let snapshot: { index: number; data: Uint8Array } | null = null;
+    if (opts.current !== true && g.sm.durableSnapshot !== undefined) {
+      snapshot = g.sm.durableSnapshot(after);
+      // Not durable yet: the state machine is on it, and is asked again.
+      if (snapshot === null) return;
+    }
+    // g.confState is the configuration as of g.confIndex only.
+    if (snapshot === null || snapshot.index < g.confIndex) {
+      snapshot = { index: g.applied, data: g.sm.snapshot() };
+    }
+    g.storage.compact(snapshot.index, {
       confState: g.confState,
-      data: g.sm.snapshot(),
-      retainEntries: opts.retainEntries,
+      data: snapshot.data,
+      retainEntries: opts.retainEntries ?? this.#compactionOverheadEntries,
       retainBytesMax: this.#options.maxInMemLogBytes / 2,
     });
     g.snapshots++;

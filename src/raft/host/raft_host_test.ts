@@ -515,6 +515,107 @@ Deno.test("RaftHost keeps the log of a group whose state machine is not ready to
 });
 
 /**
+ * A ListMachine whose durable state is its list as of `durableIndex`,
+ * which the test moves, as a partition's background sync would.
+ */
+class DurableMachine extends ListMachine {
+  durableIndex = 0;
+  /** Calls of snapshot(), the present state. */
+  presentSnapshots = 0;
+  /** Entry index of each item. */
+  #indexes: number[] = [];
+  override apply(entries: Entry[]): unknown[] {
+    for (const e of entries) this.#indexes.push(e.index);
+    return super.apply(entries);
+  }
+  override snapshot(): Uint8Array {
+    this.presentSnapshots++;
+    return super.snapshot();
+  }
+  durableSnapshot(after: number): { index: number; data: Uint8Array } | null {
+    if (this.durableIndex <= after) return null;
+    const kept = this.#indexes.filter((i) => i <= this.durableIndex).length;
+    const items = this.items.slice(0, kept);
+    return {
+      index: this.durableIndex,
+      data: enc.encode(JSON.stringify(items)),
+    };
+  }
+  override restore(data: Uint8Array): void {
+    super.restore(data);
+    this.#indexes = this.items.map(() => 0);
+  }
+}
+
+Deno.test("RaftHost compacts behind a state machine's durable snapshot, never asking for the present state, and replays the entries after it on restart", async () => {
+  const c = cluster([1]);
+  try {
+    const opts = { snapshotEntries: 10, compactionOverheadEntries: 0 };
+    let host = await c.start(1, opts);
+    const sm = new DurableMachine();
+    host.startGroup(1, { voters: [1], stateMachine: sm });
+    await until("leader", () => host.leaderOf(1) === 1);
+    // Index 1 is the leader's no-op; the proposals are 2..13.
+    for (let i = 0; i < 12; i++) await host.propose(1, enc.encode(`v${i}`));
+    assert.equal(host.logStatus(1)!.snapshotIndex, 0, "nothing durable yet");
+    sm.durableIndex = 7;
+    await host.propose(1, enc.encode("v12"));
+    assert.deepEqual(host.logStatus(1), {
+      snapshotIndex: 7,
+      firstIndex: 8,
+      lastIndex: 14,
+      applied: 14,
+    });
+    assert.equal(sm.presentSnapshots, 0);
+    await host.stop();
+    host = await c.start(1, opts);
+    const restarted = new DurableMachine();
+    host.startGroup(1, { voters: [1], stateMachine: restarted });
+    const all = Array.from({ length: 13 }, (_, i) => `v${i}`);
+    await until("replayed", () => restarted.items.length === all.length);
+    assert.deepEqual(restarted.items, all);
+  } finally {
+    await stopAll(c);
+  }
+});
+
+Deno.test("RaftHost takes the present state instead of a durable snapshot from before the last membership change", async () => {
+  const c = cluster([1]);
+  const net = new MemoryNetwork();
+  try {
+    const host = await c.start(1, {
+      transport: net.transport(1),
+      snapshotEntries: 10,
+      compactionOverheadEntries: 0,
+    });
+    const sm = new DurableMachine();
+    host.startGroup(2, { voters: [1], stateMachine: sm });
+    await until("leader", () => host.leaderOf(2) === 1);
+    for (let i = 0; i < 3; i++) await host.propose(2, enc.encode(`a${i}`));
+    // The first member added makes the founding snapshot, of the present state.
+    await host.changeMembership(2, { type: "addLearner", nodeId: 2 });
+    const founding = host.logStatus(2)!.snapshotIndex;
+    assert.ok(founding > 0);
+    assert.equal(sm.presentSnapshots, 1);
+    for (let i = 0; i < 3; i++) await host.propose(2, enc.encode(`b${i}`));
+    sm.durableIndex = host.logStatus(2)!.applied;
+    const change = await host.changeMembership(2, {
+      type: "addLearner",
+      nodeId: 3,
+    });
+    for (let i = 0; i < 10; i++) await host.propose(2, enc.encode(`c${i}`));
+    // The durable state is newer than the snapshot but older than the
+    // change: a snapshot of it would carry the wrong membership.
+    assert.ok(sm.durableIndex > founding && sm.durableIndex < change.index);
+    assert.equal(host.logStatus(2)!.snapshotIndex, founding + 10);
+    assert.equal(sm.presentSnapshots, 2);
+    assert.deepEqual(host.membership(2), { voters: [1], learners: [2, 3] });
+  } finally {
+    await stopAll(c);
+  }
+});
+
+/**
  * A node joins a group that never snapshotted: it must start from the
  * snapshot the leader takes before adding it, never from replaying the log
  * (which lacks the founding voters), whatever the compaction overhead keeps.

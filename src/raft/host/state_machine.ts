@@ -14,6 +14,15 @@ export interface StateMachine {
   /** Serialises the state at the last applied entry (the host compacts the log behind it). */
   snapshot(): Uint8Array;
   /**
+   * A snapshot of an earlier state that is already durable, at an index
+   * above `after`, or null when there is none yet: the state machine then
+   * starts making its present state durable, off the loop, and the host
+   * asks again later. With it the host need not call snapshot(), whose
+   * state may first have to reach the disk while the loop waits. Absent
+   * means the host always calls snapshot().
+   */
+  durableSnapshot?(after: number): { index: number; data: Uint8Array } | null;
+  /**
    * False while a snapshot would claim more than the state holds (data it
    * names is still being copied in): the host then keeps the log and asks
    * again later. Absent means always ready.

@@ -321,7 +321,7 @@ export const FIELDS: readonly Field[] = [
     kind: size({ min: 1 }),
     default: "16MiB",
     doc:
-      "Raft log a group keeps in memory; past it the group snapshots and compacts",
+      "Raft log a group keeps in memory; past it the group snapshots and compacts (a group without other members at an eighth of it)",
   },
   {
     key: "raft.tls.cert_file",

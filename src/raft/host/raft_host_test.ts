@@ -370,22 +370,74 @@ Deno.test("RaftHost.groupStats reports term, commit, applied and snapshots, and 
   }
 });
 
-Deno.test("RaftHost keeps compactionOverheadEntries entries behind a snapshot", async () => {
-  const c = cluster([1]);
+Deno.test("RaftHost keeps compactionOverheadEntries entries behind a snapshot for a follower, and none in a group without one", async () => {
+  const c = cluster([1, 2]);
+  const net = new MemoryNetwork();
   try {
-    const host = await c.start(1, {
-      snapshotEntries: 10,
-      compactionOverheadEntries: 4,
-    });
-    host.startGroup(1, { voters: [1], stateMachine: new ListMachine() });
-    await until("leader", () => host.leaderOf(1) === 1);
-    for (let i = 0; i < 25; i++) await host.propose(1, enc.encode(`a${i}`));
-    assert.deepEqual(host.logStatus(1), {
+    for (const id of [1, 2]) {
+      const h = await c.start(id, {
+        transport: net.transport(id),
+        snapshotEntries: 10,
+        compactionOverheadEntries: 4,
+      });
+      h.startGroup(1, { voters: [1, 2], stateMachine: new ListMachine() });
+    }
+    const host = c.hosts.get(1)!;
+    host.startGroup(2, { voters: [1], stateMachine: new ListMachine() });
+    await until("leaders", () => agreedLeader(c.hosts.values(), 1) !== 0);
+    await until("sole leader", () => host.leaderOf(2) === 1);
+    const leader = c.hosts.get(agreedLeader(c.hosts.values(), 1))!;
+    // Index 1 is each leader's no-op; the proposals are 2..26.
+    for (let i = 0; i < 25; i++) {
+      await leader.propose(1, enc.encode(`a${i}`));
+      await host.propose(2, enc.encode(`b${i}`));
+    }
+    assert.deepEqual(leader.logStatus(1), {
       snapshotIndex: 20,
       firstIndex: 17,
       lastIndex: 26,
       applied: 26,
     });
+    assert.deepEqual(host.logStatus(2), {
+      snapshotIndex: 20,
+      firstIndex: 21,
+      lastIndex: 26,
+      applied: 26,
+    });
+  } finally {
+    await stopAll(c);
+  }
+});
+
+Deno.test("RaftHost snapshots a group without other members once its log passes an eighth of maxInMemLogBytes, one with them at the whole", async () => {
+  const c = cluster([1, 2]);
+  const net = new MemoryNetwork();
+  try {
+    for (const id of [1, 2]) {
+      const h = await c.start(id, {
+        transport: net.transport(id),
+        maxInMemLogBytes: 64 * 1024,
+      });
+      h.startGroup(1, { voters: [1, 2], stateMachine: new ListMachine() });
+    }
+    const host = c.hosts.get(1)!;
+    host.startGroup(2, { voters: [1], stateMachine: new ListMachine() });
+    await until("leaders", () => agreedLeader(c.hosts.values(), 1) !== 0);
+    await until("sole leader", () => host.leaderOf(2) === 1);
+    const leader = c.hosts.get(agreedLeader(c.hosts.values(), 1))!;
+    // 40 KiB each: past an eighth (8 KiB), within the whole (64 KiB).
+    const payload = new Uint8Array(1024);
+    for (let i = 0; i < 40; i++) {
+      await leader.propose(1, payload);
+      await host.propose(2, payload);
+    }
+    assert.equal(leader.logStatus(1)!.snapshotIndex, 0);
+    const sole = host.logStatus(2)!;
+    assert.ok(sole.snapshotIndex > 0);
+    assert.ok(
+      (sole.lastIndex - sole.firstIndex + 1) * 1024 <= 9 * 1024,
+      `${sole.lastIndex - sole.firstIndex + 1} entries kept`,
+    );
   } finally {
     await stopAll(c);
   }

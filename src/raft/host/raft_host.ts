@@ -1368,9 +1368,9 @@ function replicasHold(g: Group, index: number, count: number): boolean {
 /**
  * The share of maxInMemLogBytes a group without other members keeps in
  * memory before it snapshots. Its log serves no follower, and holding
- * record sets for seconds is not free: a single broker producing to one
- * partition spent a quarter of the CPU per message in V8's GC threads at
- * the whole 16 MiB against 2 MiB.
+ * record sets for seconds is not free: with the whole 16 MiB held, V8's GC
+ * threads took a quarter of a single broker's CPU producing to one
+ * partition; at an eighth they take half as much per message.
  */
 const SOLE_LOG_SHARE = 1 / 8;
 

@@ -37,6 +37,12 @@ export interface HostSimOptions {
   walSegmentBytes: number;
   /** 0 syncs every turn in the background, Infinity never (RaftHostOptions). */
   backgroundSyncBytes: number;
+  /**
+   * The state machine's durable state (durableSnapshot) trails its applied
+   * one by this many items, as a partition's background sync does; null:
+   * it offers only its present state.
+   */
+  durableLag: number | null;
   /** After healing, a new proposal must apply on every host within this. */
   livenessMs: number;
 }
@@ -68,6 +74,7 @@ export function hostSimOptionsFromSeed(
     livenessMs: 40 * electionTicks * tickMs,
     walSegmentBytes: rng.pick([4096, 64 * 1024 * 1024]),
     backgroundSyncBytes: rng.pick([0, 256, Infinity]),
+    durableLag: rng.pick([null, 0, 3]),
     ...overrides,
   };
 }
@@ -127,6 +134,24 @@ class HistoryMachine implements StateMachine {
   restore(data: Uint8Array): void {
     this.items = JSON.parse(decoder.decode(data));
     this.restores++;
+  }
+}
+
+/** A HistoryMachine whose durable state is its list but the last `lag` items. */
+class LaggingHistoryMachine extends HistoryMachine {
+  readonly #lag: number;
+  constructor(lag: number) {
+    super();
+    this.#lag = lag;
+  }
+  durableSnapshot(after: number): { index: number; data: Uint8Array } | null {
+    const kept = this.items.length - this.#lag;
+    if (kept <= 0) return null;
+    // An item is "index@term:payload"; entries between items carry no data.
+    const index = Number.parseInt(this.items[kept - 1]!, 10);
+    if (index <= after) return null;
+    const data = encoder.encode(JSON.stringify(this.items.slice(0, kept)));
+    return { index, data };
   }
 }
 
@@ -400,7 +425,9 @@ class HostSimulation {
     await host.start();
     // A restarted host is still cut off if it was.
     if (this.#cutOff === h.id) this.#cut(h.id);
-    const sm = new HistoryMachine();
+    const sm = o.durableLag === null
+      ? new HistoryMachine()
+      : new LaggingHistoryMachine(o.durableLag);
     host.onLeaderChange((e) => {
       this.#log(`host ${h.id} sees leader ${e.leader} in term ${e.term}`);
       try {

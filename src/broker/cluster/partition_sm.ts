@@ -331,7 +331,7 @@ export class PartitionStateMachine implements StateMachine {
       }) ?? null;
     });
     this.#partition.advanceHighWatermark(this.#partition.log.logEndOffset);
-    this.#maybeSyncInBackground();
+    if (this.#unsyncedBytes >= BACKGROUND_SYNC_BYTES) this.#syncInBackground();
     return results;
   }
 
@@ -350,10 +350,6 @@ export class PartitionStateMachine implements StateMachine {
     );
     this.#manager.deleteRecordsBefore(this.#partition, offset);
     return log.logStartOffset;
-  }
-
-  #maybeSyncInBackground(): void {
-    if (this.#unsyncedBytes >= BACKGROUND_SYNC_BYTES) this.#syncInBackground();
   }
 
   /** Once it finishes, the state as of its start is durableSnapshot's answer. */

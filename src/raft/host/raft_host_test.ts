@@ -370,23 +370,34 @@ Deno.test("RaftHost.groupStats reports term, commit, applied and snapshots, and 
   }
 });
 
+/**
+ * Starts hosts 1 and 2 of `c` with `opts`, both in group 1 and host 1 alone
+ * in group 2; resolves once both groups lead, with group 1's leader and
+ * host 1 (group 2's).
+ */
+async function sharedAndSoleGroups(
+  c: Cluster,
+  opts: Partial<Omit<RaftHostOptions, "transport">>,
+): Promise<{ leader: RaftHost; host: RaftHost }> {
+  const net = new MemoryNetwork();
+  for (const id of [1, 2]) {
+    const h = await c.start(id, { transport: net.transport(id), ...opts });
+    h.startGroup(1, { voters: [1, 2], stateMachine: new ListMachine() });
+  }
+  const host = c.hosts.get(1)!;
+  host.startGroup(2, { voters: [1], stateMachine: new ListMachine() });
+  await until("leaders", () => agreedLeader(c.hosts.values(), 1) !== 0);
+  await until("sole leader", () => host.leaderOf(2) === 1);
+  return { leader: c.hosts.get(agreedLeader(c.hosts.values(), 1))!, host };
+}
+
 Deno.test("RaftHost keeps compactionOverheadEntries entries behind a snapshot for a follower, and none in a group without one", async () => {
   const c = cluster([1, 2]);
-  const net = new MemoryNetwork();
   try {
-    for (const id of [1, 2]) {
-      const h = await c.start(id, {
-        transport: net.transport(id),
-        snapshotEntries: 10,
-        compactionOverheadEntries: 4,
-      });
-      h.startGroup(1, { voters: [1, 2], stateMachine: new ListMachine() });
-    }
-    const host = c.hosts.get(1)!;
-    host.startGroup(2, { voters: [1], stateMachine: new ListMachine() });
-    await until("leaders", () => agreedLeader(c.hosts.values(), 1) !== 0);
-    await until("sole leader", () => host.leaderOf(2) === 1);
-    const leader = c.hosts.get(agreedLeader(c.hosts.values(), 1))!;
+    const { leader, host } = await sharedAndSoleGroups(c, {
+      snapshotEntries: 10,
+      compactionOverheadEntries: 4,
+    });
     // Index 1 is each leader's no-op; the proposals are 2..26.
     for (let i = 0; i < 25; i++) {
       await leader.propose(1, enc.encode(`a${i}`));
@@ -411,20 +422,10 @@ Deno.test("RaftHost keeps compactionOverheadEntries entries behind a snapshot fo
 
 Deno.test("RaftHost snapshots a group without other members once its log passes an eighth of maxInMemLogBytes, one with them at the whole", async () => {
   const c = cluster([1, 2]);
-  const net = new MemoryNetwork();
   try {
-    for (const id of [1, 2]) {
-      const h = await c.start(id, {
-        transport: net.transport(id),
-        maxInMemLogBytes: 64 * 1024,
-      });
-      h.startGroup(1, { voters: [1, 2], stateMachine: new ListMachine() });
-    }
-    const host = c.hosts.get(1)!;
-    host.startGroup(2, { voters: [1], stateMachine: new ListMachine() });
-    await until("leaders", () => agreedLeader(c.hosts.values(), 1) !== 0);
-    await until("sole leader", () => host.leaderOf(2) === 1);
-    const leader = c.hosts.get(agreedLeader(c.hosts.values(), 1))!;
+    const { leader, host } = await sharedAndSoleGroups(c, {
+      maxInMemLogBytes: 64 * 1024,
+    });
     // 40 KiB each: past an eighth (8 KiB), within the whole (64 KiB).
     const payload = new Uint8Array(1024);
     for (let i = 0; i < 40; i++) {
